@@ -1,0 +1,65 @@
+"""Schema migrations: named, append-only, each applied in one transaction with its record.
+
+A merged migration is never edited: add the next ``m00NN_…`` module and list it here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlcipher3
+
+from vault.errors import SchemaTooNew
+from vault.migrations import m0001_items, m0002_vectors
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    name: str
+    up: Callable[[sqlcipher3.Connection], None]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration("m0001_items", m0001_items.up),
+    Migration("m0002_vectors", m0002_vectors.up),
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def applied(conn: sqlcipher3.Connection) -> list[str]:
+    conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    return [row[0] for row in conn.execute("SELECT name FROM _migrations ORDER BY name")]
+
+
+def migrate(conn: sqlcipher3.Connection, now: datetime | None = None) -> list[str]:
+    """Bring the schema up to date in one transaction; return the names applied.
+
+    Raises:
+        SchemaTooNew: the vault holds migrations this version does not know.
+    """
+    known = {m.name for m in MIGRATIONS}
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        done = applied(conn)
+        unknown = [name for name in done if name not in known]
+        if unknown:
+            raise SchemaTooNew(
+                f"this vault has schema changes from a newer Context Vault ({', '.join(unknown)}); upgrade ctxvault to open it"
+            )
+        stamp = (now or datetime.now(UTC)).isoformat()
+        new = [m for m in MIGRATIONS if m.name not in done]
+        for m in new:
+            m.up(conn)
+            conn.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (m.name, stamp))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return [m.name for m in new]
+
+
+def version(conn: sqlcipher3.Connection) -> int:
+    return len(applied(conn))

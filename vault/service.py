@@ -1,0 +1,572 @@
+"""VaultService: the one API that the CLI, MCP and HTTP adapters call.
+
+Every public method takes the calling principal first, asks the policy what that
+principal may do, does it, and records it in the audit log.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from schemas.items import (
+    DocumentAdded,
+    DocumentDetail,
+    FolderReport,
+    Item,
+    ItemPage,
+    Kind,
+    MemoryIn,
+    PreferenceOut,
+    RememberResult,
+    SearchPage,
+    SearchQuery,
+    Sensitivity,
+    SpaceCount,
+    StatusReport,
+)
+from vault.audit import AuditLog
+from vault.chunking import chunk_text
+from vault.crypto import DataKey
+from vault.documents import DocumentFile, is_supported, read_document
+from vault.errors import InvalidInput, NotFound, TooLarge, VaultError
+from vault.filters import EVERYTHING, Clause, ItemFilter
+from vault.items import ITEM_COLUMNS, content_hash, new_id, row_to_item, unit_text, utcnow
+from vault.migrations import version
+from vault.policy import Action, Policy
+from vault.principal import Principal
+from vault.search import Retriever
+from vault.settings import Settings
+from vault.store import Store
+
+PREF_KEY = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,127}$")
+Progress = Callable[[int, int, str], None]
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.isoformat() if dt else None
+
+
+class VaultService:
+    """An unlocked vault. Close it when done (or use it as a context manager)."""
+
+    def __init__(self, store: Store, settings: Settings, key: DataKey) -> None:
+        self.store = store
+        self.settings = settings
+        self._policy = Policy(store)
+        self._audit = AuditLog(store)
+        self._retriever = Retriever(store, settings, key)
+
+    def __enter__(self) -> VaultService:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._retriever.close()
+        self.store.close()
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _fetch(self, scope: ItemFilter, item_id: str) -> Item:
+        where, params = scope.where("i")
+        row = self.store.one(f"SELECT {ITEM_COLUMNS} FROM items i WHERE i.id = ? AND {where}", [item_id, *params])
+        if row is None:
+            # Out of scope and missing answer alike (BRIEF §4).
+            raise NotFound(f"no item {item_id!r}")
+        return row_to_item(row)
+
+    def get_item(self, principal: Principal, item_id: str) -> Item:
+        """One live item the principal may read.
+
+        Raises:
+            NotFound: no such item, forgotten, or outside the principal's reach.
+        """
+        scope = self._policy.read_filter(principal, "read")
+        item = self._fetch(scope, item_id)
+        self._audit.record(principal, "disclose", item_ids=[item.id], detail={"via": "get_item"})
+        return item
+
+    def list_items(
+        self,
+        principal: Principal,
+        kinds: list[Kind] | None = None,
+        spaces: list[str] | None = None,
+        tags: list[str] | None = None,
+        max_sensitivity: Sensitivity | None = None,
+        since: datetime | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> ItemPage:
+        """Live items, newest first, inside the principal's reach."""
+        request = Clause(
+            kinds=frozenset(kinds) if kinds else None,
+            spaces=frozenset(spaces) if spaces else None,
+            tags=frozenset(tags) if tags else None,
+            max_sensitivity=max_sensitivity,
+        )
+        scope = self._policy.read_filter(principal, "read", request, since=since)
+        where, params = scope.where("i")
+        total = self.store.one(f"SELECT count(*) FROM items i WHERE {where}", params)
+        rows = self.store.query(
+            f"SELECT {ITEM_COLUMNS} FROM items i WHERE {where} ORDER BY i.created_at DESC, i.id DESC LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+        items = [row_to_item(r) for r in rows]
+        self._audit.record(principal, "disclose", item_ids=[i.id for i in items], detail={"via": "list_items"})
+        return ItemPage(items=items, total=int(total[0]) if total else 0)
+
+    def search(self, principal: Principal, query: SearchQuery) -> SearchPage:
+        """Search inside what ``principal`` may search; records one disclosure."""
+        request = Clause(
+            kinds=frozenset(query.kinds) if query.kinds else None,
+            spaces=frozenset(query.spaces) if query.spaces else None,
+            tags=frozenset(query.tags) if query.tags else None,
+            max_sensitivity=query.max_sensitivity,
+        )
+        scope = self._policy.read_filter(principal, "search", request, since=query.since, until=query.until)
+        hits = self._retriever.search(query, scope)
+        self._audit.record(principal, "disclose", item_ids=[h.item_id for h in hits], purpose=query.purpose, detail={"via": "search"})
+        return SearchPage(query=query.text, hits=hits)
+
+    def spaces(self, principal: Principal) -> list[SpaceCount]:
+        """Spaces with live item counts, inside the principal's reach."""
+        where, params = self._policy.read_filter(principal, "read").where("i")
+        rows = self.store.query(
+            f"""SELECT i.space,
+                   sum(i.kind = 'memory') AS m, sum(i.kind = 'preference') AS p, sum(i.kind = 'document') AS d
+                FROM items i WHERE {where} GROUP BY i.space ORDER BY i.space""",
+            params,
+        )
+        return [SpaceCount(space=r[0], memories=r[1], preferences=r[2], documents=r[3]) for r in rows]
+
+    def status(self, principal: Principal) -> StatusReport:
+        """Counts and facts about the vault (owner only)."""
+        self._policy.require_owner(principal, "read the vault status")
+        live = "deleted_at IS NULL AND superseded_at IS NULL"
+        counts = {
+            kind: self.store.one(f"SELECT count(*) FROM items WHERE kind = ? AND {live}", [kind])[0]  # type: ignore[index]
+            for kind in ("memory", "preference", "document")
+        }
+        forgotten = self.store.one("SELECT count(*) FROM items WHERE deleted_at IS NOT NULL")
+        chunks = self.store.one("SELECT count(*) FROM units u JOIN items i ON i.id = u.item_id WHERE i.kind = 'document'")
+        spaces = [r[0] for r in self.store.query(f"SELECT DISTINCT space FROM items WHERE {live} ORDER BY space")]
+        size = sum(p.stat().st_size for p in self.settings.home.glob("vault.db*"))
+        return StatusReport(
+            home=str(self.settings.home),
+            schema_version=version(self.store.conn),
+            items=sum(counts.values()),
+            memories=counts["memory"],
+            preferences=counts["preference"],
+            documents=counts["document"],
+            chunks=chunks[0] if chunks else 0,
+            forgotten=forgotten[0] if forgotten else 0,
+            spaces=spaces,
+            model=self.settings.model,
+            db_bytes=size,
+        )
+
+    # -- writing memories -------------------------------------------------------------------
+
+    def _check_text(self, text: str) -> None:
+        if len(text) > self.settings.max_text_chars:
+            raise TooLarge(f"text is {len(text)} characters; the limit is {self.settings.max_text_chars}")
+
+    def _insert_item(
+        self,
+        principal: Principal,
+        kind: Kind,
+        text: str,
+        *,
+        space: str,
+        tags: list[str],
+        sensitivity: str,
+        source: str,
+        key: str | None = None,
+        hash_of: str | None = None,
+        supersedes: str | None = None,
+        valid_from: datetime | None = None,
+        valid_until: datetime | None = None,
+        meta: dict[str, object] | None = None,
+        item_id: str | None = None,
+        now: datetime | None = None,
+    ) -> str:
+        stamp = (now or utcnow()).isoformat()
+        item_id = item_id or new_id()
+        self.store.execute(
+            f"INSERT INTO items ({ITEM_COLUMNS}) VALUES ({','.join('?' * 18)})",
+            [
+                item_id, kind, text, key, space, json.dumps(sorted(set(tags))), sensitivity, source, principal.label,
+                stamp, stamp, _iso(valid_from), _iso(valid_until), content_hash(hash_of if hash_of is not None else text),
+                supersedes, None, None, json.dumps(meta or {}),
+            ],
+        )  # fmt: skip
+        return item_id
+
+    def _insert_unit(self, item_id: str, seq: int, text: str, start: int = 0, end: int = 0) -> None:
+        self.store.execute(
+            "INSERT INTO units (item_id, seq, text, start, end) VALUES (?, ?, ?, ?, ?)", [item_id, seq, text, start, end or len(text)]
+        )
+
+    def remember(self, principal: Principal, memory: MemoryIn, now: datetime | None = None) -> RememberResult:
+        """Store a memory; an identical or near-identical one is updated instead of copied.
+
+        Raises:
+            ScopeDenied: the principal may not write in that space.
+        """
+        self._check_text(memory.text)
+        self._policy.check_write(principal, "memory", memory.space, memory.tags, memory.sensitivity)
+        write_scope = self._policy.read_filter(principal, "read") if not principal.is_owner else ItemFilter()
+        same_space = ItemFilter(request=Clause(kinds=frozenset({"memory"}), spaces=frozenset({memory.space})), reach=write_scope.reach)
+        where, params = same_space.where("i")
+        twin = self.store.one(f"SELECT i.id FROM items i WHERE i.content_hash = ? AND {where}", [content_hash(memory.text), *params])
+        if twin is not None:
+            item = self._fetch(same_space, twin[0])
+            self._audit.record(principal, "write", item_ids=[item.id], detail={"action": "unchanged"})
+            return RememberResult(item=item, action="unchanged", duplicate_of=item.id, similarity=1.0)
+        near = self._retriever.near_duplicate(memory.text, same_space)
+        with self.store.transaction():
+            if near is not None:
+                item_id, similarity = near
+                self._update_text(item_id, "memory", memory.text, now=now)
+                self._merge_tags(item_id, memory.tags)
+                action = "updated"
+            else:
+                item_id = self._insert_item(
+                    principal, "memory", memory.text, space=memory.space, tags=memory.tags, sensitivity=memory.sensitivity,
+                    source=memory.source, valid_from=memory.valid_from, valid_until=memory.valid_until, now=now,
+                )  # fmt: skip
+                self._insert_unit(item_id, 0, memory.text)
+                action, similarity = "added", None
+            self._audit.record(principal, "write", item_ids=[item_id], detail={"action": action})
+        self._retriever.sync()
+        return RememberResult(
+            item=self._fetch(ItemFilter(), item_id), action=action, duplicate_of=item_id if near else None, similarity=similarity
+        )
+
+    def _update_text(self, item_id: str, kind: str, text: str, key: str | None = None, now: datetime | None = None) -> None:
+        stamp = (now or utcnow()).isoformat()
+        self.store.execute("UPDATE items SET text = ?, content_hash = ?, updated_at = ? WHERE id = ?", [text, content_hash(text), stamp, item_id])
+        self.store.execute("UPDATE units SET text = ? WHERE item_id = ? AND seq = 0", [unit_text(kind, text, key), item_id])
+
+    def _merge_tags(self, item_id: str, tags: list[str]) -> None:
+        if tags:
+            row = self.store.one("SELECT tags FROM items WHERE id = ?", [item_id])
+            merged = sorted(set(json.loads(row[0]) if row else []) | set(tags))
+            self.store.execute("UPDATE items SET tags = ? WHERE id = ?", [json.dumps(merged), item_id])
+
+    def edit(
+        self,
+        principal: Principal,
+        item_id: str,
+        *,
+        text: str | None = None,
+        space: str | None = None,
+        tags: list[str] | None = None,
+        sensitivity: Sensitivity | None = None,
+        now: datetime | None = None,
+    ) -> Item:
+        """Change a memory's text or any item's space, tags or sensitivity in place.
+
+        Raises:
+            NotFound, ScopeDenied, InvalidInput
+        """
+        item = self._fetch(self._policy.read_filter(principal, "read"), item_id)
+        self._policy.check_write(principal, item.kind, item.space, item.tags, item.sensitivity)
+        new_space, new_tags = space or item.space, tags if tags is not None else item.tags
+        new_sens = sensitivity or item.sensitivity
+        self._policy.check_write(principal, item.kind, new_space, new_tags, new_sens)
+        if text is not None and item.kind != "memory":
+            raise InvalidInput("only a memory's text can be edited; use `pref set` or re-add the document")
+        if space is not None:
+            MemoryIn(text="x", space=space)  # validates the space name
+        with self.store.transaction():
+            if text is not None:
+                self._check_text(text)
+                self._update_text(item_id, item.kind, MemoryIn(text=text).text, now=now)
+            self.store.execute(
+                "UPDATE items SET space = ?, tags = ?, sensitivity = ?, updated_at = ? WHERE id = ?",
+                [new_space, json.dumps(sorted(set(new_tags))), new_sens, (now or utcnow()).isoformat(), item_id],
+            )
+            self._audit.record(principal, "write", item_ids=[item_id], detail={"action": "edit"})
+        self._retriever.sync()
+        return self._fetch(ItemFilter(), item_id)
+
+    def forget(self, principal: Principal, item_id: str, now: datetime | None = None) -> Item:
+        """Soft-delete an item: it leaves search (FTS and vectors) at once; `purge` erases it.
+
+        Raises:
+            NotFound, ScopeDenied
+        """
+        item = self._fetch(self._policy.read_filter(principal, "read"), item_id)
+        self._policy.check_delete(principal, item.kind, item.space, item.tags, item.sensitivity)
+        with self.store.transaction():
+            self.store.execute("UPDATE items SET deleted_at = ? WHERE id = ?", [(now or utcnow()).isoformat(), item_id])
+            self.store.execute("DELETE FROM units WHERE item_id = ?", [item_id])
+            self._audit.record(principal, "forget", item_ids=[item_id])
+        self._retriever.sync()
+        return item.model_copy(update={"deleted_at": now or utcnow()})
+
+    def purge(self, principal: Principal, item_id: str | None = None) -> int:
+        """Erase forgotten items (or one item) for good: rows, FTS, vectors, then VACUUM.
+
+        Raises:
+            ScopeDenied: only the owner can purge.
+        """
+        self._policy.require_owner(principal, "purge")
+        with self.store.transaction():
+            if item_id is not None:
+                if self.store.one("SELECT 1 FROM items WHERE id = ?", [item_id]) is None:
+                    raise NotFound(f"no item {item_id!r}")
+                ids = [item_id]
+                # A preference's older versions go with it.
+                ids += [r[0] for r in self.store.query(
+                    "SELECT id FROM items WHERE kind = 'preference' AND pref_key = (SELECT pref_key FROM items WHERE id = ?) AND id != ?",
+                    [item_id, item_id],
+                )]  # fmt: skip
+            else:
+                ids = [r[0] for r in self.store.query(
+                    "SELECT id FROM items WHERE deleted_at IS NOT NULL "
+                    "OR (kind = 'preference' AND pref_key IN (SELECT pref_key FROM items WHERE kind = 'preference' AND deleted_at IS NOT NULL))"
+                )]  # fmt: skip
+            for chunk in range(0, len(ids), 500):
+                part = ids[chunk : chunk + 500]
+                marks = ",".join("?" * len(part))
+                self.store.execute(f"UPDATE items SET supersedes = NULL WHERE supersedes IN ({marks})", part)
+                self.store.execute(f"DELETE FROM items WHERE id IN ({marks})", part)
+            self._audit.record(principal, "purge", item_ids=ids)
+        self._erase_free_space()
+        self._retriever.sync()
+        return len(ids)
+
+    def _erase_free_space(self) -> None:
+        # FTS5 keeps deleted terms in old segments until a merge: optimize rewrites them,
+        # secure_delete zeroes freed pages, VACUUM rebuilds the file without them.
+        self.store.execute("INSERT INTO units_fts (units_fts) VALUES ('optimize')")
+        self.store.execute("VACUUM")
+        self.store.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    # -- preferences ------------------------------------------------------------------------
+
+    def _live_pref(self, scope: ItemFilter, key: str) -> Item:
+        where, params = scope.where("i")
+        row = self.store.one(
+            f"SELECT {ITEM_COLUMNS} FROM items i WHERE i.kind = 'preference' AND i.pref_key = ? AND {where}", [key, *params]
+        )
+        if row is None:
+            raise NotFound(f"no preference {key!r}")
+        return row_to_item(row)
+
+    def set_preference(
+        self,
+        principal: Principal,
+        key: str,
+        value: str,
+        *,
+        space: str = "personal",
+        tags: list[str] | None = None,
+        sensitivity: Sensitivity = "low",
+        source: str = "cli",
+        now: datetime | None = None,
+    ) -> PreferenceOut:
+        """Set a preference; the previous value stays in its history.
+
+        Raises:
+            InvalidInput: a malformed key or empty value. ScopeDenied.
+        """
+        if not PREF_KEY.fullmatch(key):
+            raise InvalidInput(f"invalid preference key {key!r}: use lowercase letters, digits, '.', '_' or '-'")
+        checked = MemoryIn(text=value, space=space, tags=tags or [], sensitivity=sensitivity)
+        self._check_text(checked.text)
+        self._policy.check_write(principal, "preference", space, checked.tags, sensitivity)
+        stamp = now or utcnow()
+        with self.store.transaction():
+            old = self.store.one(
+                "SELECT id, text, space, tags, sensitivity FROM items WHERE kind = 'preference' AND pref_key = ? "
+                "AND deleted_at IS NULL AND superseded_at IS NULL",
+                [key],
+            )
+            if old is not None and old["text"] == checked.text and old["space"] == space and old["sensitivity"] == sensitivity:
+                return PreferenceOut(key=key, value=checked.text, item=self._fetch(ItemFilter(), old["id"]))
+            if old is not None:
+                self._policy.check_write(principal, "preference", old["space"], json.loads(old["tags"]), old["sensitivity"])
+                self.store.execute("UPDATE items SET superseded_at = ?, valid_until = ? WHERE id = ?", [stamp.isoformat(), stamp.isoformat(), old["id"]])
+                self.store.execute("DELETE FROM units WHERE item_id = ?", [old["id"]])
+            item_id = self._insert_item(
+                principal, "preference", checked.text, key=key, space=space, tags=checked.tags, sensitivity=sensitivity,
+                source=source, hash_of=f"{key}: {checked.text}", supersedes=old["id"] if old else None, valid_from=stamp, now=stamp,
+            )  # fmt: skip
+            self._insert_unit(item_id, 0, unit_text("preference", checked.text, key))
+            self._audit.record(principal, "write", item_ids=[item_id], detail={"action": "set_preference", "key": key})
+        self._retriever.sync()
+        item = self._fetch(ItemFilter(), item_id)
+        return PreferenceOut(key=key, value=item.text, item=item)
+
+    def get_preference(self, principal: Principal, key: str) -> PreferenceOut:
+        """The current value of one preference.
+
+        Raises:
+            NotFound: unset, or outside the principal's reach.
+        """
+        scope = self._policy.read_filter(principal, "read", Clause(kinds=frozenset({"preference"})))
+        item = self._live_pref(scope, key)
+        self._audit.record(principal, "disclose", item_ids=[item.id], detail={"via": "get_preference"})
+        return PreferenceOut(key=key, value=item.text, item=item)
+
+    def list_preferences(self, principal: Principal, spaces: list[str] | None = None) -> list[PreferenceOut]:
+        """All current preferences the principal may read, by key."""
+        request = Clause(kinds=frozenset({"preference"}), spaces=frozenset(spaces) if spaces else None)
+        where, params = self._policy.read_filter(principal, "read", request).where("i")
+        rows = self.store.query(f"SELECT {ITEM_COLUMNS} FROM items i WHERE {where} ORDER BY i.pref_key", params)
+        prefs = [PreferenceOut(key=r["pref_key"], value=r["text"], item=row_to_item(r)) for r in rows]
+        self._audit.record(principal, "disclose", item_ids=[p.item.id for p in prefs], detail={"via": "list_preferences"})
+        return prefs
+
+    def preference_history(self, principal: Principal, key: str) -> list[Item]:
+        """Every value a preference has had, newest first (forgotten ones excluded)."""
+        scope = self._policy.read_filter(principal, "read", Clause(kinds=frozenset({"preference"})))
+        history = ItemFilter(request=scope.request, reach=scope.reach, include_superseded=True)
+        where, params = history.where("i")
+        rows = self.store.query(
+            f"SELECT {ITEM_COLUMNS} FROM items i WHERE i.pref_key = ? AND {where} ORDER BY i.created_at DESC, i.id DESC", [key, *params]
+        )
+        if not rows:
+            raise NotFound(f"no preference {key!r}")
+        items = [row_to_item(r) for r in rows]
+        self._audit.record(principal, "disclose", item_ids=[i.id for i in items], detail={"via": "preference_history"})
+        return items
+
+    def unset_preference(self, principal: Principal, key: str, now: datetime | None = None) -> Item:
+        """Forget a preference's current value (its history stays until purge)."""
+        item = self._live_pref(self._policy.read_filter(principal, "read", Clause(kinds=frozenset({"preference"}))), key)
+        return self.forget(principal, item.id, now=now)
+
+    # -- documents --------------------------------------------------------------------------
+
+    def add_document(
+        self,
+        principal: Principal,
+        path: Path,
+        *,
+        space: str = "personal",
+        tags: list[str] | None = None,
+        sensitivity: Sensitivity = "low",
+        now: datetime | None = None,
+    ) -> DocumentAdded:
+        """Add a file: unchanged files are a no-op, a changed file replaces its chunks.
+
+        Raises:
+            InvalidInput: unsupported or unreadable file. TooLarge. ScopeDenied.
+        """
+        checked = MemoryIn(text="x", space=space, tags=tags or [], sensitivity=sensitivity)
+        self._policy.check_write(principal, "document", space, checked.tags, sensitivity)
+        doc = read_document(path, self.settings.max_document_bytes)
+        result = self._store_document(principal, doc, space, checked.tags, sensitivity, now)
+        self._retriever.sync()
+        return result
+
+    def _store_document(
+        self, principal: Principal, doc: DocumentFile, space: str, tags: list[str], sensitivity: str, now: datetime | None
+    ) -> DocumentAdded:
+        with self.store.transaction():
+            existing = self.store.one(
+                "SELECT f.item_id, f.sha256 FROM doc_files f JOIN items i ON i.id = f.item_id WHERE f.path = ? AND i.deleted_at IS NULL",
+                [str(doc.path)],
+            )
+            if existing is not None and existing["sha256"] == doc.sha256:
+                return DocumentAdded(item_id=existing["item_id"], path=str(doc.path), action="unchanged", chunks=self._chunk_count(existing["item_id"]))
+            chunks = chunk_text(doc.text, self.settings.chunk_chars, self.settings.chunk_overlap)
+            stamp = (now or utcnow()).isoformat()
+            if existing is not None:
+                item_id, action = existing["item_id"], "replaced"
+                self.store.execute("DELETE FROM units WHERE item_id = ?", [item_id])
+                self.store.execute(
+                    "UPDATE items SET text = ?, content_hash = ?, updated_at = ? WHERE id = ?", [doc.title, content_hash(doc.text), stamp, item_id]
+                )
+                self.store.execute(
+                    "UPDATE doc_files SET filename = ?, mime = ?, size = ?, sha256 = ?, data = ? WHERE item_id = ?",
+                    [doc.filename, doc.mime, len(doc.data), doc.sha256, doc.data, item_id],
+                )
+            else:
+                action = "added"
+                item_id = self._insert_item(
+                    principal, "document", doc.title, space=space, tags=tags, sensitivity=sensitivity,
+                    source=f"document:{doc.path}", hash_of=doc.text, meta={"chars": len(doc.text)}, now=now,
+                )  # fmt: skip
+                self.store.execute(
+                    "INSERT INTO doc_files (item_id, path, filename, mime, size, sha256, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [item_id, str(doc.path), doc.filename, doc.mime, len(doc.data), doc.sha256, doc.data],
+                )
+            for c in chunks:
+                self._insert_unit(item_id, c.seq, unit_text("document", c.text, title=doc.title), c.start, c.end)
+            self._audit.record(principal, "write", item_ids=[item_id], detail={"action": f"document_{action}"})
+        return DocumentAdded(item_id=item_id, path=str(doc.path), action=action, chunks=len(chunks))  # type: ignore[arg-type]
+
+    def _chunk_count(self, item_id: str) -> int:
+        row = self.store.one("SELECT count(*) FROM units WHERE item_id = ?", [item_id])
+        return int(row[0]) if row else 0
+
+    def add_folder(
+        self,
+        principal: Principal,
+        folder: Path,
+        *,
+        space: str = "personal",
+        tags: list[str] | None = None,
+        sensitivity: Sensitivity = "low",
+        progress: Progress | None = None,
+        now: datetime | None = None,
+    ) -> FolderReport:
+        """Add every supported file under ``folder``; unreadable files are skipped with a reason."""
+        if not folder.is_dir():
+            raise InvalidInput(f"{folder} is not a folder")
+        checked = MemoryIn(text="x", space=space, tags=tags or [], sensitivity=sensitivity)
+        self._policy.check_write(principal, "document", space, checked.tags, sensitivity)
+        files = sorted(p for p in folder.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+        report = FolderReport(added=0, replaced=0, unchanged=0)
+        for n, path in enumerate(files, 1):
+            if progress:
+                progress(n, len(files), path.name)
+            if not is_supported(path):
+                report.skipped.append(f"{path}: unsupported type")
+                continue
+            try:
+                doc = read_document(path, self.settings.max_document_bytes)
+            except InvalidInput as exc:  # TooLarge is an InvalidInput
+                report.skipped.append(f"{path}: {exc.message}")
+                continue
+            added = self._store_document(principal, doc, space, checked.tags, sensitivity, now)
+            report.documents.append(added)
+            setattr(report, added.action, getattr(report, added.action) + 1)
+        self._retriever.sync()
+        return report
+
+    def list_documents(self, principal: Principal, limit: int = 100, offset: int = 0) -> ItemPage:
+        """Documents the principal may read."""
+        return self.list_items(principal, kinds=["document"], limit=limit, offset=offset)
+
+    def show_document(self, principal: Principal, item_id: str) -> DocumentDetail:
+        """A document with its file facts and chunk texts.
+
+        Raises:
+            NotFound
+        """
+        item = self._fetch(self._policy.read_filter(principal, "read", Clause(kinds=frozenset({"document"}))), item_id)
+        f = self.store.one("SELECT path, filename, mime, size, sha256 FROM doc_files WHERE item_id = ?", [item_id])
+        if f is None:
+            raise NotFound(f"no document {item_id!r}")
+        chunks = [r[0] for r in self.store.query("SELECT text FROM units WHERE item_id = ? ORDER BY seq", [item_id])]
+        self._audit.record(principal, "disclose", item_ids=[item_id], detail={"via": "show_document"})
+        return DocumentDetail(item=item, path=f["path"], filename=f["filename"], mime=f["mime"], size=f["size"], sha256=f["sha256"], chunks=chunks)
+
+    def remove_document(self, principal: Principal, item_id: str) -> Item:
+        """Forget a document and its chunks."""
+        item = self._fetch(self._policy.read_filter(principal, "read", Clause(kinds=frozenset({"document"}))), item_id)
+        return self.forget(principal, item.id)
+
+
+__all__ = ["Progress", "VaultError", "VaultService"]

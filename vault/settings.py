@@ -1,0 +1,64 @@
+"""One frozen settings object, read once from ``CTXVAULT_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import platformdirs
+
+from vault.crypto import KdfParams
+
+# Tuned on a 2-core machine to ~0.5 s per unlock (128 MiB, t=4, 4 lanes: 0.5 s measured
+# with python -c over cryptography's Argon2id); the floor is 64 MiB, t=3 (BRIEF §4).
+PRODUCTION_KDF = KdfParams(memory_kib=128 * 1024, iterations=4, lanes=4)
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Where the vault lives and how it behaves. Build with ``Settings.from_env()``."""
+
+    home: Path
+    kdf: KdfParams = PRODUCTION_KDF
+    model: str = DEFAULT_MODEL
+    chunk_chars: int = 1200
+    chunk_overlap: int = 200
+    max_document_bytes: int = 50 * 1024 * 1024
+    max_text_chars: int = 100_000
+    dedup_threshold: float = 0.92
+    ann_threshold: int = 50_000
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def key_path(self) -> Path:
+        return self.home / "vault.key"
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "vault.db"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.home / "index"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, home: Path | None = None) -> Settings:
+        env = os.environ if env is None else env
+        chosen = home or (Path(env["CTXVAULT_HOME"]) if env.get("CTXVAULT_HOME") else None)
+        base = cls(home=(chosen or Path(platformdirs.user_data_dir("ctxvault"))).expanduser())
+        kdf = KdfParams(
+            memory_kib=int(env.get("CTXVAULT_KDF_MEMORY_KIB", base.kdf.memory_kib)),
+            iterations=int(env.get("CTXVAULT_KDF_ITERATIONS", base.kdf.iterations)),
+            lanes=int(env.get("CTXVAULT_KDF_LANES", base.kdf.lanes)),
+        )
+        return replace(
+            base,
+            kdf=kdf,
+            model=env.get("CTXVAULT_MODEL", base.model),
+            ann_threshold=int(env.get("CTXVAULT_ANN_THRESHOLD", base.ann_threshold)),
+            dedup_threshold=float(env.get("CTXVAULT_DEDUP_THRESHOLD", base.dedup_threshold)),
+        )
