@@ -39,12 +39,16 @@ class Policy:
             return ItemFilter(request=request, since=since, until=until)
         raise ScopeDenied(f"this app has no grant to {action}; ask for one with the request_access tool")
 
-    def check_write(self, principal: Principal, kind: str, space: str, tags: list[str], sensitivity: str, now: datetime | None = None) -> None:
+    def check_write(
+        self, principal: Principal, kind: str, space: str, tags: list[str], sensitivity: str, now: datetime | None = None
+    ) -> None:
         """Raises ScopeDenied unless ``principal`` may write such an item."""
         if not principal.is_owner:
             raise ScopeDenied(f"this app may not write {kind} items in space {space!r}; ask with request_access")
 
-    def check_delete(self, principal: Principal, kind: str, space: str, tags: list[str], sensitivity: str, now: datetime | None = None) -> None:
+    def check_delete(
+        self, principal: Principal, kind: str, space: str, tags: list[str], sensitivity: str, now: datetime | None = None
+    ) -> None:
         """Raises ScopeDenied unless ``principal`` may delete such an item."""
         if not principal.is_owner:
             raise ScopeDenied(f"this app may not delete {kind} items; ask with request_access")

@@ -33,10 +33,10 @@ from vault.chunking import chunk_text
 from vault.crypto import DataKey
 from vault.documents import DocumentFile, is_supported, read_document
 from vault.errors import InvalidInput, NotFound, TooLarge, VaultError
-from vault.filters import EVERYTHING, Clause, ItemFilter
+from vault.filters import Clause, ItemFilter
 from vault.items import ITEM_COLUMNS, content_hash, new_id, row_to_item, unit_text, utcnow
 from vault.migrations import version
-from vault.policy import Action, Policy
+from vault.policy import Policy
 from vault.principal import Principal
 from vault.search import Retriever
 from vault.settings import Settings
@@ -250,7 +250,9 @@ class VaultService:
 
     def _update_text(self, item_id: str, kind: str, text: str, key: str | None = None, now: datetime | None = None) -> None:
         stamp = (now or utcnow()).isoformat()
-        self.store.execute("UPDATE items SET text = ?, content_hash = ?, updated_at = ? WHERE id = ?", [text, content_hash(text), stamp, item_id])
+        self.store.execute(
+            "UPDATE items SET text = ?, content_hash = ?, updated_at = ? WHERE id = ?", [text, content_hash(text), stamp, item_id]
+        )
         self.store.execute("UPDATE units SET text = ? WHERE item_id = ? AND seq = 0", [unit_text(kind, text, key), item_id])
 
     def _merge_tags(self, item_id: str, tags: list[str]) -> None:
@@ -394,7 +396,9 @@ class VaultService:
                 return PreferenceOut(key=key, value=checked.text, item=self._fetch(ItemFilter(), old["id"]))
             if old is not None:
                 self._policy.check_write(principal, "preference", old["space"], json.loads(old["tags"]), old["sensitivity"])
-                self.store.execute("UPDATE items SET superseded_at = ?, valid_until = ? WHERE id = ?", [stamp.isoformat(), stamp.isoformat(), old["id"]])
+                self.store.execute(
+                    "UPDATE items SET superseded_at = ?, valid_until = ? WHERE id = ?", [stamp.isoformat(), stamp.isoformat(), old["id"]]
+                )
                 self.store.execute("DELETE FROM units WHERE item_id = ?", [old["id"]])
             item_id = self._insert_item(
                 principal, "preference", checked.text, key=key, space=space, tags=checked.tags, sensitivity=sensitivity,
@@ -478,14 +482,17 @@ class VaultService:
                 [str(doc.path)],
             )
             if existing is not None and existing["sha256"] == doc.sha256:
-                return DocumentAdded(item_id=existing["item_id"], path=str(doc.path), action="unchanged", chunks=self._chunk_count(existing["item_id"]))
+                return DocumentAdded(
+                    item_id=existing["item_id"], path=str(doc.path), action="unchanged", chunks=self._chunk_count(existing["item_id"])
+                )
             chunks = chunk_text(doc.text, self.settings.chunk_chars, self.settings.chunk_overlap)
             stamp = (now or utcnow()).isoformat()
             if existing is not None:
                 item_id, action = existing["item_id"], "replaced"
                 self.store.execute("DELETE FROM units WHERE item_id = ?", [item_id])
                 self.store.execute(
-                    "UPDATE items SET text = ?, content_hash = ?, updated_at = ? WHERE id = ?", [doc.title, content_hash(doc.text), stamp, item_id]
+                    "UPDATE items SET text = ?, content_hash = ?, updated_at = ? WHERE id = ?",
+                    [doc.title, content_hash(doc.text), stamp, item_id],
                 )
                 self.store.execute(
                     "UPDATE doc_files SET filename = ?, mime = ?, size = ?, sha256 = ?, data = ? WHERE item_id = ?",
@@ -526,7 +533,9 @@ class VaultService:
             raise InvalidInput(f"{folder} is not a folder")
         checked = MemoryIn(text="x", space=space, tags=tags or [], sensitivity=sensitivity)
         self._policy.check_write(principal, "document", space, checked.tags, sensitivity)
-        files = sorted(p for p in folder.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+        files = sorted(
+            p for p in folder.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        )
         report = FolderReport(added=0, replaced=0, unchanged=0)
         for n, path in enumerate(files, 1):
             if progress:
@@ -561,7 +570,9 @@ class VaultService:
             raise NotFound(f"no document {item_id!r}")
         chunks = [r[0] for r in self.store.query("SELECT text FROM units WHERE item_id = ? ORDER BY seq", [item_id])]
         self._audit.record(principal, "disclose", item_ids=[item_id], detail={"via": "show_document"})
-        return DocumentDetail(item=item, path=f["path"], filename=f["filename"], mime=f["mime"], size=f["size"], sha256=f["sha256"], chunks=chunks)
+        return DocumentDetail(
+            item=item, path=f["path"], filename=f["filename"], mime=f["mime"], size=f["size"], sha256=f["sha256"], chunks=chunks
+        )
 
     def remove_document(self, principal: Principal, item_id: str) -> Item:
         """Forget a document and its chunks."""

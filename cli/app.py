@@ -1,0 +1,51 @@
+"""The root `ctxvault` command: global options, and every noun's commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli import docs, items, lifecycle, prefs
+from cli.context import CLIState
+from cli.errors import VaultGroup
+
+app = typer.Typer(
+    cls=VaultGroup,
+    name="ctxvault",
+    help="Context Vault: your encrypted memories, preferences and documents, lent to AI assistants on your terms.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    vault: Annotated[
+        Path | None, typer.Option("--vault", envvar="CTXVAULT_HOME", help="Vault directory (default: the platform data dir).")
+    ] = None,
+    passphrase_file: Annotated[
+        Path | None, typer.Option("--passphrase-file", help="Read the passphrase from this file instead of prompting.")
+    ] = None,
+) -> None:
+    """Context Vault: your encrypted memories, preferences and documents.
+
+    Example: ctxvault init && ctxvault add "I prefer window seats" --tag travel
+    """
+    state = CLIState(vault_dir=vault, passphrase_file=passphrase_file)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+lifecycle.register(app)
+items.register(app)
+app.add_typer(prefs.app, name="pref")
+app.add_typer(docs.app, name="doc")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,100 @@
+"""Documents: add a file or folder, list, show, remove."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from cli.context import JsonFlag, service
+from cli.items import SensOpt, SpaceOpt, TagOpt, _sens
+from cli.output import console, items_table, print_json
+from vault import OWNER
+
+app = typer.Typer(help="Documents: files and folders of notes, split into searchable chunks.", no_args_is_help=True)
+
+
+@app.command()
+def add(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(exists=True, help="A .txt, .md, .html or .pdf file, or a folder of them.")],
+    space: SpaceOpt = None,
+    tag: TagOpt = None,
+    sensitivity: SensOpt = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Add a file or a whole folder. Unchanged files are skipped; changed ones replaced.
+
+    Example: ctxvault doc add ~/notes --space work --tag notes
+    """
+    svc = service(ctx)
+    sens = _sens(sensitivity) or "low"
+    if path.is_dir():
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            console=console, disable=json_out, transient=True,
+        ) as bar:  # fmt: skip
+            task = bar.add_task("adding", total=None)
+
+            def tick(done: int, total: int, name: str) -> None:
+                bar.update(task, completed=done, total=total, description=name[:40])
+
+            report = svc.add_folder(OWNER, path, space=space or "personal", tags=tag, sensitivity=sens, progress=tick)
+        if json_out:
+            print_json(report)
+            return
+        console.print(f"added {report.added}, replaced {report.replaced}, unchanged {report.unchanged}, skipped {len(report.skipped)}")
+        for reason in report.skipped:
+            console.print(f"  [yellow]skipped[/] {escape(reason)}")
+        return
+    added = svc.add_document(OWNER, path, space=space or "personal", tags=tag, sensitivity=sens)
+    if json_out:
+        print_json(added)
+    else:
+        console.print(f"{added.action} {added.item_id} ({added.chunks} chunks)")
+
+
+@app.command("list")
+def list_cmd(ctx: typer.Context, limit: int = 100, json_out: JsonFlag = False) -> None:
+    """List documents.
+
+    Example: ctxvault doc list --json
+    """
+    page = service(ctx).list_documents(OWNER, limit=limit)
+    if json_out:
+        print_json(page)
+    else:
+        console.print(items_table(page.items, title=f"{page.total} documents"))
+
+
+@app.command()
+def show(ctx: typer.Context, item_id: str, json_out: JsonFlag = False) -> None:
+    """Show a document's file facts and its chunks.
+
+    Example: ctxvault doc show 01J9Z3QK5V2Y6N8X0M4T7R1B2C
+    """
+    detail = service(ctx).show_document(OWNER, item_id)
+    if json_out:
+        print_json(detail)
+        return
+    console.print(
+        f"[bold]{escape(detail.item.text)}[/]  {escape(detail.path)}  {detail.mime}  {detail.size} bytes  {len(detail.chunks)} chunks"
+    )
+    for n, chunk in enumerate(detail.chunks):
+        console.print(f"[dim]#{n}[/] {escape(chunk[:300])}")
+
+
+@app.command()
+def remove(ctx: typer.Context, item_id: str, json_out: JsonFlag = False) -> None:
+    """Remove a document and its chunks from search (purge erases it).
+
+    Example: ctxvault doc remove 01J9Z3QK5V2Y6N8X0M4T7R1B2C
+    """
+    item = service(ctx).remove_document(OWNER, item_id)
+    if json_out:
+        print_json(item)
+    else:
+        console.print(f"removed {item.id}")

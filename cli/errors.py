@@ -1,0 +1,41 @@
+"""The CLI's one error mapper: a VaultError becomes one red line on stderr and its exit code."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import click
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from typer.core import TyperGroup
+
+from vault.errors import InvalidInput, VaultError
+
+err_console = Console(stderr=True, highlight=False)
+
+
+def fail(error: VaultError) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {error.message}", markup=True, soft_wrap=True)
+    return typer.Exit(error.exit_code)
+
+
+@contextmanager
+def vault_errors() -> Iterator[None]:
+    """Translate VaultError (and pydantic input validation) into a clean exit."""
+    try:
+        yield
+    except VaultError as exc:
+        raise fail(exc) from None
+    except ValidationError as exc:
+        details = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors())
+        raise fail(InvalidInput(details)) from None
+
+
+class VaultGroup(TyperGroup):
+    """The root command group: every VaultError from any command is mapped here, once."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        with vault_errors():
+            return super().invoke(ctx)

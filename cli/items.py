@@ -1,0 +1,208 @@
+"""Memories and items: add, list, show, edit, forget, purge, spaces, search."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal, cast
+
+import typer
+from rich.markup import escape
+
+from cli.context import JsonFlag, service
+from cli.output import console, items_table, print_json
+from schemas.items import Kind, MemoryIn, SearchQuery, Sensitivity
+from vault import OWNER, Principal, VaultService
+
+SensOpt = Annotated[str | None, typer.Option("--sensitivity", help="low, medium or high.")]
+TagOpt = Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeatable).")]
+SpaceOpt = Annotated[str | None, typer.Option("--space", help="Space, e.g. personal, work, health.")]
+AsOpt = Annotated[str | None, typer.Option("--as", help="See exactly what this app would see.")]
+
+
+def register(app: typer.Typer) -> None:
+    for fn in (add, list_cmd, show, edit, forget, purge, spaces, search):
+        name = {"list_cmd": "list"}.get(fn.__name__, fn.__name__)
+        app.command(name=name)(fn)
+
+
+def _sens(value: str | None) -> Sensitivity | None:
+    if value is None:
+        return None
+    if value not in ("low", "medium", "high"):
+        raise typer.BadParameter("sensitivity must be low, medium or high", param_hint="--sensitivity")
+    return cast(Sensitivity, value)
+
+
+def _kind(value: str | None) -> list[Kind] | None:
+    if value is None:
+        return None
+    if value not in ("memory", "preference", "document"):
+        raise typer.BadParameter("kind must be memory, preference or document", param_hint="--kind")
+    return [cast(Kind, value)]
+
+
+def _principal(svc: VaultService, as_app: str | None) -> Principal:
+    return OWNER if as_app is None else svc.principal_for_app(as_app)
+
+
+def add(
+    ctx: typer.Context,
+    text: Annotated[str, typer.Argument(help="The memory: a fact or event in a sentence or two.")],
+    space: SpaceOpt = None,
+    tag: TagOpt = None,
+    sensitivity: SensOpt = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Remember something. A near-identical memory is updated instead of copied.
+
+    Example: ctxvault add "I prefer window seats on long flights" --space travel --tag flights
+    """
+    memory = MemoryIn(text=text, space=space or "personal", tags=tag or [], sensitivity=_sens(sensitivity) or "low")
+    result = service(ctx).remember(OWNER, memory)
+    if json_out:
+        print_json(result)
+    else:
+        console.print(f"{result.action} {result.item.id}")
+
+
+def list_cmd(
+    ctx: typer.Context,
+    kind: Annotated[str | None, typer.Option("--kind", help="memory, preference or document.")] = None,
+    space: SpaceOpt = None,
+    tag: TagOpt = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000)] = 50,
+    offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
+    as_app: AsOpt = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """List items, newest first.
+
+    Example: ctxvault list --kind memory --space work --limit 20
+    """
+    svc = service(ctx)
+    page = svc.list_items(
+        _principal(svc, as_app), kinds=_kind(kind), spaces=[space] if space else None, tags=tag, limit=limit, offset=offset
+    )
+    if json_out:
+        print_json(page)
+    else:
+        console.print(items_table(page.items, title=f"{len(page.items)} of {page.total}"))
+
+
+def show(ctx: typer.Context, item_id: str, json_out: JsonFlag = False) -> None:
+    """Show one item with its provenance.
+
+    Example: ctxvault show 01J9Z3QK5V2Y6N8X0M4T7R1B2C --json
+    """
+    item = service(ctx).get_item(OWNER, item_id)
+    if json_out:
+        print_json(item)
+        return
+    for field, value in item.model_dump(mode="json").items():
+        console.print(f"{field:>14}: {escape(str(value))}")
+
+
+def edit(
+    ctx: typer.Context,
+    item_id: str,
+    text: Annotated[str | None, typer.Option("--text", help="New text (memories only).")] = None,
+    space: SpaceOpt = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="Replace the tags (repeatable).")] = None,
+    sensitivity: SensOpt = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Edit a memory's text, or any item's space, tags or sensitivity.
+
+    Example: ctxvault edit 01J9Z3QK5V2Y6N8X0M4T7R1B2C --text "I prefer aisle seats" --sensitivity medium
+    """
+    if text is None and space is None and tag is None and sensitivity is None:
+        raise typer.BadParameter("nothing to change: give --text, --space, --tag or --sensitivity")
+    item = service(ctx).edit(OWNER, item_id, text=text, space=space, tags=tag, sensitivity=_sens(sensitivity))
+    if json_out:
+        print_json(item)
+    else:
+        console.print(f"edited {item.id}")
+
+
+def forget(ctx: typer.Context, item_id: str, json_out: JsonFlag = False) -> None:
+    """Forget an item: it leaves search at once; `purge` erases it for good.
+
+    Example: ctxvault forget 01J9Z3QK5V2Y6N8X0M4T7R1B2C
+    """
+    item = service(ctx).forget(OWNER, item_id)
+    if json_out:
+        print_json(item)
+    else:
+        console.print(f"forgot {item.id} (run `ctxvault purge` to erase it)")
+
+
+def purge(
+    ctx: typer.Context,
+    item_id: Annotated[str | None, typer.Argument(help="One item to erase now (default: all forgotten items).")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """Erase forgotten items (or one item) for good, then compact the database.
+
+    Example: ctxvault purge --yes
+    """
+    if not yes and not typer.confirm("Erase for good? This cannot be undone.", default=False):
+        raise typer.Exit(1)
+    count = service(ctx).purge(OWNER, item_id)
+    if json_out:
+        print_json({"purged": count})
+    else:
+        console.print(f"purged {count} item(s)")
+
+
+def spaces(ctx: typer.Context, as_app: AsOpt = None, json_out: JsonFlag = False) -> None:
+    """List spaces with their item counts.
+
+    Example: ctxvault spaces --json
+    """
+    svc = service(ctx)
+    rows = svc.spaces(_principal(svc, as_app))
+    if json_out:
+        print_json(rows)
+        return
+    for r in rows:
+        console.print(f"{r.space:<20} {r.memories:>6} memories {r.preferences:>5} preferences {r.documents:>5} documents")
+
+
+def search(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="What to look for, in your own words.")],
+    k: Annotated[int, typer.Option("--k", "--limit", min=1, max=200, help="How many results.")] = 10,
+    kind: Annotated[str | None, typer.Option("--kind", help="memory, preference or document.")] = None,
+    space: SpaceOpt = None,
+    tag: TagOpt = None,
+    since: Annotated[datetime | None, typer.Option("--since", help="Only items created on or after (ISO date).")] = None,
+    mode: Annotated[str, typer.Option("--mode", help="hybrid, lexical or dense.")] = "hybrid",
+    as_app: AsOpt = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Search your vault.
+
+    Example: ctxvault search "coffee order" --k 5 --space personal
+    """
+    if mode not in ("hybrid", "lexical", "dense"):
+        raise typer.BadParameter("mode must be hybrid, lexical or dense", param_hint="--mode")
+    svc = service(ctx)
+    q = SearchQuery(
+        text=query,
+        limit=k,
+        kinds=_kind(kind),
+        spaces=[space] if space else None,
+        tags=tag,
+        since=since,
+        mode=cast(Literal["hybrid", "lexical", "dense"], mode),
+    )
+    page = svc.search(_principal(svc, as_app), q)
+    if json_out:
+        print_json(page)
+        return
+    if not page.hits:
+        console.print("no results")
+    for h in page.hits:
+        label = f"{h.key} = " if h.key else (f"{h.title} #{h.chunk}: " if h.title else "")
+        console.print(f"[bold]{h.score:7.3f}[/] {h.item_id} \\[{h.kind}/{h.space}] {escape(label + h.snippet)}")

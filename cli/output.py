@@ -1,0 +1,36 @@
+"""Render service results: JSON for scripts, rich tables for people."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from pydantic import BaseModel, TypeAdapter
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from schemas.items import Item
+
+console = Console(highlight=False, soft_wrap=True)
+
+
+def print_json(value: BaseModel | Sequence[BaseModel] | dict[str, object] | list[object]) -> None:
+    if isinstance(value, BaseModel):
+        text = value.model_dump_json(indent=2)
+    elif isinstance(value, list | tuple) and value and isinstance(value[0], BaseModel):
+        text = json.dumps([v.model_dump(mode="json") for v in value], indent=2, ensure_ascii=False)  # type: ignore[union-attr]
+    else:
+        text = json.dumps(TypeAdapter(object).dump_python(value, mode="json"), indent=2, ensure_ascii=False)
+    # Plain print: rich would wrap long lines and break the JSON.
+    print(text)
+
+
+def items_table(items: Sequence[Item], title: str | None = None) -> Table:
+    table = Table(title=title, show_lines=False)
+    for col in ("id", "kind", "space", "text", "tags", "sens."):
+        table.add_column(col, overflow="fold")
+    for i in items:
+        text = f"{i.key} = {i.text}" if i.kind == "preference" else i.text
+        table.add_row(i.id, i.kind, i.space, escape(text if len(text) < 200 else text[:197] + "…"), escape(",".join(i.tags)), i.sensitivity)
+    return table

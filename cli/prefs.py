@@ -1,0 +1,89 @@
+"""Preferences: set, get, list, history, unset."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from cli.context import JsonFlag, service
+from cli.items import SensOpt, SpaceOpt, TagOpt, _sens
+from cli.output import console, items_table, print_json
+from vault import OWNER
+
+app = typer.Typer(help="Preferences: one value per key, with history.", no_args_is_help=True)
+
+
+@app.command("set")
+def set_cmd(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help="e.g. diet, coffee.order, travel.seat")],
+    value: Annotated[str, typer.Argument(help="The value, in words.")],
+    space: SpaceOpt = None,
+    tag: TagOpt = None,
+    sensitivity: SensOpt = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Set a preference; the old value is kept in its history.
+
+    Example: ctxvault pref set diet "vegetarian, no mushrooms" --space health
+    """
+    pref = service(ctx).set_preference(OWNER, key, value, space=space or "personal", tags=tag, sensitivity=_sens(sensitivity) or "low")
+    if json_out:
+        print_json(pref)
+    else:
+        console.print(escape(f"{pref.key} = {pref.value}"))
+
+
+@app.command()
+def get(ctx: typer.Context, key: str, json_out: JsonFlag = False) -> None:
+    """Print a preference's current value.
+
+    Example: ctxvault pref get diet
+    """
+    pref = service(ctx).get_preference(OWNER, key)
+    if json_out:
+        print_json(pref)
+    else:
+        print(pref.value)
+
+
+@app.command("list")
+def list_cmd(ctx: typer.Context, space: SpaceOpt = None, json_out: JsonFlag = False) -> None:
+    """List current preferences.
+
+    Example: ctxvault pref list --space health --json
+    """
+    prefs = service(ctx).list_preferences(OWNER, spaces=[space] if space else None)
+    if json_out:
+        print_json(prefs)
+        return
+    for p in prefs:
+        console.print(escape(f"{p.key} = {p.value}") + f"  [dim]({p.item.space})[/]")
+
+
+@app.command()
+def history(ctx: typer.Context, key: str, json_out: JsonFlag = False) -> None:
+    """Show every value a preference has had, newest first.
+
+    Example: ctxvault pref history diet
+    """
+    items = service(ctx).preference_history(OWNER, key)
+    if json_out:
+        print_json(items)
+    else:
+        console.print(items_table(items, title=f"history of {key}"))
+
+
+@app.command()
+def unset(ctx: typer.Context, key: str, json_out: JsonFlag = False) -> None:
+    """Remove a preference's current value (history stays until purge).
+
+    Example: ctxvault pref unset diet
+    """
+    item = service(ctx).unset_preference(OWNER, key)
+    if json_out:
+        print_json(item)
+    else:
+        console.print(f"unset {key}")
