@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-import click
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -36,6 +36,7 @@ def vault_errors() -> Iterator[None]:
 class VaultGroup(TyperGroup):
     """The root command group: every VaultError from any command is mapped here, once."""
 
-    def invoke(self, ctx: click.Context) -> object:
+    # typer vendors its own click; its Context type is private, hence Any.
+    def invoke(self, ctx: Any) -> Any:
         with vault_errors():
             return super().invoke(ctx)

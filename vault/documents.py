@@ -100,4 +100,6 @@ def _pdf(data: bytes, fallback: str) -> tuple[str, str]:
         meta_title = reader.metadata.title if reader.metadata and reader.metadata.title else None
     except (PdfReadError, ValueError, KeyError, TypeError) as exc:
         raise InvalidInput(f"cannot read PDF: {exc}") from exc
-    return (str(meta_title) if meta_title else fallback), "\n\n".join(pages)
+    # Generators often stamp a placeholder title; the file name says more.
+    title = str(meta_title).strip() if meta_title else ""
+    return (title if title and title.lower() not in ("untitled", "untitled document") else fallback), "\n\n".join(pages)

@@ -511,7 +511,7 @@ class VaultService:
             for c in chunks:
                 self._insert_unit(item_id, c.seq, unit_text("document", c.text, title=doc.title), c.start, c.end)
             self._audit.record(principal, "write", item_ids=[item_id], detail={"action": f"document_{action}"})
-        return DocumentAdded(item_id=item_id, path=str(doc.path), action=action, chunks=len(chunks))  # type: ignore[arg-type]
+        return DocumentAdded(item_id=item_id, path=str(doc.path), action=action, chunks=len(chunks))
 
     def _chunk_count(self, item_id: str) -> int:
         row = self.store.one("SELECT count(*) FROM units WHERE item_id = ?", [item_id])

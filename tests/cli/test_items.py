@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import json
+
+from tests.cli.conftest import Invoke
+
+
+def test_add_then_show_and_list_as_json(ctxvault: Invoke, initialised: str) -> None:
+    added = ctxvault("add", "I prefer window seats", "--space", "travel", "--tag", "flights", "--sensitivity", "medium", "--json")
+    assert added.exit_code == 0, added.output
+    item = json.loads(added.stdout)["item"]
+    shown = json.loads(ctxvault("show", item["id"], "--json").stdout)
+    assert (shown["text"], shown["space"], shown["tags"], shown["sensitivity"]) == (
+        "I prefer window seats",
+        "travel",
+        ["flights"],
+        "medium",
+    )
+    listed = json.loads(ctxvault("list", "--kind", "memory", "--json").stdout)
+    assert listed["total"] == 1 and listed["items"][0]["id"] == item["id"]
+
+
+def test_add_with_a_bad_sensitivity_is_a_usage_error(ctxvault: Invoke, initialised: str) -> None:
+    assert ctxvault("add", "x", "--sensitivity", "secret").exit_code == 2
+    assert ctxvault("add", "x", "--tag", "has space").exit_code == 8
+
+
+def test_show_of_a_missing_item_exits_with_not_found(ctxvault: Invoke, initialised: str) -> None:
+    result = ctxvault("show", "01NOTANITEM")
+    assert result.exit_code == 3
+    assert "no item" in result.stderr
+
+
+def test_search_finds_and_json_lists_hits(ctxvault: Invoke, initialised: str) -> None:
+    ctxvault("add", "Our wifi password hint is the dog's name")
+    hits = json.loads(ctxvault("search", "wifi", "--mode", "lexical", "--json").stdout)["hits"]
+    assert hits[0]["text"] == "Our wifi password hint is the dog's name"
+    assert "[wifi]" in ctxvault("search", "wifi", "--mode", "lexical").stdout
+    assert ctxvault("search", "wifi", "--mode", "psychic").exit_code == 2
+
+
+def test_edit_forget_and_purge(ctxvault: Invoke, initialised: str) -> None:
+    item_id = json.loads(ctxvault("add", "old text", "--json").stdout)["item"]["id"]
+    assert ctxvault("edit", item_id, "--text", "new text").exit_code == 0
+    assert json.loads(ctxvault("show", item_id, "--json").stdout)["text"] == "new text"
+    assert ctxvault("edit", item_id).exit_code == 2
+    assert ctxvault("forget", item_id).exit_code == 0
+    assert ctxvault("show", item_id).exit_code == 3
+    assert ctxvault("forget", item_id).exit_code == 3
+    purged = ctxvault("purge", "--yes", "--json")
+    assert json.loads(purged.stdout) == {"purged": 1}
+    assert ctxvault("purge", input="n\n").exit_code == 1
+
+
+def test_spaces_counts_items(ctxvault: Invoke, initialised: str) -> None:
+    ctxvault("add", "a work fact", "--space", "work")
+    rows = json.loads(ctxvault("spaces", "--json").stdout)
+    assert rows == [{"space": "work", "memories": 1, "preferences": 0, "documents": 0}]
+    assert ctxvault("add", "x", "--space", "Bad Space").exit_code == 8
