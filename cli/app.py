@@ -14,7 +14,6 @@ from cli.errors import VaultGroup
 app = typer.Typer(
     cls=VaultGroup,
     name="ctxvault",
-    help="Context Vault: your encrypted memories, preferences and documents, lent to AI assistants on your terms.",
     no_args_is_help=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
