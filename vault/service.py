@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from schemas.access import AccessSummary, App, AppCreated, AuditEntry, AuditReport, ConsentRequest, ConsentStatus, Grant
 from schemas.items import (
     DocumentAdded,
     DocumentDetail,
@@ -28,6 +29,9 @@ from schemas.items import (
     SpaceCount,
     StatusReport,
 )
+from schemas.mcp import PreferenceList, ProfileSummary, TaskContext
+from vault.access import ConsentRequests, Grants
+from vault.apps import Apps, principal_of
 from vault.audit import AuditLog
 from vault.chunking import chunk_text
 from vault.crypto import DataKey
@@ -38,6 +42,7 @@ from vault.items import ITEM_COLUMNS, content_hash, new_id, row_to_item, unit_te
 from vault.migrations import version
 from vault.policy import Policy
 from vault.principal import Principal
+from vault.scopes import format_scope, parse_scopes
 from vault.search import Retriever
 from vault.settings import Settings
 from vault.store import Store
@@ -56,8 +61,8 @@ class VaultService:
     def __init__(self, store: Store, settings: Settings, key: DataKey) -> None:
         self.store = store
         self.settings = settings
-        self._policy = Policy(store)
         self._audit = AuditLog(store)
+        self._policy = Policy(store, self._audit)
         self._retriever = Retriever(store, settings, key)
 
     def __enter__(self) -> VaultService:
@@ -220,7 +225,8 @@ class VaultService:
         """
         self._check_text(memory.text)
         self._policy.check_write(principal, "memory", memory.space, memory.tags, memory.sensitivity)
-        write_scope = self._policy.read_filter(principal, "read") if not principal.is_owner else ItemFilter()
+        # Dedup only against what the app may read: a match elsewhere would reveal that item.
+        write_scope = ItemFilter(reach=self._policy.reach(principal, "read"))
         same_space = ItemFilter(request=Clause(kinds=frozenset({"memory"}), spaces=frozenset({memory.space})), reach=write_scope.reach)
         where, params = same_space.where("i")
         twin = self.store.one(f"SELECT i.id FROM items i WHERE i.content_hash = ? AND {where}", [content_hash(memory.text), *params])
@@ -578,6 +584,311 @@ class VaultService:
         """Forget a document and its chunks."""
         item = self._fetch(self._policy.read_filter(principal, "read", Clause(kinds=frozenset({"document"}))), item_id)
         return self.forget(principal, item.id)
+
+    # -- mcp (issue 12) ---------------------------------------------------------------------
+
+    def preferences_for(
+        self, principal: Principal, keys: list[str] | None = None, task: str | None = None, limit: int = 10
+    ) -> PreferenceList:
+        """Current preferences the principal may read: by key, the ones relevant to ``task``, or all."""
+        if task is not None:
+            page = self.search(principal, SearchQuery(text=task, kinds=["preference"], limit=limit))
+            # search() has already recorded the disclosure of these items.
+            items = [self._fetch(ItemFilter(), h.item_id) for h in page.hits]
+            return PreferenceList(preferences=[PreferenceOut(key=i.key or "", value=i.text, item=i) for i in items])
+        if not keys:
+            return PreferenceList(preferences=self.list_preferences(principal))
+        scope = self._policy.read_filter(principal, "read", Clause(kinds=frozenset({"preference"})))
+        where, params = scope.where("i")
+        marks = ",".join("?" * len(keys))
+        rows = self.store.query(
+            f"SELECT {ITEM_COLUMNS} FROM items i WHERE i.pref_key IN ({marks}) AND {where} ORDER BY i.pref_key", [*keys, *params]
+        )
+        prefs = [PreferenceOut(key=r["pref_key"], value=r["text"], item=row_to_item(r)) for r in rows]
+        self._audit.record(principal, "disclose", item_ids=[p.item.id for p in prefs], detail={"via": "preferences_for"})
+        found = {p.key for p in prefs}
+        return PreferenceList(preferences=prefs, missing=[k for k in dict.fromkeys(keys) if k not in found])
+
+    def profile(self, principal: Principal) -> ProfileSummary:
+        """Spaces with counts and current preferences, inside the principal's reach."""
+        return ProfileSummary(spaces=self.spaces(principal), preferences=self.list_preferences(principal))
+
+    def task_context(self, principal: Principal, task: str, limit: int = 8) -> TaskContext:
+        """The in-scope items and preferences most relevant to ``task`` (one search, one disclosure each)."""
+        hits = self.search(principal, SearchQuery(text=task, limit=limit, purpose="personalize")).hits
+        prefs = self.preferences_for(principal, task=task, limit=limit).preferences
+        return TaskContext(task=task, hits=hits, preferences=prefs)
+
+    # -- access (issue 4) -------------------------------------------------------------------
+    # Apps, grants, consent requests and the audit log. Owner-only operations call
+    # require_owner; the consent decision has no app-callable path (BRIEF §4).
+
+    def add_app(self, principal: Principal, name: str, redirect_uris: list[str] | None = None, now: datetime | None = None) -> AppCreated:
+        """Register an app with no access; its token is in the result, shown this once.
+
+        Raises:
+            InvalidInput: a malformed or taken name. ScopeDenied: not the owner.
+        """
+        self._policy.require_owner(principal, "register apps")
+        with self.store.transaction():
+            created = Apps(self.store).add(name, redirect_uris, now=now)
+            self._audit.record(principal, "app_add", detail={"app_id": created.app.id, "name": name}, now=now)
+        return created
+
+    def list_apps(self, principal: Principal) -> list[App]:
+        """Every registered app (owner only)."""
+        self._policy.require_owner(principal, "list apps")
+        return Apps(self.store).all()
+
+    def show_app(self, principal: Principal, name: str, now: datetime | None = None) -> AccessSummary:
+        """One app with its grants and pending consent requests (owner only).
+
+        Raises:
+            NotFound
+        """
+        self._policy.require_owner(principal, "inspect apps")
+        return self._access_summary(principal_of(Apps(self.store).get(name)), now)
+
+    def rotate_app_token(self, principal: Principal, name: str, now: datetime | None = None) -> AppCreated:
+        """Give an app a new token; the old one stops working at once."""
+        self._policy.require_owner(principal, "rotate app tokens")
+        with self.store.transaction():
+            created = Apps(self.store).rotate_token(name)
+            self._audit.record(principal, "app_rotate_token", detail={"app_id": created.app.id}, now=now)
+        return created
+
+    def remove_app(self, principal: Principal, name: str, now: datetime | None = None) -> App:
+        """Unregister an app: its token stops working, its grants are revoked, its requests denied."""
+        self._policy.require_owner(principal, "remove apps")
+        with self.store.transaction():
+            app = Apps(self.store).get(name)
+            revoked = Grants(self.store).revoke_app(app.id, now=now)
+            consents = ConsentRequests(self.store)
+            for request in consents.query(status="pending", app_id=app.id, now=now):
+                consents.decide(request.id, "denied", now=now)
+            Apps(self.store).remove(app.id)
+            self._audit.record(
+                principal, "app_remove", detail={"app_id": app.id, "name": app.name, "grants_revoked": [g.id for g in revoked]}, now=now
+            )
+        return app
+
+    def authenticate_app(self, token: str, now: datetime | None = None) -> Principal:
+        """The app principal holding ``token`` (MCP stdio: CTXVAULT_APP_TOKEN; HTTP: bearer).
+
+        Raises:
+            WrongPassphrase: unknown, rotated or removed token.
+        """
+        with self.store.transaction():
+            return principal_of(Apps(self.store).authenticate(token, now=now))
+
+    def principal_for_app(self, name: str) -> Principal:
+        """The principal of a registered app, for the owner's `--as APP` preview.
+
+        Raises:
+            NotFound
+        """
+        return principal_of(Apps(self.store).get(name))
+
+    def grant(
+        self,
+        principal: Principal,
+        app: str,
+        scopes: list[str],
+        *,
+        purpose: str | None = None,
+        expires_at: datetime | None = None,
+        now: datetime | None = None,
+    ) -> Grant:
+        """Lend scopes to an app directly (owner only).
+
+        Raises:
+            InvalidInput: a malformed, unknown or owner-only scope; a past expiry. NotFound: no such app.
+        """
+        self._policy.require_owner(principal, "grant access")
+        parsed = parse_scopes(scopes)
+        with self.store.transaction():
+            target = Apps(self.store).get(app)
+            created = Grants(self.store).create(target.id, parsed, purpose=purpose, expires_at=expires_at, now=now)
+            self._audit.record(
+                principal, "grant", scope=" ".join(created.scopes), purpose=purpose,
+                detail={"grant_id": created.id, "app_id": target.id, "expires_at": _iso(expires_at)}, now=now,
+            )  # fmt: skip
+        return created
+
+    def list_grants(
+        self, principal: Principal, app: str | None = None, active_only: bool = False, now: datetime | None = None
+    ) -> list[Grant]:
+        """Grants, oldest first, for all apps or one (owner only)."""
+        self._policy.require_owner(principal, "list grants")
+        app_id = Apps(self.store).get(app).id if app else None
+        return Grants(self.store).query(app_id=app_id, active_only=active_only, now=now)
+
+    def revoke(self, principal: Principal, grant_id: str, now: datetime | None = None) -> Grant:
+        """Revoke one grant; the app loses it on its next call.
+
+        Raises:
+            NotFound
+        """
+        self._policy.require_owner(principal, "revoke grants")
+        with self.store.transaction():
+            grant = Grants(self.store).revoke(grant_id, now=now)
+            self._audit.record(principal, "revoke", scope=" ".join(grant.scopes), detail={"grant_id": grant.id, "app_id": grant.app_id}, now=now)
+        return grant
+
+    def revoke_app(self, principal: Principal, app: str, now: datetime | None = None) -> list[Grant]:
+        """Revoke every grant of one app; return the grants revoked."""
+        self._policy.require_owner(principal, "revoke grants")
+        with self.store.transaction():
+            target = Apps(self.store).get(app)
+            revoked = Grants(self.store).revoke_app(target.id, now=now)
+            self._audit.record(principal, "revoke", detail={"app_id": target.id, "grant_ids": [g.id for g in revoked]}, now=now)
+        return revoked
+
+    def request_access(
+        self,
+        principal: Principal,
+        scopes: list[str],
+        purpose: str,
+        expires_at: datetime | None = None,
+        now: datetime | None = None,
+    ) -> ConsentRequest:
+        """An app asks for scopes; the owner decides out of band (``link`` is the consent page path).
+
+        Raises:
+            InvalidInput: a malformed or owner-only scope, or no purpose. ScopeDenied: the owner needs no consent.
+        """
+        if principal.app_id is None:
+            raise InvalidInput("the owner needs no consent; use `ctxvault grant` to lend access to an app")
+        parsed = parse_scopes(scopes)
+        with self.store.transaction():
+            request = ConsentRequests(self.store).create(principal.app_id, parsed, purpose, grant_expires_at=expires_at, now=now)
+            self._audit.record(
+                principal, "consent_request", scope=" ".join(request.scopes), purpose=request.purpose,
+                detail={"consent_id": request.id}, now=now,
+            )  # fmt: skip
+        return request
+
+    def consent_status(self, principal: Principal, request_id: str, now: datetime | None = None) -> ConsentRequest:
+        """One consent request, for the owner or the app that made it.
+
+        Raises:
+            NotFound: no such request, or another app's.
+        """
+        request = ConsentRequests(self.store).get(request_id, now=now)
+        if not principal.is_owner and request.app_id != principal.app_id:
+            raise NotFound(f"no consent request {request_id!r}")
+        return request
+
+    def list_consent(
+        self, principal: Principal, status: ConsentStatus | None = "pending", app: str | None = None, now: datetime | None = None
+    ) -> list[ConsentRequest]:
+        """Consent requests, oldest first; pending ones by default (owner only)."""
+        self._policy.require_owner(principal, "list consent requests")
+        app_id = Apps(self.store).get(app).id if app else None
+        return ConsentRequests(self.store).query(status=status, app_id=app_id, now=now)
+
+    def approve_consent(
+        self,
+        principal: Principal,
+        request_id: str,
+        *,
+        scopes: list[str] | None = None,
+        expires_at: datetime | None = None,
+        now: datetime | None = None,
+    ) -> Grant:
+        """Approve a pending request, optionally narrowed (fewer or narrower scopes, earlier expiry).
+
+        Raises:
+            NotFound. InvalidInput: not pending, or the approval is wider than the request.
+            ScopeDenied: only the owner can approve.
+        """
+        self._policy.require_owner(principal, "approve consent requests")
+        consents = ConsentRequests(self.store)
+        with self.store.transaction():
+            request = consents.pending(request_id, now=now)
+            asked = parse_scopes(request.scopes)
+            approved = parse_scopes(scopes) if scopes is not None else asked
+            wider = [s for s in approved if not any(a.covers(s) for a in asked)]
+            if wider:
+                raise InvalidInput(f"scope {format_scope(wider[0])} was not requested; an approval can only narrow the request")
+            if request.grant_expires_at is not None and (expires_at is None or expires_at > request.grant_expires_at):
+                expires_at = min(expires_at or request.grant_expires_at, request.grant_expires_at)
+            created = Grants(self.store).create(
+                request.app_id, approved, purpose=request.purpose, expires_at=expires_at, consent_id=request.id, now=now
+            )
+            consents.decide(request.id, "approved", grant_id=created.id, now=now)
+            self._audit.record(
+                principal, "consent_approve", scope=" ".join(created.scopes), purpose=request.purpose,
+                detail={"consent_id": request.id, "grant_id": created.id, "app_id": request.app_id,
+                        "narrowed": created.scopes != request.scopes, "expires_at": _iso(expires_at)},
+                now=now,
+            )  # fmt: skip
+        return created
+
+    def deny_consent(self, principal: Principal, request_id: str, now: datetime | None = None) -> ConsentRequest:
+        """Deny a pending request; the app keeps whatever it had before.
+
+        Raises:
+            NotFound. InvalidInput: not pending. ScopeDenied: only the owner can deny.
+        """
+        self._policy.require_owner(principal, "deny consent requests")
+        consents = ConsentRequests(self.store)
+        with self.store.transaction():
+            request = consents.pending(request_id, now=now)
+            decided = consents.decide(request.id, "denied", now=now)
+            self._audit.record(
+                principal, "consent_deny", scope=" ".join(request.scopes), purpose=request.purpose,
+                detail={"consent_id": request.id, "app_id": request.app_id}, now=now,
+            )  # fmt: skip
+        return decided
+
+    def _access_summary(self, target: Principal, now: datetime | None) -> AccessSummary:
+        if target.app_id is None:
+            return AccessSummary(principal=target.label, scopes=["*"], grants=[], pending=[])
+        grants = Grants(self.store).query(app_id=target.app_id, active_only=True, now=now)
+        pending = ConsentRequests(self.store).query(status="pending", app_id=target.app_id, now=now)
+        return AccessSummary(
+            principal=target.label,
+            app=Apps(self.store).find(target.app_id),
+            scopes=list(dict.fromkeys(s for g in grants for s in g.scopes)),
+            grants=grants,
+            pending=pending,
+        )
+
+    def list_access(self, principal: Principal, now: datetime | None = None) -> AccessSummary:
+        """What the calling principal may do right now: live grants, their scopes, pending requests."""
+        return self._access_summary(principal, now)
+
+    def audit_entries(
+        self,
+        principal: Principal,
+        app: str | None = None,
+        since: datetime | None = None,
+        event: str | None = None,
+        limit: int | None = None,
+    ) -> list[AuditEntry]:
+        """Audit log entries, oldest first; ``limit`` keeps the newest (owner only).
+
+        Raises:
+            NotFound: ``app`` names no registered app (a removed app's id still works).
+        """
+        self._policy.require_owner(principal, "read the audit log")
+        app_id = None
+        if app is not None:
+            found = Apps(self.store).find(app) or next((a for a in Apps(self.store).all() if a.name == app), None)
+            app_id = found.id if found else app if self.store.one("SELECT 1 FROM audit WHERE app_id = ?", [app]) else None
+            if app_id is None:
+                raise NotFound(f"no app {app!r} in the vault or its audit log")
+        return self._audit.entries(app_id=app_id, since=since, event=event, limit=limit)
+
+    def verify_audit(self, principal: Principal) -> AuditReport:
+        """Check the audit log's hash chain end to end (owner only).
+
+        Raises:
+            AuditTampered: with the sequence number of the first entry that fails.
+        """
+        self._policy.require_owner(principal, "verify the audit log")
+        return self._audit.verify()
 
 
 __all__ = ["Progress", "VaultError", "VaultService"]

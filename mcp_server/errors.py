@@ -1,0 +1,74 @@
+"""The one error mapper of the MCP surface: VaultError.mcp kinds to tool errors or protocol errors.
+
+The SDK's test decides the kind: could a smarter model have avoided this? Then the
+model reads it as an ``is_error`` tool result (``ToolError``). Otherwise the host
+gets a JSON-RPC error (``MCPError``). Resources have only the protocol path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import assert_never
+
+from mcp import MCPError
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
+from mcp.types import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST
+from pydantic import ValidationError
+
+from vault.errors import NotFound, VaultError
+
+
+def protocol_error(exc: VaultError) -> MCPError:
+    """The JSON-RPC error a host receives for a failure no model can fix."""
+    match exc.mcp:
+        case "invalid_request":
+            return MCPError(INVALID_REQUEST, exc.message, {"type": type(exc).__name__})
+        case "invalid_params" | "tool_error":
+            return MCPError(INVALID_PARAMS, exc.message, {"type": type(exc).__name__})
+        case "internal":
+            return MCPError(INTERNAL_ERROR, exc.message, {"type": type(exc).__name__})
+        case _:
+            assert_never(exc.mcp)
+
+
+@contextmanager
+def tool_errors() -> Iterator[None]:
+    """Report a VaultError from a tool: a tool error the model reads, or a protocol error."""
+    try:
+        yield
+    except VaultError as exc:
+        if exc.mcp == "tool_error":
+            raise ToolError(exc.message) from exc
+        raise protocol_error(exc) from exc
+    except ValidationError as exc:
+        # An argument the input schema could not express (a tag's grammar): the model can fix it.
+        raise ToolError(_first_problem(exc)) from exc
+
+
+@contextmanager
+def prompt_errors() -> Iterator[None]:
+    """Report a VaultError from a prompt: prompts have only the protocol path."""
+    try:
+        yield
+    except VaultError as exc:
+        raise protocol_error(exc) from exc
+
+
+def _first_problem(exc: ValidationError) -> str:
+    errors = exc.errors(include_url=False)
+    where = ".".join(str(p) for p in errors[0]["loc"]) if errors else "argument"
+    return f"invalid {where}: {errors[0]['msg'] if errors else exc}"
+
+
+@contextmanager
+def resource_errors() -> Iterator[None]:
+    """Report a VaultError from a resource read: NotFound is the spec's -32602, the rest protocol errors."""
+    try:
+        yield
+    except NotFound as exc:
+        raise ResourceNotFoundError(exc.message) from exc
+    except VaultError as exc:
+        if exc.mcp == "tool_error":
+            raise ResourceError(exc.message) from exc
+        raise protocol_error(exc) from exc

@@ -1,0 +1,39 @@
+"""Payloads the MCP surface returns that no other surface needs yet."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.items import Item, PreferenceOut, SearchHit, SpaceCount
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PreferenceList(_Model):
+    """Preferences the caller may read: all of them, the ones asked for by key, or those relevant to a task."""
+
+    preferences: list[PreferenceOut]
+    missing: list[str] = Field(default_factory=list, description="Requested keys that are unset or outside this app's grant.")
+
+
+class ProfileSummary(_Model):
+    """What the vault holds that the caller may read: spaces with counts, and current preferences."""
+
+    spaces: list[SpaceCount]
+    preferences: list[PreferenceOut]
+
+
+class TaskContext(_Model):
+    """The in-scope context relevant to a task: matching items and preferences, as data with provenance."""
+
+    task: str
+    hits: list[SearchHit]
+    preferences: list[PreferenceOut]
+
+
+class ForgetResult(_Model):
+    """The item that was forgotten; it has left search and will be erased by the owner's next purge."""
+
+    item: Item
