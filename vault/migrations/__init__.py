@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import sqlcipher3
 
 from vault.errors import SchemaTooNew
-from vault.migrations import m0001_items, m0002_vectors
+from vault.migrations import m0001_items, m0002_vectors, m0003_access
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +24,7 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("m0001_items", m0001_items.up),
     Migration("m0002_vectors", m0002_vectors.up),
+    Migration("m0003_access", m0003_access.up),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
