@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.access import ConsentRequest
 from schemas.items import Item, PreferenceOut, SearchHit, SpaceCount
 
 
@@ -37,3 +38,14 @@ class ForgetResult(_Model):
     """The item that was forgotten; it has left search and will be erased by the owner's next purge."""
 
     item: Item
+
+
+class AccessRequested(_Model):
+    """A consent request waiting for the owner; nothing is granted until the owner approves it."""
+
+    request: ConsentRequest
+    consent_url: str = Field(description="The vault's own consent page; show it to the user. It carries no personal data.")
+    approve_command: str = Field(description="What the owner can run in a terminal instead of opening the page.")
+    note: str = Field(
+        default="The user must approve this in the vault (page or CLI); call list_access afterwards to see the new scopes.",
+    )

@@ -50,3 +50,10 @@ def connect(vault: VaultService, era: str) -> Connect:
             yield client
 
     return open_client
+
+
+@pytest.fixture
+def app_principal(vault: VaultService) -> Principal:
+    """A registered app with no grants, identified by its token as a transport would."""
+    created = vault.add_app(OWNER, "tester")
+    return vault.authenticate_app(created.token)
