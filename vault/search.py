@@ -1,83 +1,633 @@
-"""Search over units: lexical (FTS5 BM25) for now; the hybrid engine replaces this (issue #13).
+"""Hybrid search over units: FTS5 BM25 and dense vectors, fused; scope applied inside both.
 
-Scope is applied inside the SQL (the ItemFilter's WHERE), so out-of-scope items
-never enter ranking.
+The SQLCipher tables are the truth: ``units`` (text) and ``vectors`` (float32 blobs
+with the model that made them). The faiss index is derived, sealed on disk under
+the data key, and rebuilt whenever its recorded ``index_state.generation`` differs
+from the database's (vault/index.py).
+
+Scope: the ItemFilter's SQL ``WHERE`` selects the allowed unit ids; FTS runs with
+that predicate in SQL and faiss with those ids as its selector, so out-of-scope
+units never enter ranking (BRIEF §4).
+
+Fusion (docs/benchmarks.md has the measurements behind every choice): both lists
+are widened to ``candidates`` each; every candidate gets its exact cosine (also the
+lexical-only ones) and its BM25 normalised by the best BM25 of the query; the fused
+score is a weighted sum. Plain reciprocal rank fusion lost to BM25 alone on LoCoMo,
+and BM25 alone collapses in large stores, so the weights are fixed by measurement
+at both sizes, one configuration for all.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from schemas.items import Provenance, SearchHit, SearchQuery
 from vault.crypto import DataKey
+from vault.embed import Embedder, load_embedder
+from vault.errors import InvalidInput
 from vault.filters import ItemFilter
+from vault.index import VectorIndex, index_file, load_sealed, save_sealed
 from vault.settings import Settings
 from vault.store import Store
 
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
 _WORD = re.compile(r"\w+", re.UNICODE)
+Progress = Callable[[int, int], None]
+
+# Function words that match nearly every conversational memory; BM25 gives them a
+# little weight each, and across 10k items that noise outranks the one real match.
+STOPWORDS = frozenset(
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "down",
+        "during",
+        "each",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "herself",
+        "him",
+        "himself",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "me",
+        "more",
+        "most",
+        "my",
+        "myself",
+        "no",
+        "nor",
+        "not",
+        "now",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "ours",
+        "ourselves",
+        "out",
+        "over",
+        "own",
+        "same",
+        "she",
+        "should",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "themselves",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "yourselves",
+        "s",
+        "t",
+        "don",
+        "ve",
+        "ll",
+        "re",
+        "d",
+        "m",
+    ]
+)
+
+# Writes smaller than this are kept in memory; a crash before the next save only
+# costs a rebuild from the vectors table on the next open.
+SAVE_EVERY = 1000
+EMBED_BATCH = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Fusion:
+    """How lexical and dense evidence are combined (one configuration for every store size)."""
+
+    dense_weight: float = 0.6
+    candidates: int = 100
+    method: str = "weighted"  # "weighted" (normalised scores) or "rrf"
+    rrf_k: int = 60
+
+
+DEFAULT_FUSION = Fusion()
+
+
+def query_terms(text: str) -> list[str]:
+    """The words of a query that carry meaning (function words dropped unless nothing else is left)."""
+    words = list(dict.fromkeys(_WORD.findall(text.lower())))
+    content = [w for w in words if w not in STOPWORDS]
+    return content or words
 
 
 def fts_query(text: str) -> str | None:
-    """An FTS5 MATCH expression: every word quoted (no operators from users), OR-ed."""
-    words = _WORD.findall(text.lower())
+    """An FTS5 MATCH expression: every content word quoted (no operators from users), OR-ed."""
+    words = query_terms(text)
     if not words:
         return None
-    return " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
+    return " OR ".join('"' + w.replace('"', "") + '"' for w in words)
+
+
+def snippet(text: str, terms: list[str], width: int = 160) -> str:
+    """A window of ``text`` around the first query term it contains, matches in [brackets]."""
+    low = text.lower()
+    hits = [p for p in (low.find(t) for t in terms) if p >= 0]
+    start = max(0, min(hits) - width // 4) if hits and len(text) > width else 0
+    window = text[start : start + width]
+    if terms:
+        pattern = re.compile(r"\b(" + "|".join(re.escape(t) for t in terms) + r")\w*", re.IGNORECASE)
+        window = pattern.sub(lambda m: f"[{m.group(0)}]", window)
+    return ("…" if start else "") + window + ("…" if start + width < len(text) else "")
+
+
+_TEMP_SQL = """
+CREATE TEMP TABLE IF NOT EXISTS cv_pending (uid INTEGER PRIMARY KEY);
+CREATE TEMP TABLE IF NOT EXISTS cv_removed (uid INTEGER PRIMARY KEY);
+CREATE TEMP TABLE IF NOT EXISTS cv_counter (id INTEGER PRIMARY KEY, gen_bumps INTEGER NOT NULL, item_changes INTEGER NOT NULL);
+INSERT OR IGNORE INTO cv_counter VALUES (1, 0, 0);
+CREATE TEMP TRIGGER IF NOT EXISTS cv_units_ai AFTER INSERT ON main.units BEGIN
+    INSERT OR IGNORE INTO cv_pending VALUES (new.uid);
+    UPDATE cv_counter SET item_changes = item_changes + 1;
+END;
+CREATE TEMP TRIGGER IF NOT EXISTS cv_units_au AFTER UPDATE OF text ON main.units BEGIN
+    DELETE FROM main.vectors WHERE uid = new.uid;
+    INSERT OR IGNORE INTO cv_pending VALUES (new.uid);
+END;
+CREATE TEMP TRIGGER IF NOT EXISTS cv_units_ad AFTER DELETE ON main.units BEGIN
+    UPDATE cv_counter SET item_changes = item_changes + 1;
+END;
+CREATE TEMP TRIGGER IF NOT EXISTS cv_items_au AFTER UPDATE ON main.items BEGIN
+    UPDATE cv_counter SET item_changes = item_changes + 1;
+END;
+CREATE TEMP TRIGGER IF NOT EXISTS cv_items_ad AFTER DELETE ON main.items BEGIN
+    UPDATE cv_counter SET item_changes = item_changes + 1;
+END;
+CREATE TEMP TRIGGER IF NOT EXISTS cv_vectors_ad AFTER DELETE ON main.vectors BEGIN
+    INSERT OR IGNORE INTO cv_removed VALUES (old.uid);
+END;
+CREATE TEMP TRIGGER IF NOT EXISTS cv_gen_au AFTER UPDATE ON main.index_state BEGIN
+    UPDATE cv_counter SET gen_bumps = gen_bumps + 1;
+END;
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievalStats:
+    model: str
+    backend: str | None
+    units: int
+    vectors: int
+    stale_vectors: int
+    missing_vectors: int
+    index_kind: str | None
+    index_size: int
+    generation: int
 
 
 class Retriever:
-    def __init__(self, store: Store, settings: Settings, key: DataKey) -> None:
+    """Search, dedup lookups and derived-index upkeep for one open vault."""
+
+    def __init__(
+        self, store: Store, settings: Settings, key: DataKey, embedder: Embedder | None = None, fusion: Fusion = DEFAULT_FUSION
+    ) -> None:
         self._store = store
         self._settings = settings
         self._key = key
+        self._embedder = embedder
+        self.fusion = fusion
+        self._index: VectorIndex | None = None
+        self._gen = -1  # the database generation the in-memory index matches
+        self._bumps_seen = 0  # our own connection's generation bumps already reflected
+        self._dirty = 0  # vectors added since the last save
+        self._caught_up = False
+        self._scope_cache: dict[tuple[object, ...], tuple[NDArray[np.int64], bool]] = {}
+        # Temp triggers (this connection only) record what changed, so sync() stays cheap.
+        store.conn.executescript(_TEMP_SQL)
 
-    def search(self, query: SearchQuery, scope: ItemFilter) -> list[SearchHit]:
-        match = fts_query(query.text)
+    # -- the embedder and the index ----------------------------------------------------------
+
+    @property
+    def model(self) -> str:
+        return self._settings.model
+
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = load_embedder(self._settings)
+        return self._embedder
+
+    def _generation(self) -> int:
+        row = self._store.one("SELECT generation FROM index_state WHERE id = 1")
+        return int(row[0]) if row else 0
+
+    def _own_bumps(self) -> int:
+        row = self._store.one("SELECT gen_bumps FROM temp.cv_counter WHERE id = 1")
+        return int(row[0]) if row else 0
+
+    def _stale_count(self) -> int:
+        row = self._store.one("SELECT count(*) FROM vectors WHERE model != ?", [self.model])
+        return int(row[0]) if row else 0
+
+    def _ensure_index(self) -> VectorIndex:
+        """The in-memory index, in step with the vectors table of the current model."""
+        gen = self._generation()
+        bumps = self._own_bumps()
+        if self._index is not None and gen == self._gen:
+            self._bumps_seen = bumps
+            return self._index
+        if self._index is not None and gen - self._gen == bumps - self._bumps_seen:
+            # Every change since the index was built came from this connection: apply the
+            # removals recorded by the temp triggers; additions were applied by sync().
+            removed = np.array([r[0] for r in self._store.query("SELECT uid FROM temp.cv_removed")], dtype=np.int64)
+            self._store.execute("DELETE FROM temp.cv_removed")
+            self._index.remove(removed)
+            readd = self._store.query(
+                "SELECT uid, vec FROM vectors WHERE model = ? AND uid IN (SELECT value FROM json_each(?))",
+                [self.model, json.dumps(removed.tolist())],
+            )
+            self._add_rows(self._index, readd)
+            self._gen, self._bumps_seen = gen, bumps
+            return self._index
+        if self._index is None:
+            loaded = load_sealed(index_file(self._settings.index_dir, self.model), self._key, self.model, self._settings.ann_threshold)
+            if loaded is not None and loaded[1].generation == gen:
+                self._index, self._gen, self._bumps_seen = loaded[0], gen, bumps
+                self._store.execute("DELETE FROM temp.cv_removed")
+                return self._index
+        return self._rebuild(gen, bumps)
+
+    def _add_rows(self, index: VectorIndex, rows: list[object]) -> None:
+        if not rows:
+            return
+        ids = np.array([r[0] for r in rows], dtype=np.int64)  # type: ignore[index]
+        vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), -1)  # type: ignore[index]
+        index.add(ids, vecs.astype(np.float32))
+
+    def _rebuild(self, gen: int, bumps: int) -> VectorIndex:
+        """Rebuild the index from the vectors table (the truth) and seal it."""
+        dim_row = self._store.one("SELECT dim FROM vectors WHERE model = ? LIMIT 1", [self.model])
+        dim = int(dim_row[0]) if dim_row else (self._embedder.dim if self._embedder else 384)
+        index = VectorIndex(dim, self._settings.ann_threshold)
+        cur = self._store.execute("SELECT uid, vec FROM vectors WHERE model = ? ORDER BY uid", [self.model])
+        while batch := cur.fetchmany(20_000):
+            self._add_rows(index, batch)
+        self._store.execute("DELETE FROM temp.cv_removed")
+        self._index, self._gen, self._bumps_seen = index, gen, bumps
+        self._save()
+        return index
+
+    def _save(self) -> None:
+        if self._index is not None:
+            save_sealed(index_file(self._settings.index_dir, self.model), self._key, self._index, self.model, self._gen)
+            self._dirty = 0
+
+    # -- keeping vectors in step ---------------------------------------------------------------
+
+    def _pending(self) -> list[tuple[int, str]]:
+        if not self._caught_up:
+            # Once per process: units written by a process that crashed before embedding.
+            self._store.execute(
+                "INSERT OR IGNORE INTO temp.cv_pending SELECT u.uid FROM units u LEFT JOIN vectors v ON v.uid = u.uid WHERE v.uid IS NULL"
+            )
+            self._caught_up = True
+        rows = self._store.query(
+            "SELECT u.uid, u.text FROM temp.cv_pending p JOIN units u ON u.uid = p.uid "
+            "LEFT JOIN vectors v ON v.uid = u.uid WHERE v.uid IS NULL ORDER BY u.uid"
+        )
+        return [(int(r[0]), str(r[1])) for r in rows]
+
+    def sync(self, progress: Progress | None = None) -> int:
+        """Embed every unit lacking a vector, store the vectors, and bring the index in step; returns units embedded."""
+        pending = self._pending()
+        if not pending:
+            self._store.execute("DELETE FROM temp.cv_pending")
+            if self._index is not None:
+                self._ensure_index()
+            return 0
+        if self._stale_count():
+            # Vectors of another model exist: embedding new units with this one would
+            # mix two spaces in one index. `ctxvault reindex` converts them all.
+            return 0
+        done = self._embed_and_store(pending, progress)
+        self._store.execute("DELETE FROM temp.cv_pending")
+        if self._dirty >= SAVE_EVERY:
+            self._save()
+        return done
+
+    def _embed_and_store(self, pending: list[tuple[int, str]], progress: Progress | None) -> int:
+        embedder = self.embedder()
+        index = self._ensure_index()
+        done = 0
+        for start in range(0, len(pending), EMBED_BATCH):
+            batch = pending[start : start + EMBED_BATCH]
+            vecs = embedder.encode(embedding_texts([t for _, t in batch]), batch_size=64)
+            uids = [u for u, _ in batch]
+            with self._store.transaction():
+                self._store.execute("DELETE FROM vectors WHERE uid IN (SELECT value FROM json_each(?))", [json.dumps(uids)])
+                self._store.conn.executemany(
+                    "INSERT INTO vectors (uid, model, dim, vec) SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM units WHERE uid = ?)",
+                    [(u, embedder.model_id, embedder.dim, v.astype("<f4").tobytes(), u) for u, v in zip(uids, vecs, strict=True)],
+                )
+                written = {int(r[0]) for r in self._store.query(
+                    "SELECT uid FROM vectors WHERE uid IN (SELECT value FROM json_each(?))", [json.dumps(uids)]
+                )}  # fmt: skip
+            self._store.execute("DELETE FROM temp.cv_removed WHERE uid IN (SELECT value FROM json_each(?))", [json.dumps(uids)])
+            keep = np.array([i for i, u in enumerate(uids) if u in written], dtype=np.int64)
+            index.add(np.array(uids, dtype=np.int64)[keep], vecs[keep])
+            self._advance()
+            done += len(batch)
+            self._dirty += len(batch)
+            if progress:
+                progress(done, len(pending))
+        return done
+
+    def _advance(self) -> None:
+        """Record that the in-memory index reflects this connection's latest writes."""
+        gen, bumps = self._generation(), self._own_bumps()
+        if gen - self._gen == bumps - self._bumps_seen:
+            self._gen, self._bumps_seen = gen, bumps
+        # Otherwise another process wrote too; the next _ensure_index rebuilds.
+
+    def reindex(self, progress: Progress | None = None) -> int:
+        """Re-embed every unit whose vector is missing or made by another model; resumable."""
+        rows = self._store.query(
+            "SELECT u.uid, u.text FROM units u LEFT JOIN vectors v ON v.uid = u.uid WHERE v.uid IS NULL OR v.model != ? ORDER BY u.uid",
+            [self.model],
+        )
+        if self._stale_count():
+            self._index = None
+            self._gen = -1
+        pending = [(int(r[0]), str(r[1])) for r in rows]
+        done = self._embed_and_store(pending, progress) if pending else 0
+        self._rebuild(self._generation(), self._own_bumps())
+        return done
+
+    def stats(self) -> RetrievalStats:
+        units = self._store.one("SELECT count(*) FROM units")
+        vectors = self._store.one("SELECT count(*) FROM vectors WHERE model = ?", [self.model])
+        missing = self._store.one("SELECT count(*) FROM units u LEFT JOIN vectors v ON v.uid = u.uid WHERE v.uid IS NULL")
+        index = self._index
+        return RetrievalStats(
+            model=self.model,
+            backend=self._embedder.backend if self._embedder else None,
+            units=int(units[0]) if units else 0,
+            vectors=int(vectors[0]) if vectors else 0,
+            stale_vectors=self._stale_count(),
+            missing_vectors=int(missing[0]) if missing else 0,
+            index_kind=index.kind if index else None,
+            index_size=len(index) if index else 0,
+            generation=self._generation(),
+        )
+
+    # -- scope ----------------------------------------------------------------------------------
+
+    def _allowed(self, scope: ItemFilter, index: VectorIndex) -> tuple[NDArray[np.int64], bool]:
+        """Unit ids the scope allows, and whether they cover the whole index (then no selector is needed)."""
+        where, params = scope.where("i")
+        changes = self._store.one("SELECT item_changes FROM temp.cv_counter WHERE id = 1")
+        version = self._store.one("PRAGMA data_version")
+        key = (where, tuple(params), changes[0] if changes else 0, version[0] if version else 0, self._gen)
+        hit = self._scope_cache.get(key)
+        if hit is not None:
+            return hit
+        rows = self._store.query(f"SELECT u.uid FROM units u JOIN items i ON i.id = u.item_id WHERE {where}", params)
+        allowed = np.array(sorted(int(r[0]) for r in rows), dtype=np.int64)
+        ids = index.ids()
+        covers = bool(np.isin(ids, allowed).all()) if len(ids) else True
+        if len(self._scope_cache) > 32:
+            self._scope_cache.clear()
+        self._scope_cache[key] = (allowed, covers)
+        return allowed, covers
+
+    # -- search ---------------------------------------------------------------------------------
+
+    def _lexical(self, text: str, scope: ItemFilter, n: int, covers: bool) -> list[tuple[int, float]]:
+        match = fts_query(text)
         if match is None:
             return []
-        where, params = scope.where("i")
-        rows = self._store.query(
-            f"""
-            SELECT u.uid, u.seq, u.text AS unit_text, i.*, bm25(units_fts) AS rank,
-                   snippet(units_fts, 0, '[', ']', '…', 16) AS snip
-            FROM units_fts JOIN units u ON u.uid = units_fts.rowid JOIN items i ON i.id = u.item_id
-            WHERE units_fts MATCH ? AND {where}
-            ORDER BY rank LIMIT ?
-            """,
-            [match, *params, query.limit],
-        )
-        return [
-            SearchHit(
-                item_id=r["id"],
-                kind=r["kind"],
-                text=r["unit_text"],
-                snippet=r["snip"],
-                score=-float(r["rank"]),
-                space=r["space"],
-                tags=json.loads(r["tags"]),
-                sensitivity=r["sensitivity"],
-                key=r["pref_key"],
-                chunk=r["seq"] if r["kind"] == "document" else None,
-                title=r["text"] if r["kind"] == "document" else None,
-                provenance=Provenance(
-                    source=r["source"],
-                    created_by=r["created_by"],
-                    created_at=datetime.fromisoformat(r["created_at"]),
-                    updated_at=datetime.fromisoformat(r["updated_at"]),
-                ),
+        if covers:
+            rows = self._store.query(
+                "SELECT f.rowid, bm25(units_fts) AS rank FROM units_fts f WHERE units_fts MATCH ? ORDER BY rank LIMIT ?", [match, n]
             )
-            for r in rows
-        ]
+        else:
+            where, params = scope.where("i")
+            rows = self._store.query(
+                f"""SELECT u.uid, bm25(units_fts) AS rank
+                FROM units_fts JOIN units u ON u.uid = units_fts.rowid JOIN items i ON i.id = u.item_id
+                WHERE units_fts MATCH ? AND {where} ORDER BY rank LIMIT ?""",
+                [match, *params, n],
+            )
+        return [(int(r[0]), -float(r[1])) for r in rows]
 
-    def sync(self) -> int:
-        """Bring derived indexes in step with the units table; returns units embedded."""
-        return 0
+    def rank(self, query: SearchQuery, scope: ItemFilter) -> list[tuple[int, float]]:
+        """Ranked (unit id, score) pairs inside ``scope``, best first."""
+        mode = query.mode
+        f = self.fusion
+        n = max(f.candidates, query.limit)
+        if mode == "lexical":
+            return self._lexical(query.text, scope, query.limit, covers=False)
+        if self._stale_count():
+            if mode == "dense":
+                raise InvalidInput(f"vectors were made by another model than {self.model!r}: run `ctxvault reindex`")
+            return self._lexical(query.text, scope, query.limit, covers=False)
+        self.sync()
+        index = self._ensure_index()
+        allowed, covers = self._allowed(scope, index)
+        if len(allowed) == 0:
+            return []
+        qvec = self.embedder().encode_query(query.text)
+        dense_scores, dense_ids = index.search(qvec, n if mode == "hybrid" else query.limit, None if covers else allowed)
+        if mode == "dense":
+            return [(int(i), float(s)) for i, s in zip(dense_ids, dense_scores, strict=True)]
+        lexical = self._lexical(query.text, scope, n, covers)
+        return fuse(f, qvec, index, list(zip(dense_ids.tolist(), dense_scores.tolist(), strict=True)), lexical)[: query.limit]
+
+    def search(self, query: SearchQuery, scope: ItemFilter) -> list[SearchHit]:
+        ranked = self.rank(query, scope)
+        if not ranked:
+            return []
+        where, params = scope.where("i")
+        uids = [u for u, _ in ranked]
+        rows = {
+            int(r["uid"]): r
+            for r in self._store.query(
+                f"""SELECT u.uid, u.seq, u.text AS unit_text, i.* FROM units u JOIN items i ON i.id = u.item_id
+                WHERE u.uid IN (SELECT value FROM json_each(?)) AND {where}""",
+                [json.dumps(uids), *params],
+            )
+        }
+        terms = query_terms(query.text)
+        hits = []
+        for uid, score in ranked:
+            r = rows.get(uid)
+            if r is None:  # defence in depth: the SQL predicate has the last word
+                continue
+            hits.append(
+                SearchHit(
+                    item_id=r["id"],
+                    kind=r["kind"],
+                    text=r["unit_text"],
+                    snippet=snippet(r["unit_text"], terms),
+                    score=round(score, 6),
+                    space=r["space"],
+                    tags=json.loads(r["tags"]),
+                    sensitivity=r["sensitivity"],
+                    key=r["pref_key"],
+                    chunk=r["seq"] if r["kind"] == "document" else None,
+                    title=r["text"] if r["kind"] == "document" else None,
+                    provenance=Provenance(
+                        source=r["source"],
+                        created_by=r["created_by"],
+                        created_at=datetime.fromisoformat(r["created_at"]),
+                        updated_at=datetime.fromisoformat(r["updated_at"]),
+                    ),
+                )
+            )
+        return hits
 
     def near_duplicate(self, text: str, scope: ItemFilter) -> tuple[str, float] | None:
         """The most similar live memory above the dedup threshold, if any."""
-        return None
+        if self._stale_count():
+            return None
+        self.sync()
+        index = self._ensure_index()
+        if len(index) == 0:
+            return None
+        allowed, covers = self._allowed(scope, index)
+        if len(allowed) == 0:
+            return None
+        scores, ids = index.search(self.embedder().encode_query(embedding_texts([text])[0]), 1, None if covers else allowed)
+        if len(ids) == 0 or float(scores[0]) < self._settings.dedup_threshold:
+            return None
+        row = self._store.one("SELECT item_id FROM units WHERE uid = ?", [int(ids[0])])
+        return (str(row[0]), float(scores[0])) if row else None
 
     def close(self) -> None:
-        return None
+        if self._index is not None and self._dirty:
+            self._save()
+
+
+def embedding_texts(texts: list[str]) -> list[str]:
+    """The text given to the embedder for each unit (the unit text as stored)."""
+    return texts
+
+
+def fuse(
+    f: Fusion,
+    qvec: NDArray[np.float32],
+    index: VectorIndex,
+    dense: list[tuple[int, float]],
+    lexical: list[tuple[int, float]],
+) -> list[tuple[int, float]]:
+    """Combine the two candidate lists into one ranking."""
+    if f.method == "rrf":
+        scores: dict[int, float] = {}
+        for ranked in (dense, lexical):
+            for pos, (uid, _) in enumerate(ranked):
+                scores[uid] = scores.get(uid, 0.0) + 1.0 / (f.rrf_k + pos + 1)
+        return sorted(scores.items(), key=lambda kv: -kv[1])
+    cos = dict(dense)
+    missing = np.array([u for u, _ in lexical if u not in cos], dtype=np.int64)
+    if len(missing):
+        present = np.isin(missing, index.ids())
+        got = missing[present]
+        if len(got):
+            for uid, s in zip(got.tolist(), (index.vectors(got) @ qvec).tolist(), strict=True):
+                cos[uid] = float(s)
+    best = max((s for _, s in lexical), default=0.0)
+    lex = {u: (s / best if best > 0 else 0.0) for u, s in lexical}
+    w = f.dense_weight
+    fused = {u: w * cos.get(u, 0.0) + (1 - w) * lex.get(u, 0.0) for u in set(cos) | set(lex)}
+    return sorted(fused.items(), key=lambda kv: -kv[1])
+
+
+__all__ = ["DEFAULT_FUSION", "Fusion", "RetrievalStats", "Retriever", "fts_query", "fuse", "query_terms"]

@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from schemas.items import MemoryIn, SearchQuery
+from vault import OWNER, Principal, Settings, VaultService, open_vault
+from vault.embed import Embedder, load_embedder
+from vault.errors import InvalidInput
+from vault.filters import Clause, ItemFilter
+from vault.index import index_file
+
+PASSPHRASE = "correct horse battery staple"
+
+CORPUS = [
+    ("My sister Ana lives in Porto and works as an architect", "family", ["people"]),
+    ("I am allergic to peanuts and shellfish", "health", ["food"]),
+    ("I drive a blue Toyota Corolla from 2015", "personal", ["car"]),
+    ("Our wifi password at the cabin is written on the fridge", "personal", []),
+    ("I run 10 km every Sunday morning along the river", "health", ["sport"]),
+    ("The quarterly report for ACME-7731 is due on Friday", "work", ["deadline"]),
+    ("I prefer aisle seats on short flights", "travel", ["flights"]),
+    ("My daughter's school play is on the 12th of June", "family", ["events"]),
+]
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The real model, loaded once for the whole session."""
+    return load_embedder(Settings(home=Path("unused")))
+
+
+@pytest.fixture
+def filled(vault: VaultService, owner: Principal, embedder: Embedder) -> VaultService:
+    for text, space, tags in CORPUS:
+        vault.remember(owner, MemoryIn(text=text, space=space, tags=tags))
+    return vault
+
+
+def _texts(vault: VaultService, text: str, **kw: object) -> list[str]:
+    return [h.text for h in vault.search(OWNER, SearchQuery(text=text, **kw)).hits]  # type: ignore[arg-type]
+
+
+def test_hybrid_finds_a_paraphrase_with_no_shared_word(filled: VaultService) -> None:
+    assert _texts(filled, "what food reactions do I have", limit=1) == ["I am allergic to peanuts and shellfish"]
+    assert _texts(filled, "which car do I own", limit=1) == ["I drive a blue Toyota Corolla from 2015"]
+
+
+def test_hybrid_finds_a_rare_exact_token(filled: VaultService) -> None:
+    assert _texts(filled, "ACME-7731", limit=1) == ["The quarterly report for ACME-7731 is due on Friday"]
+
+
+def test_each_mode_ranks_its_own_way(filled: VaultService) -> None:
+    assert _texts(filled, "Porto", mode="lexical") == ["My sister Ana lives in Porto and works as an architect"]
+    dense = _texts(filled, "where does my sibling live", mode="dense", limit=3)
+    assert dense[0].startswith("My sister Ana") and len(dense) == 3
+
+
+def test_results_carry_score_snippet_and_provenance(filled: VaultService) -> None:
+    hit = filled.search(OWNER, SearchQuery(text="peanuts", limit=1)).hits[0]
+    assert hit.score > 0 and "peanuts" in hit.snippet and hit.provenance.created_by == "owner"
+    assert hit.space == "health" and hit.tags == ["food"]
+
+
+def test_filters_on_space_and_tag_apply_before_ranking(filled: VaultService) -> None:
+    assert set(_texts(filled, "allergic peanuts", spaces=["family"])) <= {t for t, s, _ in CORPUS if s == "family"}
+    assert _texts(filled, "Toyota", tags=["sport"], limit=5) == ["I run 10 km every Sunday morning along the river"]
+
+
+def test_out_of_scope_items_never_appear(filled: VaultService) -> None:
+    retriever = filled._retriever
+    scope = ItemFilter(reach=(Clause(spaces=frozenset({"work"})),))
+    for mode in ("hybrid", "dense", "lexical"):
+        hits = retriever.search(SearchQuery(text="sister Porto allergic peanuts Toyota", mode=mode, limit=20), scope)  # type: ignore[arg-type]
+        assert {h.space for h in hits} <= {"work"}
+    assert retriever.search(SearchQuery(text="Porto"), ItemFilter(reach=())) == []
+
+
+def test_a_near_duplicate_memory_updates_the_existing_one(filled: VaultService, owner: Principal) -> None:
+    result = filled.remember(owner, MemoryIn(text="I am allergic to peanuts and to shellfish", space="health"))
+    assert result.action == "updated" and result.similarity is not None and result.similarity >= 0.92
+    assert filled.list_items(owner, spaces=["health"]).total == 2
+
+
+def test_a_different_memory_is_added(filled: VaultService, owner: Principal) -> None:
+    assert filled.remember(owner, MemoryIn(text="I am allergic to cats", space="health")).action == "added"
+
+
+def test_forgotten_items_leave_dense_search(filled: VaultService, owner: Principal) -> None:
+    hit = filled.search(owner, SearchQuery(text="which car do I own", mode="dense", limit=1)).hits[0]
+    filled.forget(owner, hit.item_id)
+    assert hit.item_id not in [h.item_id for h in filled.search(owner, SearchQuery(text="which car do I own", mode="dense")).hits]
+
+
+def test_edited_text_is_embedded_again(filled: VaultService, owner: Principal) -> None:
+    hit = filled.search(owner, SearchQuery(text="which car do I own", limit=1)).hits[0]
+    filled.edit(owner, hit.item_id, text="I ride a red bicycle to work")
+    assert filled.search(owner, SearchQuery(text="cycling commute", mode="dense", limit=1)).hits[0].item_id == hit.item_id
+
+
+def test_sync_does_nothing_when_nothing_changed(filled: VaultService) -> None:
+    assert filled._retriever.sync() == 0
+
+
+def test_index_behind_the_database_after_a_crash_is_rebuilt(filled: VaultService, settings: Settings, owner: Principal) -> None:
+    filled.close()  # seals the index at the current generation
+    sealed = index_file(settings.index_dir, settings.model).read_bytes()
+    svc = open_vault(settings, PASSPHRASE)
+    svc.remember(owner, MemoryIn(text="I keep bees on the roof of my house"))
+    svc.store.close()  # a crash: the service never saves its index
+    index_file(settings.index_dir, settings.model).write_bytes(sealed)
+    again = open_vault(settings, PASSPHRASE)
+    assert _texts(again, "beekeeping hobby", mode="dense", limit=1) == ["I keep bees on the roof of my house"]
+    assert again._retriever.stats().index_size == len(CORPUS) + 1
+    again.close()
+
+
+def test_a_model_change_needs_a_reindex_and_never_mixes(filled: VaultService) -> None:
+    filled.store.execute("UPDATE vectors SET model = 'old-model'")
+    with pytest.raises(InvalidInput):
+        filled.search(OWNER, SearchQuery(text="Toyota", mode="dense"))
+    assert _texts(filled, "Toyota", limit=1) == ["I drive a blue Toyota Corolla from 2015"]  # lexical meanwhile
+    assert filled._retriever.reindex() == len(CORPUS)
+    assert filled._retriever.stats().stale_vectors == 0
+    assert _texts(filled, "which car do I own", mode="dense", limit=1) == ["I drive a blue Toyota Corolla from 2015"]
+
+
+def test_no_file_in_the_vault_holds_a_plaintext_vector(filled: VaultService, settings: Settings, embedder: Embedder) -> None:
+    filled.close()
+    vec = embedder.encode([CORPUS[0][0]])[0].astype("<f4").tobytes()
+    probes = [vec[i : i + 16] for i in range(0, len(vec), 64)]
+    files = [p for p in settings.home.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".cvx" for p in files)
+    for path in files:
+        data = path.read_bytes()
+        assert not any(p in data for p in probes), path
+
+
+def test_vectors_are_stored_with_model_and_dimension(filled: VaultService, embedder: Embedder) -> None:
+    rows = filled.store.query("SELECT model, dim, vec FROM vectors")
+    assert len(rows) == len(CORPUS)
+    assert {(r[0], r[1]) for r in rows} == {(embedder.model_id, embedder.dim)}
+    assert np.isclose(np.linalg.norm(np.frombuffer(rows[0][2], dtype="<f4")), 1.0)
