@@ -1,0 +1,150 @@
+"""Export and import: leave with everything, arrive with everything."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Literal, cast
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from cli.context import JsonFlag, read_secret_file, service
+from cli.items import _kind, _sens
+from cli.output import console, print_json
+from schemas.portable import IMPORT_FORMATS, ImportFormat, Selection
+from vault import OWNER
+
+errors = Console(stderr=True, highlight=False)
+Tick = Callable[[int, int, str], None]
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="export")(export)
+    app.command(name="import")(import_cmd)
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Tick]:
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=errors, disable=not enabled, transient=True,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("reading", total=None)
+
+        def tick(done: int, total: int, what: str) -> None:
+            bar.update(task, completed=done, total=total, description=what[:30])
+
+        yield tick
+
+
+def _since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter("use an ISO date, e.g. 2026-01-31", param_hint="--since") from exc
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def export(
+    ctx: typer.Context,
+    out: Annotated[Path | None, typer.Option("--out", help="Bundle file to write (default: ctxvault-export-DATE.age).")] = None,
+    recipient: Annotated[
+        list[str] | None, typer.Option("--recipient", help="age1… key, SSH public key, or a file with one (repeatable).")
+    ] = None,
+    passphrase_file: Annotated[Path | None, typer.Option("--passphrase-file", help="Seal with the passphrase in this file.")] = None,
+    plaintext: Annotated[Path | None, typer.Option("--plaintext", help="Write an UNENCRYPTED bundle folder here instead.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="bundle (PAM + age) or markdown (a readable profile).")] = "bundle",
+    space: Annotated[list[str] | None, typer.Option("--space", help="Only this space (repeatable).")] = None,
+    kind: Annotated[str | None, typer.Option("--kind", help="Only memory, preference or document.")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="Only items with this tag (repeatable).")] = None,
+    max_sensitivity: Annotated[str | None, typer.Option("--max-sensitivity", help="Only items up to low, medium or high.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Only items created on or after this ISO date.")] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Export everything, or one slice, as an encrypted PAM bundle or a Markdown profile.
+
+    Example: ctxvault export --recipient age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p --out vault.age
+    """
+    selection = Selection(
+        spaces=space or None,
+        kinds=_kind(kind),
+        tags=tag or None,
+        max_sensitivity=_sens(max_sensitivity),
+        since=_since(since),
+    )
+    svc = service(ctx)
+    if fmt == "markdown":
+        text = svc.export_profile(OWNER, selection)
+        if out is None:
+            print(text, end="")
+            return
+        out.write_text(text, encoding="utf-8")
+        if json_out:
+            print_json({"path": str(out), "format": "markdown", "bytes": len(text.encode())})
+        else:
+            console.print(f"wrote the profile to {escape(str(out))}")
+        return
+    if fmt != "bundle":
+        raise typer.BadParameter("format must be bundle or markdown", param_hint="--format")
+    if plaintext is not None and (recipient or passphrase_file or out):
+        raise typer.BadParameter("--plaintext writes a folder; it does not combine with --out, --recipient or --passphrase-file")
+    passphrase = read_secret_file(passphrase_file) if passphrase_file else None
+    target = plaintext or out or Path(f"ctxvault-export-{datetime.now(UTC):%Y%m%d-%H%M%S}.age")
+    if plaintext is not None:
+        errors.print("[yellow]warning:[/] writing an UNENCRYPTED bundle: anyone who can read this folder reads your vault.")
+    with _progress(not json_out) as tick:
+        summary = svc.export_bundle(
+            OWNER, selection, target, recipients=recipient, passphrase=passphrase, plaintext=plaintext is not None, progress=tick
+        )
+    if json_out:
+        print_json(summary)
+        return
+    c = summary.counts
+    console.print(
+        f"exported {c.memories} memories, {c.preferences} preferences (+{c.preference_versions} older values), "
+        f"{c.documents} documents, {c.vectors} vectors → {escape(summary.path)} ({summary.bytes} bytes, {summary.encryption})"
+    )
+
+
+def import_cmd(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(exists=True, help="Bundle, PAM file or folder, provider export, memory.jsonl, notes folder.")],
+    source: Annotated[str, typer.Option("--from", help=f"auto or one of: {', '.join(IMPORT_FORMATS)}.")] = "auto",
+    identity: Annotated[Path | None, typer.Option("--identity", help="age identity (age-keygen) or SSH private key file.")] = None,
+    passphrase_file: Annotated[Path | None, typer.Option("--passphrase-file", help="File with the bundle's passphrase.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would change; write nothing.")] = False,
+    space: Annotated[str | None, typer.Option("--space", help="Put every imported item in this space.")] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Import a bundle or another provider's export; re-importing changes nothing.
+
+    Example: ctxvault import ~/Downloads/chatgpt-export --dry-run
+    """
+    if source != "auto" and source not in IMPORT_FORMATS:
+        raise typer.BadParameter(f"--from must be auto or one of {', '.join(IMPORT_FORMATS)}", param_hint="--from")
+    if identity and passphrase_file:
+        raise typer.BadParameter("give --identity or --passphrase-file, not both")
+    passphrase = read_secret_file(passphrase_file) if passphrase_file else None
+    fmt = None if source == "auto" else cast(ImportFormat, source)
+    with _progress(not json_out) as tick:
+        summary = service(ctx).import_source(
+            OWNER, path, fmt, identity_file=identity, passphrase=passphrase, space=space, dry_run=dry_run, progress=tick
+        )
+    if json_out:
+        print_json(summary)
+        return
+    verb: Literal["would import", "imported"] = "would import" if dry_run else "imported"
+    console.print(f"detected {summary.detected}; {verb}: {summary.new} new, {summary.updated} updated, {summary.unchanged} unchanged")
+    if summary.vectors_reused:
+        console.print(f"reused {summary.vectors_reused} embeddings from the bundle")
+    for s in summary.skipped[:50]:
+        console.print(f"  [yellow]skipped[/] {escape(s.ref)}: {escape(s.reason)}")
+    if len(summary.skipped) > 50:
+        console.print(f"  … and {len(summary.skipped) - 50} more skipped (see --json)")

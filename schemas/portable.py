@@ -1,0 +1,203 @@
+"""Export bundles and import reports: the companion files of a bundle and the summaries.
+
+A bundle is a PAM v1.0 directory (``memory-store.json``, ``embeddings.json``) plus our
+companion files under ``x-ctxvault/``; docs/export-format.md describes every byte.
+The models here describe the companion files (their JSON Schemas are generated into
+schemas/json/) and what export and import report back to the owner.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.items import Sensitivity
+
+FORMAT_NAME = "ctxvault-bundle"
+FORMAT_VERSION = 1
+PAM_SCHEMA_VERSION = "1.0"
+COMPANION_DIR = "x-ctxvault"
+
+ImportFormat = Literal["bundle", "pam", "chatgpt", "claude", "gemini", "grok", "copilot", "mcp-memory", "mem0", "markdown"]
+IMPORT_FORMATS: tuple[ImportFormat, ...] = (
+    "bundle", "pam", "chatgpt", "claude", "gemini", "grok", "copilot", "mcp-memory", "mem0", "markdown",
+)  # fmt: skip
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FileEntry(_Model):
+    """One file of the bundle, as the manifest pins it."""
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=0)
+
+
+class Selection(_Model):
+    """Which items an export holds: the same selectors as a grant's scope."""
+
+    spaces: list[str] | None = None
+    kinds: list[Literal["memory", "preference", "document"]] | None = None
+    tags: list[str] | None = None
+    max_sensitivity: Sensitivity | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    @property
+    def is_everything(self) -> bool:
+        return self == Selection()
+
+
+class BundleCounts(_Model):
+    memories: int = Field(default=0, ge=0)
+    preferences: int = Field(default=0, ge=0, description="Current preference values.")
+    preference_versions: int = Field(default=0, ge=0, description="Older values kept as history.")
+    documents: int = Field(default=0, ge=0)
+    chunks: int = Field(default=0, ge=0)
+    vectors: int = Field(default=0, ge=0)
+
+
+class Manifest(_Model):
+    """``x-ctxvault/manifest.json``: what the bundle holds and the sha256 of every other file."""
+
+    format: Literal["ctxvault-bundle"] = "ctxvault-bundle"
+    format_version: int = Field(description="1 for this layout; readers refuse versions they do not know.")
+    pam_schema_version: str = PAM_SCHEMA_VERSION
+    exported_by: str
+    created_at: datetime
+    selection: Selection
+    counts: BundleCounts
+    model: str | None = Field(default=None, description="Embedding model of vectors.f32, if any.")
+    dimensions: int | None = Field(default=None, ge=1)
+    files: dict[str, FileEntry]
+
+
+class ItemExtras(_Model):
+    """``metadata["x-ctxvault"]`` of every PAM memory we write: what PAM has no field for."""
+
+    kind: Literal["memory", "preference"]
+    key: str | None = None
+    space: str
+    tags: list[str] = Field(description="Tags exactly as given; PAM tags hold only those matching its pattern.")
+    sensitivity: Sensitivity
+    source: str
+    created_by: str
+    supersedes: str | None = None
+    superseded_at: datetime | None = None
+    meta: dict[str, object] = Field(default_factory=dict)
+
+
+class PreferenceHistory(_Model):
+    key: str
+    current: str | None = Field(description="Id of the live value, if any in this bundle.")
+    versions: list[str] = Field(description="Ids of every value, newest first.")
+
+
+class PreferencesFile(_Model):
+    """``x-ctxvault/preferences.json``: each preference key with its history."""
+
+    preferences: list[PreferenceHistory]
+
+
+class DocumentFileInfo(_Model):
+    member: str = Field(description="Path of the original bytes inside the bundle.")
+    path: str = Field(description="Where the owner added it from.")
+    filename: str
+    mime: str
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class ChunkEntry(_Model):
+    seq: int = Field(ge=0)
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    text: str
+
+
+class DocumentEntry(_Model):
+    id: str = Field(min_length=1, max_length=128)
+    title: str
+    space: str
+    tags: list[str]
+    sensitivity: Sensitivity
+    source: str
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    content_hash: str
+    meta: dict[str, object] = Field(default_factory=dict)
+    file: DocumentFileInfo
+    chunks: list[ChunkEntry]
+
+
+class DocumentsFile(_Model):
+    """``x-ctxvault/documents.json``: documents, their chunks, and where their files are."""
+
+    documents: list[DocumentEntry]
+
+
+class SpaceEntry(_Model):
+    name: str
+    memories: int
+    preferences: int
+    documents: int
+
+
+class SpacesFile(_Model):
+    """``x-ctxvault/spaces.json``: the spaces of the exported items."""
+
+    spaces: list[SpaceEntry]
+
+
+class VectorsFile(_Model):
+    """``x-ctxvault/vectors.json``: row ``n`` of vectors.f32 is the unit ``units[n]`` = [item id, chunk seq]."""
+
+    model: str
+    dimensions: int = Field(ge=1, le=8192)
+    units: list[tuple[str, int]]
+
+
+class ExportSummary(_Model):
+    """What an export wrote."""
+
+    path: str
+    format: Literal["bundle", "markdown"]
+    encryption: Literal["recipients", "passphrase", "none"]
+    counts: BundleCounts
+    bytes: int
+    files: int
+
+
+class Skipped(_Model):
+    ref: str = Field(description="The id or name of the skipped entry in the source.")
+    reason: str
+
+
+class ImportSummary(_Model):
+    """What an import did (or, with dry_run, would do)."""
+
+    source: str
+    detected: ImportFormat
+    dry_run: bool
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: list[Skipped] = Field(default_factory=list)
+    vectors_reused: int = 0
+    by_kind: dict[str, int] = Field(default_factory=dict, description="New or updated items per kind.")
+
+
+COMPANION_MODELS: dict[str, type[BaseModel]] = {
+    "manifest": Manifest,
+    "preferences": PreferencesFile,
+    "documents": DocumentsFile,
+    "spaces": SpacesFile,
+    "vectors": VectorsFile,
+}

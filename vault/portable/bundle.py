@@ -1,0 +1,332 @@
+"""Bundle files: a tar of the bundle directory, sealed with age (the sole pyrage importer).
+
+Writing streams the tar through ``pyrage.encrypt_io`` for recipients (X25519 ``age1…``
+or SSH public keys), so the whole bundle is never in memory. pyrage's passphrase
+mode only works on bytes in memory, so passphrase bundles are capped at
+``PASSPHRASE_LIMIT``. Reading enforces limits on member count and sizes, refuses
+links, devices, absolute paths and ``..``, and turns every foreign failure into
+``BadBundle``. Plaintext never touches disk unless the owner asks for a directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tarfile
+import threading
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
+
+import pyrage  # type: ignore[import-untyped]  # pyrage 1.4 ships no type stubs
+
+from vault.errors import BadBundle, InvalidInput
+
+# Limits on what a bundle may hold; hostile archives are refused at the first header
+# that crosses one (tar bombs declare sizes up front).
+MAX_MEMBERS = 500_000
+MAX_MEMBER_BYTES = 2 << 30
+MAX_TOTAL_BYTES = 8 << 30
+MAX_JSON_BYTES = 1 << 30
+# pyrage's passphrase (scrypt) mode encrypts bytes in memory: plaintext + ciphertext
+# both live in RAM, so a passphrase bundle is limited to 512 MiB of tar.
+PASSPHRASE_LIMIT = 512 << 20
+AGE_MAGIC = b"age-encryption.org/v1\n"
+_CHUNK = 1 << 16
+
+Files = dict[str, bytes]
+Recipient = Any  # pyrage.x25519.Recipient | pyrage.ssh.Recipient (untyped extension types)
+Identity = Any
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# -- keys ---------------------------------------------------------------------------------
+
+
+def parse_recipient(value: str) -> Recipient:
+    """An age X25519 recipient (``age1…``) or an SSH public key line.
+
+    Raises:
+        InvalidInput: neither form parses.
+    """
+    text = value.strip()
+    try:
+        if text.startswith("age1"):
+            return pyrage.x25519.Recipient.from_str(text)
+        if text.startswith(("ssh-ed25519 ", "ssh-rsa ")):
+            return pyrage.ssh.Recipient.from_str(text)
+    except pyrage.RecipientError as exc:
+        raise InvalidInput(f"recipient {text[:24]!r}… is not a valid age or SSH public key") from exc
+    path = Path(text)
+    if path.is_file() and path.stat().st_size < 64 << 10:
+        lines = [ln for ln in path.read_text(encoding="utf-8", errors="replace").splitlines() if ln and not ln.startswith("#")]
+        if len(lines) == 1:
+            return parse_recipient(lines[0])
+    raise InvalidInput(f"recipient {text[:24]!r} is neither an age1… key, an SSH public key, nor a file holding one")
+
+
+def load_identities(path: Path) -> list[Identity]:
+    """The age identities in an ``age-keygen`` file, or one unencrypted SSH private key.
+
+    Raises:
+        InvalidInput: unreadable file, or no identity in it.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read identity file {path}: {exc.strerror}") from exc
+    text = data.decode("utf-8", errors="replace")
+    keys = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("AGE-SECRET-KEY-")]
+    try:
+        if keys:
+            return [pyrage.x25519.Identity.from_str(k) for k in keys]
+        if "PRIVATE KEY" in text:
+            return [pyrage.ssh.Identity.from_buffer(data)]
+    except pyrage.IdentityError as exc:
+        raise InvalidInput(f"{path} holds an identity that cannot be used (encrypted SSH keys are not supported)") from exc
+    raise InvalidInput(f"{path} holds no age identity (AGE-SECRET-KEY-…) or SSH private key")
+
+
+# -- writing ------------------------------------------------------------------------------
+
+
+def _write_tar(files: Mapping[str, bytes], out: IO[bytes], mtime: float) -> None:
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        dirs: set[str] = set()
+        for name in sorted(files):
+            parts = PurePosixPath(name).parts
+            for depth in range(1, len(parts)):
+                folder = "/".join(parts[:depth])
+                if folder not in dirs:
+                    dirs.add(folder)
+                    info = tarfile.TarInfo(folder)
+                    info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o700, mtime
+                    tar.addfile(info)
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(files[name]), 0o600, mtime
+            tar.addfile(info, io.BytesIO(files[name]))
+
+
+def write_encrypted(
+    files: Mapping[str, bytes], out: Path, *, recipients: list[Recipient] | None = None, passphrase: str | None = None, mtime: float = 0
+) -> int:
+    """Tar ``files`` and seal them with age into ``out`` (written atomically); returns its size.
+
+    Raises:
+        TooLarge: a passphrase bundle over PASSPHRASE_LIMIT.
+    """
+    from vault.errors import TooLarge
+
+    if bool(recipients) == (passphrase is not None):
+        raise InvalidInput("encrypt to one or more recipients, or with a passphrase (not both)")
+    tmp = out.with_name(out.name + ".partial")
+    try:
+        if passphrase is not None:
+            estimate = sum(len(v) + 1024 for v in files.values())
+            if estimate > PASSPHRASE_LIMIT:
+                raise TooLarge(
+                    f"this export is about {estimate >> 20} MiB; passphrase bundles are limited to {PASSPHRASE_LIMIT >> 20} MiB "
+                    "because age's passphrase mode works in memory. Use --recipient (an age1… or SSH key) instead."
+                )
+            buf = io.BytesIO()
+            _write_tar(files, buf, mtime)
+            sealed = pyrage.passphrase.encrypt(buf.getvalue(), passphrase)
+            tmp.write_bytes(sealed)
+        else:
+            _stream_encrypt(files, tmp, recipients or [], mtime)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out.stat().st_size
+
+
+def _stream_encrypt(files: Mapping[str, bytes], target: Path, recipients: list[Recipient], mtime: float) -> None:
+    read_fd, write_fd = os.pipe()
+    failure: list[BaseException] = []
+
+    def produce() -> None:
+        with os.fdopen(write_fd, "wb") as sink:
+            try:
+                _write_tar(files, sink, mtime)
+            except BaseException as exc:  # re-raised below: an incomplete tar must not be sealed as if whole
+                failure.append(exc)
+
+    worker = threading.Thread(target=produce, name="bundle-tar", daemon=True)
+    worker.start()
+    with os.fdopen(read_fd, "rb") as source, target.open("wb") as sink:
+        try:
+            pyrage.encrypt_io(source, sink, recipients)
+        finally:
+            # Drain so the producer never blocks on a full pipe if encryption stopped early.
+            while source.read(_CHUNK):
+                pass
+            worker.join()
+    if failure:
+        raise failure[0]
+
+
+def write_directory(files: Mapping[str, bytes], directory: Path) -> int:
+    """Write the bundle as a plain directory (only on the owner's explicit request)."""
+    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+        raise InvalidInput(f"{directory} exists and is not an empty folder")
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    total = 0
+    for name, data in files.items():
+        path = directory / name
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.write_bytes(data)
+        path.chmod(0o600)
+        total += len(data)
+    return total
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+def is_age_file(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return fh.read(len(AGE_MAGIC)) == AGE_MAGIC
+
+
+def is_passphrase_file(path: Path) -> bool:
+    """Whether an age file is sealed with a passphrase (an scrypt stanza) rather than keys."""
+    with path.open("rb") as fh:
+        header = fh.read(4096)
+    return b"\n-> scrypt " in header
+
+
+def _member_name(raw: str) -> str:
+    name = raw[2:] if raw.startswith("./") else raw
+    path = PurePosixPath(name)
+    if not name or name.startswith("/") or "\\" in name or any(p in ("..", "") for p in name.rstrip("/").split("/")) or path.is_absolute():
+        raise BadBundle(f"bundle member {raw[:80]!r} has an unsafe path (absolute or '..')")
+    return name.rstrip("/")
+
+
+def untar(stream: IO[bytes]) -> Files:
+    """Read a tar stream into memory, refusing links, special files, unsafe paths and bombs."""
+    files: Files = {}
+    total = members = 0
+    try:
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
+            for info in tar:
+                members += 1
+                if members > MAX_MEMBERS:
+                    raise BadBundle(f"bundle holds more than {MAX_MEMBERS} entries")
+                name = _member_name(info.name)
+                if info.isdir():
+                    continue
+                if not info.isreg():
+                    raise BadBundle(f"bundle member {name[:80]!r} is a link or special file; bundles hold regular files only")
+                if info.size > MAX_MEMBER_BYTES or total + info.size > MAX_TOTAL_BYTES:
+                    raise BadBundle(f"bundle member {name[:80]!r} declares {info.size} bytes: over the size limit (tar bomb?)")
+                if name in files:
+                    raise BadBundle(f"bundle member {name[:80]!r} appears twice")
+                fh = tar.extractfile(info)
+                data = fh.read() if fh is not None else b""
+                if len(data) != info.size:
+                    raise BadBundle(f"bundle member {name[:80]!r} is truncated")
+                total += info.size
+                files[name] = data
+    except (tarfile.TarError, EOFError, OSError, UnicodeError) as exc:
+        raise BadBundle("the bundle's archive is truncated or not a tar file") from exc
+    if not files:
+        raise BadBundle("the bundle's archive is empty")
+    return files
+
+
+def read_encrypted(path: Path, *, identities: list[Identity] | None = None, passphrase: str | None = None) -> Files:
+    """Open an age-sealed bundle and return its files.
+
+    Raises:
+        BadBundle: wrong identity or passphrase, truncated, tampered, or hostile archive.
+    """
+    if is_passphrase_file(path):
+        if passphrase is None:
+            raise BadBundle("this bundle is sealed with a passphrase: pass --passphrase-file")
+        if path.stat().st_size > PASSPHRASE_LIMIT + (1 << 20):
+            raise BadBundle(f"passphrase bundles are limited to {PASSPHRASE_LIMIT >> 20} MiB")
+        try:
+            plain = pyrage.passphrase.decrypt(path.read_bytes(), passphrase)
+        except (pyrage.DecryptError, OSError, ValueError) as exc:
+            raise BadBundle("cannot open the bundle: wrong passphrase, or the file is truncated or tampered") from exc
+        return untar(io.BytesIO(plain))
+    if not identities:
+        raise BadBundle("this bundle is sealed to recipients: pass --identity with the matching key file")
+    return _stream_decrypt(path, identities)
+
+
+def _stream_decrypt(path: Path, identities: list[Identity]) -> Files:
+    read_fd, write_fd = os.pipe()
+    failure: list[BaseException] = []
+
+    def produce() -> None:
+        with path.open("rb") as source, os.fdopen(write_fd, "wb") as sink:
+            try:
+                pyrage.decrypt_io(source, sink, identities)
+            except BaseException as exc:  # reported below as BadBundle
+                failure.append(exc)
+
+    worker = threading.Thread(target=produce, name="bundle-decrypt", daemon=True)
+    worker.start()
+    error: BadBundle | None = None
+    with os.fdopen(read_fd, "rb") as stream:
+        try:
+            files = untar(stream)
+        except BadBundle as exc:
+            error, files = exc, {}
+        # Read to the end: age authenticates the last chunk only when the stream ends.
+        while stream.read(_CHUNK):
+            pass
+    worker.join()
+    if failure:
+        cause = failure[0]
+        if isinstance(cause, pyrage.DecryptError) and "No matching keys" in str(cause):
+            raise BadBundle("cannot open the bundle: none of the given identities is a recipient") from cause
+        raise BadBundle("cannot open the bundle: it is truncated, tampered, or not for this identity") from cause
+    if error is not None:
+        raise error
+    return files
+
+
+def read_directory(directory: Path) -> Files:
+    """Read a plaintext bundle directory with the same limits as an archive."""
+    files: Files = {}
+    total = 0
+    for root, dirs, names in os.walk(directory, followlinks=False):
+        for name in [*dirs, *names]:
+            full = Path(root) / name
+            if full.is_symlink():
+                raise BadBundle(f"{full.relative_to(directory)} is a link; bundles hold regular files only")
+        for name in names:
+            full = Path(root) / name
+            rel = full.relative_to(directory).as_posix()
+            if not full.is_file():
+                raise BadBundle(f"{rel} is not a regular file")
+            size = full.stat().st_size
+            total += size
+            if size > MAX_MEMBER_BYTES or total > MAX_TOTAL_BYTES or len(files) >= MAX_MEMBERS:
+                raise BadBundle(f"{rel}: the folder is over the bundle size limits")
+            files[rel] = full.read_bytes()
+    return files
+
+
+def _no_constants(name: str) -> object:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def load_json(data: bytes, name: str) -> Any:
+    """Parse one JSON file of a bundle; hostile JSON (deep nesting, NaN, bad UTF-8) is BadBundle."""
+    if len(data) > MAX_JSON_BYTES:
+        raise BadBundle(f"{name} is {len(data)} bytes; the limit is {MAX_JSON_BYTES}")
+    try:
+        return json.loads(data.decode("utf-8"), parse_constant=_no_constants)
+    except RecursionError as exc:
+        raise BadBundle(f"{name} is nested too deeply") from exc
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadBundle(f"{name} is not valid JSON: {str(exc)[:120]}") from exc

@@ -1,0 +1,174 @@
+"""Build a bundle's files from the vault: PAM memory store, embeddings, companion files.
+
+Reads canonical rows only (items, doc_files, units, vectors) through one ItemFilter;
+the caller (VaultService.export_bundle) has already checked that the owner asked.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from schemas.items import Item
+from schemas.portable import (
+    COMPANION_DIR,
+    FORMAT_VERSION,
+    BundleCounts,
+    ChunkEntry,
+    DocumentEntry,
+    DocumentFileInfo,
+    DocumentsFile,
+    FileEntry,
+    Manifest,
+    PreferenceHistory,
+    PreferencesFile,
+    Selection,
+    SpaceEntry,
+    SpacesFile,
+    VectorsFile,
+)
+from vault.filters import ItemFilter
+from vault.items import ITEM_COLUMNS, row_to_item
+from vault.portable import pam
+from vault.portable.bundle import Files, sha256
+from vault.store import Store
+
+Progress = Callable[[int, int, str], None]
+_UNSAFE = re.compile(r"[\x00-\x1f/\\:]+")
+
+
+def _dump(model: Any) -> bytes:
+    return json.dumps(model, ensure_ascii=False, indent=1).encode()
+
+
+def _safe_filename(name: str) -> str:
+    cleaned = _UNSAFE.sub("_", name).strip(". ")[:120]
+    return cleaned or "file"
+
+
+def build_bundle(
+    store: Store, scope: ItemFilter, selection: Selection, *, now: datetime, export_id: str, progress: Progress | None = None
+) -> tuple[Files, BundleCounts]:
+    """Every file of the bundle, by path inside it, and what it holds."""
+    history = ItemFilter(request=scope.request, reach=scope.reach, since=scope.since, until=scope.until, include_superseded=True)
+    where, params = history.where("i")
+    rows = store.query(f"SELECT {ITEM_COLUMNS} FROM items i WHERE {where} ORDER BY i.created_at, i.id", params)
+    items = [row_to_item(r) for r in rows]
+    ids = {i.id for i in items}
+    superseded_by = {i.supersedes: i.id for i in items if i.supersedes in ids}
+
+    vec_rows = store.query(
+        f"""SELECT u.item_id, u.seq, v.model, v.dim, v.vec FROM vectors v JOIN units u ON u.uid = v.uid
+            JOIN items i ON i.id = u.item_id WHERE {where} ORDER BY v.model, u.item_id, u.seq""",
+        params,
+    )
+    model, dim = (vec_rows[0]["model"], int(vec_rows[0]["dim"])) if vec_rows else (None, None)
+    vec_rows = [r for r in vec_rows if r["model"] == model and r["dim"] == dim]
+    vec_units = [(str(r["item_id"]), int(r["seq"])) for r in vec_rows]
+    with_vector = {item_id for item_id, seq in vec_units if seq == 0}
+
+    counts = BundleCounts(vectors=len(vec_rows))
+    memories: list[dict[str, Any]] = []
+    embeddings: list[dict[str, Any]] = []
+    prefs: dict[str, list[Item]] = {}
+    documents: list[DocumentEntry] = []
+    files: Files = {}
+    spaces: dict[str, SpaceEntry] = {}
+    row_of = {unit: n for n, unit in enumerate(vec_units)}
+    for n, item in enumerate(items, 1):
+        if progress and n % 500 == 0:
+            progress(n, len(items), "items")
+        live = item.superseded_at is None
+        if live:
+            entry = spaces.setdefault(item.space, SpaceEntry(name=item.space, memories=0, preferences=0, documents=0))
+            field = {"memory": "memories", "preference": "preferences", "document": "documents"}[item.kind]
+            setattr(entry, field, getattr(entry, field) + 1)
+        if item.kind == "document":
+            documents.append(_document(store, item, files))
+            counts.documents += 1
+            counts.chunks += len(documents[-1].chunks)
+            continue
+        ref = f"emb-{item.id}" if item.id in with_vector else None
+        memories.append(pam.memory_object(item, superseded_by.get(item.id), ref))
+        if ref is not None:
+            embeddings.append(
+                {
+                    "id": ref,
+                    "memory_id": item.id,
+                    "model": model,
+                    "dimensions": dim,
+                    "created_at": now.isoformat(),
+                    "storage": {"type": "file", "ref": f"{COMPANION_DIR}/vectors.f32#{row_of[(item.id, 0)]}"},
+                }
+            )
+        if item.kind == "memory":
+            counts.memories += 1
+        else:
+            prefs.setdefault(item.key or "", []).append(item)
+            if live:
+                counts.preferences += 1
+            else:
+                counts.preference_versions += 1
+
+    files["memory-store.json"] = _dump(pam.memory_store(memories, owner_id="owner", export_id=export_id, now=now))
+    if embeddings:
+        files["embeddings.json"] = _dump(pam.embeddings_file(embeddings))
+    c = COMPANION_DIR
+    files[f"{c}/preferences.json"] = _dump(
+        PreferencesFile(
+            preferences=[
+                PreferenceHistory(
+                    key=key,
+                    current=next((v.id for v in versions if v.superseded_at is None), None),
+                    versions=[v.id for v in sorted(versions, key=lambda v: (v.provenance.created_at, v.id), reverse=True)],
+                )
+                for key, versions in sorted(prefs.items())
+            ]
+        ).model_dump(mode="json")
+    )
+    files[f"{c}/documents.json"] = _dump(DocumentsFile(documents=documents).model_dump(mode="json"))
+    files[f"{c}/spaces.json"] = _dump(SpacesFile(spaces=sorted(spaces.values(), key=lambda s: s.name)).model_dump(mode="json"))
+    if vec_rows:
+        assert model is not None and dim is not None
+        files[f"{c}/vectors.json"] = _dump(VectorsFile(model=model, dimensions=dim, units=vec_units).model_dump(mode="json"))
+        files[f"{c}/vectors.f32"] = b"".join(bytes(r["vec"]) for r in vec_rows)
+    manifest = Manifest(
+        format_version=FORMAT_VERSION,
+        exported_by=pam.EXPORTER,
+        created_at=now,
+        selection=selection,
+        counts=counts,
+        model=model,
+        dimensions=dim,
+        files={name: FileEntry(sha256=sha256(data), size=len(data)) for name, data in sorted(files.items())},
+    )
+    files[f"{c}/manifest.json"] = _dump(manifest.model_dump(mode="json", exclude_none=True))
+    return files, counts
+
+
+def _document(store: Store, item: Item, files: Files) -> DocumentEntry:
+    f = store.one("SELECT path, filename, mime, size, sha256, data FROM doc_files WHERE item_id = ?", [item.id])
+    assert f is not None, f"document {item.id} has no file row"
+    member = f"{COMPANION_DIR}/files/{item.id}/{_safe_filename(f['filename'])}"
+    files[member] = bytes(f["data"])
+    units = store.query("SELECT seq, start, end, text FROM units WHERE item_id = ? ORDER BY seq", [item.id])
+    return DocumentEntry(
+        id=item.id,
+        title=item.text,
+        space=item.space,
+        tags=item.tags,
+        sensitivity=item.sensitivity,
+        source=item.provenance.source,
+        created_by=item.provenance.created_by,
+        created_at=item.provenance.created_at,
+        updated_at=item.provenance.updated_at,
+        valid_from=item.valid_from,
+        valid_until=item.valid_until,
+        content_hash=item.content_hash,
+        meta=item.meta,
+        file=DocumentFileInfo(member=member, path=f["path"], filename=f["filename"], mime=f["mime"], size=f["size"], sha256=f["sha256"]),
+        chunks=[ChunkEntry(seq=u["seq"], start=u["start"], end=u["end"], text=u["text"]) for u in units],
+    )

@@ -1,0 +1,107 @@
+"""Importers: one module per source, each turning a file or folder into an ImportBatch.
+
+``detect`` names the format of a path; ``read_source`` parses it. Nothing here writes
+to the vault: ``vault.portable.merge`` does, in one transaction.
+"""
+
+from __future__ import annotations
+
+import tarfile
+from datetime import datetime
+from pathlib import Path
+
+from schemas.portable import ImportFormat
+from vault.errors import BadBundle, InvalidInput
+from vault.items import utcnow
+from vault.portable import bundle as bundle_io
+from vault.portable.bundle import Identity
+from vault.portable.importers import bundle, markdown, mcp_memory, mem0, providers
+from vault.portable.records import ImportBatch
+
+_SNIFF_BYTES = 64 << 20
+
+
+def detect(path: Path) -> ImportFormat:
+    """The format of ``path``, judged by its content.
+
+    Raises:
+        InvalidInput: missing path. BadBundle: nothing we can read.
+    """
+    if not path.exists():
+        raise InvalidInput(f"{path} does not exist")
+    if path.is_dir():
+        if (path / bundle.MANIFEST).is_file():
+            return "bundle"
+        if (path / "memory-store.json").is_file():
+            return "pam"
+        if found := providers.sniff(path):
+            return found  # type: ignore[return-value]
+        return "markdown"
+    if bundle_io.is_age_file(path) or tarfile.is_tarfile(path):
+        return "bundle"
+    suffix = path.suffix.lower()
+    if suffix in markdown.SUFFIXES:
+        return "markdown"
+    if suffix == ".jsonl":
+        return "mcp-memory"
+    if path.stat().st_size <= _SNIFF_BYTES:
+        head = path.read_bytes()
+        try:
+            data = bundle_io.load_json(head, path.name)
+        except BadBundle:
+            if b'"type":"entity"' in head.replace(b" ", b"") or b'"type":"relation"' in head.replace(b" ", b""):
+                return "mcp-memory"
+            raise
+        if isinstance(data, dict) and data.get("schema") == "portable-ai-memory":
+            return "pam"
+        if mem0.entries(data) is not None:
+            return "mem0"
+        if isinstance(data, dict) and data.get("type") in ("entity", "relation"):
+            return "mcp-memory"
+    if found := providers.sniff(path):
+        return found  # type: ignore[return-value]
+    raise BadBundle(f"cannot tell what {path.name} is: pass --from with its format")
+
+
+def read_source(
+    path: Path,
+    fmt: ImportFormat | None = None,
+    *,
+    identities: list[Identity] | None = None,
+    passphrase: str | None = None,
+    space: str | None = None,
+    now: datetime | None = None,
+) -> ImportBatch:
+    """Parse ``path`` as ``fmt`` (detected when None) into an ImportBatch.
+
+    Raises:
+        BadBundle: unreadable, tampered or hostile input. InvalidInput: missing path.
+    """
+    fmt = fmt or detect(path)
+    if not path.exists():
+        raise InvalidInput(f"{path} does not exist")
+    stamp = now or utcnow()
+    source = str(path)
+    match fmt:
+        case "bundle":
+            return bundle.read(bundle.open_files(path, identities=identities, passphrase=passphrase), source, space)
+        case "pam":
+            if path.is_dir():
+                return bundle.read_pam(bundle_io.read_directory(path), source, space)
+            return bundle.read_pam({"memory-store.json": _small(path)}, source, space)
+        case "mcp-memory":
+            return mcp_memory.read(_small(path), source, space, stamp)
+        case "mem0":
+            return mem0.read(bundle_io.load_json(_small(path), path.name), source, space, stamp)
+        case "markdown":
+            return markdown.read(path, source, space)
+        case "chatgpt" | "claude" | "gemini" | "grok" | "copilot":
+            return providers.read(path, fmt, source, space, stamp)
+
+
+def _small(path: Path) -> bytes:
+    if path.is_dir():
+        raise InvalidInput(f"{path} is a folder; this format is a single file")
+    if path.stat().st_size > bundle_io.MAX_JSON_BYTES:
+        raise BadBundle(f"{path.name} is larger than {bundle_io.MAX_JSON_BYTES >> 20} MiB")
+    return path.read_bytes()

@@ -1,0 +1,124 @@
+"""Our own bundles (sealed or a plain directory) and bare PAM directories."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from schemas.portable import COMPANION_DIR, FORMAT_NAME, FORMAT_VERSION, DocumentsFile, Manifest, VectorsFile
+from vault.errors import BadBundle
+from vault.portable import bundle, pam
+from vault.portable.bundle import Files, Identity
+from vault.portable.records import Chunk, DocumentPayload, ImportBatch, ItemRecord, VectorSet, check_count, check_text
+
+MANIFEST = f"{COMPANION_DIR}/manifest.json"
+M = TypeVar("M", bound=BaseModel)
+
+
+def open_files(path: Path, *, identities: list[Identity] | None, passphrase: str | None) -> Files:
+    """The files of a bundle at ``path``: an age file, a plain tar, or a directory."""
+    if path.is_dir():
+        return bundle.read_directory(path)
+    if bundle.is_age_file(path):
+        return bundle.read_encrypted(path, identities=identities, passphrase=passphrase)
+    with path.open("rb") as fh:
+        return bundle.untar(fh)
+
+
+def _model(cls: type[M], files: Files, name: str) -> M:
+    try:
+        return cls.model_validate(bundle.load_json(files[name], name))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise BadBundle(f"{name} is malformed at {'.'.join(map(str, err['loc'][:4]))}: {err['msg']}") from exc
+
+
+def read(files: Files, source: str, space: str | None) -> ImportBatch:
+    """Parse a bundle's files, verifying the manifest's sha256 of every file first.
+
+    Raises:
+        BadBundle: unknown version, a file missing, added or altered, or hostile content.
+    """
+    if MANIFEST not in files:
+        return read_pam(files, source, space)
+    raw = bundle.load_json(files[MANIFEST], MANIFEST)
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT_NAME:
+        raise BadBundle(f"{MANIFEST} does not describe a {FORMAT_NAME}")
+    if raw.get("format_version") != FORMAT_VERSION:
+        raise BadBundle(
+            f"bundle format version {str(raw.get('format_version'))[:16]!r} is not supported (this version reads {FORMAT_VERSION})"
+        )
+    manifest = _model(Manifest, files, MANIFEST)
+    listed = set(manifest.files) | {MANIFEST}
+    if extra := sorted(set(files) - listed):
+        raise BadBundle(f"bundle holds files its manifest does not list: {extra[0][:80]!r}")
+    for name, entry in manifest.files.items():
+        if name not in files:
+            raise BadBundle(f"bundle is missing {name[:80]!r}")
+        if len(files[name]) != entry.size or bundle.sha256(files[name]) != entry.sha256:
+            raise BadBundle(f"{name[:80]!r} does not match the manifest's sha256 (tampered or corrupt)")
+
+    records, skipped = pam.parse_memory_store(bundle.load_json(files["memory-store.json"], "memory-store.json"), space=space)
+    counts = manifest.counts
+    if (
+        sum(1 for r in records if r.kind == "memory") != counts.memories
+        or sum(1 for r in records if r.kind == "preference") != counts.preferences + counts.preference_versions
+    ):
+        raise BadBundle("memory-store.json holds a different number of items than the manifest declares")
+    docs = _model(DocumentsFile, files, f"{COMPANION_DIR}/documents.json") if f"{COMPANION_DIR}/documents.json" in files else None
+    if docs is not None:
+        check_count(len(docs.documents), "documents.json")
+        if len(docs.documents) != counts.documents:
+            raise BadBundle("documents.json holds a different number of documents than the manifest declares")
+        for d in docs.documents:
+            if d.file.member not in files:
+                raise BadBundle(f"document {d.id[:40]!r}: its file {d.file.member[:80]!r} is missing")
+            data = files[d.file.member]
+            if bundle.sha256(data) != d.file.sha256:
+                raise BadBundle(f"document {d.id[:40]!r}: file does not match its sha256")
+            chunks = tuple(Chunk(c.seq, c.start, c.end, check_text(c.text, f"document {d.id[:40]!r} chunk {c.seq}")) for c in d.chunks)
+            records.append(
+                ItemRecord(
+                    id=d.id,
+                    kind="document",
+                    text=check_text(d.title, f"document {d.id[:40]!r}"),
+                    space=space or d.space,
+                    created_at=d.created_at,
+                    updated_at=d.updated_at,
+                    tags=tuple(d.tags),
+                    sensitivity=d.sensitivity,
+                    source=d.source,
+                    created_by=d.created_by,
+                    valid_from=d.valid_from,
+                    valid_until=d.valid_until,
+                    meta=d.meta,
+                    hash=d.content_hash,
+                    document=DocumentPayload(d.file.path, d.file.filename, d.file.mime, data, d.file.sha256, None, chunks),
+                )
+            )
+    vectors = _vectors(files, manifest)
+    return ImportBatch("bundle", source, tuple(records), vectors, tuple(skipped))
+
+
+def _vectors(files: Files, manifest: Manifest) -> VectorSet | None:
+    name = f"{COMPANION_DIR}/vectors.json"
+    if name not in files:
+        return None
+    spec = _model(VectorsFile, files, name)
+    blob = files.get(f"{COMPANION_DIR}/vectors.f32", b"")
+    width = spec.dimensions * 4
+    if len(blob) != width * len(spec.units) or len(spec.units) != manifest.counts.vectors:
+        raise BadBundle("vectors.f32 does not hold one vector per unit listed in vectors.json")
+    view = memoryview(blob)
+    rows = {(item_id, seq): bytes(view[n * width : (n + 1) * width]) for n, (item_id, seq) in enumerate(spec.units)}
+    return VectorSet(spec.model, spec.dimensions, rows)
+
+
+def read_pam(files: Files, source: str, space: str | None) -> ImportBatch:
+    """A PAM directory without our manifest: its memory store (conversations are skipped)."""
+    if "memory-store.json" not in files:
+        raise BadBundle("no memory-store.json: this is neither a Context Vault bundle nor a PAM directory")
+    records, skipped = pam.parse_memory_store(bundle.load_json(files["memory-store.json"], "memory-store.json"), space=space)
+    return ImportBatch("pam", source, tuple(records), None, tuple(skipped))

@@ -1,0 +1,132 @@
+"""ChatGPT, Claude, Gemini, Grok and Copilot data exports, through ``portable_ai_memory``'s converters.
+
+We do not maintain those parsers: the converter turns the provider's JSON export into
+PAM conversations and memories; conversations become documents (a Markdown transcript
+each), memories go through the PAM reader. Gemini's HTML and Copilot's CSV layouts
+are left to ``pam convert`` (import its output directory with ``--from pam``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from portable_ai_memory.converters import detect_provider as _detect  # noqa: F401  (registers every converter)
+from portable_ai_memory.converters.base import _CONVERTERS, BaseConverter
+from portable_ai_memory.converters.google import GoogleConverter
+from portable_ai_memory.converters.xai import XAIConverter
+from portable_ai_memory.exceptions import PAMError
+from portable_ai_memory.models.conversation import Conversation
+from pydantic import ValidationError
+
+from vault.errors import BadBundle
+from vault.items import content_hash
+from vault.portable import pam
+from vault.portable.bundle import load_json
+from vault.portable.records import DocumentPayload, ImportBatch, ItemRecord, check_count, check_text, valid_id
+
+PROVIDERS = ("chatgpt", "claude", "gemini", "grok", "copilot")
+MAX_EXPORT_BYTES = 1 << 30
+
+
+def export_file(path: Path) -> Path:
+    """The provider's main JSON file inside an export folder (or the file itself)."""
+    if path.is_file():
+        return path
+    for candidate in (path / "conversations.json", XAIConverter.find_backend_file(path), GoogleConverter.find_activity_file(path)):
+        if candidate is not None and Path(candidate).is_file():
+            return Path(candidate)
+    raise BadBundle(f"{path} holds no conversations.json or other provider export file")
+
+
+def converter_for(data: object, path: Path, name: str | None = None) -> BaseConverter | None:
+    for cls in _CONVERTERS:
+        conv = cls()
+        if name is not None:
+            if conv.provider_name == name:
+                return conv
+        elif isinstance(data, dict | list) and conv.detect(data, path):
+            return conv
+    return None
+
+
+def _transcript(conv: Conversation) -> str:
+    lines = [f"# {conv.title or 'Conversation'}", ""]
+    for m in conv.messages:
+        content = m.content
+        text = (content.text or "\n".join(p.text for p in content.parts if p.text)) if content is not None else ""
+        if not text.strip():
+            continue
+        stamp = f" ({m.created_at.isoformat()})" if getattr(m, "created_at", None) else ""
+        lines += [f"**{m.role.value}**{stamp}:", "", text.strip(), ""]
+    return "\n".join(lines)
+
+
+def read(path: Path, provider: str | None, source: str, space: str | None, now: datetime) -> ImportBatch:
+    main = export_file(path)
+    if main.stat().st_size > MAX_EXPORT_BYTES:
+        raise BadBundle(f"{main.name} is larger than {MAX_EXPORT_BYTES >> 20} MiB")
+    data: Any = load_json(main.read_bytes(), main.name)
+    conv = converter_for(data, main, provider)
+    if conv is None or (provider is None and conv.provider_name not in PROVIDERS):
+        raise BadBundle(f"{main.name} is not a recognised ChatGPT, Claude, Gemini, Grok or Copilot export")
+    name = conv.provider_name
+    try:
+        _, memories = conv.extract_owner_info(main.parent, "owner")
+        conversations = conv.convert_conversations(data, owner_id="owner")
+        extra = conv.convert_memories(data, owner_id="owner").memories
+    except (PAMError, ValidationError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise BadBundle(f"the {name} converter could not read {main.name}: {str(exc)[:160]}") from exc
+    check_count(len(conversations), main.name)
+    records: list[ItemRecord] = []
+    all_memories = [*memories, *extra]
+    skipped: list[Any] = []
+    if all_memories:
+        store = {
+            "schema": "portable-ai-memory",
+            "schema_version": "1.0",
+            "owner": {"id": "owner"},
+            "memories": [m.model_dump(mode="json", by_alias=True, exclude_none=True) for m in all_memories],
+        }
+        mem_records, skipped = pam.parse_memory_store(store, space=space, name=f"{name} memories")
+        records += [replace(r, source=f"import:{name}") for r in mem_records]
+    for c in conversations:
+        text = check_text(_transcript(c), f"{name} conversation {c.id[:40]!r}")
+        data_bytes = text.encode()
+        cid = valid_id(f"{name}-{c.id}")
+        records.append(
+            ItemRecord(
+                id=cid,
+                kind="document",
+                text=(c.title or "Conversation")[:300],
+                space=space or "personal",
+                created_at=c.temporal.created_at,
+                updated_at=c.temporal.updated_at or c.temporal.created_at,
+                tags=(name, "conversation"),
+                source=f"import:{name}",
+                meta={"provider": name, "conversation_id": c.id, "messages": len(c.messages)},
+                hash=content_hash(text),
+                document=DocumentPayload(
+                    path=f"{name}:{c.id}", filename=f"{name}-{c.id[:60]}.md", mime="text/markdown",
+                    data=data_bytes, sha256=hashlib.sha256(data_bytes).hexdigest(), text=text,
+                ),
+            )
+        )  # fmt: skip
+    return ImportBatch(name, source, tuple(records), None, tuple(skipped))  # type: ignore[arg-type]
+
+
+def sniff(path: Path) -> str | None:
+    """The provider whose converter recognises ``path``, if any."""
+    try:
+        main = export_file(path)
+        if main.suffix.lower() != ".json" or main.stat().st_size > MAX_EXPORT_BYTES:
+            return None
+        data = json.loads(main.read_bytes())
+    except (BadBundle, OSError, ValueError, RecursionError):
+        return None
+    conv = converter_for(data, main)
+    return conv.provider_name if conv is not None and conv.provider_name in PROVIDERS else None

@@ -1,0 +1,228 @@
+"""Merge an ImportBatch into the vault: plan by id then content hash, then write in one transaction.
+
+Planning only reads, so ``dry_run`` reports exactly what a real import would do and
+writes nothing. A real import writes every row inside one transaction: any failure
+rolls back the whole import.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from schemas.items import SPACE_PATTERN, TAG_PATTERN
+from schemas.portable import ImportSummary, Skipped
+from vault.chunking import chunk_text
+from vault.errors import BadBundle
+from vault.items import ITEM_COLUMNS, new_id, unit_text
+from vault.portable.records import ImportBatch, ItemRecord, VectorSet, check_text
+from vault.settings import Settings
+from vault.store import Row, Store
+
+Progress = Callable[[int, int, str], None]
+Action = Literal["new", "updated", "unchanged", "skipped"]
+_SPACE = re.compile(SPACE_PATTERN)
+_TAG = re.compile(TAG_PATTERN)
+_KEY = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,127}$")
+
+
+@dataclass(slots=True)
+class _Step:
+    action: Action
+    record: ItemRecord
+    item_id: str
+    reason: str | None = None
+    supersede_live: str | None = None  # id of the vault's live preference this record replaces
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.isoformat() if dt else None
+
+
+def _check(r: ItemRecord, n: int) -> None:
+    where = f"item {r.id or n!s:.40}"
+    check_text(r.text, where)
+    if not r.text.strip() and r.kind != "document":
+        raise BadBundle(f"{where}: empty text")
+    if not _SPACE.fullmatch(r.space):
+        raise BadBundle(f"{where}: invalid space {r.space[:70]!r}")
+    if bad := [t for t in r.tags if not _TAG.fullmatch(t)]:
+        raise BadBundle(f"{where}: invalid tag {bad[0][:70]!r}")
+    if r.kind == "preference" and not (r.key and _KEY.fullmatch(r.key)):
+        raise BadBundle(f"{where}: preference without a valid key")
+    if r.sensitivity not in ("low", "medium", "high"):
+        raise BadBundle(f"{where}: invalid sensitivity")
+
+
+def _same(r: ItemRecord, e: Row) -> bool:
+    return (
+        e["text"] == r.text
+        and e["pref_key"] == r.key
+        and e["space"] == r.space
+        and json.loads(e["tags"]) == sorted(set(r.tags))
+        and e["sensitivity"] == r.sensitivity
+        and e["content_hash"] == r.content_hash
+        and e["valid_from"] == _iso(r.valid_from)
+        and e["valid_until"] == _iso(r.valid_until)
+        and (e["superseded_at"] is None) == (r.superseded_at is None)
+    )
+
+
+def plan(store: Store, batch: ImportBatch, progress: Progress | None = None) -> list[_Step]:
+    """Decide, for every record, whether it is new, an update, unchanged or skipped."""
+    for n, r in enumerate(batch.records):
+        _check(r, n)
+    ids = [r.id for r in batch.records if r.id]
+    existing: dict[str, Row] = {}
+    for start in range(0, len(ids), 500):
+        part = ids[start : start + 500]
+        for row in store.query(f"SELECT {ITEM_COLUMNS} FROM items WHERE id IN ({','.join('?' * len(part))})", part):
+            existing[row["id"]] = row
+    steps: list[_Step] = []
+    seen: dict[tuple[str, str], str] = {}
+    batch_ids: set[str] = set()
+    live_keys: dict[str, str] = {}
+    total = len(batch.records)
+    for n, r in enumerate(sorted(batch.records, key=lambda r: (r.created_at, r.id or "")), 1):
+        if progress and (n % 1000 == 0 or n == total):
+            progress(n, total, "planning")
+        if r.id and r.id in batch_ids:
+            raise BadBundle(f"item id {r.id[:40]!r} appears twice in the source")
+        if r.id:
+            batch_ids.add(r.id)
+        e = existing.get(r.id) if r.id else None
+        if e is not None:
+            if e["deleted_at"] is not None:
+                steps.append(_Step("skipped", r, e["id"], "forgotten in this vault"))
+            elif e["kind"] != r.kind:
+                steps.append(_Step("skipped", r, e["id"], f"id is a {e['kind']} in this vault"))
+            elif _same(r, e):
+                steps.append(_Step("unchanged", r, e["id"]))
+            elif r.updated_at > datetime.fromisoformat(e["updated_at"]):
+                steps.append(_Step("updated", r, e["id"]))
+            else:
+                steps.append(_Step("skipped", r, e["id"], "the vault's copy is newer"))
+            continue
+        if r.superseded_at is None:
+            key = (r.kind, r.content_hash)
+            if key in seen:
+                steps.append(_Step("skipped", r, seen[key], f"same content as {seen[key]} in the source"))
+                continue
+            twin = store.one(
+                "SELECT id FROM items WHERE content_hash = ? AND kind = ? AND deleted_at IS NULL AND superseded_at IS NULL",
+                [r.content_hash, r.kind],
+            )
+            if twin is not None:
+                steps.append(_Step("unchanged", r, twin[0], f"same content as {twin[0]}"))
+                seen[key] = twin[0]
+                continue
+        step = _Step("new", r, r.id or new_id())
+        if r.kind == "preference" and r.superseded_at is None and r.key:
+            live = live_keys.get(r.key)
+            if live is None:
+                row = store.one(
+                    "SELECT id FROM items WHERE kind = 'preference' AND pref_key = ? AND deleted_at IS NULL AND superseded_at IS NULL",
+                    [r.key],
+                )
+                live = row[0] if row else None
+            if live is not None and live not in batch_ids:
+                step.supersede_live = live
+            live_keys[r.key] = step.item_id
+        if r.superseded_at is None:
+            seen[(r.kind, r.content_hash)] = step.item_id
+        steps.append(step)
+    return steps
+
+
+def apply(
+    store: Store,
+    batch: ImportBatch,
+    settings: Settings,
+    *,
+    actor: str,
+    dry_run: bool,
+    progress: Progress | None = None,
+) -> ImportSummary:
+    """Plan, and unless ``dry_run``, write the batch in one transaction."""
+    steps = plan(store, batch, progress)
+    vectors = batch.vectors
+    reuse = vectors is not None and vectors.model == settings.model and vectors.dim > 0
+    summary = ImportSummary(source=batch.source, detected=batch.format, dry_run=dry_run, skipped=list(batch.skipped))
+    for s in steps:
+        if s.action == "new":
+            summary.new += 1
+        elif s.action == "updated":
+            summary.updated += 1
+        elif s.action == "unchanged":
+            summary.unchanged += 1
+        else:
+            summary.skipped.append(Skipped(ref=(s.record.id or s.item_id)[:128], reason=s.reason or "skipped"))
+        if s.action in ("new", "updated"):
+            summary.by_kind[s.record.kind] = summary.by_kind.get(s.record.kind, 0) + 1
+    if dry_run:
+        if reuse and vectors is not None:
+            written = {s.record.id for s in steps if s.action in ("new", "updated") and s.record.id}
+            summary.vectors_reused = sum(1 for key in vectors.rows if key[0] in written)
+        return summary
+    writes = [s for s in steps if s.action in ("new", "updated")]
+    known = {r[0] for r in store.query("SELECT id FROM items")} if writes else set()
+    known |= {s.item_id for s in writes}
+    with store.transaction():
+        for n, s in enumerate(writes, 1):
+            if progress and (n % 500 == 0 or n == len(writes)):
+                progress(n, len(writes), "writing")
+            summary.vectors_reused += _write(store, s, settings, actor, vectors if reuse else None)
+        # Links last: a chain of versions may arrive in any order.
+        for s in writes:
+            if s.record.supersedes and s.record.supersedes in known:
+                store.execute("UPDATE items SET supersedes = ? WHERE id = ?", [s.record.supersedes, s.item_id])
+    return summary
+
+
+def _write(store: Store, s: _Step, settings: Settings, actor: str, vectors: VectorSet | None) -> int:
+    r = s.record
+    values = [
+        r.kind, r.text, r.key, r.space, json.dumps(sorted(set(r.tags))), r.sensitivity, r.source,
+        r.created_by or actor, r.created_at.isoformat(), r.updated_at.isoformat(), _iso(r.valid_from), _iso(r.valid_until),
+        r.content_hash, None, _iso(r.superseded_at), None, json.dumps(dict(r.meta)),
+    ]  # fmt: skip
+    if s.action == "new":
+        store.execute(f"INSERT INTO items ({ITEM_COLUMNS}) VALUES ({','.join('?' * 18)})", [s.item_id, *values])
+    else:
+        cols = ITEM_COLUMNS.split(", ")[1:]
+        store.execute(f"UPDATE items SET {', '.join(c + ' = ?' for c in cols)} WHERE id = ?", [*values, s.item_id])
+        store.execute("DELETE FROM units WHERE item_id = ?", [s.item_id])
+    if s.supersede_live:
+        stamp = r.created_at.isoformat()
+        store.execute("UPDATE items SET superseded_at = ?, valid_until = ? WHERE id = ?", [stamp, stamp, s.supersede_live])
+        store.execute("DELETE FROM units WHERE item_id = ?", [s.supersede_live])
+    units: list[tuple[int, str, int, int]] = []
+    if r.kind == "document" and r.document is not None:
+        doc = r.document
+        store.execute("DELETE FROM doc_files WHERE item_id = ?", [s.item_id])
+        store.execute(
+            "INSERT INTO doc_files (item_id, path, filename, mime, size, sha256, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [s.item_id, doc.path, doc.filename, doc.mime, len(doc.data), doc.sha256, doc.data],
+        )
+        if doc.chunks:
+            units = [(c.seq, c.text, c.start, c.end) for c in doc.chunks]
+        else:
+            chunks = chunk_text(doc.text or "", settings.chunk_chars, settings.chunk_overlap)
+            units = [(c.seq, unit_text("document", c.text, title=r.text), c.start, c.end) for c in chunks]
+    elif r.superseded_at is None:
+        units = [(0, unit_text(r.kind, r.text, r.key), 0, len(r.text))]
+    reused = 0
+    for seq, text, start, end in units:
+        cur = store.execute("INSERT INTO units (item_id, seq, text, start, end) VALUES (?, ?, ?, ?, ?)", [s.item_id, seq, text, start, end])
+        if vectors is not None and r.id is not None:
+            vec = vectors.rows.get((r.id, seq))
+            if vec is not None and len(vec) == vectors.dim * 4:
+                store.execute(
+                    "INSERT INTO vectors (uid, model, dim, vec) VALUES (?, ?, ?, ?)", [cur.lastrowid, vectors.model, vectors.dim, vec]
+                )
+                reused += 1
+    return reused

@@ -1,0 +1,135 @@
+"""What every importer produces and the merge consumes: items to write, with their vectors.
+
+Importers parse a source into an ``ImportBatch``; nothing here touches the store.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from schemas.items import SPACE_PATTERN, TAG_PATTERN, Kind, Sensitivity
+from schemas.portable import ImportFormat, Skipped
+from vault.errors import BadBundle
+from vault.items import content_hash
+
+_TAG = re.compile(TAG_PATTERN)
+_SPACE = re.compile(SPACE_PATTERN)
+_BAD_TAG_CHARS = re.compile(r"[\s,;#=]+")
+_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
+
+# Hostile input is refused before anything is written; these bound what one import may
+# hold in memory (the plaintext never goes to disk). docs/export-format.md states them.
+MAX_ITEMS = 2_000_000
+MAX_TEXT_CHARS = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    seq: int
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentPayload:
+    path: str
+    filename: str
+    mime: str
+    data: bytes
+    sha256: str
+    text: str | None = None  # extracted text, when chunks must be computed
+    chunks: tuple[Chunk, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRecord:
+    """One item as a source describes it; ``id=None`` lets the vault assign one."""
+
+    id: str | None
+    kind: Kind
+    text: str
+    space: str
+    created_at: datetime
+    updated_at: datetime
+    key: str | None = None
+    tags: tuple[str, ...] = ()
+    sensitivity: Sensitivity = "low"
+    source: str = "import"
+    created_by: str = "owner"
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    supersedes: str | None = None
+    superseded_at: datetime | None = None
+    meta: Mapping[str, object] = field(default_factory=dict)
+    hash: str | None = None  # content hash when it is not the text's (documents)
+    document: DocumentPayload | None = None
+
+    @property
+    def content_hash(self) -> str:
+        if self.hash is not None:
+            return self.hash
+        if self.kind == "preference" and self.key:
+            return content_hash(f"{self.key}: {self.text}")
+        return content_hash(self.text)
+
+
+@dataclass(frozen=True, slots=True)
+class VectorSet:
+    """Vectors a source carries, by (item id, unit seq), as float32 little-endian bytes."""
+
+    model: str
+    dim: int
+    rows: Mapping[tuple[str, int], bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class ImportBatch:
+    format: ImportFormat
+    source: str
+    records: tuple[ItemRecord, ...]
+    vectors: VectorSet | None = None
+    skipped: tuple[Skipped, ...] = ()
+
+
+def clean_tags(tags: object) -> tuple[str, ...]:
+    """Foreign tags made valid for the vault: separators become '-', at most 64 characters."""
+    if not isinstance(tags, list | tuple):
+        return ()
+    out: list[str] = []
+    for tag in tags:
+        if not isinstance(tag, str):
+            continue
+        fixed = _BAD_TAG_CHARS.sub("-", tag.strip()).strip("-")[:64]
+        if fixed and _TAG.fullmatch(fixed):
+            out.append(fixed)
+    return tuple(sorted(set(out)))
+
+
+def clean_space(space: object, default: str) -> str:
+    if isinstance(space, str):
+        fixed = re.sub(r"[^a-z0-9_-]+", "-", space.strip().lower()).strip("-")[:64]
+        if fixed and _SPACE.fullmatch(fixed):
+            return fixed
+    return default
+
+
+def valid_id(value: object) -> str | None:
+    return value if isinstance(value, str) and _ID.fullmatch(value) else None
+
+
+def check_text(text: object, where: str) -> str:
+    """A non-empty text within the limit, or BadBundle naming the entry."""
+    if not isinstance(text, str):
+        raise BadBundle(f"{where}: text is not a string")
+    if len(text) > MAX_TEXT_CHARS:
+        raise BadBundle(f"{where}: text is {len(text)} characters; the limit is {MAX_TEXT_CHARS}")
+    return text
+
+
+def check_count(n: int, what: str) -> None:
+    if n > MAX_ITEMS:
+        raise BadBundle(f"{what}: {n} entries; the limit is {MAX_ITEMS}")
