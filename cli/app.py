@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli import docs, items, lifecycle, prefs
+from cli import access, docs, items, lifecycle, prefs
 from cli import portable as portable_cli
 from cli.context import CLIState
 from cli.errors import VaultGroup
@@ -45,6 +45,7 @@ lifecycle.register(app)
 items.register(app)
 app.add_typer(prefs.app, name="pref")
 app.add_typer(docs.app, name="doc")
+access.register(app)
 portable_cli.register(app)
 
 

@@ -40,7 +40,7 @@ def entry_hash(fields: dict[str, object]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _fields(row: Row, prev: str) -> dict[str, object]:
+def entry_fields(row: Row, prev: str) -> dict[str, object]:
     return {
         "seq": row["seq"],
         "at": row["at"],
@@ -198,7 +198,7 @@ class AuditLog:
         for row in self._store.query("SELECT * FROM audit ORDER BY seq"):
             if row["seq"] != expected:
                 raise AuditTampered(f"audit entry {expected} is missing", seq=expected)
-            if row["prev_hash"] != prev or entry_hash(_fields(row, prev)) != row["hash"]:
+            if row["prev_hash"] != prev or entry_hash(entry_fields(row, prev)) != row["hash"]:
                 raise AuditTampered(f"audit entry {expected} was altered or moved", seq=expected)
             prev, expected = row["hash"], expected + 1
         head = self._store.one("SELECT seq, hash FROM audit_head WHERE id = 1")
