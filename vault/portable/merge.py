@@ -214,7 +214,8 @@ def _write(store: Store, s: _Step, settings: Settings, actor: str, vectors: Vect
             chunks = chunk_text(doc.text or "", settings.chunk_chars, settings.chunk_overlap)
             units = [(c.seq, unit_text("document", c.text, title=r.text), c.start, c.end) for c in chunks]
     elif r.superseded_at is None:
-        units = [(0, unit_text(r.kind, r.text, r.key), 0, len(r.text))]
+        text = unit_text(r.kind, r.text, r.key)
+        units = [(0, text, 0, len(text))]  # the span VaultService._insert_unit records
     reused = 0
     for seq, text, start, end in units:
         cur = store.execute("INSERT INTO units (item_id, seq, text, start, end) VALUES (?, ?, ?, ?, ?)", [s.item_id, seq, text, start, end])

@@ -1,0 +1,203 @@
+"""Export → import: lossless, idempotent, and readable by `age` and `pam validate` alone."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from pyrage import x25519
+
+from schemas.items import SearchQuery
+from schemas.portable import Selection
+from tests.vault.portable.conftest import pam_cli, populate, tool
+from vault import OWNER, Principal, VaultService
+from vault.errors import ScopeDenied, TooLarge
+from vault.portable import bundle
+
+ITEM_SQL = "SELECT * FROM items ORDER BY id"
+
+
+def snapshot(vault: VaultService) -> dict[str, object]:
+    """Everything canonical and derived a round trip must carry, keyed by item id."""
+    items = [dict(r) for r in vault.store.query(ITEM_SQL)]
+    units = [tuple(r) for r in vault.store.query("SELECT item_id, seq, text, start, end FROM units ORDER BY item_id, seq")]
+    files = [
+        tuple(r) for r in vault.store.query("SELECT item_id, path, filename, mime, size, sha256, data FROM doc_files ORDER BY item_id")
+    ]
+    vectors = [
+        tuple(r)
+        for r in vault.store.query("SELECT u.item_id, u.seq, v.model, v.dim, v.vec FROM vectors v JOIN units u USING (uid) ORDER BY 1, 2")
+    ]
+    return {"items": items, "units": units, "files": files, "vectors": vectors}
+
+
+@pytest.fixture
+def identity(tmp_path: Path) -> tuple[x25519.Identity, Path]:
+    ident = x25519.Identity.generate()
+    key = tmp_path / "key.txt"
+    key.write_text(f"# test key\n{ident}\n")
+    return ident, key
+
+
+def test_round_trip_of_thousands_of_items_is_identical_and_reimport_changes_nothing(
+    source: VaultService, make_vault: Callable[..., VaultService], identity: tuple[x25519.Identity, Path], tmp_path: Path
+) -> None:
+    populate(source)
+    ident, key = identity
+    out = tmp_path / "vault.age"
+    summary = source.export_bundle(OWNER, Selection(), out, recipients=[str(ident.to_public())])
+    assert summary.counts.memories == 3000 and summary.counts.documents == 5 and summary.counts.preference_versions == 3
+    assert bundle.is_age_file(out)
+
+    target = make_vault()
+    first = target.import_source(OWNER, out, identity_file=key)
+    assert first.detected == "bundle" and first.new == 3000 + 5 + 6 and first.skipped == []
+    assert first.vectors_reused == summary.counts.vectors
+    assert snapshot(target) == snapshot(source)
+    assert target.preference_history(OWNER, "diet") == source.preference_history(OWNER, "diet")
+    for text in ("zürich café", "Paragraph 7 document 3", "vegetarian", "東京"):
+        query = SearchQuery(text=text, limit=20, mode="lexical")
+        assert target.search(OWNER, query).hits == source.search(OWNER, query).hits
+
+    again = target.import_source(OWNER, out, identity_file=key)
+    assert (again.new, again.updated, len(again.skipped), again.unchanged) == (0, 0, 0, first.new)
+    assert snapshot(target) == snapshot(source)
+
+
+def test_dry_run_reports_counts_and_writes_nothing(source: VaultService, make_vault: Callable[..., VaultService], tmp_path: Path) -> None:
+    populate(source, memories=20, documents=1)
+    source.export_bundle(OWNER, Selection(), tmp_path / "plain", plaintext=True)
+    target = make_vault()
+    before = snapshot(target)
+    report = target.import_source(OWNER, tmp_path / "plain", dry_run=True)
+    assert report.dry_run and report.new == 20 + 1 + 6 and report.by_kind == {"memory": 20, "document": 1, "preference": 6}
+    assert snapshot(target) == before
+
+
+def test_every_bundle_passes_pam_validate_and_so_does_its_embeddings_file(source: VaultService, tmp_path: Path) -> None:
+    populate(source, memories=50, documents=2)
+    out = tmp_path / "plain"
+    source.export_bundle(OWNER, Selection(), out, plaintext=True)
+    pam = pam_cli()
+    whole = subprocess.run([pam, "validate", str(out)], capture_output=True, text=True, timeout=120)
+    assert whole.returncode == 0, whole.stdout + whole.stderr
+    alone = subprocess.run([pam, "validate", str(out / "embeddings.json")], capture_output=True, text=True, timeout=120)
+    assert alone.returncode == 0, alone.stdout + alone.stderr
+    store = json.loads((out / "memory-store.json").read_text())
+    assert len(store["memories"]) == 50 + 6 and store["integrity"]["total_memories"] == 56
+
+
+def test_debian_age_opens_a_recipient_export(source: VaultService, identity: tuple[x25519.Identity, Path], tmp_path: Path) -> None:
+    populate(source, memories=30, documents=1)
+    ident, key = identity
+    out = tmp_path / "vault.age"
+    source.export_bundle(OWNER, Selection(), out, recipients=[str(ident.to_public())])
+    plain = subprocess.run([tool("age"), "-d", "-i", str(key), str(out)], capture_output=True, timeout=60, check=True).stdout
+    unpacked = tmp_path / "unpacked"
+    unpacked.mkdir()
+    subprocess.run([tool("tar"), "-x", "-C", str(unpacked)], input=plain, check=True, timeout=60)
+    assert (unpacked / "memory-store.json").is_file() and (unpacked / "x-ctxvault" / "manifest.json").is_file()
+    result = subprocess.run([pam_cli(), "validate", str(unpacked)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout
+
+
+def _age_decrypt_through_pty(path: Path, out: Path, passphrase: str) -> int:
+    """Run `age -d` with a controlling terminal (it reads passphrases from /dev/tty only)."""
+    pid, fd = pty.fork()
+    if pid == 0:  # child
+        os.execv(tool("age"), ["age", "-d", "-o", str(out), str(path)])
+    sent, buffer = False, b""
+    while True:
+        ready, _, _ = select.select([fd], [], [], 30)
+        if not ready:
+            os.kill(pid, 9)
+            break
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:
+            break
+        if not chunk:
+            break
+        buffer += chunk
+        if not sent and b"passphrase" in buffer.lower():
+            os.write(fd, passphrase.encode() + b"\n")
+            sent = True
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return os.waitstatus_to_exitcode(status)
+
+
+def test_debian_age_opens_a_passphrase_export_through_a_pty(source: VaultService, tmp_path: Path) -> None:
+    tool("age")
+    populate(source, memories=10, documents=0)
+    out = tmp_path / "vault.age"
+    source.export_bundle(OWNER, Selection(), out, passphrase="bundle passphrase 42")
+    assert bundle.is_passphrase_file(out)
+    plain = tmp_path / "vault.tar"
+    assert _age_decrypt_through_pty(out, plain, "bundle passphrase 42") == 0
+    listing = subprocess.run([tool("tar"), "-t", "-f", str(plain)], capture_output=True, text=True, check=True, timeout=60).stdout
+    assert "memory-store.json" in listing.split()
+
+
+def test_passphrase_bundle_round_trips_in_memory(source: VaultService, make_vault: Callable[..., VaultService], tmp_path: Path) -> None:
+    populate(source, memories=40, documents=1)
+    out = tmp_path / "vault.age"
+    source.export_bundle(OWNER, Selection(), out, passphrase="bundle passphrase 42")
+    target = make_vault()
+    assert target.import_source(OWNER, out, passphrase="bundle passphrase 42").new == 40 + 1 + 6
+    assert snapshot(target) == snapshot(source)
+
+
+def test_passphrase_export_over_the_memory_limit_suggests_a_recipient(
+    source: VaultService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    populate(source, memories=20, documents=1)
+    monkeypatch.setattr(bundle, "PASSPHRASE_LIMIT", 1024)
+    with pytest.raises(TooLarge):
+        source.export_bundle(OWNER, Selection(), tmp_path / "big.age", passphrase="bundle passphrase 42")
+    assert not (tmp_path / "big.age").exists() and not list(tmp_path.glob("*.partial"))
+
+
+def test_import_reuses_embeddings_only_when_the_model_matches(
+    source: VaultService, make_vault: Callable[..., VaultService], tmp_path: Path
+) -> None:
+    populate(source, memories=10, documents=1)
+    source.export_bundle(OWNER, Selection(), tmp_path / "plain", plaintext=True)
+    same = make_vault("same").import_source(OWNER, tmp_path / "plain", dry_run=True)
+    other = make_vault("other", model="some-other-model").import_source(OWNER, tmp_path / "plain", dry_run=True)
+    assert same.vectors_reused > 10 and other.vectors_reused == 0
+
+
+def test_scoped_export_holds_only_the_selected_slice(source: VaultService, make_vault: Callable[..., VaultService], tmp_path: Path) -> None:
+    populate(source, memories=30, documents=2)
+    selection = Selection(spaces=["work"], kinds=["memory"], max_sensitivity="medium")
+    summary = source.export_bundle(OWNER, selection, tmp_path / "plain", plaintext=True)
+    target = make_vault()
+    target.import_source(OWNER, tmp_path / "plain")
+    items = target.list_items(OWNER, limit=1000).items
+    assert summary.counts.memories == len(items) == 10
+    assert all(i.space == "work" and i.kind == "memory" and i.sensitivity in ("low", "medium") for i in items)
+    assert subprocess.run([pam_cli(), "validate", str(tmp_path / "plain")], capture_output=True, timeout=120).returncode == 0
+
+
+def test_markdown_profile_lists_preferences_and_memories_by_space(source: VaultService) -> None:
+    populate(source, memories=6, documents=1)
+    text = source.export_profile(OWNER, Selection())
+    assert "## Preferences" in text and "- **diet**: vegetarian" in text and "- **travel.seat**: window" in text
+    assert "### Work" in text and "### Health" in text and "Document 0" in text
+    work_only = source.export_profile(OWNER, Selection(spaces=["work"]))
+    assert "### Health" not in work_only and "diet" not in work_only
+
+
+def test_export_and_import_are_owner_only(source: VaultService, tmp_path: Path) -> None:
+    app = Principal.app("app-1", "some app")
+    with pytest.raises(ScopeDenied):
+        source.export_bundle(app, Selection(), tmp_path / "x", plaintext=True)
+    with pytest.raises(ScopeDenied):
+        source.import_source(app, tmp_path)
