@@ -1,0 +1,156 @@
+"""Bad input of every kind → BadBundle, and a vault unchanged byte for byte."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from pyrage import x25519
+
+from schemas.portable import Selection
+from tests.vault.portable.conftest import FIXTURES, populate, vault_files_digest
+from vault import OWNER, VaultService
+from vault.errors import BadBundle, VaultError
+from vault.portable import records
+from vault.portable.importers import read_source
+from vault.portable.merge import apply
+
+HOSTILE = FIXTURES / "hostile"
+
+
+@pytest.fixture
+def sealed(source: VaultService, tmp_path: Path) -> tuple[Path, Path]:
+    """A small recipient bundle and its key file."""
+    populate(source, memories=30, documents=1)
+    ident = x25519.Identity.generate()
+    key = tmp_path / "key.txt"
+    key.write_text(f"{ident}\n")
+    out = tmp_path / "vault.age"
+    source.export_bundle(OWNER, Selection(), out, recipients=[str(ident.to_public())])
+    return out, key
+
+
+@pytest.fixture
+def plain(source: VaultService, tmp_path: Path) -> Path:
+    populate(source, memories=10, documents=1)
+    out = tmp_path / "plain"
+    source.export_bundle(OWNER, Selection(), out, plaintext=True)
+    return out
+
+
+def refused(target: VaultService, path: Path, **kwargs: object) -> None:
+    """Import must raise BadBundle and leave every file of the vault as it was."""
+    before = vault_files_digest(target)
+    with pytest.raises(BadBundle):
+        target.import_source(OWNER, path, **kwargs)  # type: ignore[arg-type]
+    assert vault_files_digest(target) == before
+
+
+def test_truncated_bundle_is_refused(make_vault: Callable[..., VaultService], sealed: tuple[Path, Path], tmp_path: Path) -> None:
+    out, key = sealed
+    cut = tmp_path / "cut.age"
+    cut.write_bytes(out.read_bytes()[: out.stat().st_size - 100])
+    refused(make_vault(), cut, identity_file=key)
+
+
+def test_tampered_bundle_is_refused(make_vault: Callable[..., VaultService], sealed: tuple[Path, Path], tmp_path: Path) -> None:
+    out, key = sealed
+    data = bytearray(out.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    bad = tmp_path / "bad.age"
+    bad.write_bytes(bytes(data))
+    refused(make_vault(), bad, identity_file=key)
+
+
+def test_wrong_identity_is_refused(make_vault: Callable[..., VaultService], sealed: tuple[Path, Path], tmp_path: Path) -> None:
+    out, _ = sealed
+    other = tmp_path / "other.txt"
+    other.write_text(f"{x25519.Identity.generate()}\n")
+    refused(make_vault(), out, identity_file=other)
+    refused(make_vault("no-key"), out)
+
+
+def test_wrong_passphrase_is_refused(source: VaultService, make_vault: Callable[..., VaultService], tmp_path: Path) -> None:
+    populate(source, memories=5, documents=0)
+    out = tmp_path / "vault.age"
+    source.export_bundle(OWNER, Selection(), out, passphrase="the right passphrase")
+    target = make_vault()
+    refused(target, out, passphrase="a wrong passphrase")
+    refused(target, out)
+
+
+def test_unknown_format_version_is_refused(make_vault: Callable[..., VaultService], plain: Path) -> None:
+    manifest = plain / "x-ctxvault" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["format_version"] = 99
+    manifest.write_text(json.dumps(data))
+    refused(make_vault(), plain)
+
+
+def test_edited_member_is_refused_by_the_manifest(make_vault: Callable[..., VaultService], plain: Path) -> None:
+    store = plain / "memory-store.json"
+    store.write_text(store.read_text().replace("Memory 3:", "Memory 4:"))
+    refused(make_vault(), plain)
+
+
+def test_file_the_manifest_does_not_list_is_refused(make_vault: Callable[..., VaultService], plain: Path) -> None:
+    (plain / "x-ctxvault" / "extra.json").write_text("{}")
+    refused(make_vault(), plain)
+
+
+def test_link_inside_a_bundle_folder_is_refused(make_vault: Callable[..., VaultService], plain: Path) -> None:
+    os.symlink("/etc/passwd", plain / "x-ctxvault" / "passwd")
+    refused(make_vault(), plain)
+
+
+@pytest.mark.parametrize(
+    ("fixture", "fmt"),
+    [
+        ("deep-nesting.json", None),
+        ("deep-nesting.json", "pam"),
+        ("nan.json", "pam"),
+        ("tampered-hash.json", None),
+        ("huge-count.json", None),
+        ("pam-v2.json", None),
+        ("traversal.tar", None),
+        ("absolute.tar", None),
+        ("symlink.tar", None),
+        ("hardlink.tar", None),
+        ("bomb.tar", None),
+    ],
+)
+def test_hostile_fixture_is_refused(vault: VaultService, fixture: str, fmt: str | None) -> None:
+    refused(vault, HOSTILE / fixture, fmt=fmt)
+
+
+def test_huge_string_is_refused(vault: VaultService, tmp_path: Path) -> None:
+    text = "x" * (records.MAX_TEXT_CHARS + 1)
+    entry = {"id": "1", "memory": text, "created_at": "2025-01-01T00:00:00Z"}
+    path = tmp_path / "mem0.json"
+    path.write_text(json.dumps({"results": [entry]}))
+    refused(vault, path, fmt="mem0")
+
+
+def test_huge_count_is_refused(vault: VaultService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(records, "MAX_ITEMS", 10)
+    path = tmp_path / "memory.jsonl"
+    path.write_text("\n".join(json.dumps({"type": "relation", "from": f"a{n}", "to": "b", "relationType": "knows"}) for n in range(11)))
+    refused(vault, path)
+
+
+def test_failure_while_writing_rolls_back_the_whole_import(vault: VaultService, tmp_path: Path) -> None:
+    """Two live values for one preference key pass parsing but break a unique index mid-write."""
+    good = tmp_path / "mem0.json"
+    good.write_text(json.dumps([{"id": f"m{n}", "memory": f"fact {n}"} for n in range(5)]))
+    batch = read_source(good, "mem0")
+    from dataclasses import replace
+
+    clash = [replace(batch.records[0], id=f"p{n}", kind="preference", key="diet", text=f"value {n}") for n in range(2)]
+    bad = replace(batch, records=(*batch.records, *clash))
+    before = vault.store.one("SELECT count(*) FROM items")
+    with pytest.raises(VaultError):
+        apply(vault.store, bad, vault.settings, actor="owner", dry_run=False)
+    assert vault.store.one("SELECT count(*) FROM items")[0] == before[0]  # type: ignore[index]
