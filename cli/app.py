@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from cli import access, docs, items, lifecycle, prefs
+from cli import mcp as mcp_cli
 from cli import portable as portable_cli
 from cli.context import CLIState
 from cli.errors import VaultGroup
@@ -46,6 +47,7 @@ items.register(app)
 app.add_typer(prefs.app, name="pref")
 app.add_typer(docs.app, name="doc")
 access.register(app)
+mcp_cli.register(app)
 portable_cli.register(app)
 
 

@@ -1,0 +1,140 @@
+"""`ctxvault mcp` over real stdio, `unlock`/`lock`, and the unattended key sources."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+from mcp import Client, StdioServerParameters
+
+from schemas.items import MemoryIn
+from tests.cli.conftest import Invoke
+from tests.conftest import PASSPHRASE
+from vault import OWNER, Settings, VaultService, session
+from vault.errors import InvalidInput
+from vault.unlock import open_store, unlock_key
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("torch", "sentence_transformers", "faiss", "onnxruntime")
+# Runs the real CLI entry point and reports, at exit, which heavy modules were ever imported.
+WRAPPER = (
+    "import atexit, json, sys\n"
+    "out = sys.argv.pop(1)\n"
+    f"atexit.register(lambda: open(out, 'w').write(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules))))\n"
+    "from cli.app import main\n"
+    "sys.argv[0] = 'ctxvault'\n"
+    "main()\n"
+)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def runtime_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A short private runtime dir: Unix socket paths are limited to ~108 bytes."""
+    path = Path(tempfile.mkdtemp(prefix="cv-"))
+    monkeypatch.setenv("CTXVAULT_RUNTIME_DIR", str(path))
+    yield path
+
+
+@pytest.fixture
+def app_token(vault: VaultService) -> str:
+    vault.remember(OWNER, MemoryIn(text="I drink my coffee black"))
+    return vault.add_app(OWNER, "tester").token
+
+
+def stdio_params(*args: str, env: dict[str, str], report: Path) -> StdioServerParameters:
+    return StdioServerParameters(command=sys.executable, args=["-c", WRAPPER, str(report), *args], env=env, cwd=str(ROOT))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("era", ["legacy", "auto"])
+async def test_stdio_server_answers_on_both_eras_without_loading_torch(app_token: str, tmp_path: Path, era: str) -> None:
+    report = tmp_path / "heavy.json"
+    env = {**os.environ, "CTXVAULT_PASSPHRASE": PASSPHRASE, "CTXVAULT_APP_TOKEN": app_token}
+    with anyio.fail_after(60):
+        async with Client(stdio_params("mcp", "--app", "tester", env=env, report=report), mode=era) as client:
+            tools = {t.name for t in (await client.list_tools()).tools}
+            denied = await client.call_tool("search_context", {"query": "coffee"})
+    assert {"search_context", "request_access", "list_access"} <= tools
+    assert denied.is_error
+    assert json.loads(report.read_text()) == []
+
+
+def test_mcp_without_a_key_fails_with_nothing_on_stdout(app_token: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "CTXVAULT_PASSPHRASE"} | {"CTXVAULT_APP_TOKEN": app_token}
+    done = subprocess.run(
+        [sys.executable, "-c", WRAPPER, os.devnull, "mcp", "--app", "tester"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 5
+    assert done.stdout == ""
+    assert "unlock" in done.stderr
+
+
+def test_mcp_refuses_a_token_of_another_app(ctxvault: Invoke, vault: VaultService, app_token: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    vault.add_app(OWNER, "other")
+    monkeypatch.setenv("CTXVAULT_APP_TOKEN", app_token)
+    result = ctxvault("mcp", "--app", "other")
+    assert result.exit_code == 8
+
+
+def test_mcp_refuses_an_unknown_token(ctxvault: Invoke, app_token: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CTXVAULT_APP_TOKEN", "cvt_not-a-real-token")
+    result = ctxvault("mcp", "--app", "tester")
+    assert result.exit_code == 6
+
+
+def test_unlock_session_hands_the_key_to_the_same_user_until_lock(
+    ctxvault: Invoke, vault: VaultService, settings: Settings, runtime_dir: Path
+) -> None:
+    started = ctxvault("unlock", "--timeout", "10m", "--json")
+    try:
+        assert started.exit_code == 0, started.output
+        sock = session.socket_path(settings)
+        assert sock.stat().st_mode & 0o777 == 0o600
+        assert runtime_dir.stat().st_mode & 0o777 == 0o700
+        key = session.fetch_key(settings)
+        assert key is not None
+        with VaultService(open_store(settings, key), settings, key) as svc:
+            assert svc.status(OWNER).memories == 0
+    finally:
+        locked = ctxvault("lock", "--json")
+    assert json.loads(locked.stdout) == {"locked": True}
+    assert session.fetch_key(settings) is None
+
+
+def test_unlock_with_a_wrong_passphrase_starts_no_agent(
+    ctxvault: Invoke, vault: VaultService, settings: Settings, runtime_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CTXVAULT_PASSPHRASE", "wrong wrong wrong wrong")
+    result = ctxvault("unlock")
+    assert result.exit_code == 6
+    assert session.status(settings) is None
+
+
+def test_unlock_rejects_a_bad_timeout(ctxvault: Invoke, vault: VaultService, runtime_dir: Path) -> None:
+    assert ctxvault("unlock", "--timeout", "forever").exit_code == 8
+
+
+def test_agent_refuses_a_runtime_dir_others_can_enter(settings: Settings, runtime_dir: Path, vault: VaultService) -> None:
+    os.chmod(runtime_dir, 0o755)
+    key = unlock_key(settings, PASSPHRASE)
+    with pytest.raises(InvalidInput):
+        session.serve(settings, key, timeout_s=1)
+
+
+def test_agent_with_no_time_left_forgets_the_key_at_once(settings: Settings, runtime_dir: Path, vault: VaultService) -> None:
+    key = unlock_key(settings, PASSPHRASE)
+    session.serve(settings, key, timeout_s=0)
+    assert session.fetch_key(settings) is None
+    assert not session.socket_path(settings).exists()
