@@ -9,6 +9,7 @@ import typer
 
 from cli import access, docs, items, lifecycle, prefs
 from cli import mcp as mcp_cli
+from cli import search as search_cli
 from cli import portable as portable_cli
 from cli.context import CLIState
 from cli.errors import VaultGroup
@@ -44,6 +45,7 @@ def root(
 
 lifecycle.register(app)
 items.register(app)
+search_cli.register(app)
 app.add_typer(prefs.app, name="pref")
 app.add_typer(docs.app, name="doc")
 access.register(app)

@@ -1,16 +1,15 @@
-"""Memories and items: add, list, show, edit, forget, purge, spaces, search."""
+"""Memories and items: add, list, show, edit, forget, purge, spaces (search is in cli/search.py)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Literal, cast
+from typing import Annotated, cast
 
 import typer
 from rich.markup import escape
 
 from cli.context import JsonFlag, service
 from cli.output import console, items_table, print_json
-from schemas.items import Kind, MemoryIn, SearchQuery, Sensitivity
+from schemas.items import Kind, MemoryIn, Sensitivity
 from vault import OWNER, Principal, VaultService
 
 SensOpt = Annotated[str | None, typer.Option("--sensitivity", help="low, medium or high.")]
@@ -20,7 +19,7 @@ AsOpt = Annotated[str | None, typer.Option("--as", help="See exactly what this a
 
 
 def register(app: typer.Typer) -> None:
-    for fn in (add, list_cmd, show, edit, forget, purge, spaces, search):
+    for fn in (add, list_cmd, show, edit, forget, purge, spaces):
         name = {"list_cmd": "list"}.get(fn.__name__, fn.__name__)
         app.command(name=name)(fn)
 
@@ -168,41 +167,3 @@ def spaces(ctx: typer.Context, as_app: AsOpt = None, json_out: JsonFlag = False)
     for r in rows:
         console.print(f"{r.space:<20} {r.memories:>6} memories {r.preferences:>5} preferences {r.documents:>5} documents")
 
-
-def search(
-    ctx: typer.Context,
-    query: Annotated[str, typer.Argument(help="What to look for, in your own words.")],
-    k: Annotated[int, typer.Option("--k", "--limit", min=1, max=200, help="How many results.")] = 10,
-    kind: Annotated[str | None, typer.Option("--kind", help="memory, preference or document.")] = None,
-    space: SpaceOpt = None,
-    tag: TagOpt = None,
-    since: Annotated[datetime | None, typer.Option("--since", help="Only items created on or after (ISO date).")] = None,
-    mode: Annotated[str, typer.Option("--mode", help="hybrid, lexical or dense.")] = "hybrid",
-    as_app: AsOpt = None,
-    json_out: JsonFlag = False,
-) -> None:
-    """Search your vault.
-
-    Example: ctxvault search "coffee order" --k 5 --space personal
-    """
-    if mode not in ("hybrid", "lexical", "dense"):
-        raise typer.BadParameter("mode must be hybrid, lexical or dense", param_hint="--mode")
-    svc = service(ctx)
-    q = SearchQuery(
-        text=query,
-        limit=k,
-        kinds=_kind(kind),
-        spaces=[space] if space else None,
-        tags=tag,
-        since=since,
-        mode=cast(Literal["hybrid", "lexical", "dense"], mode),
-    )
-    page = svc.search(_principal(svc, as_app), q)
-    if json_out:
-        print_json(page)
-        return
-    if not page.hits:
-        console.print("no results")
-    for h in page.hits:
-        label = f"{h.key} = " if h.key else (f"{h.title} #{h.chunk}: " if h.title else "")
-        console.print(f"[bold]{h.score:7.3f}[/] {h.item_id} \\[{h.kind}/{h.space}] {escape(label + h.snippet)}")

@@ -32,6 +32,7 @@ from schemas.items import (
 from schemas.mcp import PreferenceList, ProfileSummary, TaskContext
 from schemas.portable import ExportSummary, ImportFormat, ImportSummary
 from schemas.portable import Selection as PortableSelection
+from schemas.retrieval import ReindexReport, RetrievalReport
 from vault.access import ConsentRequests, Grants
 from vault.apps import Apps, principal_of
 from vault.audit import AuditLog
@@ -990,6 +991,30 @@ class VaultService:
         batch = read_source(path, fmt, identities=identities, passphrase=passphrase, space=space)
         return self.import_items(principal, batch, dry_run=dry_run, progress=progress)
 
+
+    # -- retrieval (issue 13) ---------------------------------------------------------------
+    # Embeddings and the vector index are derived from the units table; these methods
+    # let the owner rebuild and inspect them. Search itself is `search` above.
+
+    def reindex(self, principal: Principal, progress: Callable[[int, int], None] | None = None) -> ReindexReport:
+        """Re-embed units lacking a vector of the configured model and rebuild the sealed index (owner only).
+
+        Raises:
+            ScopeDenied: not the owner. EmbedderUnavailable: the model cannot be loaded.
+        """
+        self._policy.require_owner(principal, "reindex the vault")
+        embedded = self._retriever.reindex(progress)
+        st = self._retriever.stats()
+        return ReindexReport(embedded=embedded, model=st.model, index_kind=st.index_kind, index_size=st.index_size)
+
+    def retrieval_stats(self, principal: Principal) -> RetrievalReport:
+        """Model, backend, vector counts and index state (owner only)."""
+        self._policy.require_owner(principal, "read the retrieval state")
+        st = self._retriever.stats()
+        return RetrievalReport(
+            model=st.model, backend=st.backend, units=st.units, vectors=st.vectors, stale_vectors=st.stale_vectors,
+            missing_vectors=st.missing_vectors, index_kind=st.index_kind, index_size=st.index_size, generation=st.generation,
+        )  # fmt: skip
 
 def _selection_filter(selection: PortableSelection) -> ItemFilter:
     """The export scope: the same selectors as a grant's clause (portable, issue 11)."""

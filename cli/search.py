@@ -1,0 +1,95 @@
+"""Search and the derived indexes: search, reindex, stats."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal, cast
+
+import typer
+from rich.markup import escape
+from rich.progress import Progress
+
+from cli.context import JsonFlag, service
+from cli.items import AsOpt, SpaceOpt, TagOpt, _kind, _principal
+from cli.output import console, print_json
+from schemas.items import SearchQuery
+from vault import OWNER
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="search")(search)
+    app.command(name="reindex")(reindex)
+    app.command(name="stats")(stats)
+
+
+def search(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="What to look for, in your own words.")],
+    k: Annotated[int, typer.Option("--k", "--limit", min=1, max=200, help="How many results.")] = 10,
+    kind: Annotated[str | None, typer.Option("--kind", help="memory, preference or document.")] = None,
+    space: SpaceOpt = None,
+    tag: TagOpt = None,
+    since: Annotated[datetime | None, typer.Option("--since", help="Only items created on or after (ISO date).")] = None,
+    until: Annotated[datetime | None, typer.Option("--until", help="Only items created before (ISO date).")] = None,
+    mode: Annotated[str, typer.Option("--mode", help="hybrid, lexical or dense.")] = "hybrid",
+    as_app: AsOpt = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Search your vault: keywords and meaning together (hybrid), or one of them.
+
+    Example: ctxvault search "coffee order" --k 5 --space personal
+    """
+    if mode not in ("hybrid", "lexical", "dense"):
+        raise typer.BadParameter("mode must be hybrid, lexical or dense", param_hint="--mode")
+    svc = service(ctx)
+    q = SearchQuery(
+        text=query,
+        limit=k,
+        kinds=_kind(kind),
+        spaces=[space] if space else None,
+        tags=tag,
+        since=since,
+        until=until,
+        mode=cast(Literal["hybrid", "lexical", "dense"], mode),
+    )
+    page = svc.search(_principal(svc, as_app), q)
+    if json_out:
+        print_json(page)
+        return
+    if not page.hits:
+        console.print("no results")
+    for h in page.hits:
+        label = f"{h.key} = " if h.key else (f"{h.title} #{h.chunk}: " if h.title else "")
+        console.print(f"[bold]{h.score:7.3f}[/] {h.item_id} \\[{h.kind}/{h.space}] {escape(label + h.snippet)}")
+
+
+def reindex(ctx: typer.Context, json_out: JsonFlag = False) -> None:
+    """Re-embed every item whose vector is missing or made by another model, and rebuild the index.
+
+    Resumable: an interrupted run keeps what it wrote. Run it after changing CTXVAULT_MODEL.
+
+    Example: ctxvault reindex
+    """
+    svc = service(ctx)
+    if json_out:
+        print_json(svc.reindex(OWNER))
+        return
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("embedding", total=None)
+        report = svc.reindex(OWNER, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    console.print(f"embedded {report.embedded} unit(s) with {report.model}; index holds {report.index_size} vector(s) ({report.index_kind})")
+
+
+def stats(ctx: typer.Context, json_out: JsonFlag = False) -> None:
+    """Show the retrieval state: model, backend, vectors, and whether a reindex is needed.
+
+    Example: ctxvault stats --json
+    """
+    report = service(ctx).retrieval_stats(OWNER)
+    if json_out:
+        print_json(report)
+        return
+    for field, value in report.model_dump().items():
+        console.print(f"{field:>16}: {value}")
+    if report.stale_vectors:
+        console.print("vectors of another model exist: run `ctxvault reindex`")
