@@ -44,6 +44,10 @@ def detect(path: Path) -> ImportFormat:
         return "markdown"
     if suffix == ".jsonl":
         return "mcp-memory"
+    if suffix == ".csv":
+        if found := providers.sniff(path):
+            return found  # type: ignore[return-value]
+        raise BadBundle(f"{path.name} is not a recognised Copilot activity CSV")
     if path.stat().st_size <= _SNIFF_BYTES:
         head = path.read_bytes()
         try:

@@ -2,8 +2,9 @@
 
 We do not maintain those parsers: the converter turns the provider's JSON export into
 PAM conversations and memories; conversations become documents (a Markdown transcript
-each), memories go through the PAM reader. Gemini's HTML and Copilot's CSV layouts
-are left to ``pam convert`` (import its output directory with ``--from pam``).
+each), memories go through the PAM reader. Copilot's CSV goes through the converter's
+CSV reader; Gemini's HTML layout is left to ``pam convert`` (import its output with
+``--from pam``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from portable_ai_memory.converters import detect_provider as _detect  # noqa: F401  (registers every converter)
 from portable_ai_memory.converters.base import _CONVERTERS, BaseConverter
 from portable_ai_memory.converters.google import GoogleConverter
+from portable_ai_memory.converters.microsoft import MicrosoftConverter
 from portable_ai_memory.converters.xai import XAIConverter
 from portable_ai_memory.exceptions import PAMError
 from portable_ai_memory.models.conversation import Conversation
@@ -37,7 +39,10 @@ def export_file(path: Path) -> Path:
     """The provider's main JSON file inside an export folder (or the file itself)."""
     if path.is_file():
         return path
-    for candidate in (path / "conversations.json", XAIConverter.find_backend_file(path), GoogleConverter.find_activity_file(path)):
+    csv = sorted(path.glob("*.csv"))
+    for candidate in (
+        path / "conversations.json", XAIConverter.find_backend_file(path), GoogleConverter.find_activity_file(path), *csv[:1]
+    ):  # fmt: skip
         if candidate is not None and Path(candidate).is_file():
             return Path(candidate)
     raise BadBundle(f"{path} holds no conversations.json or other provider export file")
@@ -70,6 +75,8 @@ def read(path: Path, provider: str | None, source: str, space: str | None, now: 
     main = export_file(path)
     if main.stat().st_size > MAX_EXPORT_BYTES:
         raise BadBundle(f"{main.name} is larger than {MAX_EXPORT_BYTES >> 20} MiB")
+    if main.suffix.lower() == ".csv":
+        return _copilot_csv(main, source, space)
     data: Any = load_json(main.read_bytes(), main.name)
     conv = converter_for(data, main, provider)
     if conv is None or (provider is None and conv.provider_name not in PROVIDERS):
@@ -82,7 +89,7 @@ def read(path: Path, provider: str | None, source: str, space: str | None, now: 
     except (PAMError, ValidationError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise BadBundle(f"the {name} converter could not read {main.name}: {str(exc)[:160]}") from exc
     check_count(len(conversations), main.name)
-    records: list[ItemRecord] = []
+    records: list[ItemRecord] = [_document(name, c, space) for c in conversations]
     all_memories = [*memories, *extra]
     skipped: list[Any] = []
     if all_memories:
@@ -94,35 +101,48 @@ def read(path: Path, provider: str | None, source: str, space: str | None, now: 
         }
         mem_records, skipped = pam.parse_memory_store(store, space=space, name=f"{name} memories")
         records += [replace(r, source=f"import:{name}") for r in mem_records]
-    for c in conversations:
-        text = check_text(_transcript(c), f"{name} conversation {c.id[:40]!r}")
-        data_bytes = text.encode()
-        cid = valid_id(f"{name}-{c.id}")
-        records.append(
-            ItemRecord(
-                id=cid,
-                kind="document",
-                text=(c.title or "Conversation")[:300],
-                space=space or "personal",
-                created_at=c.temporal.created_at,
-                updated_at=c.temporal.updated_at or c.temporal.created_at,
-                tags=(name, "conversation"),
-                source=f"import:{name}",
-                meta={"provider": name, "conversation_id": c.id, "messages": len(c.messages)},
-                hash=content_hash(text),
-                document=DocumentPayload(
-                    path=f"{name}:{c.id}", filename=f"{name}-{c.id[:60]}.md", mime="text/markdown",
-                    data=data_bytes, sha256=hashlib.sha256(data_bytes).hexdigest(), text=text,
-                ),
-            )
-        )  # fmt: skip
     return ImportBatch(name, source, tuple(records), None, tuple(skipped))  # type: ignore[arg-type]
+
+
+def _document(name: str, c: Conversation, space: str | None) -> ItemRecord:
+    text = check_text(_transcript(c), f"{name} conversation {c.id[:40]!r}")
+    data = text.encode()
+    return ItemRecord(
+        id=valid_id(f"{name}-{c.id}"),
+        kind="document",
+        text=(c.title or "Conversation")[:300],
+        space=space or "personal",
+        created_at=c.temporal.created_at,
+        updated_at=c.temporal.updated_at or c.temporal.created_at,
+        tags=(name, "conversation"),
+        source=f"import:{name}",
+        meta={"provider": name, "conversation_id": c.id, "messages": len(c.messages)},
+        hash=content_hash(text),
+        document=DocumentPayload(
+            path=f"{name}:{c.id}", filename=f"{name}-{c.id[:60]}.md", mime="text/markdown",
+            data=data, sha256=hashlib.sha256(data).hexdigest(), text=text,
+        ),
+    )  # fmt: skip
+
+
+def _copilot_csv(main: Path, source: str, space: str | None) -> ImportBatch:
+    try:
+        text = main.read_text(encoding="utf-8-sig")
+        conversations = MicrosoftConverter().convert_conversations_from_csv(text, owner_id="owner")
+    except (PAMError, ValidationError, KeyError, TypeError, ValueError, UnicodeError) as exc:
+        raise BadBundle(f"the copilot converter could not read {main.name}: {str(exc)[:160]}") from exc
+    check_count(len(conversations), main.name)
+    return ImportBatch("copilot", source, tuple(_document("copilot", c, space) for c in conversations))
 
 
 def sniff(path: Path) -> str | None:
     """The provider whose converter recognises ``path``, if any."""
     try:
         main = export_file(path)
+        if main.suffix.lower() == ".csv":
+            with main.open(encoding="utf-8-sig", errors="replace") as fh:
+                header = fh.readline().split(",")
+            return "copilot" if MicrosoftConverter().detect_csv(header, main) else None
         if main.suffix.lower() != ".json" or main.stat().st_size > MAX_EXPORT_BYTES:
             return None
         data = json.loads(main.read_bytes())
