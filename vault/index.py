@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,7 +224,8 @@ def save_sealed(path: Path, key: DataKey, index: VectorIndex, model: str, genera
     """Seal the index under the data key and replace the file atomically (0600)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     blob = seal(key, index.to_bytes(model, generation), _AAD + b"|" + model.encode())
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    # Unique per writer: two threads of one process (or two processes) may save at once.
+    tmp = path.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(blob)
