@@ -201,3 +201,22 @@ COMPANION_MODELS: dict[str, type[BaseModel]] = {
     "spaces": SpacesFile,
     "vectors": VectorsFile,
 }
+
+
+def json_schemas() -> dict[str, str]:
+    """The JSON Schema (2020-12) text of every companion file, by file name under schemas/json/."""
+    import json
+
+    return {
+        f"ctxvault-{name}.schema.json": json.dumps(model.model_json_schema(mode="validation"), indent=2, ensure_ascii=False) + "\n"
+        for name, model in COMPANION_MODELS.items()
+    }
+
+
+if __name__ == "__main__":  # python -m schemas.portable: regenerate schemas/json/ctxvault-*.schema.json
+    from pathlib import Path
+
+    folder = Path(__file__).parent / "json"
+    folder.mkdir(exist_ok=True)
+    for filename, text in json_schemas().items():
+        (folder / filename).write_text(text, encoding="utf-8")
