@@ -65,12 +65,14 @@ class Policy:
             )
         return ItemFilter(request=request, reach=reach, since=since, until=until)
 
+    def allows(self, principal: Principal, action: Action, kind: str, space: str, tags: list[str], sensitivity: str) -> bool:
+        """Whether ``principal`` may ``action`` an item with these attributes; records nothing."""
+        return principal.is_owner or any(c.matches(kind, space, tags, sensitivity) for c in self.reach(principal, action))
+
     def _check(
         self, principal: Principal, action: Action, kind: str, space: str, tags: list[str], sensitivity: str, now: datetime | None
     ) -> None:
-        if principal.is_owner:
-            return
-        if any(c.matches(kind, space, tags, sensitivity) for c in self.reach(principal, action, now)):
+        if principal.is_owner or any(c.matches(kind, space, tags, sensitivity) for c in self.reach(principal, action, now)):
             return
         raise self._deny(
             principal,

@@ -239,6 +239,11 @@ class VaultService:
             self._audit.record(principal, "write", item_ids=[item.id], detail={"action": "unchanged"})
             return RememberResult(item=item, action="unchanged", duplicate_of=item.id, similarity=1.0)
         near = self._retriever.near_duplicate(memory.text, same_space)
+        if near is not None and not principal.is_owner:
+            # An app may read a near twin it may not write: then it adds its own copy.
+            twin_item = self._fetch(same_space, near[0])
+            if not self._policy.allows(principal, "write", "memory", twin_item.space, twin_item.tags, twin_item.sensitivity):
+                near = None
         with self.store.transaction():
             if near is not None:
                 item_id, similarity = near

@@ -173,3 +173,18 @@ def test_a_denial_inside_a_failed_transaction_is_still_audited(vault: VaultServi
         vault.set_preference(app, "diet", "vegan", space="personal")
     assert vault.get_preference(OWNER, "diet").value == "vegetarian"
     assert denials(vault) == 1
+
+
+def test_an_app_does_not_update_a_near_twin_it_may_not_write(vault: VaultService) -> None:
+    owners = remember(vault, "I take 20mg of lisinopril every morning", sens="high")
+    app = make_app(vault, "cursor", "read:memories", "write:memories#sens=low")
+    result = vault.remember(app, MemoryIn(text="I take 20mg of lisinopril every morning!", sensitivity="low"))
+    assert result.action == "added" and result.item.id != owners
+    assert vault.get_item(OWNER, owners).text == "I take 20mg of lisinopril every morning"
+
+
+def test_an_app_may_update_a_near_twin_it_may_write(vault: VaultService) -> None:
+    owners = remember(vault, "I take 20mg of lisinopril every morning")
+    app = make_app(vault, "cursor", "read:memories", "write:memories#sens=low")
+    result = vault.remember(app, MemoryIn(text="I take 20mg of lisinopril every morning!", sensitivity="low"))
+    assert result.action == "updated" and result.item.id == owners
