@@ -21,7 +21,8 @@ from vault.items import utcnow
 from vault.principal import Principal
 from vault.store import Row, Store
 
-# Which action a disclosure used, by the service method that made it.
+# Which action an app's event used: by event, and for disclosures by the method that made it.
+_EVENT_ACTION = {"disclose": "read", "write": "write", "forget": "delete"}
 _VIA_ACTION = {"search": "search"}
 
 
@@ -79,8 +80,8 @@ class AuditLog:
         if principal.is_owner and event == "disclose":
             # The owner reading their own vault is not a disclosure to anyone.
             return
-        if scope is None and principal.app_id is not None and event == "disclose":
-            action = _VIA_ACTION.get(str(detail.get("via", "")), "read")
+        if scope is None and principal.app_id is not None and event in _EVENT_ACTION:
+            action = _VIA_ACTION.get(str(detail.get("via", "")), _EVENT_ACTION[event])
             scopes = [s for s in live_scopes(self._store, principal.app_id, at) if s.startswith(action + ":")]
             scope = " ".join(scopes) or None
         ids = list(item_ids)

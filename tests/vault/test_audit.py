@@ -122,3 +122,13 @@ def test_verify_catches_an_entry_rewritten_with_a_fresh_hash(busy: VaultService)
     with pytest.raises(AuditTampered) as err:
         busy.verify_audit(OWNER)
     assert err.value.seq == 3
+
+
+def test_an_apps_write_and_forget_record_the_scopes_that_allowed_them(vault: VaultService) -> None:
+    app = make_app(vault, "cursor", "write:memories#space=work", "read:memories", "delete:memories")
+    item = vault.remember(app, MemoryIn(text="Standup moved to 10:00", space="work")).item
+    vault.forget(app, item.id)
+    events = [e for e in vault.audit_entries(OWNER, app="cursor") if e.event in ("write", "forget")]
+    write, forget = events
+    assert write.scope == "write:memories#space=work" and write.item_ids == [item.id]
+    assert forget.scope == "delete:memories"
