@@ -41,7 +41,8 @@ _UNSAFE = re.compile(r"[\x00-\x1f/\\:]+")
 
 
 def _dump(model: Any) -> bytes:
-    return json.dumps(model, ensure_ascii=False, indent=1).encode()
+    # Compact on purpose: with indent, json falls back to its pure-Python encoder (3x slower).
+    return json.dumps(model, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _safe_filename(name: str) -> str:
