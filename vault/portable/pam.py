@@ -8,13 +8,12 @@ except ``metadata``, so what PAM cannot say goes in ``metadata["x-ctxvault"]``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
-
-import hashlib
-import json
 
 import rfc8785
 from portable_ai_memory.core.integrity import compute_content_hash
