@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from typing import Annotated
@@ -13,6 +14,7 @@ import anyio
 import typer
 
 from cli.context import CLIState, JsonFlag, state
+from cli.errors import err_console
 from cli.output import console, print_json
 from vault import VaultService, session
 from vault.errors import InvalidInput, VaultLocked
@@ -102,8 +104,15 @@ def serve(
     from mcp_server.http import create_app
 
     svc = open_unattended(state(ctx))
-    base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
-    uvicorn.run(create_app(svc, base_url=base), host=host, port=port, log_level="warning")
+    # Bind first: with --port 0 the OS picks the port, and clients may connect as soon as the line below is printed.
+    sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+    bound = sock.getsockname()[1]
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    base = f"http://{f'[{shown}]' if ':' in shown else shown}:{bound}"
+    app = create_app(svc, base_url=base)
+    err_console.print(f"ctxvault: serving MCP at {base}/mcp (Ctrl-C to stop)", markup=False)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    server.run(sockets=[sock])
 
 
 def _seconds(text: str) -> int:

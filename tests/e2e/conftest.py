@@ -1,0 +1,114 @@
+"""Real clients against real servers: the MCP Inspector CLI, the conformance suite, HTTP OAuth.
+
+The npm tools live in .tools/mcp (scripts/install-mcp-tools.sh). A missing tool FAILS the
+test instead of skipping it: an external check that silently does not run proves nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from tests.conftest import PASSPHRASE
+
+ROOT = Path(__file__).resolve().parents[2]
+TOOLS = ROOT / ".tools" / "mcp" / "node_modules"
+NODE_BIN = TOOLS / "node" / "bin"
+INSPECTOR = TOOLS / ".bin" / "mcp-inspector"
+CONFORMANCE = TOOLS / ".bin" / "conformance"
+CTXVAULT = [sys.executable, "-c", "import sys; from cli.app import main; sys.argv[0] = 'ctxvault'; main()"]
+
+
+def _require(tool: Path) -> Path:
+    if not tool.exists() or not (NODE_BIN / "node").exists():
+        pytest.fail(f"{tool.name} is not installed: run scripts/install-mcp-tools.sh", pytrace=False)
+    return tool
+
+
+def node_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    return {**os.environ, "PATH": f"{NODE_BIN}:{os.environ['PATH']}", **(extra or {})}
+
+
+@dataclass
+class Inspector:
+    """Runs `mcp-inspector --cli TARGET… ARGS…` and returns its parsed JSON answer."""
+
+    exe: Path
+
+    def __call__(self, target: list[str], *args: str, exit_code: int = 0) -> dict[str, object]:
+        """Exit code 5 is the Inspector's answer to a tool result with isError: true."""
+        # Options must precede "--": everything after it is the stdio server's command line.
+        split = target.index("--") if "--" in target else len(target)
+        argv = [str(self.exe), "--cli", *target[:split], *args, *target[split:]]
+        done = subprocess.run(argv, env=node_env(), cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert done.returncode == exit_code, done.stdout + done.stderr
+        start = done.stdout.find("{")
+        assert start >= 0, done.stdout + done.stderr
+        answer: dict[str, object] = json.JSONDecoder().raw_decode(done.stdout[start:])[0]
+        return answer
+
+
+@pytest.fixture
+def inspector() -> Inspector:
+    return Inspector(_require(INSPECTOR))
+
+
+@pytest.fixture
+def conformance() -> Path:
+    return _require(CONFORMANCE)
+
+
+@pytest.fixture
+def ctxvault_env(home: Path) -> dict[str, str]:
+    return {**os.environ, "CTXVAULT_PASSPHRASE": PASSPHRASE}
+
+
+@pytest.fixture
+def served(ctxvault_env: dict[str, str]) -> Iterator[str]:
+    """`ctxvault serve --port 0` in a subprocess; yields its base URL once it listens."""
+    proc = subprocess.Popen(
+        [*CTXVAULT, "serve", "--port", "0"], env=ctxvault_env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stderr is not None
+        selector = selectors.DefaultSelector()
+        selector.register(proc.stderr, selectors.EVENT_READ)
+        line = ""
+        while "serving MCP at" not in line:
+            # Bounded wait for the announcement (printed after the socket is bound and listening).
+            assert selector.select(timeout=60), "ctxvault serve did not start"
+            line = proc.stderr.readline()
+            assert line, "ctxvault serve exited"
+        yield line.split("serving MCP at ")[1].split()[0].removesuffix("/mcp")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+def serve_in_thread(make_app: Callable[[str], FastAPI]) -> Iterator[str]:
+    """Serve an app built for its own base URL on a pre-bound loopback socket; yields the base URL."""
+    sock = socket.create_server(("127.0.0.1", 0))
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = uvicorn.Server(uvicorn.Config(make_app(base), log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
