@@ -9,7 +9,7 @@ import secrets
 from datetime import datetime
 
 from schemas.access import App, AppCreated
-from vault.errors import InvalidInput, NotFound, WrongPassphrase
+from vault.errors import InvalidInput, InvalidToken, NotFound
 from vault.items import new_id, utcnow
 from vault.principal import Principal
 from vault.store import Row, Store
@@ -103,11 +103,11 @@ class Apps:
         """The app holding ``token``; marks it seen.
 
         Raises:
-            WrongPassphrase: no app holds this token (unknown, rotated or removed).
+            InvalidToken: no app holds this token (unknown, rotated or removed).
         """
         row = self._store.one("SELECT * FROM apps WHERE token_hash = ?", [hash_token(token.strip())])
         if row is None:
-            raise WrongPassphrase("unknown app token: it was never issued, was rotated, or its app was removed")
+            raise InvalidToken("unknown app token: it was never issued, was rotated, or its app was removed")
         stamp = (now or utcnow()).isoformat()
         self._store.execute("UPDATE apps SET last_seen_at = ? WHERE id = ?", [stamp, row["id"]])
         return _row_to_app(row).model_copy(update={"last_seen_at": datetime.fromisoformat(stamp)})

@@ -17,7 +17,8 @@ and an MCP kind (mapped to the SDK by ``mcp_server``). Messages are safe to show
     ├── KeyFileCorrupt              exit 12  HTTP 500   key file truncated, tampered or unknown
     ├── StoreCorrupt                exit 13  HTTP 500   database or index unreadable with the key
     ├── AuditTampered               exit 15  HTTP 500   the audit hash chain does not verify
-    └── EmbedderUnavailable         exit 16  HTTP 503   the embedding model cannot be loaded
+    ├── EmbedderUnavailable         exit 16  HTTP 503   the embedding model cannot be loaded
+    └── InvalidToken                exit 17  HTTP 401   unknown, rotated or revoked app token
 
 Exit code 2 stays click's usage error.
 """
@@ -127,3 +128,9 @@ class EmbedderUnavailable(VaultError):
     """The configured embedding model cannot be loaded."""
 
     exit_code, http_status, mcp = 16, 503, "internal"
+
+
+class InvalidToken(VaultError):
+    """An app token (or OAuth access token) that no app holds: never issued, rotated, or removed."""
+
+    exit_code, http_status, mcp = 17, 401, "invalid_request"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from vault import OWNER, VaultService
-from vault.errors import InvalidInput, NotFound, ScopeDenied, WrongPassphrase
+from vault.errors import InvalidInput, NotFound, ScopeDenied, InvalidToken
 
 
 def test_a_new_app_gets_a_token_that_authenticates_as_that_app(vault: VaultService) -> None:
@@ -26,7 +26,7 @@ def test_the_token_is_stored_only_as_its_hash(vault: VaultService) -> None:
 
 def test_an_unknown_token_is_rejected(vault: VaultService) -> None:
     vault.add_app(OWNER, "cursor")
-    with pytest.raises(WrongPassphrase):
+    with pytest.raises(InvalidToken):
         vault.authenticate_app("cvt_not-a-real-token")
 
 
@@ -42,7 +42,7 @@ def test_rotating_the_token_invalidates_the_old_one(vault: VaultService) -> None
     old = vault.add_app(OWNER, "cursor").token
     new = vault.rotate_app_token(OWNER, "cursor").token
     assert new != old
-    with pytest.raises(WrongPassphrase):
+    with pytest.raises(InvalidToken):
         vault.authenticate_app(old)
     assert vault.authenticate_app(new).name == "cursor"
 
@@ -51,7 +51,7 @@ def test_removing_an_app_kills_its_token_and_revokes_its_grants(vault: VaultServ
     token = vault.add_app(OWNER, "cursor").token
     grant = vault.grant(OWNER, "cursor", ["read:memories"])
     vault.remove_app(OWNER, "cursor")
-    with pytest.raises(WrongPassphrase):
+    with pytest.raises(InvalidToken):
         vault.authenticate_app(token)
     assert vault.list_grants(OWNER)[0].revoked_at is not None
     assert vault.list_grants(OWNER)[0].id == grant.id
