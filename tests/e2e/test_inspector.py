@@ -34,7 +34,7 @@ def owner_service(settings: Settings) -> VaultService:
 
 def journey(inspector: Inspector, target: list[str], settings: Settings) -> None:
     tools = inspector(target, "--method", "tools/list")
-    assert {t["name"] for t in tools["tools"]} >= EXPECTED_TOOLS  # type: ignore[attr-defined, index]
+    assert {t["name"] for t in tools["tools"]} >= EXPECTED_TOOLS  # type: ignore[attr-defined]
 
     def search(exit_code: int = 0) -> dict[str, object]:
         args = ("--method", "tools/call", "--tool-name", "search_context", "--tool-arg", "query=coffee")
