@@ -39,17 +39,16 @@ async def test_two_mcp_processes_writing_at_once_lose_no_write(tokens: dict[str,
         # Exact duplicates are merged by content hash; near-duplicate merging is off so every write must land.
         env = {**os.environ, "CTXVAULT_PASSPHRASE": PASSPHRASE, "CTXVAULT_APP_TOKEN": tokens[name], "CTXVAULT_DEDUP_THRESHOLD": "1.01"}
         params = StdioServerParameters(command=sys.executable, args=[*CTXVAULT[1:], "mcp", "--app", name], env=env, cwd=str(ROOT))
-        async with Client(params) as client:
-            async with anyio.create_task_group() as tg:
-                for i in range(WRITES_PER_APP):
+        async with Client(params) as client, anyio.create_task_group() as tg:
+            for i in range(WRITES_PER_APP):
 
-                    async def write(i: int = i) -> None:
-                        result = await client.call_tool("remember", {"text": f"{name} wrote fact {i} at step {i * 7 + 3}"})
-                        assert not result.is_error, result.content
-                        assert result.structured_content is not None
-                        results[name].append(result.structured_content["item"]["id"])
+                async def write(i: int = i) -> None:
+                    result = await client.call_tool("remember", {"text": f"{name} wrote fact {i} at step {i * 7 + 3}"})
+                    assert not result.is_error, result.content
+                    assert result.structured_content is not None
+                    results[name].append(result.structured_content["item"]["id"])
 
-                    tg.start_soon(write)
+                tg.start_soon(write)
 
     with anyio.fail_after(300):
         async with anyio.create_task_group() as tg:
