@@ -37,6 +37,7 @@ class _Step:
     item_id: str
     reason: str | None = None
     supersede_live: str | None = None  # id of the vault's live preference this record replaces
+    history_at: datetime | None = None  # the vault's value is newer: keep this one as history from then
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -122,15 +123,17 @@ def plan(store: Store, batch: ImportBatch, progress: Progress | None = None) -> 
                 continue
         step = _Step("new", r, r.id or new_id())
         if r.kind == "preference" and r.superseded_at is None and r.key:
-            live = live_keys.get(r.key)
-            if live is None:
-                row = store.one(
-                    "SELECT id FROM items WHERE kind = 'preference' AND pref_key = ? AND deleted_at IS NULL AND superseded_at IS NULL",
-                    [r.key],
-                )
-                live = row[0] if row else None
-            if live is not None and live not in batch_ids:
-                step.supersede_live = live
+            row = None if r.key in live_keys else store.one(
+                "SELECT id, created_at FROM items WHERE kind = 'preference' AND pref_key = ? "
+                "AND deleted_at IS NULL AND superseded_at IS NULL",
+                [r.key],
+            )  # fmt: skip
+            if row is not None and row["id"] not in batch_ids:
+                vault_since = datetime.fromisoformat(row["created_at"])
+                if r.created_at >= vault_since:
+                    step.supersede_live = row["id"]
+                else:
+                    step.history_at = vault_since
             live_keys[r.key] = step.item_id
         if r.superseded_at is None:
             seen[(r.kind, r.content_hash)] = step.item_id
@@ -190,16 +193,21 @@ def _write(store: Store, s: _Step, settings: Settings, actor: str, vectors: Vect
         r.created_by or actor, r.created_at.isoformat(), r.updated_at.isoformat(), _iso(r.valid_from), _iso(r.valid_until),
         r.content_hash, None, _iso(r.superseded_at), None, json.dumps(dict(r.meta)),
     ]  # fmt: skip
+    if s.supersede_live:
+        # Before the insert: only one live value per key may exist at any moment.
+        stamp = r.created_at.isoformat()
+        store.execute("UPDATE items SET superseded_at = ?, valid_until = ? WHERE id = ?", [stamp, stamp, s.supersede_live])
+        store.execute("DELETE FROM units WHERE item_id = ?", [s.supersede_live])
+    if s.history_at is not None:
+        values[14] = s.history_at.isoformat()  # superseded_at
     if s.action == "new":
         store.execute(f"INSERT INTO items ({ITEM_COLUMNS}) VALUES ({','.join('?' * 18)})", [s.item_id, *values])
     else:
         cols = ITEM_COLUMNS.split(", ")[1:]
         store.execute(f"UPDATE items SET {', '.join(c + ' = ?' for c in cols)} WHERE id = ?", [*values, s.item_id])
         store.execute("DELETE FROM units WHERE item_id = ?", [s.item_id])
-    if s.supersede_live:
-        stamp = r.created_at.isoformat()
-        store.execute("UPDATE items SET superseded_at = ?, valid_until = ? WHERE id = ?", [stamp, stamp, s.supersede_live])
-        store.execute("DELETE FROM units WHERE item_id = ?", [s.supersede_live])
+    if s.supersede_live and not r.supersedes:
+        store.execute("UPDATE items SET supersedes = ? WHERE id = ?", [s.supersede_live, s.item_id])
     units: list[tuple[int, str, int, int]] = []
     if r.kind == "document" and r.document is not None:
         doc = r.document
@@ -213,7 +221,7 @@ def _write(store: Store, s: _Step, settings: Settings, actor: str, vectors: Vect
         else:
             chunks = chunk_text(doc.text or "", settings.chunk_chars, settings.chunk_overlap)
             units = [(c.seq, unit_text("document", c.text, title=r.text), c.start, c.end) for c in chunks]
-    elif r.superseded_at is None:
+    elif r.superseded_at is None and s.history_at is None:
         text = unit_text(r.kind, r.text, r.key)
         units = [(0, text, 0, len(text))]  # the span VaultService._insert_unit records
     reused = 0

@@ -201,3 +201,36 @@ def test_export_and_import_are_owner_only(source: VaultService, tmp_path: Path) 
         source.export_bundle(app, Selection(), tmp_path / "x", plaintext=True)
     with pytest.raises(ScopeDenied):
         source.import_source(app, tmp_path)
+
+
+def test_newer_preference_from_a_bundle_supersedes_the_vaults_value_and_keeps_history(
+    source: VaultService, make_vault: Callable[..., VaultService], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from tests.vault.portable.conftest import fake_vectors
+
+    target = make_vault()
+    monkeypatch.setattr(target._retriever, "sync", lambda *a, **k: fake_vectors(target))
+    target.set_preference(OWNER, "diet", "omnivore", now=datetime(2025, 1, 1, tzinfo=UTC))
+    source.set_preference(OWNER, "diet", "vegan", now=datetime(2025, 6, 1, tzinfo=UTC))
+    source.export_bundle(OWNER, Selection(), tmp_path / "plain", plaintext=True)
+    target.import_source(OWNER, tmp_path / "plain")
+    assert target.get_preference(OWNER, "diet").value == "vegan"
+    assert [i.text for i in target.preference_history(OWNER, "diet")] == ["vegan", "omnivore"]
+
+    later = make_vault("later")
+    monkeypatch.setattr(later._retriever, "sync", lambda *a, **k: fake_vectors(later))
+    later.set_preference(OWNER, "diet", "pescatarian", now=datetime(2025, 9, 1, tzinfo=UTC))
+    later.import_source(OWNER, tmp_path / "plain")  # the bundle's value is older: it joins the history
+    assert later.get_preference(OWNER, "diet").value == "pescatarian"
+    assert [i.text for i in later.preference_history(OWNER, "diet")] == ["pescatarian", "vegan"]
+
+
+def test_item_forgotten_in_the_vault_is_not_brought_back(source: VaultService, tmp_path: Path) -> None:
+    populate(source, memories=3, documents=0)
+    source.export_bundle(OWNER, Selection(), tmp_path / "plain", plaintext=True)
+    gone = source.list_items(OWNER, kinds=["memory"], limit=1).items[0]
+    source.forget(OWNER, gone.id)
+    report = source.import_source(OWNER, tmp_path / "plain")
+    assert [s.reason for s in report.skipped] == ["forgotten in this vault"] and report.new == 0
