@@ -314,8 +314,15 @@ class Retriever:
         return int(row[0]) if row else 0
 
     def _stale_count(self) -> int:
-        row = self._store.one("SELECT count(*) FROM vectors WHERE model != ?", [self.model])
-        return int(row[0]) if row else 0
+        """Vectors made by another model (0 on the hot path costs two index probes, not a scan)."""
+        row = self._store.one(
+            "SELECT EXISTS (SELECT 1 FROM vectors WHERE model < ?) OR EXISTS (SELECT 1 FROM vectors WHERE model > ?)",
+            [self.model, self.model],
+        )
+        if not row or not row[0]:
+            return 0
+        count = self._store.one("SELECT count(*) FROM vectors WHERE model != ?", [self.model])
+        return int(count[0]) if count else 0
 
     def _ensure_index(self) -> VectorIndex:
         """The in-memory index, in step with the vectors table of the current model."""

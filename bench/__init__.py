@@ -1,0 +1,1 @@
+"""Benchmarks: retrieval quality on public data and speed at scale. Run ``python -m bench NAME --help``."""

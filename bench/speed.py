@@ -1,0 +1,191 @@
+"""Search speed and ingest throughput at N items, with plain SQLite as a baseline in the same run.
+
+    python -m bench search --n 10000 100000 --queries 300
+
+Texts are real sentences (LoCoMo turns, MSC personas, SciFact abstract sentences,
+then pairs of persona sentences to reach N). Latencies are per query, one thread
+for encoding and faiss (as the vault runs them). Ingest is measured on a separate
+``--ingest`` sized batch: rows + FTS + vectors with encoding excluded (vectors
+cached), then with encoding included, next to the raw encoder throughput on the
+same texts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import re
+import sqlite3
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.common import CachedEmbedder, bench_vault, bulk_insert, emit, percentiles, real_embedder
+from bench.locomo import memory_text, turns
+from schemas.items import SearchQuery
+from vault.filters import ItemFilter
+from vault.search import fuse
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def corpus(data: Path, n: int) -> tuple[list[str], list[str]]:
+    """N realistic memory texts and the LoCoMo questions to ask."""
+    locomo = json.loads((data / "locomo" / "locomo_dev.json").read_text())
+    texts = [memory_text(d, s, t) for conv in locomo for _, d, s, t in turns(conv)]
+    questions = [qa["question"] for conv in locomo for qa in conv["qa"]]
+    raw = json.loads((data / "distractors" / "msc_personas_all.json").read_text())
+    personas = list(
+        dict.fromkeys(s.strip() for split in raw.values() for dl in split for side in ("Speaker 1", "Speaker 2") for s in dl.get(side, []))
+    )
+    texts += personas
+    csv.field_size_limit(sys.maxsize)
+    with (data / "scifact" / "corpus_train.csv").open() as f:
+        for row in csv.DictReader(f):
+            for sent in re.findall(r"'([^']{40,400})'", row["abstract"]):
+                texts.append(sent)
+    rng = random.Random(13)
+    while len(texts) < n:
+        texts.append(f"{rng.choice(personas)} {rng.choice(personas)}")
+    texts = list(dict.fromkeys(texts))
+    while len(texts) < n:
+        texts.append(f"{rng.choice(personas)} {rng.choice(personas)} {rng.choice(personas)}")
+    return texts[:n], questions
+
+
+def plain_sqlite(texts: list[str], vecs: np.ndarray, queries: list[str], match: Any) -> dict[str, Any]:
+    """The same rows, FTS and vector blobs in unencrypted stdlib SQLite, WAL."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        conn = sqlite3.connect(Path(tmp) / "plain.db", isolation_level=None)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.executescript(
+            """CREATE TABLE units (uid INTEGER PRIMARY KEY, text TEXT NOT NULL);
+            CREATE VIRTUAL TABLE units_fts USING fts5 (text, content='units', content_rowid='uid', tokenize='porter unicode61 remove_diacritics 2');
+            CREATE TRIGGER units_ai AFTER INSERT ON units BEGIN INSERT INTO units_fts (rowid, text) VALUES (new.uid, new.text); END;
+            CREATE TABLE vectors (uid INTEGER PRIMARY KEY, model TEXT, dim INTEGER, vec BLOB);"""
+        )
+        t0 = time.perf_counter()
+        conn.execute("BEGIN")
+        for i, t in enumerate(texts):
+            conn.execute("INSERT INTO units (uid, text) VALUES (?, ?)", (i + 1, t))
+        conn.executemany("INSERT INTO vectors VALUES (?, 'm', ?, ?)", [(i + 1, vecs.shape[1], v.tobytes()) for i, v in enumerate(vecs)])
+        conn.execute("COMMIT")
+        ingest = len(texts) / (time.perf_counter() - t0)
+        lat = []
+        for q in queries:
+            m = match(q)
+            if m is None:
+                continue
+            t0 = time.perf_counter()
+            conn.execute("SELECT rowid, bm25(units_fts) AS r FROM units_fts WHERE units_fts MATCH ? ORDER BY r LIMIT 100", (m,)).fetchall()
+            lat.append(time.perf_counter() - t0)
+        conn.close()
+    return {"ingest_items_per_s": round(ingest), "fts": percentiles(lat)}
+
+
+def measure(n: int, args: argparse.Namespace, embedder: CachedEmbedder) -> dict[str, Any]:
+    from vault.search import fts_query
+
+    texts, questions = corpus(args.data, n)
+    rng = random.Random(7)
+    queries = rng.sample(questions, min(args.queries, len(questions)))
+    t0 = time.perf_counter()
+    vecs = embedder.encode(texts)
+    embedder.persist()
+    prep = time.perf_counter() - t0
+    out: dict[str, Any] = {"n": n, "vectors_prepared_s": round(prep, 1)}
+    with bench_vault(embedder) as bv:
+        t0 = time.perf_counter()
+        bulk_insert(bv, texts)
+        t_rows = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        bv.retriever.sync()  # vectors come from the cache: encoding excluded
+        t_vec = time.perf_counter() - t0
+        r = bv.retriever
+        index = r._ensure_index()
+        out["index_kind"] = index.kind
+        out["ingest_encoding_excluded_items_per_s"] = round(n / (t_rows + t_vec))
+        out["ingest_rows_fts_s"] = round(t_rows, 2)
+        out["ingest_vectors_index_s"] = round(t_vec, 2)
+        scope = ItemFilter()
+        parts: dict[str, list[float]] = {k: [] for k in ("encode", "vector", "fts", "fusion", "fetch", "end_to_end")}
+        for q in queries:  # warm-up: first-touch of pages and caches
+            r.search(SearchQuery(text=q, limit=10), scope)
+            break
+        for q in queries:
+            t0 = time.perf_counter()
+            hits = r.search(SearchQuery(text=q, limit=10), scope)
+            parts["end_to_end"].append(time.perf_counter() - t0)
+            assert hits
+            t0 = time.perf_counter()
+            qv = r.embedder().encode_query(q)
+            t1 = time.perf_counter()
+            allowed, covers = r._allowed(scope, index)
+            ds, di = index.search(qv, 100, None if covers else allowed)
+            t2 = time.perf_counter()
+            lex = r._lexical(q, scope, 100, covers)
+            t3 = time.perf_counter()
+            ranked = fuse(r.fusion, qv, index, list(zip(di.tolist(), ds.tolist(), strict=True)), lex)[:10]
+            t4 = time.perf_counter()
+            r._store.query(
+                "SELECT u.uid, u.text, i.* FROM units u JOIN items i ON i.id = u.item_id WHERE u.uid IN (SELECT value FROM json_each(?))",
+                [json.dumps([u for u, _ in ranked])],
+            )
+            t5 = time.perf_counter()
+            for k, v in zip(("encode", "vector", "fts", "fusion", "fetch"), (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
+                parts[k].append(v)
+        out["latency"] = {k: percentiles(v) for k, v in parts.items()}
+    base = plain_sqlite(texts, vecs, queries, fts_query)
+    out["plain_sqlite"] = base
+    out["fts_p50_ratio_vs_plain"] = round(out["latency"]["fts"]["p50_ms"] / max(base["fts"]["p50_ms"], 1e-6), 2)
+    return out
+
+
+def ingest(args: argparse.Namespace, embedder: CachedEmbedder) -> dict[str, Any]:
+    """Encoding included vs the raw encoder on the same fresh texts."""
+    texts, _ = corpus(args.data, 200_000)
+    rng = random.Random(99)
+    fresh = [f"{t} ({rng.randrange(10**9)})" for t in rng.sample(texts, args.ingest)]  # never cached
+    inner = embedder.inner
+    t0 = time.perf_counter()
+    inner.encode(fresh[: args.ingest // 2])
+    raw = (args.ingest // 2) / (time.perf_counter() - t0)
+    rest = fresh[args.ingest // 2 :]
+    with bench_vault(inner) as bv:
+        t0 = time.perf_counter()
+        bulk_insert(bv, rest)
+        bv.retriever.sync()
+        full = len(rest) / (time.perf_counter() - t0)
+    return {
+        "items": len(rest),
+        "raw_encoder_items_per_s": round(raw, 1),
+        "ingest_encoding_included_items_per_s": round(full, 1),
+        "ratio": round(full / raw, 3),
+        "backend": inner.backend,
+    }
+
+
+def main(argv: list[str]) -> None:
+    p = argparse.ArgumentParser(prog="python -m bench search", description=__doc__.split("\n")[0])
+    p.add_argument("--data", type=Path, default=DATA)
+    p.add_argument("--n", type=int, nargs="+", default=[10_000, 100_000])
+    p.add_argument("--queries", type=int, default=300)
+    p.add_argument("--ingest", type=int, default=2000, help="fresh texts for the encoding-included ingest run")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    embedder = CachedEmbedder(real_embedder())
+    result: dict[str, Any] = {"benchmark": "search", "backend": embedder.backend, "sizes": [measure(n, args, embedder) for n in args.n]}
+    result["ingest_with_encoding"] = ingest(args, embedder)
+    emit(result)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
