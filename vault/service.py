@@ -966,7 +966,8 @@ class VaultService:
         if not dry_run and (summary.new or summary.updated):
             detail: dict[str, object] = {"action": "import", "format": batch.format, "new": summary.new, "updated": summary.updated}
             self._audit.record(principal, "write", detail=detail)
-            self._retriever.sync()
+            # Units whose vectors the source did not carry (or carried for another model) are embedded here.
+            self._retriever.sync((lambda done, total: progress(done, total, "embedding")) if progress else None)
         return summary
 
     def import_source(

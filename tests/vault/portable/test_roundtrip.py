@@ -234,3 +234,14 @@ def test_item_forgotten_in_the_vault_is_not_brought_back(source: VaultService, t
     source.forget(OWNER, gone.id)
     report = source.import_source(OWNER, tmp_path / "plain")
     assert [s.reason for s in report.skipped] == ["forgotten in this vault"] and report.new == 0
+
+
+def test_ssh_key_recipient_export_opens_with_the_ssh_private_key(
+    source: VaultService, make_vault: Callable[..., VaultService], tmp_path: Path
+) -> None:
+    populate(source, memories=5, documents=0)
+    key = tmp_path / "id_ed25519"
+    subprocess.run([tool("ssh-keygen"), "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True, timeout=30)
+    out = tmp_path / "vault.age"
+    source.export_bundle(OWNER, Selection(), out, recipients=[str(key.with_suffix(".pub"))])
+    assert make_vault().import_source(OWNER, out, identity_file=key).new == 5 + 6
