@@ -9,8 +9,8 @@ import typer
 
 from cli import access, docs, items, lifecycle, prefs
 from cli import mcp as mcp_cli
-from cli import search as search_cli
 from cli import portable as portable_cli
+from cli import search as search_cli
 from cli.context import CLIState
 from cli.errors import VaultGroup
 
