@@ -929,7 +929,10 @@ class VaultService:
         keys = [bundle.parse_recipient(r) for r in recipients or []]
         if not plaintext and not keys and passphrase is None:
             raise InvalidInput("an export is encrypted: give --recipient or --passphrase-file (or --plaintext DIR)")
-        files, counts = build_bundle(self.store, _selection_filter(selection), selection, now=stamp, export_id=new_id(), progress=progress)
+        scope = _selection_filter(selection)
+        files, counts = build_bundle(
+            self.store, scope, selection, now=stamp, export_id=new_id(), model=self.settings.model, progress=progress
+        )
         if plaintext:
             size, mode = bundle.write_directory(files, target), "none"
         elif keys:

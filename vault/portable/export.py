@@ -51,7 +51,14 @@ def _safe_filename(name: str) -> str:
 
 
 def build_bundle(
-    store: Store, scope: ItemFilter, selection: Selection, *, now: datetime, export_id: str, progress: Progress | None = None
+    store: Store,
+    scope: ItemFilter,
+    selection: Selection,
+    *,
+    now: datetime,
+    export_id: str,
+    model: str | None = None,
+    progress: Progress | None = None,
 ) -> tuple[Files, BundleCounts]:
     """Every file of the bundle, by path inside it, and what it holds."""
     history = ItemFilter(request=scope.request, reach=scope.reach, since=scope.since, until=scope.until, include_superseded=True)
@@ -63,9 +70,9 @@ def build_bundle(
 
     vec_rows = store.query(
         f"""SELECT u.item_id, u.seq, v.model, v.dim, v.vec FROM vectors v JOIN units u ON u.uid = v.uid
-            JOIN items i ON i.id = u.item_id WHERE {where} ORDER BY v.model, u.item_id, u.seq""",
-        params,
-    )
+            JOIN items i ON i.id = u.item_id WHERE {where} ORDER BY v.model = ? DESC, v.model, u.item_id, u.seq""",
+        [*params, model],
+    )  # the vault's current model first: one model per bundle
     model, dim = (vec_rows[0]["model"], int(vec_rows[0]["dim"])) if vec_rows else (None, None)
     vec_rows = [r for r in vec_rows if r["model"] == model and r["dim"] == dim]
     vec_units = [(str(r["item_id"]), int(r["seq"])) for r in vec_rows]
