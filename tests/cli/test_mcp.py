@@ -91,7 +91,7 @@ def test_mcp_refuses_a_token_of_another_app(ctxvault: Invoke, vault: VaultServic
 def test_mcp_refuses_an_unknown_token(ctxvault: Invoke, app_token: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CTXVAULT_APP_TOKEN", "cvt_not-a-real-token")
     result = ctxvault("mcp", "--app", "tester")
-    assert result.exit_code == 6
+    assert result.exit_code == 17  # InvalidToken
 
 
 def test_unlock_session_hands_the_key_to_the_same_user_until_lock(
