@@ -20,9 +20,10 @@ from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.transport_security import TransportSecuritySettings
-from pydantic import AnyHttpUrl
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mcp_server import oauth
+from mcp_server.oauth import MetadataFetcher, fetch_client_metadata, oauth_token_check
 from mcp_server.server import VaultAccess, build_server
 from vault.errors import VaultError, VaultLocked
 from vault.principal import Principal
@@ -117,7 +118,7 @@ def create_app(
     base_url: str = "http://127.0.0.1:8765",
     *,
     harness_principal: Principal | None = None,
-    extra_routes: Callable[[FastAPI, VaultAccess], None] | None = None,
+    fetch_metadata: MetadataFetcher = fetch_client_metadata,
 ) -> FastAPI:
     """The vault's HTTP app. ``harness_principal`` serves /mcp without auth as that principal (tests only)."""
     base_url = base_url.rstrip("/")
@@ -129,8 +130,10 @@ def create_app(
         server = build_server(access)
     else:
         access = VaultAccess(svc, _identify(svc), consent_base=base_url)
-        verifier = VaultTokenVerifier(access, resource, [app_token_check(svc)])
-        auth = AuthSettings(issuer_url=AnyHttpUrl(base_url), resource_server_url=AnyHttpUrl(resource), validate_token_resource=True)
+        checks = [app_token_check(svc), oauth_token_check(access, resource)]
+        verifier = VaultTokenVerifier(access, resource, checks)
+        # Built from strings: AnyHttpUrl(...) would add a trailing "/" to the issuer, and RFC 8414 compares issuers exactly.
+        auth = AuthSettings.model_validate({"issuer_url": base_url, "resource_server_url": resource, "validate_token_resource": True})
         server = build_server(access, token_verifier=verifier, auth=auth)
     mcp_app = server.streamable_http_app(transport_security=security)
 
@@ -150,9 +153,17 @@ def create_app(
         status = exc.http_status
         return JSONResponse({"error": {"type": type(exc).__name__, "message": exc.message}, "status": status}, status_code=status)
 
-    if extra_routes is not None:
-        extra_routes(app, access)
+    if harness_principal is None:
+        oauth.install(app, access, base_url, fetch_metadata)
+
+        def any_token(token: str) -> Principal | None:
+            return next((p for p in (check(token) for check in checks) if p is not None), None)
+
+        app.add_middleware(
+            oauth.StepUp, access=access, identify=any_token, resource_metadata=f"{base_url}/.well-known/oauth-protected-resource/mcp"
+        )
     # Our own routes go before the mount: Mount("/") matches every path.
     app.mount("/", mcp_app)
+    # Added last, so it runs first: nothing is answered for a foreign Host or Origin.
     app.add_middleware(HostOriginGuard, security=security)
     return app

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.access import ConsentRequest
@@ -49,3 +51,31 @@ class AccessRequested(_Model):
     note: str = Field(
         default="The user must approve this in the vault (page or CLI); call list_access afterwards to see the new scopes.",
     )
+
+
+class OAuthClient(_Model):
+    """An OAuth client of the vault's authorization server; it acts as one app once the owner approves it."""
+
+    client_id: str
+    kind: Literal["registered", "metadata", "dynamic"]
+    client_name: str
+    redirect_uris: list[str]
+    app_id: str | None = None
+
+
+class OAuthTokens(_Model):
+    """A token response (RFC 6749 §5.1); the refresh token rotates on every use."""
+
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int
+    refresh_token: str
+    scope: str
+
+
+class Authorization(_Model):
+    """The owner's approval of an OAuth client: the one-time code to send back to it."""
+
+    code: str
+    app_id: str
+    grant_id: str

@@ -29,7 +29,7 @@ from schemas.items import (
     SpaceCount,
     StatusReport,
 )
-from schemas.mcp import PreferenceList, ProfileSummary, TaskContext
+from schemas.mcp import Authorization, OAuthClient, OAuthTokens, PreferenceList, ProfileSummary, TaskContext
 from schemas.portable import ExportSummary, ImportFormat, ImportSummary
 from schemas.portable import Selection as PortableSelection
 from schemas.retrieval import ReindexReport, RetrievalReport
@@ -39,14 +39,15 @@ from vault.audit import AuditLog
 from vault.chunking import chunk_text
 from vault.crypto import DataKey
 from vault.documents import DocumentFile, is_supported, read_document
-from vault.errors import InvalidInput, NotFound, TooLarge, VaultError
+from vault.errors import InvalidInput, InvalidToken, NotFound, TooLarge, VaultError
 from vault.filters import Clause, ItemFilter
 from vault.items import ITEM_COLUMNS, content_hash, new_id, row_to_item, unit_text, utcnow
 from vault.migrations import version
+from vault.oauth import OAuthState
 from vault.policy import Policy
 from vault.portable.records import ImportBatch
 from vault.principal import Principal
-from vault.scopes import format_scope, parse_scopes
+from vault.scopes import Action, format_scope, parse_scopes
 from vault.search import Retriever
 from vault.settings import Settings
 from vault.store import Store
@@ -627,6 +628,129 @@ class VaultService:
         hits = self.search(principal, SearchQuery(text=task, limit=limit, purpose="personalize")).hits
         prefs = self.preferences_for(principal, task=task, limit=limit).preferences
         return TaskContext(task=task, hits=hits, preferences=prefs)
+
+    # OAuth 2.1 (the vault's own authorization server). The protocol steps are authenticated by
+    # codes and tokens, not by a principal; only the approval is an owner's act.
+
+    def oauth_register(self, client_name: str, redirect_uris: list[str]) -> OAuthClient:
+        """Dynamic client registration (RFC 7591): a client record with no app and no access.
+
+        Raises:
+            InvalidInput: a bad redirect URI.
+        """
+        with self.store.transaction():
+            return OAuthState(self.store).add_client("dynamic", client_name or "MCP client", redirect_uris)
+
+    def oauth_client(self, client_id: str, metadata: dict[str, object] | None = None) -> OAuthClient:
+        """The client behind ``client_id``: stored, a registered app with redirect URIs, or (given its
+        fetched Client ID Metadata Document) a metadata client.
+
+        Raises:
+            NotFound: unknown client. InvalidInput: a metadata document that does not match its URL.
+        """
+        oauth = OAuthState(self.store)
+        if metadata is not None:
+            if metadata.get("client_id") != client_id or not client_id.startswith("https://"):
+                raise InvalidInput("the client metadata document must be served over https and name its own URL as client_id")
+            uris = metadata.get("redirect_uris")
+            if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
+                raise InvalidInput("the client metadata document has no redirect_uris")
+            name = metadata.get("client_name")
+            with self.store.transaction():
+                return oauth.add_client("metadata", name if isinstance(name, str) else client_id, [str(u) for u in uris], client_id)
+        try:
+            return oauth.client(client_id)
+        except NotFound:
+            app = Apps(self.store).get(client_id)
+            if not app.redirect_uris:
+                raise
+            return OAuthClient(client_id=client_id, kind="registered", client_name=app.name, redirect_uris=app.redirect_uris, app_id=app.id)
+
+    def oauth_approve(
+        self,
+        principal: Principal,
+        client_id: str,
+        scopes: list[str],
+        *,
+        redirect_uri: str,
+        code_challenge: str,
+        resource: str,
+        now: datetime | None = None,
+    ) -> Authorization:
+        """The owner approves an OAuth client: its app gets the scopes as a grant, the client a one-time code.
+
+        Raises:
+            ScopeDenied: not the owner. InvalidInput: a bad scope or redirect URI. NotFound: unknown client.
+        """
+        self._policy.require_owner(principal, "approve OAuth clients")
+        client = self.oauth_client(client_id)
+        if redirect_uri not in client.redirect_uris:
+            raise InvalidInput("redirect_uri is not registered for this client")
+        parsed = parse_scopes(scopes)
+        stamp = now or utcnow()
+        oauth, apps = OAuthState(self.store), Apps(self.store)
+        with self.store.transaction():
+            app_id = client.app_id
+            if app_id is None:
+                base = re.sub(r"[^a-z0-9_.-]+", "-", client.client_name.lower()).strip("-._")[:50] or "oauth-client"
+                name = next(
+                    n
+                    for n in (base if i == 0 else f"{base}-{i + 1}" for i in range(1000))
+                    if self.store.one("SELECT 1 FROM apps WHERE name = ?", [n]) is None
+                )
+                app_id = apps.add(name, now=stamp).app.id
+                oauth.bind_app(client.client_id, app_id)
+                self._audit.record(
+                    principal, "app_add", detail={"app_id": app_id, "name": name, "oauth_client": client.client_id}, now=stamp
+                )
+            grant = Grants(self.store).create(app_id, parsed, purpose=f"OAuth authorization of {client.client_name}", now=stamp)
+            self._audit.record(
+                principal, "grant", scope=" ".join(grant.scopes), purpose=grant.purpose,
+                detail={"grant_id": grant.id, "app_id": app_id, "oauth_client": client.client_id}, now=stamp,
+            )  # fmt: skip
+            code = oauth.issue_code(client.client_id, app_id, redirect_uri, code_challenge, resource, grant.scopes, stamp)
+        return Authorization(code=code, app_id=app_id, grant_id=grant.id)
+
+    def oauth_exchange(
+        self, client_id: str, code: str, redirect_uri: str, code_verifier: str, resource: str | None, now: datetime | None = None
+    ) -> OAuthTokens:
+        """Trade a one-time code (PKCE S256 verified) for an access and a refresh token.
+
+        Raises:
+            InvalidToken: any mismatch, reuse or expiry (one error for all).
+        """
+        stamp = now or utcnow()
+        oauth = OAuthState(self.store)
+        with self.store.transaction():
+            row = oauth.redeem_code(code, client_id, redirect_uri, code_verifier, resource, stamp)
+            return oauth.issue_tokens(row["code_hash"], client_id, row["app_id"], row["resource"], json.loads(row["scopes"]), stamp)
+
+    def oauth_refresh(self, client_id: str, refresh_token: str, resource: str | None, now: datetime | None = None) -> OAuthTokens:
+        """Rotate a refresh token; presenting a used one revokes every token of its authorization.
+
+        Raises:
+            InvalidToken
+        """
+        with self.store.transaction():
+            return OAuthState(self.store).rotate_refresh(refresh_token, client_id, resource, now or utcnow())
+
+    def authenticate_oauth(self, access_token: str, resource: str, now: datetime | None = None) -> Principal:
+        """The app an access token was issued to, if it is live and meant for ``resource`` (RFC 8707 audience).
+
+        Raises:
+            InvalidToken
+        """
+        granted = OAuthState(self.store).authenticate(access_token, now or utcnow())
+        app = Apps(self.store).find(granted.app_id)
+        if app is None or granted.resource != resource:
+            raise InvalidToken("invalid or expired access token")
+        return principal_of(app)
+
+    def missing_scope(self, principal: Principal, action: Action, kind: str | None = None) -> str | None:
+        """The scope to ask for when ``principal`` holds nothing at all for ``action`` (HTTP step-up), else None."""
+        if self._policy.reach(principal, action):
+            return None
+        return f"{action}:{kind or '*'}"
 
     # -- access (issue 4) -------------------------------------------------------------------
     # Apps, grants, consent requests and the audit log. Owner-only operations call

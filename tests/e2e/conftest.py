@@ -54,9 +54,11 @@ class Inspector:
         argv = [str(self.exe), "--cli", *target[:split], *args, *target[split:]]
         done = subprocess.run(argv, env=node_env(), cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert done.returncode == exit_code, done.stdout + done.stderr
-        start = done.stdout.find("{")
+        # A failure is reported as JSON on stderr, a result on stdout.
+        out = done.stdout if done.stdout.strip() else done.stderr
+        start = out.find("{")
         assert start >= 0, done.stdout + done.stderr
-        answer: dict[str, object] = json.JSONDecoder().raw_decode(done.stdout[start:])[0]
+        answer: dict[str, object] = json.JSONDecoder().raw_decode(out[start:])[0]
         return answer
 
 

@@ -32,7 +32,10 @@ def owner_service(settings: Settings) -> VaultService:
     return open_vault(settings, PASSPHRASE)
 
 
-def journey(inspector: Inspector, target: list[str], settings: Settings) -> None:
+def journey(inspector: Inspector, target: list[str], settings: Settings, *, step_up: bool = False) -> None:
+    """Over HTTP a tool the app holds no scope for is refused with 403 insufficient_scope (step-up);
+    over stdio it is a tool error naming request_access."""
+    denied_exit, denied_marker = (1, "Insufficient scope") if step_up else (5, "request_access")
     tools = inspector(target, "--method", "tools/list")
     assert {t["name"] for t in tools["tools"]} >= EXPECTED_TOOLS  # type: ignore[attr-defined]
 
@@ -40,8 +43,8 @@ def journey(inspector: Inspector, target: list[str], settings: Settings) -> None
         args = ("--method", "tools/call", "--tool-name", "search_context", "--tool-arg", "query=coffee")
         return inspector(target, *args, exit_code=exit_code)
 
-    denied = search(exit_code=5)
-    assert denied.get("isError") is True and "request_access" in json.dumps(denied)
+    denied = search(exit_code=denied_exit)
+    assert denied_marker in json.dumps(denied)
     asked = inspector(
         target, "--method", "tools/call", "--tool-name", "request_access",
         "--tool-arg", 'scopes=["search:memories"]', "--tool-arg", "purpose=answer about my habits",
@@ -53,8 +56,8 @@ def journey(inspector: Inspector, target: list[str], settings: Settings) -> None
     assert not allowed.get("isError") and "coffee black" in json.dumps(allowed["structuredContent"])
     with owner_service(settings) as svc:
         svc.revoke(OWNER, grant.id)
-    after = search(exit_code=5)
-    assert after.get("isError") is True and "coffee black" not in json.dumps(after)
+    after = search(exit_code=denied_exit)
+    assert denied_marker in json.dumps(after) and "coffee black" not in json.dumps(after)
 
 
 def test_inspector_over_stdio_sees_nothing_before_consent_and_nothing_after_revoke(
@@ -70,7 +73,7 @@ def test_inspector_over_http_with_a_bearer_token_follows_the_same_journey(
     inspector: Inspector, app_token: str, settings: Settings, served: str
 ) -> None:
     target = [f"{served}/mcp", "--transport", "http", "--header", f"Authorization: Bearer {app_token}"]
-    journey(inspector, target, settings)
+    journey(inspector, target, settings, step_up=True)
 
 
 def test_http_without_a_token_is_refused_with_a_pointer_to_the_metadata(app_token: str, served: str) -> None:

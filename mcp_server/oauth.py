@@ -1,0 +1,340 @@
+"""The vault's own OAuth 2.1 authorization server (MCP authorization spec), as FastAPI routes.
+
+- RFC 8414 metadata at /.well-known/oauth-authorization-server (RFC 9728 resource metadata
+  and the 401 pointing at it come from the SDK's resource-server half).
+- /authorize: authorization code + PKCE S256 only, RFC 8707 ``resource`` must name our /mcp,
+  the owner logs in with the passphrase and approves on our page (CSRF-protected); the
+  redirect carries ``iss`` (RFC 9207).
+- /token: code exchange and refresh-token rotation; tokens are stored hashed by the core.
+- Clients: pre-registered apps (``ctxvault apps add NAME --redirect-uri …``), Client ID
+  Metadata Documents (an https client_id fetched on first use), and /register (RFC 7591),
+  kept for clients that still need it.
+- Step-up: a tools/call for which the app holds no scope at all answers 403
+  ``insufficient_scope`` naming the scope, since the SDK checks one server-wide list only.
+
+Every decision is a core call; this module parses, calls, and renders.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+from urllib.parse import urlencode, urlsplit
+
+import anyio.to_thread
+from fastapi import FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mcp_server.consent import consent_page, error_page, login_page
+from mcp_server.server import VaultAccess
+from vault import OWNER
+from vault.errors import InvalidInput, NotFound, VaultError, WrongPassphrase
+from vault.principal import Principal
+from vault.scopes import Action
+from vault.unlock import unlock_key
+
+T = TypeVar("T")
+SESSION_COOKIE, CSRF_COOKIE = "cv_owner", "cv_csrf"
+OWNER_SESSION_SECONDS = 15 * 60
+DEFAULT_SCOPE = "search:* read:*"
+MAX_METADATA_BYTES = 64 * 1024
+# Which action each tool needs at all; finer limits (spaces, tags) stay tool errors from the core.
+TOOL_ACTIONS: dict[str, tuple[Action, str]] = {
+    "search_context": ("search", "*"),
+    "get_item": ("read", "*"),
+    "get_preferences": ("read", "preferences"),
+    "remember": ("write", "memories"),
+    "forget": ("delete", "*"),
+}
+
+MetadataFetcher = Callable[[str], Awaitable[dict[str, object]]]
+
+
+async def fetch_client_metadata(url: str) -> dict[str, object]:
+    """GET a Client ID Metadata Document (https only, small, JSON object)."""
+    import httpx2
+
+    if not url.startswith("https://"):
+        raise InvalidInput("a client_id URL must be https")
+    async with httpx2.AsyncClient(timeout=5, follow_redirects=False) as client:
+        answer = await client.get(url, headers={"Accept": "application/json"})
+    if answer.status_code != 200 or len(answer.content) > MAX_METADATA_BYTES:
+        raise InvalidInput("the client metadata document could not be fetched")
+    document = json.loads(answer.content)
+    if not isinstance(document, dict):
+        raise InvalidInput("the client metadata document is not a JSON object")
+    return document
+
+
+class OwnerSessions:
+    """Owner logins on the consent page: random ids in memory only, short-lived."""
+
+    def __init__(self) -> None:
+        self._expiry: dict[str, float] = {}
+
+    def start(self) -> str:
+        sid = secrets.token_urlsafe(32)
+        self._expiry[sid] = time.monotonic() + OWNER_SESSION_SECONDS
+        return sid
+
+    def valid(self, sid: str | None) -> bool:
+        return sid is not None and self._expiry.get(sid, 0.0) > time.monotonic()
+
+
+def _csrf_ok(request: Request, submitted: str) -> bool:
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    return bool(cookie) and hmac.compare_digest(cookie, submitted)
+
+
+def _with_csrf(request: Request, render: Callable[[str], str], status: int = 200) -> HTMLResponse:
+    csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+    response = HTMLResponse(render(csrf), status_code=status, headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY"})
+    response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict", path="/")
+    return response
+
+
+def _redirect_with(redirect_uri: str, params: dict[str, str]) -> RedirectResponse:
+    joiner = "&" if urlsplit(redirect_uri).query else "?"
+    return RedirectResponse(redirect_uri + joiner + urlencode(params), status_code=303)
+
+
+def _token_error(error: str, description: str, status: int = 400) -> JSONResponse:
+    return JSONResponse({"error": error, "error_description": description}, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def install(app: FastAPI, access: VaultAccess, issuer: str, fetch_metadata: MetadataFetcher = fetch_client_metadata) -> None:
+    """Add the authorization server's routes to ``app`` (before the /mcp mount)."""
+    resource = f"{issuer}/mcp"
+    sessions = OwnerSessions()
+
+    async def call(fn: Callable[[], T]) -> T:
+        def locked() -> T:
+            with access.lock:
+                return fn()
+
+        return await anyio.to_thread.run_sync(locked)
+
+    @app.get("/.well-known/oauth-authorization-server")
+    async def metadata() -> JSONResponse:
+        return JSONResponse(
+            {
+                "issuer": issuer,
+                "authorization_endpoint": f"{issuer}/authorize",
+                "token_endpoint": f"{issuer}/token",
+                "registration_endpoint": f"{issuer}/register",
+                "response_types_supported": ["code"],
+                "grant_types_supported": ["authorization_code", "refresh_token"],
+                "code_challenge_methods_supported": ["S256"],
+                "token_endpoint_auth_methods_supported": ["none"],
+                "authorization_response_iss_parameter_supported": True,
+                "client_id_metadata_document_supported": True,
+                "scopes_supported": ["search:*", "read:*", "write:memories", "delete:*"],
+            }
+        )
+
+    @app.post("/register")
+    async def register(request: Request) -> JSONResponse:
+        try:
+            body = await request.json()
+        except ValueError:
+            return _token_error("invalid_client_metadata", "the body must be JSON")
+        if not isinstance(body, dict) or not isinstance(body.get("redirect_uris"), list):
+            return _token_error("invalid_redirect_uri", "redirect_uris is required")
+        name = body.get("client_name") if isinstance(body.get("client_name"), str) else "MCP client"
+        try:
+            client = await call(lambda: access.service.oauth_register(str(name), [str(u) for u in body["redirect_uris"]]))
+        except InvalidInput as exc:
+            return _token_error("invalid_redirect_uri", exc.message)
+        return JSONResponse(
+            {
+                "client_id": client.client_id,
+                "client_name": client.client_name,
+                "redirect_uris": client.redirect_uris,
+                "token_endpoint_auth_method": "none",
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+            },
+            status_code=201,
+        )
+
+    async def resolve_client(client_id: str) -> tuple[str, str, list[str]]:
+        try:
+            client = await call(lambda: access.service.oauth_client(client_id))
+        except NotFound:
+            if not client_id.startswith("https://"):
+                raise
+            document = await fetch_metadata(client_id)
+            client = await call(lambda: access.service.oauth_client(client_id, document))
+        return client.client_id, client.client_name, client.redirect_uris
+
+    @app.get("/authorize")
+    async def authorize(request: Request) -> Response:
+        q = request.query_params
+        client_id, redirect_uri = q.get("client_id", ""), q.get("redirect_uri", "")
+        try:
+            _, name, uris = await resolve_client(client_id)
+        except VaultError as exc:
+            return HTMLResponse(error_page(f"Unknown or invalid client: {exc.message}"), status_code=400)
+        if redirect_uri not in uris:
+            # Never redirect to an unregistered URI (open redirect).
+            return HTMLResponse(error_page("The redirect_uri is not registered for this client."), status_code=400)
+        state = q.get("state")
+        back = {"iss": issuer, **({"state": state} if state else {})}
+        if q.get("response_type") != "code":
+            return _redirect_with(redirect_uri, {"error": "unsupported_response_type", **back})
+        if q.get("code_challenge_method") != "S256" or not q.get("code_challenge"):
+            return _redirect_with(redirect_uri, {"error": "invalid_request", "error_description": "PKCE S256 is required", **back})
+        if q.get("resource", resource).rstrip("/") != resource:
+            return _redirect_with(redirect_uri, {"error": "invalid_target", "error_description": f"resource must be {resource}", **back})
+        if not sessions.valid(request.cookies.get(SESSION_COOKIE)):
+            return _with_csrf(request, lambda csrf: login_page(csrf, f"/authorize?{q}"))
+        scopes = (q.get("scope") or DEFAULT_SCOPE).split()
+        fields = {k: q[k] for k in ("client_id", "redirect_uri", "code_challenge", "state") if q.get(k)} | {"scope": " ".join(scopes)}
+        return _with_csrf(request, lambda csrf: consent_page(csrf, name, client_id, scopes, fields))
+
+    @app.post("/consent/login")
+    async def login(
+        request: Request, passphrase: Annotated[str, Form()], csrf: Annotated[str, Form()], next: Annotated[str, Form()]
+    ) -> Response:
+        if not _csrf_ok(request, csrf):
+            return HTMLResponse(error_page("The form expired; reload the page."), status_code=403)
+        if not next.startswith("/authorize?"):
+            return HTMLResponse(error_page("Nothing to continue to."), status_code=400)
+        try:
+            await anyio.to_thread.run_sync(lambda: unlock_key(access.service.settings, passphrase))
+        except WrongPassphrase:
+            return _with_csrf(request, lambda token: login_page(token, next, "Wrong passphrase."), status=401)
+        response = RedirectResponse(next, status_code=303)
+        response.set_cookie(SESSION_COOKIE, sessions.start(), httponly=True, samesite="strict", path="/", max_age=OWNER_SESSION_SECONDS)
+        return response
+
+    @app.post("/authorize")
+    async def decide(
+        request: Request,
+        csrf: Annotated[str, Form()],
+        decision: Annotated[str, Form()],
+        client_id: Annotated[str, Form()],
+        redirect_uri: Annotated[str, Form()],
+        code_challenge: Annotated[str, Form()],
+        scope: Annotated[str, Form()],
+        state: Annotated[str | None, Form()] = None,
+    ) -> Response:
+        if not _csrf_ok(request, csrf) or not sessions.valid(request.cookies.get(SESSION_COOKIE)):
+            return HTMLResponse(error_page("Log in again to decide."), status_code=403)
+        _, _, uris = await resolve_client(client_id)
+        if redirect_uri not in uris:
+            return HTMLResponse(error_page("The redirect_uri is not registered for this client."), status_code=400)
+        back = {"iss": issuer, **({"state": state} if state else {})}
+        if decision != "approve":
+            return _redirect_with(redirect_uri, {"error": "access_denied", **back})
+        try:
+            approved = await call(
+                lambda: access.service.oauth_approve(
+                    OWNER, client_id, scope.split(), redirect_uri=redirect_uri, code_challenge=code_challenge, resource=resource
+                )
+            )
+        except InvalidInput as exc:
+            return _redirect_with(redirect_uri, {"error": "invalid_scope", "error_description": exc.message, **back})
+        return _redirect_with(redirect_uri, {"code": approved.code, **back})
+
+    @app.post("/token")
+    async def token(request: Request) -> JSONResponse:
+        form = await request.form()
+        field = {k: str(v) for k, v in form.items()}
+        client_id, target = field.get("client_id", ""), field.get("resource")
+        try:
+            match field.get("grant_type"):
+                case "authorization_code":
+                    issued = await call(
+                        lambda: access.service.oauth_exchange(
+                            client_id, field.get("code", ""), field.get("redirect_uri", ""), field.get("code_verifier", ""), target
+                        )
+                    )
+                case "refresh_token":
+                    issued = await call(lambda: access.service.oauth_refresh(client_id, field.get("refresh_token", ""), target))
+                case _:
+                    return _token_error("unsupported_grant_type", "use authorization_code or refresh_token")
+        except VaultError as exc:
+            return _token_error("invalid_grant", exc.message)
+        return JSONResponse(issued.model_dump(), headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+def oauth_token_check(access: VaultAccess, resource: str) -> Callable[[str], Principal | None]:
+    def check(token: str) -> Principal | None:
+        try:
+            return access.service.authenticate_oauth(token, resource)
+        except VaultError:
+            return None
+
+    return check
+
+
+class StepUp:
+    """403 ``insufficient_scope`` for a tools/call the caller holds no scope for at all (MCP authorization, step-up)."""
+
+    def __init__(self, app: ASGIApp, access: VaultAccess, identify: Callable[[str], Principal | None], resource_metadata: str) -> None:
+        self.app = app
+        self.access = access
+        self.identify = identify
+        self.resource_metadata = resource_metadata
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].rstrip("/") != "/mcp":
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        more = True
+        while more:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        needed = await self._missing(scope, body)
+        if needed is not None:
+            header = f'Bearer error="insufficient_scope", scope="{needed}", resource_metadata="{self.resource_metadata}"'
+            await JSONResponse(
+                {"error": "insufficient_scope", "error_description": f"this app holds no {needed} scope; request it", "scope": needed},
+                status_code=403,
+                headers={"WWW-Authenticate": header},
+            )(scope, receive, send)
+            return
+        await self.app(scope, replay, send)
+
+    async def _missing(self, scope: Scope, body: bytes) -> str | None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        auth = headers.get("authorization", "")
+        if not auth.lower().startswith("bearer "):
+            return None
+        try:
+            message = json.loads(body)
+        except ValueError:
+            return None
+        if not isinstance(message, dict) or message.get("method") != "tools/call":
+            return None
+        params = message.get("params")
+        name = params.get("name") if isinstance(params, dict) else None
+        if name not in TOOL_ACTIONS:
+            return None
+        action, kind = TOOL_ACTIONS[name]
+        token = auth[7:].strip()
+
+        def check() -> str | None:
+            with self.access.lock:
+                principal = self.identify(token)
+                return None if principal is None else self.access.service.missing_scope(principal, action, kind)
+
+        return await anyio.to_thread.run_sync(check)

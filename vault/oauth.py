@@ -1,0 +1,179 @@
+"""The vault's own OAuth 2.1 authorization server state: clients, codes, tokens.
+
+Codes and tokens are 256 random bits, stored only as sha256 hashes. A code is single use,
+bound to its client, redirect URI, PKCE S256 challenge and RFC 8707 resource. Refresh
+tokens rotate: each use revokes it and issues a new pair; presenting a revoked refresh
+token again revokes the whole family (the token was stolen or replayed). Tokens say
+which app is calling; what it may see is decided from live grants on every call.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from schemas.mcp import OAuthClient, OAuthTokens
+from vault.errors import InvalidInput, InvalidToken, NotFound
+from vault.items import utcnow
+from vault.store import Row, Store
+
+CODE_TTL = timedelta(minutes=10)
+ACCESS_TTL = timedelta(hours=1)
+REFRESH_TTL = timedelta(days=30)
+ACCESS_PREFIX, REFRESH_PREFIX = "cvo_", "cvr_"
+_REDIRECT = re.compile(r"^(https://[^\s#]+|http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?/[^\s#]*)$")
+_VERIFIER = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def s256(verifier: str) -> str:
+    """The PKCE S256 challenge of a code verifier (RFC 7636 §4.2)."""
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest()).rstrip(b"=").decode()
+
+
+def check_redirect_uris(uris: list[str]) -> list[str]:
+    """Raises InvalidInput unless every URI is https or loopback http, without a fragment."""
+    if not uris:
+        raise InvalidInput("at least one redirect_uri is required")
+    for uri in uris:
+        if not _REDIRECT.fullmatch(uri):
+            raise InvalidInput(f"redirect_uri {uri!r} must be https:// or a loopback http:// address, without a fragment")
+    return list(dict.fromkeys(uris))
+
+
+@dataclass(frozen=True, slots=True)
+class Authorized:
+    """What a valid access token stands for."""
+
+    app_id: str
+    client_id: str
+    resource: str
+    scopes: tuple[str, ...]
+    expires_at: datetime
+
+
+def _row_to_client(row: Row) -> OAuthClient:
+    return OAuthClient(
+        client_id=row["client_id"],
+        kind=row["kind"],
+        client_name=row["client_name"],
+        redirect_uris=json.loads(row["redirect_uris"]),
+        app_id=row["app_id"],
+    )
+
+
+class OAuthState:
+    """The oauth_* tables. Callers decide who may do what; this class keeps the protocol's invariants."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def add_client(self, kind: str, client_name: str, redirect_uris: list[str], client_id: str | None = None) -> OAuthClient:
+        uris = check_redirect_uris(redirect_uris)
+        client_id = client_id or f"cvc_{secrets.token_urlsafe(16)}"
+        self._store.execute(
+            "INSERT INTO oauth_clients (client_id, kind, client_name, redirect_uris, app_id, created_at) VALUES (?, ?, ?, ?, NULL, ?) "
+            "ON CONFLICT (client_id) DO UPDATE SET client_name = excluded.client_name, redirect_uris = excluded.redirect_uris",
+            [client_id, kind, client_name[:100], json.dumps(uris), utcnow().isoformat()],
+        )
+        return self.client(client_id)
+
+    def client(self, client_id: str) -> OAuthClient:
+        """Raises NotFound."""
+        row = self._store.one("SELECT * FROM oauth_clients WHERE client_id = ?", [client_id])
+        if row is None:
+            raise NotFound(f"unknown OAuth client {client_id!r}")
+        return _row_to_client(row)
+
+    def bind_app(self, client_id: str, app_id: str) -> None:
+        self._store.execute("UPDATE oauth_clients SET app_id = ? WHERE client_id = ?", [app_id, client_id])
+
+    def issue_code(
+        self, client_id: str, app_id: str, redirect_uri: str, challenge: str, resource: str, scopes: list[str], now: datetime
+    ) -> str:
+        code = secrets.token_urlsafe(32)
+        self._store.execute(
+            "INSERT INTO oauth_codes (code_hash, client_id, app_id, redirect_uri, code_challenge, resource, scopes, expires_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [_hash(code), client_id, app_id, redirect_uri, challenge, resource, json.dumps(scopes), (now + CODE_TTL).isoformat()],
+        )
+        return code
+
+    def redeem_code(self, code: str, client_id: str, redirect_uri: str, verifier: str, resource: str | None, now: datetime) -> Row:
+        """Consume a code once, checking every binding; the same InvalidToken for every failure.
+
+        Raises:
+            InvalidToken
+        """
+        row = self._store.one("SELECT * FROM oauth_codes WHERE code_hash = ?", [_hash(code)])
+        bad = InvalidToken("invalid authorization code")
+        if row is None or row["used_at"] is not None or datetime.fromisoformat(row["expires_at"]) <= now:
+            if row is not None and row["used_at"] is not None:
+                # A code used twice: revoke what the first use issued (RFC 6749 §4.1.2).
+                self._store.execute(
+                    "UPDATE oauth_tokens SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL", [now.isoformat(), row["code_hash"]]
+                )
+            raise bad
+        if row["client_id"] != client_id or row["redirect_uri"] != redirect_uri:
+            raise bad
+        if not _VERIFIER.fullmatch(verifier) or not hmac.compare_digest(s256(verifier), row["code_challenge"]):
+            raise bad
+        if resource is not None and resource != row["resource"]:
+            raise bad
+        self._store.execute("UPDATE oauth_codes SET used_at = ? WHERE code_hash = ?", [now.isoformat(), row["code_hash"]])
+        return row
+
+    def issue_tokens(self, family: str, client_id: str, app_id: str, resource: str, scopes: list[str], now: datetime) -> OAuthTokens:
+        access, refresh = ACCESS_PREFIX + secrets.token_urlsafe(32), REFRESH_PREFIX + secrets.token_urlsafe(32)
+        for token, kind, ttl in ((access, "access", ACCESS_TTL), (refresh, "refresh", REFRESH_TTL)):
+            self._store.execute(
+                "INSERT INTO oauth_tokens (token_hash, kind, family, client_id, app_id, resource, scopes, created_at, expires_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [_hash(token), kind, family, client_id, app_id, resource, json.dumps(scopes), now.isoformat(), (now + ttl).isoformat()],
+            )
+        return OAuthTokens(access_token=access, refresh_token=refresh, expires_in=int(ACCESS_TTL.total_seconds()), scope=" ".join(scopes))
+
+    def rotate_refresh(self, refresh: str, client_id: str, resource: str | None, now: datetime) -> OAuthTokens:
+        """Trade a refresh token for a new pair; a reused one revokes its whole family.
+
+        Raises:
+            InvalidToken
+        """
+        row = self._store.one("SELECT * FROM oauth_tokens WHERE token_hash = ? AND kind = 'refresh'", [_hash(refresh)])
+        bad = InvalidToken("invalid refresh token")
+        if row is None or row["client_id"] != client_id:
+            raise bad
+        if row["revoked_at"] is not None:
+            self._store.execute(
+                "UPDATE oauth_tokens SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL", [now.isoformat(), row["family"]]
+            )
+            raise bad
+        if datetime.fromisoformat(row["expires_at"]) <= now or (resource is not None and resource != row["resource"]):
+            raise bad
+        self._store.execute("UPDATE oauth_tokens SET revoked_at = ? WHERE token_hash = ?", [now.isoformat(), row["token_hash"]])
+        return self.issue_tokens(row["family"], client_id, row["app_id"], row["resource"], json.loads(row["scopes"]), now)
+
+    def authenticate(self, access: str, now: datetime) -> Authorized:
+        """Raises InvalidToken for an unknown, expired or revoked access token."""
+        row = self._store.one("SELECT * FROM oauth_tokens WHERE token_hash = ? AND kind = 'access'", [_hash(access.strip())])
+        if row is None or row["revoked_at"] is not None or datetime.fromisoformat(row["expires_at"]) <= now:
+            raise InvalidToken("invalid or expired access token")
+        return Authorized(
+            app_id=row["app_id"],
+            client_id=row["client_id"],
+            resource=row["resource"],
+            scopes=tuple(json.loads(row["scopes"])),
+            expires_at=datetime.fromisoformat(row["expires_at"]),
+        )
+
+    def revoke_app(self, app_id: str, now: datetime) -> None:
+        self._store.execute("UPDATE oauth_tokens SET revoked_at = ? WHERE app_id = ? AND revoked_at IS NULL", [now.isoformat(), app_id])
