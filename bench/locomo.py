@@ -67,8 +67,9 @@ def recall(ranked: list[int], owner: dict[int, str | None], evidence: set[str]) 
 
 def variants() -> dict[str, Fusion]:
     out = {"hybrid": DEFAULT_FUSION, "rrf": Fusion(method="rrf")}
-    for w in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
-        out[f"weighted_{w}"] = Fusion(dense_weight=w)
+    for w in (0.4, 0.5, 0.6, 0.7, 0.8):
+        out[f"raw_cosine_{w}"] = Fusion(dense_weight=w, dense_norm="raw")
+        out[f"minmax_{w}"] = Fusion(dense_weight=w)
     return out
 
 
@@ -145,7 +146,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "conversations": len(data),
         "questions": questions,
         "store_size": {"min": min(sizes), "max": max(sizes)},
-        "fusion": {"dense_weight": DEFAULT_FUSION.dense_weight, "candidates": DEFAULT_FUSION.candidates, "method": DEFAULT_FUSION.method},
+        "fusion": {
+            "dense_weight": DEFAULT_FUSION.dense_weight,
+            "candidates": DEFAULT_FUSION.candidates,
+            "method": DEFAULT_FUSION.method,
+            "dense_norm": DEFAULT_FUSION.dense_norm,
+        },
         "recall": {m: {f"R@{k}": round(sums[m][k] / questions, 4) for k in KS} for m in methods},
         "recall_by_category": {
             m: {str(c): {f"R@{k}": round(by_cat[m][c][k] / cat_n[c], 4) for k in (5, 10)} for c in sorted(cat_n)} for m in methods

@@ -197,6 +197,7 @@ class Fusion:
     dense_weight: float = 0.6
     candidates: int = 100
     method: str = "weighted"  # "weighted" (normalised scores) or "rrf"
+    dense_norm: str = "minmax"  # "minmax" over the candidates, or "raw" cosine
     rrf_k: int = 60
 
 
@@ -630,6 +631,11 @@ def fuse(
         if len(got):
             for uid, s in zip(got.tolist(), (index.vectors(got) @ qvec).tolist(), strict=True):
                 cos[uid] = float(s)
+    if f.dense_norm == "minmax" and cos:
+        # Cosines of MiniLM bunch in a narrow band that shifts with the query; spread
+        # them over [0, 1] like the lexical scores so one weight means the same everywhere.
+        lo, hi = min(cos.values()), max(cos.values())
+        cos = {u: (s - lo) / (hi - lo) if hi > lo else 1.0 for u, s in cos.items()}
     best = max((s for _, s in lexical), default=0.0)
     lex = {u: (s / best if best > 0 else 0.0) for u, s in lexical}
     w = f.dense_weight
