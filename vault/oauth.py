@@ -108,27 +108,27 @@ class OAuthState:
         )
         return code
 
-    def redeem_code(self, code: str, client_id: str, redirect_uri: str, verifier: str, resource: str | None, now: datetime) -> Row:
-        """Consume a code once, checking every binding; the same InvalidToken for every failure.
+    def redeem_code(self, code: str, client_id: str, redirect_uri: str, verifier: str, resource: str | None, now: datetime) -> Row | None:
+        """Consume a code once, checking every binding; None for every failure alike.
 
-        Raises:
-            InvalidToken
+        A rejection may still have written (revoking tokens of a reused code): the caller
+        commits, then reports the failure.
         """
         row = self._store.one("SELECT * FROM oauth_codes WHERE code_hash = ?", [_hash(code)])
-        bad = InvalidToken("invalid authorization code")
+        bad = None
         if row is None or row["used_at"] is not None or datetime.fromisoformat(row["expires_at"]) <= now:
             if row is not None and row["used_at"] is not None:
                 # A code used twice: revoke what the first use issued (RFC 6749 §4.1.2).
                 self._store.execute(
                     "UPDATE oauth_tokens SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL", [now.isoformat(), row["code_hash"]]
                 )
-            raise bad
+            return bad
         if row["client_id"] != client_id or row["redirect_uri"] != redirect_uri:
-            raise bad
+            return bad
         if not _VERIFIER.fullmatch(verifier) or not hmac.compare_digest(s256(verifier), row["code_challenge"]):
-            raise bad
+            return bad
         if resource is not None and resource != row["resource"]:
-            raise bad
+            return bad
         self._store.execute("UPDATE oauth_codes SET used_at = ? WHERE code_hash = ?", [now.isoformat(), row["code_hash"]])
         return row
 
@@ -142,23 +142,19 @@ class OAuthState:
             )
         return OAuthTokens(access_token=access, refresh_token=refresh, expires_in=int(ACCESS_TTL.total_seconds()), scope=" ".join(scopes))
 
-    def rotate_refresh(self, refresh: str, client_id: str, resource: str | None, now: datetime) -> OAuthTokens:
-        """Trade a refresh token for a new pair; a reused one revokes its whole family.
-
-        Raises:
-            InvalidToken
-        """
+    def rotate_refresh(self, refresh: str, client_id: str, resource: str | None, now: datetime) -> OAuthTokens | None:
+        """Trade a refresh token for a new pair; None when refused. A reused one revokes its
+        whole family (the caller commits that, then reports the failure)."""
         row = self._store.one("SELECT * FROM oauth_tokens WHERE token_hash = ? AND kind = 'refresh'", [_hash(refresh)])
-        bad = InvalidToken("invalid refresh token")
         if row is None or row["client_id"] != client_id:
-            raise bad
+            return None
         if row["revoked_at"] is not None:
             self._store.execute(
                 "UPDATE oauth_tokens SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL", [now.isoformat(), row["family"]]
             )
-            raise bad
+            return None
         if datetime.fromisoformat(row["expires_at"]) <= now or (resource is not None and resource != row["resource"]):
-            raise bad
+            return None
         self._store.execute("UPDATE oauth_tokens SET revoked_at = ? WHERE token_hash = ?", [now.isoformat(), row["token_hash"]])
         return self.issue_tokens(row["family"], client_id, row["app_id"], row["resource"], json.loads(row["scopes"]), now)
 

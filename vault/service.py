@@ -723,7 +723,14 @@ class VaultService:
         oauth = OAuthState(self.store)
         with self.store.transaction():
             row = oauth.redeem_code(code, client_id, redirect_uri, code_verifier, resource, stamp)
-            return oauth.issue_tokens(row["code_hash"], client_id, row["app_id"], row["resource"], json.loads(row["scopes"]), stamp)
+            issued = None
+            if row is not None:
+                scopes = json.loads(row["scopes"])
+                issued = oauth.issue_tokens(row["code_hash"], client_id, row["app_id"], row["resource"], scopes, stamp)
+        # Raised after the commit: refusing a reused code revokes what its first use issued.
+        if issued is None:
+            raise InvalidToken("invalid authorization code")
+        return issued
 
     def oauth_refresh(self, client_id: str, refresh_token: str, resource: str | None, now: datetime | None = None) -> OAuthTokens:
         """Rotate a refresh token; presenting a used one revokes every token of its authorization.
@@ -732,7 +739,11 @@ class VaultService:
             InvalidToken
         """
         with self.store.transaction():
-            return OAuthState(self.store).rotate_refresh(refresh_token, client_id, resource, now or utcnow())
+            issued = OAuthState(self.store).rotate_refresh(refresh_token, client_id, resource, now or utcnow())
+        # Raised after the commit: refusing a reused refresh token revokes its whole family.
+        if issued is None:
+            raise InvalidToken("invalid refresh token")
+        return issued
 
     def authenticate_oauth(self, access_token: str, resource: str, now: datetime | None = None) -> Principal:
         """The app an access token was issued to, if it is live and meant for ``resource`` (RFC 8707 audience).
