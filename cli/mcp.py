@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
-from typing import Annotated
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, assert_never
 
 import anyio
 import typer
@@ -16,7 +21,7 @@ import typer
 from cli.context import CLIState, JsonFlag, state
 from cli.errors import err_console
 from cli.output import console, print_json
-from vault import VaultService, session
+from vault import OWNER, VaultService, session
 from vault.errors import InvalidInput, VaultLocked
 from vault.principal import Principal
 from vault.unlock import open_store, unlock_key
@@ -32,6 +37,7 @@ def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
     app.command("unlock")(unlock)
     app.command("lock")(lock)
+    app.command("connect")(connect)
 
 
 def open_unattended(st: CLIState) -> VaultService:
@@ -57,7 +63,7 @@ def app_identity(svc: VaultService, app: str) -> tuple[Principal, str | None]:
     the owner's authority; the client's self-reported name is never consulted.
 
     Raises:
-        WrongPassphrase: an unknown token. InvalidInput: the token belongs to another app.
+        InvalidToken: an unknown token. InvalidInput: the token belongs to another app.
         NotFound: no such app.
     """
     token = os.environ.get("CTXVAULT_APP_TOKEN")
@@ -93,9 +99,11 @@ def mcp(ctx: typer.Context, app: AppOpt) -> None:
 def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option("--host", help="Interface to bind; loopback unless you know why not.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8765,
+    port: Annotated[int, typer.Option("--port", help="TCP port (0: any free port).")] = 8765,
+    tls_cert: Annotated[Path | None, typer.Option("--tls-cert", help="PEM certificate: serve HTTPS (needs --tls-key).")] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", help="PEM private key for --tls-cert.")] = None,
 ) -> None:
-    """Serve MCP over Streamable HTTP at /mcp, with bearer tokens and the owner's consent pages.
+    """Serve MCP over Streamable HTTP at /mcp, with bearer tokens, OAuth and the owner's consent page.
 
     Example: ctxvault serve --port 8765
     """
@@ -103,15 +111,19 @@ def serve(
 
     from mcp_server.http import create_app
 
+    if (tls_cert is None) != (tls_key is None):
+        raise InvalidInput("--tls-cert and --tls-key go together")
     svc = open_unattended(state(ctx))
     # Bind first: with --port 0 the OS picks the port, and clients may connect as soon as the line below is printed.
     sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
     bound = sock.getsockname()[1]
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    base = f"http://{f'[{shown}]' if ':' in shown else shown}:{bound}"
+    scheme = "https" if tls_cert else "http"
+    base = f"{scheme}://{f'[{shown}]' if ':' in shown else shown}:{bound}"
     app = create_app(svc, base_url=base)
     err_console.print(f"ctxvault: serving MCP at {base}/mcp (Ctrl-C to stop)", markup=False)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    tls = {"ssl_certfile": str(tls_cert), "ssl_keyfile": str(tls_key)} if tls_cert and tls_key else {}
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", **tls))  # type: ignore[arg-type]
     server.run(sockets=[sock])
 
 
@@ -161,3 +173,101 @@ def lock(ctx: typer.Context, json_out: JsonFlag = False) -> None:
         print_json({"locked": was})
     else:
         console.print("Locked." if was else "No unlock session was running.")
+
+
+class Host(StrEnum):
+    claude_desktop = "claude-desktop"
+    cursor = "cursor"
+    vscode = "vscode"
+    claude_code = "claude-code"
+
+
+def host_config_path(host: Host) -> Path:
+    """Where each host app reads its MCP servers (user-level, or the project for VS Code and Claude Code)."""
+    home = Path.home()
+    match host:
+        case Host.claude_desktop:
+            if sys.platform == "darwin":
+                return home / "Library" / "Application Support" / "Claude" / "claude_desktop_config.json"
+            if sys.platform == "win32":
+                return Path(os.environ.get("APPDATA", home)) / "Claude" / "claude_desktop_config.json"
+            return Path(os.environ.get("XDG_CONFIG_HOME", home / ".config")) / "Claude" / "claude_desktop_config.json"
+        case Host.cursor:
+            return home / ".cursor" / "mcp.json"
+        case Host.vscode:
+            return Path.cwd() / ".vscode" / "mcp.json"
+        case Host.claude_code:
+            return Path.cwd() / ".mcp.json"
+        case _:
+            assert_never(host)
+
+
+def _ctxvault_command() -> str:
+    found = shutil.which("ctxvault") or str(Path(sys.executable).with_name("ctxvault"))
+    return str(Path(found).resolve())
+
+
+def server_entry(host: Host, app: str, home: Path, token: str | None) -> dict[str, object]:
+    env = {"CTXVAULT_HOME": str(home)} | ({"CTXVAULT_APP_TOKEN": token} if token else {})
+    entry: dict[str, object] = {"command": _ctxvault_command(), "args": ["mcp", "--app", app], "env": env}
+    return {"type": "stdio", **entry} if host is Host.vscode else entry
+
+
+def merge_config(host: Host, existing: dict[str, object], name: str, entry: dict[str, object]) -> dict[str, object]:
+    key = "servers" if host is Host.vscode else "mcpServers"
+    servers = existing.get(key) or {}
+    if not isinstance(servers, dict):
+        raise InvalidInput(f"the config's {key!r} is not an object; fix it by hand first")
+    return {**existing, key: {**servers, name: entry}}
+
+
+def connect(
+    ctx: typer.Context,
+    host: Annotated[Host, typer.Argument(help="The host app to configure.")],
+    app: Annotated[str | None, typer.Option("--app", help="App name in the vault (default: the host's name); created if missing.")] = None,
+    print_only: Annotated[bool, typer.Option("--print", help="Print the config instead of writing it.")] = False,
+    config: Annotated[Path | None, typer.Option("--config", help="Config file to edit instead of the host's default.")] = None,
+    rotate_token: Annotated[
+        bool, typer.Option("--rotate-token", help="Give an existing app a new token and put it in the config.")
+    ] = False,
+) -> None:
+    """Write (or print) a host app's MCP config so it launches `ctxvault mcp` for a named app.
+
+    A new app starts with no access. Its token goes into the config (not the passphrase);
+    for an existing app, run `ctxvault unlock` before the host starts, or pass --rotate-token.
+    Any existing config file is backed up and the change is shown as a diff.
+
+    Example: ctxvault connect claude-desktop --app claude
+    """
+    from cli.context import service
+
+    name = app or host.value
+    svc = service(ctx)
+    if any(a.name == name for a in svc.list_apps(OWNER)):
+        token = svc.rotate_app_token(OWNER, name).token if rotate_token else None
+    else:
+        token = svc.add_app(OWNER, name).token
+    entry = server_entry(host, name, state(ctx).settings.home, token)
+    path = config or host_config_path(host)
+    before = path.read_text(encoding="utf-8") if path.exists() else ""
+    try:
+        existing = json.loads(before) if before.strip() else {}
+    except ValueError as exc:
+        raise InvalidInput(f"{path} is not valid JSON; fix or move it first") from exc
+    if not isinstance(existing, dict):
+        raise InvalidInput(f"{path} does not hold a JSON object")
+    after = json.dumps(merge_config(host, existing, "ctxvault", entry), indent=2) + "\n"
+    if print_only:
+        typer.echo(after, nl=False)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        backup = path.with_name(f"{path.name}.bak-{datetime.now(UTC):%Y%m%d%H%M%S}")
+        shutil.copy2(path, backup)
+        err_console.print(f"Backed up {path} to {backup}", markup=False)
+    path.write_text(after, encoding="utf-8")
+    os.chmod(path, 0o600)  # it may hold an app token
+    diff = difflib.unified_diff(before.splitlines(), after.splitlines(), str(path), str(path), lineterm="")
+    typer.echo("\n".join(diff))
+    note = "" if token else " It has no token in the config: run `ctxvault unlock` before starting the host."
+    err_console.print(f"Configured {host.value} to use app {name!r}; it sees nothing until you grant it.{note}", markup=False)

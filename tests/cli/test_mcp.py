@@ -138,3 +138,40 @@ def test_agent_with_no_time_left_forgets_the_key_at_once(settings: Settings, run
     session.serve(settings, key, timeout_s=0)
     assert session.fetch_key(settings) is None
     assert not session.socket_path(settings).exists()
+
+
+def test_connect_writes_a_host_config_with_a_new_apps_token(ctxvault: Invoke, initialised: str, tmp_path: Path) -> None:
+    config = tmp_path / "cursor" / "mcp.json"
+    result = ctxvault("connect", "cursor", "--app", "cursor", "--config", str(config))
+    assert result.exit_code == 0, result.output
+    entry = json.loads(config.read_text())["mcpServers"]["ctxvault"]
+    assert entry["args"] == ["mcp", "--app", "cursor"]
+    assert entry["env"]["CTXVAULT_APP_TOKEN"].startswith("cvt_")
+    assert "CTXVAULT_PASSPHRASE" not in entry["env"]
+    assert config.stat().st_mode & 0o777 == 0o600
+
+
+def test_connect_keeps_other_servers_backs_up_and_shows_the_diff(ctxvault: Invoke, initialised: str, tmp_path: Path) -> None:
+    config = tmp_path / "claude_desktop_config.json"
+    config.write_text(json.dumps({"mcpServers": {"other": {"command": "x"}}, "theme": "dark"}))
+    result = ctxvault("connect", "claude-desktop", "--config", str(config))
+    assert result.exit_code == 0, result.output
+    written = json.loads(config.read_text())
+    assert set(written["mcpServers"]) == {"other", "ctxvault"} and written["theme"] == "dark"
+    assert len(list(tmp_path.glob("claude_desktop_config.json.bak-*"))) == 1
+    assert '+    "ctxvault": {' in result.stdout
+
+
+def test_connect_print_writes_nothing_and_vscode_uses_its_own_shape(ctxvault: Invoke, initialised: str, tmp_path: Path) -> None:
+    config = tmp_path / "mcp.json"
+    result = ctxvault("connect", "vscode", "--print", "--config", str(config))
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["servers"]["ctxvault"]["type"] == "stdio"
+    assert not config.exists()
+
+
+def test_connect_refuses_a_config_that_is_not_json(ctxvault: Invoke, initialised: str, tmp_path: Path) -> None:
+    config = tmp_path / "mcp.json"
+    config.write_text("{not json")
+    assert ctxvault("connect", "cursor", "--config", str(config)).exit_code == 8
+    assert config.read_text() == "{not json"
