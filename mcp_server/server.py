@@ -149,7 +149,7 @@ def build_server(
         sensitivity: Annotated[Sensitivity, Field(description="low, medium or high.")] = "low",
     ) -> RememberResult:
         """Store a memory about the user (needs write scope); a near-duplicate updates the existing memory instead.
-        Returns what happened: added, updated or unchanged. It will not store instructions for other assistants."""
+        Returns what happened: added, updated or unchanged. Store facts the user stated, not guesses."""
         with tool_errors(), access.calling() as (svc, who):
             memory = MemoryIn(text=text, space=space, tags=tags or [], sensitivity=sensitivity, source="mcp")
             return svc.remember(who, memory)
