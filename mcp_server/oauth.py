@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -30,7 +31,7 @@ from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mcp_server.consent import consent_page, error_page, login_page
+from mcp_server.consent import consent_page, decided_page, error_page, login_page, request_page
 from mcp_server.server import VaultAccess
 from vault import OWNER
 from vault.errors import InvalidInput, NotFound, VaultError, WrongPassphrase
@@ -203,7 +204,7 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, fetch_metadata: Meta
     ) -> Response:
         if not _csrf_ok(request, csrf):
             return HTMLResponse(error_page("The form expired; reload the page."), status_code=403)
-        if not next.startswith("/authorize?"):
+        if not (next.startswith("/authorize?") or re.fullmatch(r"/consent/[0-9A-Za-z]{1,64}", next)):
             return HTMLResponse(error_page("Nothing to continue to."), status_code=400)
         try:
             await anyio.to_thread.run_sync(lambda: unlock_key(access.service.settings, passphrase))
@@ -241,6 +242,32 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, fetch_metadata: Meta
         except InvalidInput as exc:
             return _redirect_with(redirect_uri, {"error": "invalid_scope", "error_description": exc.message, **back})
         return _redirect_with(redirect_uri, {"code": approved.code, **back})
+
+    # The consent page for requests made over MCP (request_access): the same owner login.
+    @app.get("/consent/{request_id}")
+    async def consent_request(request: Request, request_id: str) -> Response:
+        if not sessions.valid(request.cookies.get(SESSION_COOKIE)):
+            return _with_csrf(request, lambda csrf: login_page(csrf, f"/consent/{request_id}"))
+        try:
+            asked = await call(lambda: access.service.consent_status(OWNER, request_id))
+        except NotFound:
+            return HTMLResponse(error_page("No such consent request."), status_code=404)
+        name = asked.app_name or asked.app_id
+        return _with_csrf(request, lambda csrf: request_page(csrf, name, asked.scopes, asked.purpose, asked.status))
+
+    @app.post("/consent/{request_id}")
+    async def consent_decide(request: Request, request_id: str, csrf: Annotated[str, Form()], decision: Annotated[str, Form()]) -> Response:
+        if not _csrf_ok(request, csrf) or not sessions.valid(request.cookies.get(SESSION_COOKIE)):
+            return HTMLResponse(error_page("Log in again to decide."), status_code=403)
+        approve = decision == "approve"
+        try:
+            if approve:
+                await call(lambda: access.service.approve_consent(OWNER, request_id))
+            else:
+                await call(lambda: access.service.deny_consent(OWNER, request_id))
+        except VaultError as exc:
+            return HTMLResponse(error_page(exc.message), status_code=exc.http_status)
+        return HTMLResponse(decided_page(approve), headers={"Cache-Control": "no-store"})
 
     @app.post("/token")
     async def token(request: Request) -> JSONResponse:

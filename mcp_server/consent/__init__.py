@@ -47,3 +47,22 @@ def consent_page(csrf: str, client_name: str, client_id: str, scopes: list[str],
 
 def error_page(message: str) -> str:
     return _page("Cannot continue", f"<p role=alert>{escape(message)}</p>")
+
+
+def request_page(csrf: str, app_name: str, scopes: list[str], purpose: str, status: str) -> str:
+    items = "".join(f"<li><code>{escape(s)}</code></li>" for s in scopes)
+    head = f"<p><strong>{escape(app_name)}</strong> asks to:</p><ul>{items}</ul><p>Purpose: {escape(purpose)}</p>"
+    if status != "pending":
+        return _page("Consent request", f"{head}<p>This request is already <strong>{escape(status)}</strong>.</p>")
+    return _page(
+        "Allow access?",
+        f"{head}<p>You can revoke this at any time with <code>ctxvault grants</code>; every access is logged.</p>"
+        f"<form method=post>{_hidden({'csrf': csrf})}"
+        "<button type=submit name=decision value=approve>Approve</button> "
+        "<button type=submit name=decision value=deny>Deny</button></form>",
+    )
+
+
+def decided_page(approved: bool) -> str:
+    what = "Approved: the app can use these scopes from its next call." if approved else "Denied: the app gets nothing new."
+    return _page("Done", f"<p>{escape(what)}</p>")

@@ -216,3 +216,17 @@ def test_a_wrong_owner_passphrase_is_refused_on_the_login_page(flow: Flow) -> No
     page = flow.http.get(f"{meta['authorization_endpoint']}?{urlencode(query)}")
     refused = flow.http.post(f"{flow.base}/consent/login", data={**hidden_fields(page.text), "passphrase": "not it at all"})
     assert refused.status_code == 401 and "cv_owner" not in refused.headers.get("set-cookie", "")
+
+
+def test_the_owner_approves_an_mcp_access_request_on_the_consent_page(flow: Flow, vault: VaultService) -> None:
+    app = vault.authenticate_app(vault.add_app(OWNER, "asker").token)
+    asked = vault.request_access(app, ["search:memories"], "recall my habits")
+    page = flow.http.get(f"{flow.base}{asked.link}")
+    assert "passphrase" in page.text
+    logged = flow.http.post(f"{flow.base}/consent/login", data={**hidden_fields(page.text), "passphrase": PASSPHRASE})
+    assert logged.status_code == 303 and logged.headers["location"] == asked.link
+    page = flow.http.get(f"{flow.base}{asked.link}")
+    assert "recall my habits" in page.text and "search:memories" in page.text
+    decided = flow.http.post(f"{flow.base}{asked.link}", data={**hidden_fields(page.text), "decision": "approve"})
+    assert decided.status_code == 200 and "Approved" in decided.text
+    assert vault.list_access(app).scopes == ["search:memories"]
