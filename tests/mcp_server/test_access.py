@@ -106,3 +106,16 @@ async def test_request_access_rejects_an_owner_only_scope(connect: Connect, app_
     async with connect(app_principal) as client:
         result = await client.call_tool("request_access", {"scopes": ["export:*"], "purpose": "take everything"})
     assert result.is_error
+
+
+async def test_every_disclosure_over_mcp_is_audited_with_the_app_and_the_items(
+    connect: Connect, vault: VaultService, seeded: dict[str, str], app_principal: Principal
+) -> None:
+    vault.grant(OWNER, "tester", ["search:memories"])
+    async with connect(app_principal) as client:
+        await client.call_tool("search_context", {"query": "coffee"})
+        await client.call_tool("get_item", {"item_id": seeded["coffee"]})
+    entries = vault.audit_entries(OWNER, app="tester")
+    disclosed = [e for e in entries if e.event == "disclose"]
+    assert disclosed and disclosed[0].principal == app_principal.label and seeded["coffee"] in disclosed[0].item_ids
+    assert any(e.event == "deny" for e in entries)  # get_item needs read scope, which it lacks
