@@ -24,9 +24,9 @@ from mcp.types import ElicitRequest, ElicitRequestURLParams, InputRequiredResult
 from pydantic import Field
 
 from mcp_server.errors import prompt_errors, resource_errors, tool_errors
-from schemas.access import AccessSummary, ConsentRequest
+from schemas.access import ConsentRequest
 from schemas.items import SPACE_PATTERN, Item, Kind, MemoryIn, RememberResult, SearchPage, SearchQuery, Sensitivity
-from schemas.mcp import AccessRequested, ForgetResult, PreferenceList, ProfileSummary
+from schemas.mcp import AccessReport, AccessRequested, ForgetResult, PreferenceList, ProfileSummary
 from vault.principal import Principal
 from vault.service import VaultService
 
@@ -165,11 +165,11 @@ def build_server(
             return ForgetResult(item=svc.forget(who, item_id))
 
     @tool(title="List access", annotations=READ_ONLY)
-    def list_access() -> AccessSummary:
-        """The scopes this app holds right now (with spaces, kinds and expiry per grant) and its pending requests.
-        Call it first; if something is missing, ask for it with request_access."""
+    def list_access() -> AccessReport:
+        """The scopes this app holds right now (with spaces, kinds and expiry per grant), its pending requests,
+        and the scope forms it could ask for. Call it first; if something is missing, ask with request_access."""
         with tool_errors(), access.calling() as (svc, who):
-            return svc.list_access(who)
+            return svc.access_report(who)
 
     @tool(
         title="Request access",

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.access import ConsentRequest
+from schemas.access import AccessSummary, ConsentRequest
 from schemas.items import Item, PreferenceOut, SearchHit, SpaceCount
 
 
@@ -79,3 +79,11 @@ class Authorization(_Model):
     code: str
     app_id: str
     grant_id: str
+
+
+class AccessReport(AccessSummary):
+    """What this app may do now (live grants, their scopes, pending requests) and the scopes it could ask for."""
+
+    requestable: list[str] = Field(
+        description="Scope forms to pass to request_access; narrow them with #space=…;tag=…;sens=… (see docs/consent.md)."
+    )

@@ -29,7 +29,7 @@ from schemas.items import (
     SpaceCount,
     StatusReport,
 )
-from schemas.mcp import Authorization, OAuthClient, OAuthTokens, PreferenceList, ProfileSummary, TaskContext
+from schemas.mcp import AccessReport, Authorization, OAuthClient, OAuthTokens, PreferenceList, ProfileSummary, TaskContext
 from schemas.portable import ExportSummary, ImportFormat, ImportSummary
 from schemas.portable import Selection as PortableSelection
 from schemas.retrieval import ReindexReport, RetrievalReport
@@ -47,7 +47,7 @@ from vault.oauth import OAuthState
 from vault.policy import Policy
 from vault.portable.records import ImportBatch
 from vault.principal import Principal
-from vault.scopes import Action, format_scope, parse_scopes
+from vault.scopes import ACTIONS, KINDS, Action, format_scope, parse_scopes
 from vault.search import Retriever
 from vault.settings import Settings
 from vault.store import Store
@@ -762,6 +762,12 @@ class VaultService:
         if self._policy.reach(principal, action):
             return None
         return f"{action}:{kind or '*'}"
+
+    def access_report(self, principal: Principal, now: datetime | None = None) -> AccessReport:
+        """The principal's live access plus every scope form it could request (never which spaces exist)."""
+        summary = self.list_access(principal, now=now)
+        requestable = [f"{a}:{k}" for a in ACTIONS for k in KINDS if k != "profile" or a in ("search", "read")]
+        return AccessReport(**summary.model_dump(), requestable=requestable)
 
     # -- access (issue 4) -------------------------------------------------------------------
     # Apps, grants, consent requests and the audit log. Owner-only operations call

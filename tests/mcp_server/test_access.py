@@ -119,3 +119,12 @@ async def test_every_disclosure_over_mcp_is_audited_with_the_app_and_the_items(
     disclosed = [e for e in entries if e.event == "disclose"]
     assert disclosed and disclosed[0].principal == app_principal.label and seeded["coffee"] in disclosed[0].item_ids
     assert any(e.event == "deny" for e in entries)  # get_item needs read scope, which it lacks
+
+
+async def test_list_access_offers_requestable_scope_forms_without_naming_spaces(
+    connect: Connect, seeded: dict[str, str], app_principal: Principal
+) -> None:
+    async with connect(app_principal) as client:
+        report = body(await client.call_tool("list_access", {}))
+    assert "search:memories" in report["requestable"] and "write:profile" not in report["requestable"]
+    assert "work" not in json.dumps(report)
