@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -175,3 +176,25 @@ def test_connect_refuses_a_config_that_is_not_json(ctxvault: Invoke, initialised
     config.write_text("{not json")
     assert ctxvault("connect", "cursor", "--config", str(config)).exit_code == 8
     assert config.read_text() == "{not json"
+
+
+@pytest.mark.anyio
+async def test_a_host_can_launch_mcp_with_only_an_unlock_session(
+    vault: VaultService, settings: Settings, runtime_dir: Path, tmp_path: Path
+) -> None:
+    vault.add_app(OWNER, "desktop")
+    key = unlock_key(settings, PASSPHRASE)
+    ready = threading.Event()
+    agent = threading.Thread(target=session.serve, args=(settings, key, 600.0), kwargs={"ready": ready.set}, daemon=True)
+    agent.start()
+    assert ready.wait(timeout=30)
+    env = {k: v for k, v in os.environ.items() if k not in ("CTXVAULT_PASSPHRASE", "CTXVAULT_APP_TOKEN")}
+    try:
+        with anyio.fail_after(60):
+            async with Client(stdio_params("mcp", "--app", "desktop", env=env, report=tmp_path / "heavy.json")) as client:
+                access = await client.call_tool("list_access", {})
+    finally:
+        session.lock(settings)
+        agent.join(timeout=30)
+    assert access.structured_content is not None
+    assert access.structured_content["app"]["name"] == "desktop" and access.structured_content["scopes"] == []

@@ -230,3 +230,13 @@ def test_the_owner_approves_an_mcp_access_request_on_the_consent_page(flow: Flow
     decided = flow.http.post(f"{flow.base}{asked.link}", data={**hidden_fields(page.text), "decision": "approve"})
     assert decided.status_code == 200 and "Approved" in decided.text
     assert vault.list_access(app).scopes == ["search:memories"]
+
+
+def test_a_pre_registered_app_is_an_oauth_client_that_acts_as_itself(flow: Flow, vault: VaultService) -> None:
+    vault.add_app(OWNER, "preapp", redirect_uris=[REDIRECT])
+    meta = flow.discover()
+    verifier, challenge = pkce()
+    code = parse_qs(urlsplit(flow.authorize(meta, "preapp", "search:memories", challenge)).query)["code"][0]
+    issued = flow.token(meta, grant_type="authorization_code", client_id="preapp", code=code, redirect_uri=REDIRECT, code_verifier=verifier)
+    assert issued.status_code == 200
+    assert vault.authenticate_oauth(issued.json()["access_token"], meta["resource"]).name == "preapp"
