@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html import unescape
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import anyio
@@ -17,6 +18,7 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.types import CallToolResult
 
 from mcp_server.http import create_app
 from schemas.items import MemoryIn
@@ -97,7 +99,7 @@ def flow(base: str) -> Iterator[Flow]:
         yield Flow(http, base)
 
 
-async def call_tool(base: str, access_token: str, name: str, args: dict[str, object]) -> object:
+async def call_tool(base: str, access_token: str, name: str, args: dict[str, Any]) -> CallToolResult:
     headers = {"Authorization": f"Bearer {access_token}"}
     async with (
         httpx2.AsyncClient(headers=headers, timeout=30) as http,
@@ -131,7 +133,7 @@ def test_oauth_flow_from_discovery_to_tool_call_with_step_up_and_refresh_rotatio
     assert tokens["token_type"] == "Bearer" and tokens["scope"] == "search:memories"
 
     result = anyio.run(call_tool, flow.base, tokens["access_token"], "search_context", {"query": "coffee"})
-    assert "coffee black" in str(result.structured_content)  # type: ignore[attr-defined]
+    assert "coffee black" in str(result.structured_content)
 
     step_up = flow.http.post(
         f"{flow.base}/mcp",
