@@ -247,7 +247,10 @@ def connect(
         token = svc.rotate_app_token(OWNER, name).token if rotate_token else None
     else:
         token = svc.add_app(OWNER, name).token
-    entry = server_entry(host, name, state(ctx).settings.home, token)
+    # VS Code and Claude Code read a file inside the project, which may well be committed:
+    # no token there; the host then needs an unlock session (the app is named in the args).
+    project_file = host in (Host.vscode, Host.claude_code)
+    entry = server_entry(host, name, state(ctx).settings.home, None if project_file else token)
     path = config or host_config_path(host)
     before = path.read_text(encoding="utf-8") if path.exists() else ""
     try:
@@ -269,5 +272,5 @@ def connect(
     os.chmod(path, 0o600)  # it may hold an app token
     diff = difflib.unified_diff(before.splitlines(), after.splitlines(), str(path), str(path), lineterm="")
     typer.echo("\n".join(diff))
-    note = "" if token else " It has no token in the config: run `ctxvault unlock` before starting the host."
+    note = "" if token and not project_file else " It has no token in the config: run `ctxvault unlock` before starting the host."
     err_console.print(f"Configured {host.value} to use app {name!r}; it sees nothing until you grant it.{note}", markup=False)

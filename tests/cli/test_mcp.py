@@ -198,3 +198,10 @@ async def test_a_host_can_launch_mcp_with_only_an_unlock_session(
         agent.join(timeout=30)
     assert access.structured_content is not None
     assert access.structured_content["app"]["name"] == "desktop" and access.structured_content["scopes"] == []
+
+
+def test_connect_never_puts_a_token_in_a_project_file(ctxvault: Invoke, initialised: str, tmp_path: Path) -> None:
+    config = tmp_path / ".mcp.json"
+    assert ctxvault("connect", "claude-code", "--config", str(config)).exit_code == 0
+    entry = json.loads(config.read_text())["mcpServers"]["ctxvault"]
+    assert "CTXVAULT_APP_TOKEN" not in entry["env"] and entry["args"] == ["mcp", "--app", "claude-code"]
