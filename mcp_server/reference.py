@@ -43,9 +43,10 @@ CONNECT = """\
 
 `ctxvault connect HOST [--app NAME] [--print]` writes the host's config (backing up the old
 file and showing a diff) so that it launches `ctxvault mcp --app NAME` over stdio. A new
-app's token goes into the config; the passphrase never does. The vault key comes from an
-unlock session (`ctxvault unlock --timeout 8h`; `ctxvault lock` ends it) or from
-`CTXVAULT_PASSPHRASE`.
+app's token goes into user-level configs (Claude Desktop, Cursor); project files (VS Code,
+Claude Code), which are often committed, get none. The passphrase never goes anywhere: the
+vault key comes from an unlock session (`ctxvault unlock --timeout 8h`; `ctxvault lock`
+ends it), and with it the app is known by its registered name.
 
 | Host | Command | File written |
 |---|---|---|
