@@ -143,3 +143,14 @@ def test_vectors_are_stored_with_model_and_dimension(filled: VaultService, embed
     assert len(rows) == len(CORPUS)
     assert {(r[0], r[1]) for r in rows} == {(embedder.model_id, embedder.dim)}
     assert np.isclose(np.linalg.norm(np.frombuffer(rows[0][2], dtype="<f4")), 1.0)
+
+
+def test_a_task_surfaces_its_preference_from_the_profile(vault: VaultService, owner: Principal, embedder: Embedder) -> None:
+    for text in ("We cooked a big dinner for the neighbours on Friday", "My flight to Lisbon was delayed by two hours last spring"):
+        vault.remember(owner, MemoryIn(text=text))
+    vault.set_preference(owner, "diet", "I am vegetarian and never eat meat or fish")
+    vault.set_preference(owner, "seat", "I prefer aisle seats on flights")
+    scope = ItemFilter(request=Clause(kinds=frozenset({"preference"})))
+    for task, key in (("Suggest something I could cook for dinner", "diet"), ("Book me a flight to Lisbon", "seat")):
+        hits = vault._retriever.search(SearchQuery(text=task, kinds=["preference"], limit=1), scope)
+        assert [h.key for h in hits] == [key]
