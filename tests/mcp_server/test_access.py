@@ -6,8 +6,17 @@ import json
 from typing import Any
 
 import pytest
+from mcp import MCPError
 from mcp.client.context import ClientRequestContext
-from mcp.types import CallToolResult, ElicitRequestParams, ElicitRequestURLParams, ElicitResult, ErrorData, TextContent
+from mcp.types import (
+    CallToolResult,
+    ElicitRequestParams,
+    ElicitRequestURLParams,
+    ElicitResult,
+    ErrorData,
+    TextContent,
+    TextResourceContents,
+)
 
 from tests.mcp_server.conftest import Connect
 from vault import OWNER, Principal, VaultService
@@ -128,3 +137,27 @@ async def test_list_access_offers_requestable_scope_forms_without_naming_spaces(
         report = body(await client.call_tool("list_access", {}))
     assert "search:memories" in report["requestable"] and "write:profile" not in report["requestable"]
     assert "work" not in json.dumps(report)
+
+
+async def test_resources_and_the_prompt_disclose_nothing_without_a_grant(
+    connect: Connect, seeded: dict[str, str], app_principal: Principal
+) -> None:
+    async with connect(app_principal) as client:
+        for uri in ("vault://profile", "vault://preferences", f"vault://item/{seeded['diet']}"):
+            with pytest.raises(MCPError) as refused:
+                await client.read_resource(uri)
+            assert "vegetarian" not in str(refused.value)
+        with pytest.raises(MCPError):
+            await client.get_prompt("personalize", {"task": "dinner"})
+
+
+async def test_resources_follow_the_grant(connect: Connect, vault: VaultService, seeded: dict[str, str], app_principal: Principal) -> None:
+    vault.grant(OWNER, "tester", ["read:preferences#space=personal"])
+    async with connect(app_principal) as client:
+        prefs = await client.read_resource("vault://preferences")
+        hidden = client.read_resource(f"vault://item/{seeded['tone']}")
+        with pytest.raises(MCPError):
+            await hidden
+    assert isinstance(prefs.contents[0], TextResourceContents)
+    keys = [p["key"] for p in json.loads(prefs.contents[0].text)["preferences"]]
+    assert keys == ["diet"]
