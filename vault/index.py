@@ -140,6 +140,22 @@ class VectorIndex:
         out: NDArray[np.float32] = self._index.reconstruct_batch(np.ascontiguousarray(ids, dtype=np.int64))
         return out.astype(np.float32, copy=False)
 
+    def vectors_present(self, ids: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """The ids among ``ids`` that the index holds, with their vectors (cheap for a few ids)."""
+        got: list[int] = []
+        rows: list[NDArray[np.float32]] = []
+        for uid in ids.tolist():
+            if uid in self._dead:
+                continue
+            try:
+                rows.append(self._index.reconstruct(int(uid)))
+            except RuntimeError:  # faiss: id not in the map
+                continue
+            got.append(uid)
+        if not got:
+            return np.zeros(0, np.int64), np.zeros((0, self.dim), np.float32)
+        return np.array(got, dtype=np.int64), np.stack(rows).astype(np.float32)
+
     def search(
         self, query: NDArray[np.float32], k: int, allowed: NDArray[np.int64] | None = None
     ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:

@@ -626,11 +626,9 @@ def fuse(
     cos = dict(dense)
     missing = np.array([u for u, _ in lexical if u not in cos], dtype=np.int64)
     if len(missing):
-        present = np.isin(missing, index.ids())
-        got = missing[present]
-        if len(got):
-            for uid, s in zip(got.tolist(), (index.vectors(got) @ qvec).tolist(), strict=True):
-                cos[uid] = float(s)
+        got, vecs = index.vectors_present(missing)
+        for uid, s in zip(got.tolist(), (vecs @ qvec).tolist(), strict=True):
+            cos[uid] = float(s)
     if f.dense_norm == "minmax" and cos:
         # Cosines of MiniLM bunch in a narrow band that shifts with the query; spread
         # them over [0, 1] like the lexical scores so one weight means the same everywhere.
