@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import struct
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
