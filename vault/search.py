@@ -11,10 +11,15 @@ units never enter ranking (BRIEF §4).
 
 Fusion (docs/benchmarks.md has the measurements behind every choice): both lists
 are widened to ``candidates`` each; every candidate gets its exact cosine (also the
-lexical-only ones) and its BM25 normalised by the best BM25 of the query; the fused
-score is a weighted sum. Plain reciprocal rank fusion lost to BM25 alone on LoCoMo,
-and BM25 alone collapses in large stores, so the weights are fixed by measurement
-at both sizes, one configuration for all.
+lexical-only ones), min-maxed over the candidates, and its BM25 divided by the best
+BM25 of the query; the fused score is ``0.6 · dense + 0.4 · lexical``. Plain
+reciprocal rank fusion lost to BM25 alone on LoCoMo, and BM25 alone collapses in
+large stores, so the weights are fixed by measurement at both sizes, one
+configuration for all.
+
+Preferences for a task: a query restricted to preferences ranks the task against
+the preference profile on its own, so memories cannot crowd a preference out
+(PrefEval with 31k memories: R@5 0.040 → 0.255).
 """
 
 from __future__ import annotations
