@@ -42,7 +42,9 @@ class CachedEmbedder:
         if self.encoded:
             self.disk.parent.mkdir(parents=True, exist_ok=True)
             texts = list(self.cache)
-            np.savez(self.disk, texts=np.array(texts), vecs=np.stack([self.cache[t] for t in texts]))
+            tmp = self.disk.with_name(f"{self.disk.stem}.{os.getpid()}.tmp.npz")
+            np.savez(tmp, texts=np.array(texts), vecs=np.stack([self.cache[t] for t in texts]))
+            os.replace(tmp, self.disk)  # benchmarks run side by side: readers never see half a file
 
     @property
     def model_id(self) -> str:
