@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from vault import OWNER, VaultService
-from vault.errors import InvalidInput, NotFound, ScopeDenied, InvalidToken
+from vault.errors import InvalidInput, InvalidToken, NotFound, ScopeDenied
 
 
 def test_a_new_app_gets_a_token_that_authenticates_as_that_app(vault: VaultService) -> None:
