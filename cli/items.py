@@ -166,4 +166,3 @@ def spaces(ctx: typer.Context, as_app: AsOpt = None, json_out: JsonFlag = False)
         return
     for r in rows:
         console.print(f"{r.space:<20} {r.memories:>6} memories {r.preferences:>5} preferences {r.documents:>5} documents")
-

@@ -77,7 +77,9 @@ def reindex(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("embedding", total=None)
         report = svc.reindex(OWNER, progress=lambda done, total: bar.update(task, completed=done, total=total))
-    console.print(f"embedded {report.embedded} unit(s) with {report.model}; index holds {report.index_size} vector(s) ({report.index_kind})")
+    console.print(
+        f"embedded {report.embedded} unit(s) with {report.model}; index holds {report.index_size} vector(s) ({report.index_kind})"
+    )
 
 
 def stats(ctx: typer.Context, json_out: JsonFlag = False) -> None:

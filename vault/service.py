@@ -826,7 +826,7 @@ class VaultService:
         """The app principal holding ``token`` (MCP stdio: CTXVAULT_APP_TOKEN; HTTP: bearer).
 
         Raises:
-            WrongPassphrase: unknown, rotated or removed token.
+            InvalidToken: unknown, rotated or removed token.
         """
         with self.store.transaction():
             return principal_of(Apps(self.store).authenticate(token, now=now))
@@ -882,7 +882,9 @@ class VaultService:
         self._policy.require_owner(principal, "revoke grants")
         with self.store.transaction():
             grant = Grants(self.store).revoke(grant_id, now=now)
-            self._audit.record(principal, "revoke", scope=" ".join(grant.scopes), detail={"grant_id": grant.id, "app_id": grant.app_id}, now=now)
+            self._audit.record(
+                principal, "revoke", scope=" ".join(grant.scopes), detail={"grant_id": grant.id, "app_id": grant.app_id}, now=now
+            )
         return grant
 
     def revoke_app(self, principal: Principal, app: str, now: datetime | None = None) -> list[Grant]:
@@ -1141,7 +1143,6 @@ class VaultService:
         batch = read_source(path, fmt, identities=identities, passphrase=passphrase, space=space)
         return self.import_items(principal, batch, dry_run=dry_run, progress=progress)
 
-
     # -- retrieval (issue 13) ---------------------------------------------------------------
     # Embeddings and the vector index are derived from the units table; these methods
     # let the owner rebuild and inspect them. Search itself is `search` above.
@@ -1165,6 +1166,7 @@ class VaultService:
             model=st.model, backend=st.backend, units=st.units, vectors=st.vectors, stale_vectors=st.stale_vectors,
             missing_vectors=st.missing_vectors, index_kind=st.index_kind, index_size=st.index_size, generation=st.generation,
         )  # fmt: skip
+
 
 def _selection_filter(selection: PortableSelection) -> ItemFilter:
     """The export scope: the same selectors as a grant's clause (portable, issue 11)."""
