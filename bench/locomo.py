@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 qvec = embedder.encode_query(q)
                 ds, di = index.search(qvec, 100)
                 dense = list(zip(di.tolist(), ds.tolist(), strict=True))
-                lexical = bv.retriever._lexical(q, scope, 100, covers=True)
+                lexical = bv.retriever._lexical(q, scope, 100)
                 rankings = {"lexical": [u for u, _ in lexical], "dense": [u for u, _ in dense]}
                 for name, f in fusions.items():
                     rankings[name] = [u for u, _ in fuse(f, qvec, index, dense, lexical)]

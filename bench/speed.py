@@ -131,7 +131,7 @@ def measure(n: int, args: argparse.Namespace, embedder: CachedEmbedder) -> dict[
             allowed, covers = r._allowed(scope, index)
             ds, di = index.search(qv, 100, None if covers else allowed)
             t2 = time.perf_counter()
-            lex = r._lexical(q, scope, 100, covers)
+            lex = r._lexical(q, scope, 100)
             t3 = time.perf_counter()
             ranked = fuse(r.fusion, qv, index, list(zip(di.tolist(), ds.tolist(), strict=True)), lex)[:10]
             t4 = time.perf_counter()

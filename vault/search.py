@@ -25,6 +25,7 @@ the preference profile on its own, so memories cannot crowd a preference out
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -207,6 +208,11 @@ class Fusion:
 
 
 DEFAULT_FUSION = Fusion()
+
+# FTS5's bm25() constants, reused by the scope-local BM25 so both rank alike.
+BM25_K1 = 1.2
+BM25_B = 0.75
+SCOPED_CANDIDATES = 1000
 
 
 def query_terms(text: str) -> list[str]:
@@ -513,23 +519,56 @@ class Retriever:
 
     # -- search ---------------------------------------------------------------------------------
 
-    def _lexical(self, text: str, scope: ItemFilter, n: int, covers: bool) -> list[tuple[int, float]]:
+    def _lexical(self, text: str, scope: ItemFilter, n: int) -> list[tuple[int, float]]:
         match = fts_query(text)
         if match is None:
             return []
-        if covers:
+        # Native bm25() only for the unfiltered owner: choosing it because a scope happens to
+        # cover every stored unit would let hidden items switch an app's scoring formula.
+        if scope == ItemFilter():
             rows = self._store.query(
                 "SELECT f.rowid, bm25(units_fts) AS rank FROM units_fts f WHERE units_fts MATCH ? ORDER BY rank LIMIT ?", [match, n]
             )
-        else:
-            where, params = scope.where("i")
+            return [(int(r[0]), -float(r[1])) for r in rows]
+        return self._scoped_bm25(query_terms(text), match, scope, n)
+
+    def _scoped_bm25(self, terms: list[str], match: str, scope: ItemFilter, n: int) -> list[tuple[int, float]]:
+        """BM25 whose statistics (N, df, average length) come from the allowed units only.
+
+        FTS5's bm25() weighs terms by the whole table, so items outside a scope would
+        shift an app's scores and order (BRIEF §4: out-of-scope items must not influence
+        results). Term frequencies come from FTS5's own tokenizer via highlight().
+        """
+        where, params = scope.where("i")
+        base = (
+            f"FROM units_fts JOIN units u ON u.uid = units_fts.rowid JOIN items i ON i.id = u.item_id WHERE units_fts MATCH ? AND {where}"
+        )
+        # Candidates are taken newest first, not by global rank, so the cut cannot depend on hidden rows.
+        cands = self._store.query(f"SELECT u.uid, length(u.text) {base} ORDER BY u.uid DESC LIMIT ?", [match, *params, SCOPED_CANDIDATES])
+        if not cands:
+            return []
+        size = self._store.one(f"SELECT count(*), avg(length(u.text)) FROM units u JOIN items i ON i.id = u.item_id WHERE {where}", params)
+        total, avg_len = (int(size[0]), float(size[1] or 1.0)) if size else (1, 1.0)
+        lengths = {int(r[0]): int(r[1]) for r in cands}
+        marks = ",".join("?" * len(lengths))
+        scores = dict.fromkeys(lengths, 0.0)
+        for term in terms:
+            phrase = '"' + term.replace('"', "") + '"'
+            df_row = self._store.one(f"SELECT count(*) {base}", [phrase, *params])
+            df = int(df_row[0]) if df_row else 0
+            if df == 0:
+                continue
+            idf = max(math.log((total - df + 0.5) / (df + 0.5)), 1e-6)
             rows = self._store.query(
-                f"""SELECT u.uid, bm25(units_fts) AS rank
-                FROM units_fts JOIN units u ON u.uid = units_fts.rowid JOIN items i ON i.id = u.item_id
-                WHERE units_fts MATCH ? AND {where} ORDER BY rank LIMIT ?""",
-                [match, *params, n],
+                f"SELECT rowid, highlight(units_fts, 0, char(1), char(2)) FROM units_fts WHERE units_fts MATCH ? AND rowid IN ({marks})",
+                [phrase, *lengths],
             )
-        return [(int(r[0]), -float(r[1])) for r in rows]
+            for uid, marked in rows:
+                tf = str(marked).count("\x01")
+                norm = BM25_K1 * (1 - BM25_B + BM25_B * lengths[int(uid)] / avg_len)
+                scores[int(uid)] += idf * tf * (BM25_K1 + 1) / (tf + norm)
+        ranked = sorted(((uid, sc) for uid, sc in scores.items() if sc > 0), key=lambda p: (-p[1], p[0]))
+        return ranked[:n]
 
     def rank(self, query: SearchQuery, scope: ItemFilter) -> list[tuple[int, float]]:
         """Ranked (unit id, score) pairs inside ``scope``, best first."""
@@ -537,11 +576,11 @@ class Retriever:
         f = self.fusion
         n = max(f.candidates, query.limit)
         if mode == "lexical":
-            return self._lexical(query.text, scope, query.limit, covers=False)
+            return self._lexical(query.text, scope, query.limit)
         if self._stale_count():
             if mode == "dense":
                 raise InvalidInput(f"vectors were made by another model than {self.model!r}: run `ctxvault reindex`")
-            return self._lexical(query.text, scope, query.limit, covers=False)
+            return self._lexical(query.text, scope, query.limit)
         self.sync()
         index = self._ensure_index()
         allowed, covers = self._allowed(scope, index)
@@ -551,7 +590,7 @@ class Retriever:
         dense_scores, dense_ids = index.search(qvec, n if mode == "hybrid" else query.limit, None if covers else allowed)
         if mode == "dense":
             return [(int(i), float(s)) for i, s in zip(dense_ids, dense_scores, strict=True)]
-        lexical = self._lexical(query.text, scope, n, covers)
+        lexical = self._lexical(query.text, scope, n)
         return fuse(f, qvec, index, list(zip(dense_ids.tolist(), dense_scores.tolist(), strict=True)), lexical)[: query.limit]
 
     def search(self, query: SearchQuery, scope: ItemFilter) -> list[SearchHit]:
@@ -613,6 +652,18 @@ class Retriever:
             return None
         row = self._store.one("SELECT item_id FROM units WHERE uid = ?", [int(ids[0])])
         return (str(row[0]), float(scores[0])) if row else None
+
+    def discard_index(self) -> None:
+        """Delete the sealed index files and the in-memory index; the next search rebuilds them.
+
+        Purge calls this: an HNSW graph keeps removed vectors until it is rebuilt, and a
+        sealed file written before the purge still holds them (BRIEF §4: no recoverable copy).
+        """
+        self._index, self._gen, self._dirty = None, -1, 0
+        if self._settings.index_dir.is_dir():
+            for path in self._settings.index_dir.iterdir():
+                if path.is_file():
+                    path.unlink(missing_ok=True)
 
     def close(self) -> None:
         if self._index is not None and self._dirty:

@@ -358,7 +358,7 @@ class VaultService:
                 self.store.execute(f"DELETE FROM items WHERE id IN ({marks})", part)
             self._audit.record(principal, "purge", item_ids=ids)
         self._erase_free_space()
-        self._retriever.sync()
+        self._retriever.discard_index()
         return len(ids)
 
     def _erase_free_space(self) -> None:

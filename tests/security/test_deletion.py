@@ -15,6 +15,7 @@ from tests.conftest import PASSPHRASE
 from tests.vault.test_store import decrypt_pages
 from vault import OWNER, Settings, VaultService, open_vault
 from vault.embed import Embedder
+from vault.index import index_file, load_sealed
 from vault.unlock import unlock_key
 
 CAR = "I drive a blue Toyota Corolla zqxforgetcar61"
@@ -69,3 +70,27 @@ def test_purge_of_a_document_leaves_no_copy_of_its_file_chunks_or_vectors(
         plain = decrypt_pages(data, key)
         assert b"zqxpurgediary62" not in plain and b"zqxpurgediary62" not in data, path
         assert not any(p in plain for p in probes), f"a purged vector survives in {path}"
+
+
+def sealed_ids(settings: Settings) -> list[int] | None:
+    loaded = load_sealed(
+        index_file(settings.index_dir, settings.model), unlock_key(settings, PASSPHRASE), settings.model, settings.ann_threshold
+    )
+    return None if loaded is None else [int(i) for i in loaded[0].ids()]
+
+
+def test_purge_leaves_no_vector_in_the_sealed_index_file(settings: Settings, vault: VaultService, embedder: Embedder) -> None:
+    item = vault.remember(OWNER, MemoryIn(text="I drive a blue Toyota Corolla")).item.id
+    vault.remember(OWNER, MemoryIn(text="I keep bees on the roof"))
+    (uid,) = [r[0] for r in vault.store.query("SELECT uid FROM units WHERE item_id = ?", [item])]
+    vault.close()  # seals the index with both vectors
+    ids = sealed_ids(settings)
+    assert ids is not None and uid in ids  # a test of the test
+    with open_vault(settings, PASSPHRASE) as svc:  # `ctxvault forget ID`, then `ctxvault purge`
+        svc.forget(OWNER, item)
+        svc.purge(OWNER)
+    assert uid not in (sealed_ids(settings) or [])
+    with open_vault(settings, PASSPHRASE) as svc:  # the next search rebuilds the index without it
+        assert svc.search(OWNER, SearchQuery(text="bees", mode="dense")).hits
+    ids = sealed_ids(settings)
+    assert ids is not None and uid not in ids
