@@ -304,6 +304,7 @@ class Retriever:
         self._caught_up = False
         self._stale: tuple[int, int] | None = None  # (generation, vectors of another model)
         self._scope_cache: dict[tuple[object, ...], tuple[NDArray[np.int64], bool]] = {}
+        self._size_cache: dict[tuple[object, ...], tuple[int, float]] = {}
         # Temp triggers (this connection only) record what changed, so sync() stays cheap.
         store.conn.executescript(_TEMP_SQL)
 
@@ -532,6 +533,22 @@ class Retriever:
             return [(int(r[0]), -float(r[1])) for r in rows]
         return self._scoped_bm25(query_terms(text), match, scope, n)
 
+    def _scope_size(self, where: str, params: list[object]) -> tuple[int, float]:
+        """Units in a scope and their mean length, cached until the database changes."""
+        changes = self._store.one("SELECT item_changes FROM temp.cv_counter WHERE id = 1")
+        version = self._store.one("PRAGMA data_version")
+        key = ("size", where, tuple(params), changes[0] if changes else 0, version[0] if version else 0, self._generation())
+        hit = self._size_cache.get(key)
+        if hit is None:
+            row = self._store.one(
+                f"SELECT count(*), avg(length(u.text)) FROM units u JOIN items i ON i.id = u.item_id WHERE {where}", params
+            )
+            hit = (int(row[0]), float(row[1] or 1.0)) if row else (1, 1.0)
+            if len(self._size_cache) > 32:
+                self._size_cache.clear()
+            self._size_cache[key] = hit
+        return hit
+
     def _scoped_bm25(self, terms: list[str], match: str, scope: ItemFilter, n: int) -> list[tuple[int, float]]:
         """BM25 whose statistics (N, df, average length) come from the allowed units only.
 
@@ -547,8 +564,7 @@ class Retriever:
         cands = self._store.query(f"SELECT u.uid, length(u.text) {base} ORDER BY u.uid DESC LIMIT ?", [match, *params, SCOPED_CANDIDATES])
         if not cands:
             return []
-        size = self._store.one(f"SELECT count(*), avg(length(u.text)) FROM units u JOIN items i ON i.id = u.item_id WHERE {where}", params)
-        total, avg_len = (int(size[0]), float(size[1] or 1.0)) if size else (1, 1.0)
+        total, avg_len = self._scope_size(where, params)
         lengths = {int(r[0]): int(r[1]) for r in cands}
         marks = ",".join("?" * len(lengths))
         scores = dict.fromkeys(lengths, 0.0)
