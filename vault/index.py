@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 MAGIC = b"CVX1"
 _AAD = b"ctxvault vector index v1"
 HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 160
+HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 128
 # Below this many allowed ids, exact scoring of just those vectors is both faster
 # than a filtered graph walk and exact.
