@@ -148,7 +148,9 @@ def measure(n: int, args: argparse.Namespace, embedder: CachedEmbedder) -> dict[
         exact = np.argsort(-(qs @ vecs.T), axis=1)[:, :10]
         uid_of = np.array(sorted(index.ids().tolist()), dtype=np.int64)  # uids were inserted in text order
         got = [set(index.search(qv, 10)[1].tolist()) for qv in qs]
-        out["index_recall_at_10"] = round(float(np.mean([len(g & set(uid_of[e].tolist())) / 10 for g, e in zip(got, exact, strict=True)])), 4)
+        out["index_recall_at_10"] = round(
+            float(np.mean([len(g & set(uid_of[e].tolist())) / 10 for g, e in zip(got, exact, strict=True)])), 4
+        )
     base = plain_sqlite(texts, vecs, queries, fts_query)
     out["plain_sqlite"] = base
     out["fts_p50_ratio_vs_plain"] = round(out["latency"]["fts"]["p50_ms"] / max(base["fts"]["p50_ms"], 1e-6), 2)
