@@ -324,7 +324,13 @@ def load_embedder(settings: Settings, backend: Backend | None = None) -> Embedde
     key = (settings.model, chosen)
     with _LOAD_LOCK:
         if key not in _LOADED:
-            _LOADED[key] = _load(settings.model, chosen)
+            try:
+                _LOADED[key] = _load(settings.model, chosen)
+            except EmbedderUnavailable:
+                raise
+            except (OSError, ValueError, RuntimeError, ImportError) as exc:
+                # Translated once, here: transformers and onnxruntime raise their own kinds.
+                raise EmbedderUnavailable(f"cannot load the embedding model {settings.model!r}: {exc}") from exc
         return _LOADED[key]
 
 

@@ -39,7 +39,7 @@ from vault.audit import AuditLog
 from vault.chunking import chunk_text
 from vault.crypto import DataKey
 from vault.documents import DocumentFile, is_supported, read_document
-from vault.errors import InvalidInput, InvalidToken, NotFound, TooLarge, VaultError
+from vault.errors import EmbedderUnavailable, InvalidInput, InvalidToken, NotFound, TooLarge, VaultError
 from vault.filters import Clause, ItemFilter
 from vault.items import ITEM_COLUMNS, content_hash, new_id, row_to_item, unit_text, utcnow
 from vault.migrations import version
@@ -234,16 +234,25 @@ class VaultService:
         write_scope = ItemFilter(reach=self._policy.reach(principal, "read"))
         same_space = ItemFilter(request=Clause(kinds=frozenset({"memory"}), spaces=frozenset({memory.space})), reach=write_scope.reach)
         where, params = same_space.where("i")
+        # A twin must match in sensitivity, or merging would move the text to another level;
+        # an app merges only into its own memories, so provenance stays true.
+        where += " AND i.sensitivity = ?" + ("" if principal.is_owner else " AND i.created_by = ?")
+        params = [*params, memory.sensitivity, *([] if principal.is_owner else [principal.label])]
         twin = self.store.one(f"SELECT i.id FROM items i WHERE i.content_hash = ? AND {where}", [content_hash(memory.text), *params])
         if twin is not None:
             item = self._fetch(same_space, twin[0])
             self._audit.record(principal, "write", item_ids=[item.id], detail={"action": "unchanged"})
             return RememberResult(item=item, action="unchanged", duplicate_of=item.id, similarity=1.0)
         near = self._retriever.near_duplicate(memory.text, same_space)
-        if near is not None and not principal.is_owner:
-            # An app may read a near twin it may not write: then it adds its own copy.
+        if near is not None:
             twin_item = self._fetch(same_space, near[0])
-            if not self._policy.allows(principal, "write", "memory", twin_item.space, twin_item.tags, twin_item.sensitivity):
+            if twin_item.sensitivity != memory.sensitivity or (
+                not principal.is_owner
+                and (
+                    twin_item.provenance.created_by != principal.label
+                    or not self._policy.allows(principal, "write", "memory", twin_item.space, twin_item.tags, twin_item.sensitivity)
+                )
+            ):
                 near = None
         with self.store.transaction():
             if near is not None:
@@ -259,7 +268,7 @@ class VaultService:
                 self._insert_unit(item_id, 0, memory.text)
                 action, similarity = "added", None
             self._audit.record(principal, "write", item_ids=[item_id], detail={"action": action})
-        self._retriever.sync()
+        self._index_written()
         return RememberResult(
             item=self._fetch(ItemFilter(), item_id), action=action, duplicate_of=item_id if near else None, similarity=similarity
         )
@@ -311,7 +320,7 @@ class VaultService:
                 [new_space, json.dumps(sorted(set(new_tags))), new_sens, (now or utcnow()).isoformat(), item_id],
             )
             self._audit.record(principal, "write", item_ids=[item_id], detail={"action": "edit"})
-        self._retriever.sync()
+        self._index_written()
         return self._fetch(ItemFilter(), item_id)
 
     def forget(self, principal: Principal, item_id: str, now: datetime | None = None) -> Item:
@@ -320,13 +329,15 @@ class VaultService:
         Raises:
             NotFound, ScopeDenied
         """
-        item = self._fetch(self._policy.read_filter(principal, "read"), item_id)
+        # Looked up within the delete reach: a delete-only grant works, and an item outside
+        # it is "not found" rather than revealed.
+        item = self._fetch(self._policy.read_filter(principal, "delete"), item_id)
         self._policy.check_delete(principal, item.kind, item.space, item.tags, item.sensitivity)
         with self.store.transaction():
             self.store.execute("UPDATE items SET deleted_at = ? WHERE id = ?", [(now or utcnow()).isoformat(), item_id])
             self.store.execute("DELETE FROM units WHERE item_id = ?", [item_id])
             self._audit.record(principal, "forget", item_ids=[item_id])
-        self._retriever.sync()
+        self._index_written()
         return item.model_copy(update={"deleted_at": now or utcnow()})
 
     def purge(self, principal: Principal, item_id: str | None = None) -> int:
@@ -340,26 +351,41 @@ class VaultService:
             if item_id is not None:
                 if self.store.one("SELECT 1 FROM items WHERE id = ?", [item_id]) is None:
                     raise NotFound(f"no item {item_id!r}")
-                ids = [item_id]
-                # A preference's older versions go with it.
-                ids += [r[0] for r in self.store.query(
-                    "SELECT id FROM items WHERE kind = 'preference' AND pref_key = (SELECT pref_key FROM items WHERE id = ?) AND id != ?",
-                    [item_id, item_id],
-                )]  # fmt: skip
+                ids = [item_id, *self._older_versions([item_id])]
             else:
-                ids = [r[0] for r in self.store.query(
-                    "SELECT id FROM items WHERE deleted_at IS NOT NULL "
-                    "OR (kind = 'preference' AND pref_key IN (SELECT pref_key FROM items WHERE kind = 'preference' AND deleted_at IS NOT NULL))"
-                )]  # fmt: skip
+                forgotten = [r[0] for r in self.store.query("SELECT id FROM items WHERE deleted_at IS NOT NULL")]
+                ids = list(dict.fromkeys([*forgotten, *self._older_versions(forgotten)]))
             for chunk in range(0, len(ids), 500):
                 part = ids[chunk : chunk + 500]
                 marks = ",".join("?" * len(part))
                 self.store.execute(f"UPDATE items SET supersedes = NULL WHERE supersedes IN ({marks})", part)
                 self.store.execute(f"DELETE FROM items WHERE id IN ({marks})", part)
             self._audit.record(principal, "purge", item_ids=ids)
-        self._erase_free_space()
+        # The sealed index goes first: it may hold purged vectors even if VACUUM is busy.
         self._retriever.discard_index()
+        self._erase_free_space()
         return len(ids)
+
+    def _index_written(self) -> None:
+        """Embed what was just written. The write is committed already: if the model cannot
+        load, its units stay pending and the next sync (or `ctxvault reindex`) embeds them."""
+        try:
+            self._retriever.sync()
+        except EmbedderUnavailable:
+            pass
+
+    def _older_versions(self, ids: list[str]) -> list[str]:
+        """Superseded values of the preferences among ``ids`` that came before them (never a live or newer one)."""
+        older: list[str] = []
+        for chunk in range(0, len(ids), 500):
+            part = ids[chunk : chunk + 500]
+            older += [r[0] for r in self.store.query(
+                f"""SELECT o.id FROM items p JOIN items o ON o.kind = 'preference' AND o.pref_key = p.pref_key AND o.id != p.id
+                    WHERE p.kind = 'preference' AND p.id IN ({",".join("?" * len(part))})
+                      AND o.superseded_at IS NOT NULL AND o.created_at <= p.created_at""",
+                part,
+            )]  # fmt: skip
+        return older
 
     def _erase_free_space(self) -> None:
         # FTS5 keeps deleted terms in old segments until a merge: optimize rewrites them,
@@ -422,7 +448,7 @@ class VaultService:
             )  # fmt: skip
             self._insert_unit(item_id, 0, unit_text("preference", checked.text, key))
             self._audit.record(principal, "write", item_ids=[item_id], detail={"action": "set_preference", "key": key})
-        self._retriever.sync()
+        self._index_written()
         item = self._fetch(ItemFilter(), item_id)
         return PreferenceOut(key=key, value=item.text, item=item)
 
@@ -486,7 +512,7 @@ class VaultService:
         self._policy.check_write(principal, "document", space, checked.tags, sensitivity)
         doc = read_document(path, self.settings.max_document_bytes)
         result = self._store_document(principal, doc, space, checked.tags, sensitivity, now)
-        self._retriever.sync()
+        self._index_written()
         return result
 
     def _store_document(
@@ -567,7 +593,7 @@ class VaultService:
             added = self._store_document(principal, doc, space, checked.tags, sensitivity, now)
             report.documents.append(added)
             setattr(report, added.action, getattr(report, added.action) + 1)
-        self._retriever.sync()
+        self._index_written()
         return report
 
     def list_documents(self, principal: Principal, limit: int = 100, offset: int = 0) -> ItemPage:

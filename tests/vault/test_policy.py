@@ -183,8 +183,12 @@ def test_an_app_does_not_update_a_near_twin_it_may_not_write(vault: VaultService
     assert vault.get_item(OWNER, owners).text == "I take 20mg of lisinopril every morning"
 
 
-def test_an_app_may_update_a_near_twin_it_may_write(vault: VaultService) -> None:
+def test_an_app_updates_only_its_own_near_twins(vault: VaultService) -> None:
     owners = remember(vault, "I take 20mg of lisinopril every morning")
     app = make_app(vault, "cursor", "read:memories", "write:memories#sens=low")
-    result = vault.remember(app, MemoryIn(text="I take 20mg of lisinopril every morning!", sensitivity="low"))
-    assert result.action == "updated" and result.item.id == owners
+    first = vault.remember(app, MemoryIn(text="I take 20mg of lisinopril every morning!", sensitivity="low"))
+    # The owner's memory keeps its text and its provenance; the app adds its own.
+    assert first.action == "added" and first.item.id != owners
+    assert vault.get_item(OWNER, owners).text == "I take 20mg of lisinopril every morning"
+    again = vault.remember(app, MemoryIn(text="I take 20 mg of lisinopril every morning!", sensitivity="low"))
+    assert again.action == "updated" and again.item.id == first.item.id

@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from schemas.items import MemoryIn, SearchQuery
 from vault import Principal, VaultService
-from vault.errors import InvalidInput, NotFound, TooLarge
+from vault.errors import EmbedderUnavailable, InvalidInput, NotFound, TooLarge
 
 
 def _ids(vault: VaultService, owner: Principal, text: str) -> list[str]:
@@ -133,3 +133,48 @@ def test_spaces_count_live_items(vault: VaultService, owner: Principal) -> None:
     vault.set_preference(owner, "diet", "vegan", space="health")
     counts = {s.space: (s.memories, s.preferences, s.documents) for s in vault.spaces(owner)}
     assert counts == {"work": (2, 0, 0), "health": (0, 1, 0)}
+
+
+def test_a_near_duplicate_never_moves_text_to_a_lower_sensitivity(vault: VaultService, owner: Principal) -> None:
+    low = vault.remember(owner, MemoryIn(text="I am allergic to peanuts and tree nuts", sensitivity="low")).item
+    high = vault.remember(owner, MemoryIn(text="I am allergic to peanuts and to tree nuts", sensitivity="high"))
+    assert high.action == "added" and high.item.sensitivity == "high"
+    assert vault.get_item(owner, low.id).text == "I am allergic to peanuts and tree nuts"
+    # A test of the test: at the same level the near-duplicate does merge.
+    again = vault.remember(owner, MemoryIn(text="I'm allergic to peanuts and to tree nuts", sensitivity="high"))
+    assert again.action == "updated" and again.item.id == high.item.id
+
+
+def test_purge_keeps_a_preference_set_again_after_unset(vault: VaultService, owner: Principal) -> None:
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    vault.set_preference(owner, "diet", "vegan", now=t0)
+    vault.unset_preference(owner, "diet", now=t0 + timedelta(days=1))
+    vault.set_preference(owner, "diet", "vegetarian", now=t0 + timedelta(days=2))
+    vault.set_preference(owner, "seat", "aisle", now=t0)
+    vault.set_preference(owner, "seat", "window", now=t0 + timedelta(days=1))
+    assert vault.purge(owner) == 1
+    assert vault.get_preference(owner, "diet").value == "vegetarian"
+    assert [i.text for i in vault.preference_history(owner, "seat")] == ["window", "aisle"]
+
+
+def test_purging_one_preference_value_takes_its_older_values_only(vault: VaultService, owner: Principal) -> None:
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    old = vault.set_preference(owner, "coffee", "latte", now=t0).item
+    mid = vault.set_preference(owner, "coffee", "cortado", now=t0 + timedelta(days=1)).item
+    vault.set_preference(owner, "coffee", "flat white", now=t0 + timedelta(days=2))
+    assert vault.purge(owner, mid.id) == 2
+    assert [i.text for i in vault.preference_history(owner, "coffee")] == ["flat white"]
+    assert vault.store.one("SELECT 1 FROM items WHERE id = ?", [old.id]) is None
+
+
+def test_a_write_succeeds_when_the_embedder_cannot_load(vault: VaultService, owner: Principal, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from vault.search import Retriever
+
+    broken = Retriever(vault.store, dataclasses.replace(vault.settings, model="no-such/model"), vault._retriever._key)
+    monkeypatch.setattr(vault, "_retriever", broken)
+    item = vault.remember(owner, MemoryIn(text="stored even without a model")).item
+    assert vault.get_item(owner, item.id).text == "stored even without a model"
+    with pytest.raises(EmbedderUnavailable):
+        vault.search(owner, SearchQuery(text="stored", mode="dense"))
