@@ -20,7 +20,7 @@ import typer
 
 from cli.context import CLIState, JsonFlag, state
 from cli.errors import err_console
-from cli.output import console, print_json
+from cli.output import console, print_json, write_private
 from vault import OWNER, VaultService, session
 from vault.errors import InvalidInput, VaultLocked
 from vault.principal import Principal
@@ -268,8 +268,7 @@ def connect(
         backup = path.with_name(f"{path.name}.bak-{datetime.now(UTC):%Y%m%d%H%M%S}")
         shutil.copy2(path, backup)
         err_console.print(f"Backed up {path} to {backup}", markup=False)
-    path.write_text(after, encoding="utf-8")
-    os.chmod(path, 0o600)  # it may hold an app token
+    write_private(path, after)  # it may hold an app token
     diff = difflib.unified_diff(before.splitlines(), after.splitlines(), str(path), str(path), lineterm="")
     typer.echo("\n".join(diff))
     note = "" if token and not project_file else " It has no token in the config: run `ctxvault unlock` before starting the host."

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 from pydantic import BaseModel, TypeAdapter
 from rich.console import Console
@@ -34,3 +36,12 @@ def items_table(items: Sequence[Item], title: str | None = None) -> Table:
         text = f"{i.key} = {i.text}" if i.kind == "preference" else i.text
         table.add_row(i.id, i.kind, i.space, escape(text if len(text) < 200 else text[:197] + "…"), escape(",".join(i.tags)), i.sensitivity)
     return table
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file readable by the owner only from its first byte, then move it in place."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)

@@ -9,17 +9,16 @@ from pathlib import Path
 from typing import Annotated, Literal, cast
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from cli.context import JsonFlag, read_secret_file, service
+from cli.errors import err_console
 from cli.items import _kind, _sens
-from cli.output import console, print_json
+from cli.output import console, print_json, write_private
 from schemas.portable import IMPORT_FORMATS, ImportFormat, Selection
 from vault import OWNER
 
-errors = Console(stderr=True, highlight=False)
 Tick = Callable[[int, int, str], None]
 
 
@@ -32,7 +31,7 @@ def register(app: typer.Typer) -> None:
 def _progress(enabled: bool) -> Iterator[Tick]:
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=errors, disable=not enabled, transient=True,
+        console=err_console, disable=not enabled, transient=True,
     ) as bar:  # fmt: skip
         task = bar.add_task("reading", total=None)
 
@@ -85,7 +84,9 @@ def export(
         if out is None:
             print(text, end="")
             return
-        out.write_text(text, encoding="utf-8")
+        # The profile is plaintext by nature (it is for pasting); it is at least private.
+        write_private(out, text)
+        err_console.print(f"warning: {out} holds your profile in plaintext (mode 0600)", markup=False)
         if json_out:
             print_json({"path": str(out), "format": "markdown", "bytes": len(text.encode())})
         else:
@@ -98,7 +99,7 @@ def export(
     passphrase = read_secret_file(passphrase_file) if passphrase_file else None
     target = plaintext or out or Path(f"ctxvault-export-{datetime.now(UTC):%Y%m%d-%H%M%S}.age")
     if plaintext is not None:
-        errors.print("[yellow]warning:[/] writing an UNENCRYPTED bundle: anyone who can read this folder reads your vault.")
+        err_console.print("[yellow]warning:[/] writing an UNENCRYPTED bundle: anyone who can read this folder reads your vault.")
     with _progress(not json_out) as tick:
         summary = svc.export_bundle(
             OWNER, selection, target, recipients=recipient, passphrase=passphrase, plaintext=plaintext is not None, progress=tick

@@ -16,6 +16,10 @@ class Principal:
     app_id: AppId | None = None
     name: str | None = None
 
+    def __post_init__(self) -> None:
+        if (self.kind == "app") != (self.app_id is not None):
+            raise ValueError("an app principal needs an app_id, and only an app has one")
+
     @property
     def is_owner(self) -> bool:
         return self.kind == "owner"

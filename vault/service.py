@@ -77,6 +77,8 @@ class VaultService:
         self.close()
 
     def close(self) -> None:
+        # A denial raised inside a rolled-back write is held until now; it must not be lost.
+        self._audit.flush()
         self._retriever.close()
         self.store.close()
 
@@ -842,6 +844,9 @@ class VaultService:
             consents = ConsentRequests(self.store)
             for request in consents.query(status="pending", app_id=app.id, now=now):
                 consents.decide(request.id, "denied", now=now)
+            # OAuth tokens die with the app, and its clients must be approved afresh.
+            OAuthState(self.store).revoke_app(app.id, now=now or utcnow())
+            self.store.execute("UPDATE oauth_clients SET app_id = NULL WHERE app_id = ?", [app.id])
             Apps(self.store).remove(app.id)
             self._audit.record(
                 principal, "app_remove", detail={"app_id": app.id, "name": app.name, "grants_revoked": [g.id for g in revoked]}, now=now

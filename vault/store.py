@@ -44,16 +44,20 @@ class Store:
         except sqlcipher3.DatabaseError as exc:
             conn.close()
             raise StoreCorrupt("the vault database cannot be decrypted with this vault's key (corrupt or replaced file)") from exc
-        for pragma in (
-            f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
-            "PRAGMA journal_mode = WAL",
-            "PRAGMA synchronous = NORMAL",
-            "PRAGMA foreign_keys = ON",
-            "PRAGMA secure_delete = ON",
-            # Sorts and temp indices stay in memory: no temp file with plaintext pages.
-            "PRAGMA temp_store = MEMORY",
-        ):
-            conn.execute(pragma)
+        try:
+            for pragma in (
+                f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
+                "PRAGMA journal_mode = WAL",
+                "PRAGMA synchronous = NORMAL",
+                "PRAGMA foreign_keys = ON",
+                "PRAGMA secure_delete = ON",
+                # Sorts and temp indices stay in memory: no temp file with plaintext pages.
+                "PRAGMA temp_store = MEMORY",
+            ):
+                conn.execute(pragma)
+        except sqlcipher3.Error as exc:
+            conn.close()
+            raise translate(exc) from exc
 
     def close(self) -> None:
         try:
@@ -77,13 +81,15 @@ class Store:
         try:
             yield conn
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
         else:
             try:
                 conn.execute("COMMIT")
             except sqlcipher3.Error as exc:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise translate(exc) from exc
 
     def execute(self, sql: str, params: Any = ()) -> sqlcipher3.Cursor:

@@ -74,3 +74,16 @@ def test_step_up_names_the_missing_action_only_when_nothing_is_held(vault: Vault
     app = vault.authenticate_oauth(tokens["access_token"], RESOURCE)
     assert vault.missing_scope(app, "search", "*") is None
     assert vault.missing_scope(app, "write", "memories") == "write:memories"
+
+
+def test_removing_an_app_kills_its_oauth_tokens_and_unlinks_its_client(vault: VaultService) -> None:
+    client_id, tokens = tokens_for(vault)
+    principal = vault.authenticate_oauth(tokens["access_token"], RESOURCE)
+    assert principal.name is not None
+    vault.remove_app(OWNER, principal.name)
+    with pytest.raises(InvalidToken):
+        vault.authenticate_oauth(tokens["access_token"], RESOURCE)
+    with pytest.raises(InvalidToken):
+        vault.oauth_refresh(client_id, tokens["refresh_token"], RESOURCE)
+    row = vault.store.one("SELECT app_id FROM oauth_clients WHERE client_id = ?", [client_id])
+    assert row is not None and row[0] is None
