@@ -1,0 +1,136 @@
+"""The state every part of VaultService shares, and the row helpers they all use."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Self
+
+from schemas.items import (
+    Item,
+    Kind,
+)
+from vault.audit import AuditLog
+from vault.crypto import DataKey
+from vault.errors import EmbedderUnavailable, NotFound, TooLarge
+from vault.filters import ItemFilter
+from vault.items import ITEM_COLUMNS, content_hash, new_id, row_to_item, unit_text, utcnow
+from vault.policy import Policy
+from vault.principal import Principal
+from vault.search import Retriever
+from vault.settings import Settings
+from vault.store import Store
+
+PREF_KEY = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,127}$")
+Progress = Callable[[int, int, str], None]
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.isoformat() if dt else None
+
+
+class ServiceCore:
+    """An unlocked vault's shared state. Close it when done (or use it as a context manager)."""
+
+    def __init__(self, store: Store, settings: Settings, key: DataKey) -> None:
+        self.store = store
+        self.settings = settings
+        self._audit = AuditLog(store)
+        self._policy = Policy(store, self._audit)
+        self._retriever = Retriever(store, settings, key)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        # A denial raised inside a rolled-back write is held until now; it must not be lost.
+        self._audit.flush()
+        self._retriever.close()
+        self.store.close()
+
+    def _fetch(self, scope: ItemFilter, item_id: str) -> Item:
+        where, params = scope.where("i")
+        row = self.store.one(f"SELECT {ITEM_COLUMNS} FROM items i WHERE i.id = ? AND {where}", [item_id, *params])
+        if row is None:
+            # Out of scope and missing answer alike (BRIEF §4).
+            raise NotFound(f"no item {item_id!r}")
+        return row_to_item(row)
+
+    def _check_text(self, text: str) -> None:
+        if len(text) > self.settings.max_text_chars:
+            raise TooLarge(f"text is {len(text)} characters; the limit is {self.settings.max_text_chars}")
+
+    def _insert_item(
+        self,
+        principal: Principal,
+        kind: Kind,
+        text: str,
+        *,
+        space: str,
+        tags: list[str],
+        sensitivity: str,
+        source: str,
+        key: str | None = None,
+        hash_of: str | None = None,
+        supersedes: str | None = None,
+        valid_from: datetime | None = None,
+        valid_until: datetime | None = None,
+        meta: dict[str, object] | None = None,
+        item_id: str | None = None,
+        now: datetime | None = None,
+    ) -> str:
+        stamp = (now or utcnow()).isoformat()
+        item_id = item_id or new_id()
+        self.store.execute(
+            f"INSERT INTO items ({ITEM_COLUMNS}) VALUES ({','.join('?' * 18)})",
+            [
+                item_id, kind, text, key, space, json.dumps(sorted(set(tags))), sensitivity, source, principal.label,
+                stamp, stamp, _iso(valid_from), _iso(valid_until), content_hash(hash_of if hash_of is not None else text),
+                supersedes, None, None, json.dumps(meta or {}),
+            ],
+        )  # fmt: skip
+        return item_id
+
+    def _insert_unit(self, item_id: str, seq: int, text: str, start: int = 0, end: int = 0) -> None:
+        self.store.execute(
+            "INSERT INTO units (item_id, seq, text, start, end) VALUES (?, ?, ?, ?, ?)", [item_id, seq, text, start, end or len(text)]
+        )
+
+    def _update_text(self, item_id: str, kind: str, text: str, key: str | None = None, now: datetime | None = None) -> None:
+        stamp = (now or utcnow()).isoformat()
+        self.store.execute(
+            "UPDATE items SET text = ?, content_hash = ?, updated_at = ? WHERE id = ?", [text, content_hash(text), stamp, item_id]
+        )
+        self.store.execute("UPDATE units SET text = ? WHERE item_id = ? AND seq = 0", [unit_text(kind, text, key), item_id])
+
+    def _merge_tags(self, item_id: str, tags: list[str]) -> None:
+        if tags:
+            row = self.store.one("SELECT tags FROM items WHERE id = ?", [item_id])
+            merged = sorted(set(json.loads(row[0]) if row else []) | set(tags))
+            self.store.execute("UPDATE items SET tags = ? WHERE id = ?", [json.dumps(merged), item_id])
+
+    def _index_written(self) -> None:
+        """Embed what was just written. The write is committed already: if the model cannot
+        load, its units stay pending and the next sync (or `ctxvault reindex`) embeds them."""
+        try:
+            self._retriever.sync()
+        except EmbedderUnavailable:
+            pass
+
+    def _live_pref(self, scope: ItemFilter, key: str) -> Item:
+        where, params = scope.where("i")
+        row = self.store.one(
+            f"SELECT {ITEM_COLUMNS} FROM items i WHERE i.kind = 'preference' AND i.pref_key = ? AND {where}", [key, *params]
+        )
+        if row is None:
+            raise NotFound(f"no preference {key!r}")
+        return row_to_item(row)
+
+    def _chunk_count(self, item_id: str) -> int:
+        row = self.store.one("SELECT count(*) FROM units WHERE item_id = ?", [item_id])
+        return int(row[0]) if row else 0

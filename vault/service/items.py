@@ -1,0 +1,270 @@
+"""Items in general and memories: read, list, search, remember, edit, forget, purge."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from schemas.items import (
+    Item,
+    ItemPage,
+    Kind,
+    MemoryIn,
+    RememberResult,
+    SearchPage,
+    SearchQuery,
+    Sensitivity,
+    SpaceCount,
+    StatusReport,
+)
+from vault.errors import InvalidInput, NotFound
+from vault.filters import Clause, ItemFilter
+from vault.items import ITEM_COLUMNS, content_hash, row_to_item, utcnow
+from vault.migrations import version
+from vault.principal import Principal
+from vault.service.core import ServiceCore
+
+
+class ItemsPart(ServiceCore):
+    """Items in general and memories: read, list, search, remember, edit, forget, purge."""
+
+    def get_item(self, principal: Principal, item_id: str) -> Item:
+        """One live item the principal may read.
+
+        Raises:
+            NotFound: no such item, forgotten, or outside the principal's reach.
+        """
+        scope = self._policy.read_filter(principal, "read")
+        item = self._fetch(scope, item_id)
+        self._audit.record(principal, "disclose", item_ids=[item.id], detail={"via": "get_item"})
+        return item
+
+    def list_items(
+        self,
+        principal: Principal,
+        kinds: list[Kind] | None = None,
+        spaces: list[str] | None = None,
+        tags: list[str] | None = None,
+        max_sensitivity: Sensitivity | None = None,
+        since: datetime | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> ItemPage:
+        """Live items, newest first, inside the principal's reach."""
+        request = Clause(
+            kinds=frozenset(kinds) if kinds else None,
+            spaces=frozenset(spaces) if spaces else None,
+            tags=frozenset(tags) if tags else None,
+            max_sensitivity=max_sensitivity,
+        )
+        scope = self._policy.read_filter(principal, "read", request, since=since)
+        where, params = scope.where("i")
+        total = self.store.one(f"SELECT count(*) FROM items i WHERE {where}", params)
+        rows = self.store.query(
+            f"SELECT {ITEM_COLUMNS} FROM items i WHERE {where} ORDER BY i.created_at DESC, i.id DESC LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+        items = [row_to_item(r) for r in rows]
+        self._audit.record(principal, "disclose", item_ids=[i.id for i in items], detail={"via": "list_items"})
+        return ItemPage(items=items, total=int(total[0]) if total else 0)
+
+    def search(self, principal: Principal, query: SearchQuery) -> SearchPage:
+        """Search inside what ``principal`` may search; records one disclosure."""
+        request = Clause(
+            kinds=frozenset(query.kinds) if query.kinds else None,
+            spaces=frozenset(query.spaces) if query.spaces else None,
+            tags=frozenset(query.tags) if query.tags else None,
+            max_sensitivity=query.max_sensitivity,
+        )
+        scope = self._policy.read_filter(principal, "search", request, since=query.since, until=query.until)
+        hits = self._retriever.search(query, scope)
+        self._audit.record(principal, "disclose", item_ids=[h.item_id for h in hits], purpose=query.purpose, detail={"via": "search"})
+        return SearchPage(query=query.text, hits=hits)
+
+    def spaces(self, principal: Principal) -> list[SpaceCount]:
+        """Spaces with live item counts, inside the principal's reach."""
+        where, params = self._policy.read_filter(principal, "read").where("i")
+        rows = self.store.query(
+            f"""SELECT i.space,
+                   sum(i.kind = 'memory') AS m, sum(i.kind = 'preference') AS p, sum(i.kind = 'document') AS d
+                FROM items i WHERE {where} GROUP BY i.space ORDER BY i.space""",
+            params,
+        )
+        return [SpaceCount(space=r[0], memories=r[1], preferences=r[2], documents=r[3]) for r in rows]
+
+    def status(self, principal: Principal) -> StatusReport:
+        """Counts and facts about the vault (owner only)."""
+        self._policy.require_owner(principal, "read the vault status")
+        live = "deleted_at IS NULL AND superseded_at IS NULL"
+        counts = {
+            kind: self.store.one(f"SELECT count(*) FROM items WHERE kind = ? AND {live}", [kind])[0]  # type: ignore[index]
+            for kind in ("memory", "preference", "document")
+        }
+        forgotten = self.store.one("SELECT count(*) FROM items WHERE deleted_at IS NOT NULL")
+        chunks = self.store.one("SELECT count(*) FROM units u JOIN items i ON i.id = u.item_id WHERE i.kind = 'document'")
+        spaces = [r[0] for r in self.store.query(f"SELECT DISTINCT space FROM items WHERE {live} ORDER BY space")]
+        size = sum(p.stat().st_size for p in self.settings.home.glob("vault.db*"))
+        return StatusReport(
+            home=str(self.settings.home),
+            schema_version=version(self.store.conn),
+            items=sum(counts.values()),
+            memories=counts["memory"],
+            preferences=counts["preference"],
+            documents=counts["document"],
+            chunks=chunks[0] if chunks else 0,
+            forgotten=forgotten[0] if forgotten else 0,
+            spaces=spaces,
+            model=self.settings.model,
+            db_bytes=size,
+        )
+
+    def remember(self, principal: Principal, memory: MemoryIn, now: datetime | None = None) -> RememberResult:
+        """Store a memory; an identical or near-identical one is updated instead of copied.
+
+        Raises:
+            ScopeDenied: the principal may not write in that space.
+        """
+        self._check_text(memory.text)
+        self._policy.check_write(principal, "memory", memory.space, memory.tags, memory.sensitivity)
+        # Dedup only against what the app may read: a match elsewhere would reveal that item.
+        write_scope = ItemFilter(reach=self._policy.reach(principal, "read"))
+        same_space = ItemFilter(request=Clause(kinds=frozenset({"memory"}), spaces=frozenset({memory.space})), reach=write_scope.reach)
+        where, params = same_space.where("i")
+        # A twin must match in sensitivity, or merging would move the text to another level;
+        # an app merges only into its own memories, so provenance stays true.
+        where += " AND i.sensitivity = ?" + ("" if principal.is_owner else " AND i.created_by = ?")
+        params = [*params, memory.sensitivity, *([] if principal.is_owner else [principal.label])]
+        twin = self.store.one(f"SELECT i.id FROM items i WHERE i.content_hash = ? AND {where}", [content_hash(memory.text), *params])
+        if twin is not None:
+            item = self._fetch(same_space, twin[0])
+            self._audit.record(principal, "write", item_ids=[item.id], detail={"action": "unchanged"})
+            return RememberResult(item=item, action="unchanged", duplicate_of=item.id, similarity=1.0)
+        near = self._retriever.near_duplicate(memory.text, same_space)
+        if near is not None:
+            twin_item = self._fetch(same_space, near[0])
+            if twin_item.sensitivity != memory.sensitivity or (
+                not principal.is_owner
+                and (
+                    twin_item.provenance.created_by != principal.label
+                    or not self._policy.allows(principal, "write", "memory", twin_item.space, twin_item.tags, twin_item.sensitivity)
+                )
+            ):
+                near = None
+        with self.store.transaction():
+            if near is not None:
+                item_id, similarity = near
+                self._update_text(item_id, "memory", memory.text, now=now)
+                self._merge_tags(item_id, memory.tags)
+                action = "updated"
+            else:
+                item_id = self._insert_item(
+                    principal, "memory", memory.text, space=memory.space, tags=memory.tags, sensitivity=memory.sensitivity,
+                    source=memory.source, valid_from=memory.valid_from, valid_until=memory.valid_until, now=now,
+                )  # fmt: skip
+                self._insert_unit(item_id, 0, memory.text)
+                action, similarity = "added", None
+            self._audit.record(principal, "write", item_ids=[item_id], detail={"action": action})
+        self._index_written()
+        return RememberResult(
+            item=self._fetch(ItemFilter(), item_id), action=action, duplicate_of=item_id if near else None, similarity=similarity
+        )
+
+    def edit(
+        self,
+        principal: Principal,
+        item_id: str,
+        *,
+        text: str | None = None,
+        space: str | None = None,
+        tags: list[str] | None = None,
+        sensitivity: Sensitivity | None = None,
+        now: datetime | None = None,
+    ) -> Item:
+        """Change a memory's text or any item's space, tags or sensitivity in place.
+
+        Raises:
+            NotFound, ScopeDenied, InvalidInput
+        """
+        item = self._fetch(self._policy.read_filter(principal, "read"), item_id)
+        self._policy.check_write(principal, item.kind, item.space, item.tags, item.sensitivity)
+        new_space, new_tags = space or item.space, tags if tags is not None else item.tags
+        new_sens = sensitivity or item.sensitivity
+        self._policy.check_write(principal, item.kind, new_space, new_tags, new_sens)
+        if text is not None and item.kind != "memory":
+            raise InvalidInput("only a memory's text can be edited; use `pref set` or re-add the document")
+        if space is not None:
+            MemoryIn(text="x", space=space)  # validates the space name
+        with self.store.transaction():
+            if text is not None:
+                self._check_text(text)
+                self._update_text(item_id, item.kind, MemoryIn(text=text).text, now=now)
+            self.store.execute(
+                "UPDATE items SET space = ?, tags = ?, sensitivity = ?, updated_at = ? WHERE id = ?",
+                [new_space, json.dumps(sorted(set(new_tags))), new_sens, (now or utcnow()).isoformat(), item_id],
+            )
+            self._audit.record(principal, "write", item_ids=[item_id], detail={"action": "edit"})
+        self._index_written()
+        return self._fetch(ItemFilter(), item_id)
+
+    def forget(self, principal: Principal, item_id: str, now: datetime | None = None) -> Item:
+        """Soft-delete an item: it leaves search (FTS and vectors) at once; `purge` erases it.
+
+        Raises:
+            NotFound, ScopeDenied
+        """
+        # Looked up within the delete reach: a delete-only grant works, and an item outside
+        # it is "not found" rather than revealed.
+        item = self._fetch(self._policy.read_filter(principal, "delete"), item_id)
+        self._policy.check_delete(principal, item.kind, item.space, item.tags, item.sensitivity)
+        with self.store.transaction():
+            self.store.execute("UPDATE items SET deleted_at = ? WHERE id = ?", [(now or utcnow()).isoformat(), item_id])
+            self.store.execute("DELETE FROM units WHERE item_id = ?", [item_id])
+            self._audit.record(principal, "forget", item_ids=[item_id])
+        self._index_written()
+        return item.model_copy(update={"deleted_at": now or utcnow()})
+
+    def purge(self, principal: Principal, item_id: str | None = None) -> int:
+        """Erase forgotten items (or one item) for good: rows, FTS, vectors, then VACUUM.
+
+        Raises:
+            ScopeDenied: only the owner can purge.
+        """
+        self._policy.require_owner(principal, "purge")
+        with self.store.transaction():
+            if item_id is not None:
+                if self.store.one("SELECT 1 FROM items WHERE id = ?", [item_id]) is None:
+                    raise NotFound(f"no item {item_id!r}")
+                ids = [item_id, *self._older_versions([item_id])]
+            else:
+                forgotten = [r[0] for r in self.store.query("SELECT id FROM items WHERE deleted_at IS NOT NULL")]
+                ids = list(dict.fromkeys([*forgotten, *self._older_versions(forgotten)]))
+            for chunk in range(0, len(ids), 500):
+                part = ids[chunk : chunk + 500]
+                marks = ",".join("?" * len(part))
+                self.store.execute(f"UPDATE items SET supersedes = NULL WHERE supersedes IN ({marks})", part)
+                self.store.execute(f"DELETE FROM items WHERE id IN ({marks})", part)
+            self._audit.record(principal, "purge", item_ids=ids)
+        # The sealed index goes first: it may hold purged vectors even if VACUUM is busy.
+        self._retriever.discard_index()
+        self._erase_free_space()
+        return len(ids)
+
+    def _older_versions(self, ids: list[str]) -> list[str]:
+        """Superseded values of the preferences among ``ids`` that came before them (never a live or newer one)."""
+        older: list[str] = []
+        for chunk in range(0, len(ids), 500):
+            part = ids[chunk : chunk + 500]
+            older += [r[0] for r in self.store.query(
+                f"""SELECT o.id FROM items p JOIN items o ON o.kind = 'preference' AND o.pref_key = p.pref_key AND o.id != p.id
+                    WHERE p.kind = 'preference' AND p.id IN ({",".join("?" * len(part))})
+                      AND o.superseded_at IS NOT NULL AND o.created_at <= p.created_at""",
+                part,
+            )]  # fmt: skip
+        return older
+
+    def _erase_free_space(self) -> None:
+        # FTS5 keeps deleted terms in old segments until a merge: optimize rewrites them,
+        # secure_delete zeroes freed pages, VACUUM rebuilds the file without them.
+        self.store.execute("INSERT INTO units_fts (units_fts) VALUES ('optimize')")
+        self.store.execute("VACUUM")
+        self.store.execute("PRAGMA wal_checkpoint(TRUNCATE)")

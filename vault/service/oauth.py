@@ -1,0 +1,162 @@
+"""OAuth 2.1 for the HTTP surface: clients, codes, tokens, and step-up scopes."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+
+from schemas.mcp import AccessReport, Authorization, OAuthClient, OAuthTokens
+from vault.access import Grants
+from vault.apps import Apps, principal_of
+from vault.errors import InvalidInput, InvalidToken, NotFound
+from vault.items import utcnow
+from vault.oauth import OAuthState
+from vault.principal import Principal
+from vault.scopes import ACTIONS, KINDS, Action, parse_scopes
+from vault.service.access import AccessPart
+
+
+class OAuthPart(AccessPart):
+    """OAuth 2.1 for the HTTP surface: clients, codes, tokens, and step-up scopes."""
+
+    def oauth_register(self, client_name: str, redirect_uris: list[str]) -> OAuthClient:
+        """Dynamic client registration (RFC 7591): a client record with no app and no access.
+
+        Raises:
+            InvalidInput: a bad redirect URI.
+        """
+        with self.store.transaction():
+            return OAuthState(self.store).add_client("dynamic", client_name or "MCP client", redirect_uris)
+
+    def oauth_client(self, client_id: str, metadata: dict[str, object] | None = None) -> OAuthClient:
+        """The client behind ``client_id``: stored, a registered app with redirect URIs, or (given its
+        fetched Client ID Metadata Document) a metadata client.
+
+        Raises:
+            NotFound: unknown client. InvalidInput: a metadata document that does not match its URL.
+        """
+        oauth = OAuthState(self.store)
+        if metadata is not None:
+            if metadata.get("client_id") != client_id or not client_id.startswith("https://"):
+                raise InvalidInput("the client metadata document must be served over https and name its own URL as client_id")
+            uris = metadata.get("redirect_uris")
+            if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
+                raise InvalidInput("the client metadata document has no redirect_uris")
+            name = metadata.get("client_name")
+            with self.store.transaction():
+                return oauth.add_client("metadata", name if isinstance(name, str) else client_id, [str(u) for u in uris], client_id)
+        try:
+            return oauth.client(client_id)
+        except NotFound:
+            app = Apps(self.store).get(client_id)
+            if not app.redirect_uris:
+                raise
+            return OAuthClient(client_id=client_id, kind="registered", client_name=app.name, redirect_uris=app.redirect_uris, app_id=app.id)
+
+    def oauth_approve(
+        self,
+        principal: Principal,
+        client_id: str,
+        scopes: list[str],
+        *,
+        redirect_uri: str,
+        code_challenge: str,
+        resource: str,
+        now: datetime | None = None,
+    ) -> Authorization:
+        """The owner approves an OAuth client: its app gets the scopes as a grant, the client a one-time code.
+
+        Raises:
+            ScopeDenied: not the owner. InvalidInput: a bad scope or redirect URI. NotFound: unknown client.
+        """
+        self._policy.require_owner(principal, "approve OAuth clients")
+        client = self.oauth_client(client_id)
+        if redirect_uri not in client.redirect_uris:
+            raise InvalidInput("redirect_uri is not registered for this client")
+        parsed = parse_scopes(scopes)
+        stamp = now or utcnow()
+        oauth, apps = OAuthState(self.store), Apps(self.store)
+        with self.store.transaction():
+            app_id = client.app_id
+            if app_id is None:
+                base = re.sub(r"[^a-z0-9_.-]+", "-", client.client_name.lower()).strip("-._")[:50] or "oauth-client"
+                name = next(
+                    n
+                    for n in (base if i == 0 else f"{base}-{i + 1}" for i in range(1000))
+                    if self.store.one("SELECT 1 FROM apps WHERE name = ?", [n]) is None
+                )
+                app_id = apps.add(name, now=stamp).app.id
+                oauth.bind_app(client.client_id, app_id)
+                self._audit.record(
+                    principal, "app_add", detail={"app_id": app_id, "name": name, "oauth_client": client.client_id}, now=stamp
+                )
+            grant = Grants(self.store).create(app_id, parsed, purpose=f"OAuth authorization of {client.client_name}", now=stamp)
+            self._audit.record(
+                principal, "grant", scope=" ".join(grant.scopes), purpose=grant.purpose,
+                detail={"grant_id": grant.id, "app_id": app_id, "oauth_client": client.client_id}, now=stamp,
+            )  # fmt: skip
+            code = oauth.issue_code(client.client_id, app_id, redirect_uri, code_challenge, resource, grant.scopes, stamp)
+        return Authorization(code=code, app_id=app_id, grant_id=grant.id)
+
+    def oauth_exchange(
+        self, client_id: str, code: str, redirect_uri: str, code_verifier: str, resource: str | None, now: datetime | None = None
+    ) -> OAuthTokens:
+        """Trade a one-time code (PKCE S256 verified) for an access and a refresh token.
+
+        Raises:
+            InvalidToken: any mismatch, reuse or expiry (one error for all).
+        """
+        stamp = now or utcnow()
+        oauth = OAuthState(self.store)
+        with self.store.transaction():
+            row = oauth.redeem_code(code, client_id, redirect_uri, code_verifier, resource, stamp)
+            issued = None
+            if row is not None:
+                scopes = json.loads(row["scopes"])
+                issued = oauth.issue_tokens(row["code_hash"], client_id, row["app_id"], row["resource"], scopes, stamp)
+        # Raised after the commit: refusing a reused code revokes what its first use issued.
+        if issued is None:
+            raise InvalidToken("invalid authorization code")
+        return issued
+
+    def oauth_refresh(self, client_id: str, refresh_token: str, resource: str | None, now: datetime | None = None) -> OAuthTokens:
+        """Rotate a refresh token; presenting a used one revokes every token of its authorization.
+
+        Raises:
+            InvalidToken
+        """
+        with self.store.transaction():
+            issued = OAuthState(self.store).rotate_refresh(refresh_token, client_id, resource, now or utcnow())
+        # Raised after the commit: refusing a reused refresh token revokes its whole family.
+        if issued is None:
+            raise InvalidToken("invalid refresh token")
+        return issued
+
+    def authenticate_oauth(self, access_token: str, resource: str, now: datetime | None = None) -> Principal:
+        """The app an access token was issued to, if it is live and meant for ``resource`` (RFC 8707 audience).
+
+        Raises:
+            InvalidToken
+        """
+        granted = OAuthState(self.store).authenticate(access_token, now or utcnow())
+        app = Apps(self.store).find(granted.app_id)
+        if app is None or granted.resource != resource:
+            raise InvalidToken("invalid or expired access token")
+        return principal_of(app)
+
+    def missing_scope(self, principal: Principal, action: Action, kind: str | None = None) -> str | None:
+        """The scope to ask for when ``principal`` holds nothing at all for ``action`` (HTTP step-up), else None."""
+        if self._policy.reach(principal, action):
+            return None
+        return f"{action}:{kind or '*'}"
+
+    def access_report(self, principal: Principal, now: datetime | None = None) -> AccessReport:
+        """The principal's live access plus every scope form it could request (never which spaces exist)."""
+        summary = self.list_access(principal, now=now)
+        requestable = [f"{a}:{k}" for a in ACTIONS for k in KINDS if k != "profile" or a in ("search", "read")]
+        return AccessReport(**summary.model_dump(), requestable=requestable)
+
+    # -- access (issue 4) -------------------------------------------------------------------
+    # Apps, grants, consent requests and the audit log. Owner-only operations call
+    # require_owner; the consent decision has no app-callable path (BRIEF §4).
