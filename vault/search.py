@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -40,207 +39,21 @@ from vault.crypto import DataKey
 from vault.embed import Embedder, load_embedder
 from vault.errors import InvalidInput
 from vault.filters import ItemFilter
+from vault.fusion import DEFAULT_FUSION, Fusion, fuse
 from vault.index import VectorIndex, index_file, load_sealed, save_sealed
+from vault.lexical import BM25_B, BM25_K1, SCOPED_CANDIDATES, fts_query, query_terms, snippet
 from vault.settings import Settings
 from vault.store import Store
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-_WORD = re.compile(r"\w+", re.UNICODE)
 Progress = Callable[[int, int], None]
-
-# Function words that match nearly every conversational memory; BM25 gives them a
-# little weight each, and across 10k items that noise outranks the one real match.
-STOPWORDS = frozenset(
-    [
-        "a",
-        "about",
-        "above",
-        "after",
-        "again",
-        "against",
-        "all",
-        "am",
-        "an",
-        "and",
-        "any",
-        "are",
-        "as",
-        "at",
-        "be",
-        "because",
-        "been",
-        "before",
-        "being",
-        "below",
-        "between",
-        "both",
-        "but",
-        "by",
-        "can",
-        "could",
-        "did",
-        "do",
-        "does",
-        "doing",
-        "down",
-        "during",
-        "each",
-        "few",
-        "for",
-        "from",
-        "further",
-        "had",
-        "has",
-        "have",
-        "having",
-        "he",
-        "her",
-        "here",
-        "hers",
-        "herself",
-        "him",
-        "himself",
-        "his",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "itself",
-        "just",
-        "me",
-        "more",
-        "most",
-        "my",
-        "myself",
-        "no",
-        "nor",
-        "not",
-        "now",
-        "of",
-        "off",
-        "on",
-        "once",
-        "only",
-        "or",
-        "other",
-        "our",
-        "ours",
-        "ourselves",
-        "out",
-        "over",
-        "own",
-        "same",
-        "she",
-        "should",
-        "so",
-        "some",
-        "such",
-        "than",
-        "that",
-        "the",
-        "their",
-        "theirs",
-        "them",
-        "themselves",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "those",
-        "through",
-        "to",
-        "too",
-        "under",
-        "until",
-        "up",
-        "very",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "while",
-        "who",
-        "whom",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-        "yours",
-        "yourself",
-        "yourselves",
-        "s",
-        "t",
-        "don",
-        "ve",
-        "ll",
-        "re",
-        "d",
-        "m",
-    ]
-)
 
 # Writes smaller than this are kept in memory; a crash before the next save only
 # costs a rebuild from the vectors table on the next open.
 SAVE_EVERY = 1000
 EMBED_BATCH = 256
-
-
-@dataclass(frozen=True, slots=True)
-class Fusion:
-    """How lexical and dense evidence are combined (one configuration for every store size)."""
-
-    dense_weight: float = 0.6
-    candidates: int = 100
-    method: str = "weighted"  # "weighted" (normalised scores) or "rrf"
-    dense_norm: str = "minmax"  # "minmax" over the candidates, or "raw" cosine
-    rrf_k: int = 60
-
-
-DEFAULT_FUSION = Fusion()
-
-# FTS5's bm25() constants, reused by the scope-local BM25 so both rank alike.
-BM25_K1 = 1.2
-BM25_B = 0.75
-SCOPED_CANDIDATES = 1000
-
-
-def query_terms(text: str) -> list[str]:
-    """The words of a query that carry meaning (function words dropped unless nothing else is left)."""
-    words = list(dict.fromkeys(_WORD.findall(text.lower())))
-    content = [w for w in words if w not in STOPWORDS]
-    return content or words
-
-
-def fts_query(text: str) -> str | None:
-    """An FTS5 MATCH expression: every content word quoted (no operators from users), OR-ed."""
-    words = query_terms(text)
-    if not words:
-        return None
-    return " OR ".join('"' + w.replace('"', "") + '"' for w in words)
-
-
-def snippet(text: str, terms: list[str], width: int = 160) -> str:
-    """A window of ``text`` around the first query term it contains, matches in [brackets]."""
-    low = text.lower()
-    hits = [p for p in (low.find(t) for t in terms) if p >= 0]
-    start = max(0, min(hits) - width // 4) if hits and len(text) > width else 0
-    window = text[start : start + width]
-    if terms:
-        pattern = re.compile(r"\b(" + "|".join(re.escape(t) for t in terms) + r")\w*", re.IGNORECASE)
-        window = pattern.sub(lambda m: f"[{m.group(0)}]", window)
-    return ("…" if start else "") + window + ("…" if start + width < len(text) else "")
 
 
 _TEMP_SQL = """
@@ -706,38 +519,6 @@ class Retriever:
 def embedding_texts(texts: list[str]) -> list[str]:
     """The text given to the embedder for each unit (the unit text as stored)."""
     return texts
-
-
-def fuse(
-    f: Fusion,
-    qvec: NDArray[np.float32],
-    index: VectorIndex,
-    dense: list[tuple[int, float]],
-    lexical: list[tuple[int, float]],
-) -> list[tuple[int, float]]:
-    """Combine the two candidate lists into one ranking."""
-    if f.method == "rrf":
-        scores: dict[int, float] = {}
-        for ranked in (dense, lexical):
-            for pos, (uid, _) in enumerate(ranked):
-                scores[uid] = scores.get(uid, 0.0) + 1.0 / (f.rrf_k + pos + 1)
-        return sorted(scores.items(), key=lambda kv: -kv[1])
-    cos = dict(dense)
-    missing = np.array([u for u, _ in lexical if u not in cos], dtype=np.int64)
-    if len(missing):
-        got, vecs = index.vectors_present(missing)
-        for uid, s in zip(got.tolist(), (vecs @ qvec).tolist(), strict=True):
-            cos[uid] = float(s)
-    if f.dense_norm == "minmax" and cos:
-        # Cosines of MiniLM bunch in a narrow band that shifts with the query; spread
-        # them over [0, 1] like the lexical scores so one weight means the same everywhere.
-        lo, hi = min(cos.values()), max(cos.values())
-        cos = {u: (s - lo) / (hi - lo) if hi > lo else 1.0 for u, s in cos.items()}
-    best = max((s for _, s in lexical), default=0.0)
-    lex = {u: (s / best if best > 0 else 0.0) for u, s in lexical}
-    w = f.dense_weight
-    fused = {u: w * cos.get(u, 0.0) + (1 - w) * lex.get(u, 0.0) for u in set(cos) | set(lex)}
-    return sorted(fused.items(), key=lambda kv: -kv[1])
 
 
 __all__ = ["DEFAULT_FUSION", "Fusion", "RetrievalStats", "Retriever", "fts_query", "fuse", "query_terms"]
