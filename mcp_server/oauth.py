@@ -62,11 +62,22 @@ async def fetch_client_metadata(url: str) -> dict[str, object]:
 
     if not url.startswith("https://"):
         raise InvalidInput("a client_id URL must be https")
-    async with httpx2.AsyncClient(timeout=5, follow_redirects=False) as client:
-        answer = await client.get(url, headers={"Accept": "application/json"})
-    if answer.status_code != 200 or len(answer.content) > MAX_METADATA_BYTES:
-        raise InvalidInput("the client metadata document could not be fetched")
-    document = json.loads(answer.content)
+    try:
+        async with (
+            httpx2.AsyncClient(timeout=5, follow_redirects=False) as client,
+            client.stream("GET", url, headers={"Accept": "application/json"}) as answer,
+        ):
+            body = b""
+            async for part in answer.aiter_bytes():
+                body += part
+                if len(body) > MAX_METADATA_BYTES:
+                    raise InvalidInput("the client metadata document is too large")
+            status = answer.status_code
+        if status != 200:
+            raise InvalidInput("the client metadata document could not be fetched")
+        document = json.loads(body)
+    except (httpx2.HTTPError, ValueError) as exc:
+        raise InvalidInput("the client metadata document could not be fetched or is not JSON") from exc
     if not isinstance(document, dict):
         raise InvalidInput("the client metadata document is not a JSON object")
     return document
@@ -173,10 +184,22 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, fetch_metadata: Meta
             client = await call(lambda: access.service.oauth_client(client_id, document))
         return client.client_id, client.client_name, client.redirect_uris
 
+    async def known_client(client_id: str) -> bool:
+        try:
+            await call(lambda: access.service.oauth_client(client_id))
+        except NotFound:
+            return False
+        return True
+
     @app.get("/authorize")
     async def authorize(request: Request) -> Response:
         q = request.query_params
         client_id, redirect_uri = q.get("client_id", ""), q.get("redirect_uri", "")
+        logged_in = sessions.valid(request.cookies.get(SESSION_COOKIE))
+        if not logged_in and client_id.startswith("https://") and not await known_client(client_id):
+            # An unknown client's metadata URL is fetched (and the client stored) only for
+            # the logged-in owner, never for any page that merely links here.
+            return _with_csrf(request, lambda csrf: login_page(csrf, f"/authorize?{q}"))
         try:
             _, name, uris = await resolve_client(client_id)
         except VaultError as exc:
@@ -192,7 +215,7 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, fetch_metadata: Meta
             return _redirect_with(redirect_uri, {"error": "invalid_request", "error_description": "PKCE S256 is required", **back})
         if q.get("resource", resource).rstrip("/") != resource:
             return _redirect_with(redirect_uri, {"error": "invalid_target", "error_description": f"resource must be {resource}", **back})
-        if not sessions.valid(request.cookies.get(SESSION_COOKIE)):
+        if not logged_in:
             return _with_csrf(request, lambda csrf: login_page(csrf, f"/authorize?{q}"))
         scopes = (q.get("scope") or DEFAULT_SCOPE).split()
         fields = {k: q[k] for k in ("client_id", "redirect_uri", "code_challenge", "state") if q.get(k)} | {"scope": " ".join(scopes)}

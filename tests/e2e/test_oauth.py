@@ -173,6 +173,19 @@ def test_a_client_id_metadata_document_client_can_be_authorized(flow: Flow) -> N
     assert "code=" in location
 
 
+def test_an_unknown_metadata_client_is_neither_fetched_nor_stored_before_the_owner_logs_in(flow: Flow, vault: VaultService) -> None:
+    meta = flow.discover()
+    _, challenge = pkce()
+    query = {"response_type": "code", "client_id": CIMD_URL, "redirect_uri": REDIRECT, "code_challenge": challenge,
+             "code_challenge_method": "S256"}  # fmt: skip
+    page = flow.http.get(f"{meta['authorization_endpoint']}?{urlencode(query)}")
+    assert page.status_code == 200 and "passphrase" in page.text
+    assert vault.store.one("SELECT 1 FROM oauth_clients WHERE client_id = ?", [CIMD_URL]) is None
+    # A test of the test: after the owner's login the same request does fetch and store it.
+    assert "code=" in flow.authorize(meta, CIMD_URL, "read:*", challenge)
+    assert vault.store.one("SELECT 1 FROM oauth_clients WHERE client_id = ?", [CIMD_URL]) is not None
+
+
 def test_authorize_refuses_an_unregistered_redirect_and_a_foreign_resource(flow: Flow) -> None:
     meta = flow.discover()
     client_id = flow.http.post(meta["registration_endpoint"], json={"redirect_uris": [REDIRECT]}).json()["client_id"]
