@@ -36,7 +36,6 @@ from mcp_server.server import VaultAccess
 from vault import OWNER
 from vault.errors import InvalidInput, NotFound, VaultError, WrongPassphrase
 from vault.principal import Principal
-from vault.scopes import Action
 from vault.unlock import unlock_key
 
 T = TypeVar("T")
@@ -44,14 +43,6 @@ SESSION_COOKIE, CSRF_COOKIE = "cv_owner", "cv_csrf"
 OWNER_SESSION_SECONDS = 15 * 60
 DEFAULT_SCOPE = "search:* read:*"
 MAX_METADATA_BYTES = 64 * 1024
-# Which action each tool needs at all; finer limits (spaces, tags) stay tool errors from the core.
-TOOL_ACTIONS: dict[str, tuple[Action, str]] = {
-    "search_context": ("search", "*"),
-    "get_item": ("read", "*"),
-    "get_preferences": ("read", "preferences"),
-    "remember": ("write", "memories"),
-    "forget": ("delete", "*"),
-}
 
 MetadataFetcher = Callable[[str], Awaitable[dict[str, object]]]
 
@@ -377,14 +368,13 @@ class StepUp:
             return None
         params = message.get("params")
         name = params.get("name") if isinstance(params, dict) else None
-        if name not in TOOL_ACTIONS:
+        if not isinstance(name, str):
             return None
-        action, kind = TOOL_ACTIONS[name]
         token = auth[7:].strip()
 
         def check() -> str | None:
             with self.access.lock:
                 principal = self.identify(token)
-                return None if principal is None else self.access.service.missing_scope(principal, action, kind)
+                return None if principal is None else self.access.service.scope_needed(principal, name)
 
         return await anyio.to_thread.run_sync(check)

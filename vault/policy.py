@@ -97,3 +97,14 @@ class Policy:
         """Raises ScopeDenied for any principal but the owner."""
         if not principal.is_owner:
             raise self._deny(principal, what, f"only the owner can {what}; no grant allows it", None)
+
+
+# What each operation needs at all, by the name the MCP tools share with it. HTTP step-up
+# asks this before a call; finer limits (spaces, tags, sensitivity) stay the call's own errors.
+OPERATION_NEEDS: dict[str, tuple[Action, str]] = {
+    "search_context": ("search", "*"),
+    "get_item": ("read", "*"),
+    "get_preferences": ("read", "preferences"),
+    "remember": ("write", "memories"),
+    "forget": ("delete", "*"),
+}

@@ -41,6 +41,16 @@ async def test_tools_list_carries_titles_annotations_and_output_schemas(connect:
     assert tools["remember"].annotations.read_only_hint is False  # type: ignore[union-attr]
 
 
+async def test_every_data_tool_names_the_scope_step_up_asks_for(connect: Connect) -> None:
+    from vault.policy import OPERATION_NEEDS
+
+    async with connect() as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+    # Only the tools that ask about access itself need no scope.
+    assert names - set(OPERATION_NEEDS) == {"request_access", "list_access"}
+    assert set(OPERATION_NEEDS) <= names
+
+
 async def test_search_context_returns_hits_as_structured_data_with_provenance(connect: Connect, seeded: dict[str, str]) -> None:
     async with connect() as client:
         result = await client.call_tool("search_context", {"query": "coffee", "k": 5})

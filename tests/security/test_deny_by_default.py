@@ -90,7 +90,7 @@ OWNER_ONLY: dict[str, Call] = {
 }
 
 # Calls about the app itself: allowed to any app, and they lend it nothing.
-SELF_SERVICE = {"list_access", "access_report", "request_access", "consent_status", "missing_scope"}
+SELF_SERVICE = {"list_access", "access_report", "request_access", "consent_status", "missing_scope", "scope_needed"}
 
 # Tables whose row counts a refused call must leave as they were (the audit log grows by the denial).
 STATE_TABLES = ["items", "units", "doc_files", "apps", "grants", "consent_requests"]

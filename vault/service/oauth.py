@@ -12,6 +12,7 @@ from vault.apps import Apps, principal_of
 from vault.errors import InvalidInput, InvalidToken, NotFound
 from vault.items import utcnow
 from vault.oauth import OAuthState
+from vault.policy import OPERATION_NEEDS
 from vault.principal import Principal
 from vault.scopes import ACTIONS, KINDS, Action, parse_scopes
 from vault.service.access import AccessPart
@@ -150,6 +151,13 @@ class OAuthPart(AccessPart):
         if self._policy.reach(principal, action):
             return None
         return f"{action}:{kind or '*'}"
+
+    def scope_needed(self, principal: Principal, operation: str) -> str | None:
+        """The scope to request before ``operation`` when ``principal`` holds nothing for it, else None."""
+        if operation not in OPERATION_NEEDS:
+            return None
+        action, kind = OPERATION_NEEDS[operation]
+        return self.missing_scope(principal, action, kind)
 
     def access_report(self, principal: Principal, now: datetime | None = None) -> AccessReport:
         """The principal's live access plus every scope form it could request (never which spaces exist)."""
