@@ -12,6 +12,7 @@ from datetime import datetime
 
 from schemas.items import SPACE_PATTERN, TAG_PATTERN, Kind, Sensitivity
 from schemas.portable import ImportFormat, Skipped
+from vault.chunking import Chunk
 from vault.errors import BadBundle
 from vault.items import content_hash
 
@@ -24,14 +25,6 @@ _ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 # hold in memory (the plaintext never goes to disk). docs/export-format.md states them.
 MAX_ITEMS = 2_000_000
 MAX_TEXT_CHARS = 1_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class Chunk:
-    seq: int
-    start: int
-    end: int
-    text: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,11 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from schemas.portable import COMPANION_DIR, FORMAT_NAME, FORMAT_VERSION, DocumentsFile, Manifest, VectorsFile
+from vault.chunking import Chunk
 from vault.errors import BadBundle
 from vault.portable import bundle, pam
 from vault.portable.bundle import Files, Identity
-from vault.portable.records import Chunk, DocumentPayload, ImportBatch, ItemRecord, VectorSet, check_count, check_text
+from vault.portable.records import DocumentPayload, ImportBatch, ItemRecord, VectorSet, check_count, check_text
 
 MANIFEST = f"{COMPANION_DIR}/manifest.json"
 M = TypeVar("M", bound=BaseModel)
