@@ -11,8 +11,8 @@ import platformdirs
 
 from vault.crypto import KdfParams
 
-# Tuned on a 2-core machine to ~0.5 s per unlock (128 MiB, t=4, 4 lanes: 0.5 s measured
-# with python -c over cryptography's Argon2id); the floor is 64 MiB, t=3 (BRIEF §4).
+# Tuned on a 2-core machine to about half a second per unlock: 128 MiB, t=4, 4 lanes measured
+# 0.62 s median with the other core busy (derive_kek x5); the floor is 64 MiB, t=3 (BRIEF §4).
 PRODUCTION_KDF = KdfParams(memory_kib=128 * 1024, iterations=4, lanes=4)
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
