@@ -75,18 +75,43 @@ async def fetch_client_metadata(url: str) -> dict[str, object]:
 
 
 class OwnerSessions:
-    """Owner logins on the consent page: random ids in memory only, short-lived."""
+    """Owner logins on the consent page: random ids in memory only, short-lived.
 
-    def __init__(self) -> None:
+    Failed logins back off: after ``FREE_FAILURES`` in a row, each further attempt waits
+    2, 4, 8… seconds (at most ``MAX_BACKOFF``), so a local process cannot grind guesses
+    against the passphrase through this page.
+    """
+
+    FREE_FAILURES = 5
+    MAX_BACKOFF = 300.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._expiry: dict[str, float] = {}
+        self._failures = 0
+        self._last_failure = 0.0
 
     def start(self) -> str:
+        now = self._clock()
+        self._expiry = {sid: t for sid, t in self._expiry.items() if t > now}
         sid = secrets.token_urlsafe(32)
-        self._expiry[sid] = time.monotonic() + OWNER_SESSION_SECONDS
+        self._expiry[sid] = now + OWNER_SESSION_SECONDS
+        self._failures = 0
         return sid
 
     def valid(self, sid: str | None) -> bool:
-        return sid is not None and self._expiry.get(sid, 0.0) > time.monotonic()
+        return sid is not None and self._expiry.get(sid, 0.0) > self._clock()
+
+    def retry_after(self) -> float:
+        """Seconds until another login may be tried (0 when it may be tried now)."""
+        if self._failures < self.FREE_FAILURES:
+            return 0.0
+        wait = min(2.0 ** (self._failures - self.FREE_FAILURES + 1), self.MAX_BACKOFF)
+        return max(0.0, self._last_failure + wait - self._clock())
+
+    def failed(self) -> None:
+        self._failures += 1
+        self._last_failure = self._clock()
 
 
 def _csrf_ok(request: Request, submitted: str) -> bool:
@@ -220,9 +245,17 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, fetch_metadata: Meta
             return HTMLResponse(error_page("The form expired; reload the page."), status_code=403)
         if not (next.startswith("/authorize?") or re.fullmatch(r"/consent/[0-9A-Za-z]{1,64}", next)):
             return HTMLResponse(error_page("Nothing to continue to."), status_code=400)
+        wait = sessions.retry_after()
+        if wait > 0:
+            page = _with_csrf(
+                request, lambda token: login_page(token, next, f"Too many wrong passphrases; try again in {wait:.0f} s."), 429
+            )
+            page.headers["Retry-After"] = str(int(wait) + 1)
+            return page
         try:
             await anyio.to_thread.run_sync(lambda: unlock_key(access.service.settings, passphrase))
         except WrongPassphrase:
+            sessions.failed()
             return _with_csrf(request, lambda token: login_page(token, next, "Wrong passphrase."), status=401)
         response = RedirectResponse(next, status_code=303)
         response.set_cookie(SESSION_COOKIE, sessions.start(), httponly=True, samesite="strict", path="/", max_age=OWNER_SESSION_SECONDS)

@@ -233,6 +233,20 @@ def test_a_wrong_owner_passphrase_is_refused_on_the_login_page(flow: Flow) -> No
     assert refused.status_code == 401 and "cv_owner" not in refused.headers.get("set-cookie", "")
 
 
+def test_repeated_wrong_passphrases_lock_the_login_page_for_a_while(flow: Flow) -> None:
+    meta = flow.discover()
+    client_id = flow.http.post(meta["registration_endpoint"], json={"redirect_uris": [REDIRECT]}).json()["client_id"]
+    _, challenge = pkce()
+    query = {"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT, "code_challenge": challenge,
+             "code_challenge_method": "S256"}  # fmt: skip
+    form = hidden_fields(flow.http.get(f"{meta['authorization_endpoint']}?{urlencode(query)}").text)
+    for _ in range(5):
+        assert flow.http.post(f"{flow.base}/consent/login", data={**form, "passphrase": "a wrong guess"}).status_code == 401
+    locked = flow.http.post(f"{flow.base}/consent/login", data={**form, "passphrase": PASSPHRASE})
+    assert locked.status_code == 429 and int(locked.headers["retry-after"]) >= 1
+    assert "cv_owner" not in locked.headers.get("set-cookie", "")
+
+
 def test_the_owner_approves_an_mcp_access_request_on_the_consent_page(flow: Flow, vault: VaultService) -> None:
     app = vault.authenticate_app(vault.add_app(OWNER, "asker").token)
     asked = vault.request_access(app, ["search:memories"], "recall my habits")
