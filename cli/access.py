@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cli.context import JsonFlag, service
-from cli.output import console, print_json
+from cli.output import console, print_json, render
 from schemas.access import AccessSummary, App, ConsentRequest, Grant
 from vault import OWNER
 from vault.errors import InvalidInput
@@ -162,10 +162,7 @@ def apps_remove(ctx: typer.Context, name: str, json_out: JsonFlag = False) -> No
     Example: ctxvault apps remove old-agent
     """
     app = service(ctx).remove_app(OWNER, name)
-    if json_out:
-        print_json(app)
-    else:
-        console.print(f"removed {app.name} ({app.id})")
+    render(app, json_out, f"removed {app.name} ({app.id})")
 
 
 # -- grants ----------------------------------------------------------------------------------
@@ -184,10 +181,7 @@ def grant(
     Example: ctxvault grant claude-desktop "search:memories#space=work" "read:preferences" --expires 30d
     """
     created = service(ctx).grant(OWNER, app, scopes, purpose=purpose, expires_at=_when(expires, future=True, option="--expires"))
-    if json_out:
-        print_json(created)
-    else:
-        console.print(f"granted {created.id}: " + escape(" ".join(created.scopes)))
+    render(created, json_out, f"granted {created.id}: " + escape(" ".join(created.scopes)))
 
 
 @grants_app.command("list")
@@ -225,10 +219,7 @@ def grants_revoke(
         raise typer.BadParameter("give either a GRANT_ID or --app APP")
     svc = service(ctx)
     revoked = [svc.revoke(OWNER, grant_id)] if grant_id is not None else svc.revoke_app(OWNER, app or "")
-    if json_out:
-        print_json(revoked)
-    else:
-        console.print(f"revoked {len(revoked)} grant(s)" + "".join(f"\n  {g.id}" for g in revoked))
+    render(revoked, json_out, f"revoked {len(revoked)} grant(s)" + "".join(f"\n  {g.id}" for g in revoked))
 
 
 # -- consent ---------------------------------------------------------------------------------
@@ -269,10 +260,7 @@ def consent_approve(
     Example: ctxvault consent approve 01JA0CQ3X4 --scope "read:memories#space=work" --expires 7d
     """
     created = service(ctx).approve_consent(OWNER, request_id, scopes=scope, expires_at=_when(expires, future=True, option="--expires"))
-    if json_out:
-        print_json(created)
-    else:
-        console.print(f"approved: grant {created.id}: " + escape(" ".join(created.scopes)))
+    render(created, json_out, f"approved: grant {created.id}: " + escape(" ".join(created.scopes)))
 
 
 @consent_app.command("deny")
@@ -286,10 +274,7 @@ def consent_deny(
     Example: ctxvault consent deny 01JA0CQ3X4
     """
     decided = service(ctx).deny_consent(OWNER, request_id)
-    if json_out:
-        print_json(decided)
-    else:
-        console.print(f"denied {decided.id}")
+    render(decided, json_out, f"denied {decided.id}")
 
 
 # -- audit -----------------------------------------------------------------------------------
@@ -330,7 +315,4 @@ def audit_verify(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     Example: ctxvault audit verify
     """
     report = service(ctx).verify_audit(OWNER)
-    if json_out:
-        print_json(report)
-    else:
-        console.print(f"audit log intact: {report.entries} entries, head {report.head[:16] or '-'}")
+    render(report, json_out, f"audit log intact: {report.entries} entries, head {report.head[:16] or '-'}")

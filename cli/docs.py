@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from cli.context import JsonFlag, service
 from cli.items import SensOpt, SpaceOpt, TagOpt, _sens
-from cli.output import console, items_table, print_json
+from cli.output import console, items_table, print_json, render
 from vault import OWNER
 
 app = typer.Typer(help="Documents: files and folders of notes, split into searchable chunks.", no_args_is_help=True)
@@ -51,10 +51,7 @@ def add(
             console.print(f"  [yellow]skipped[/] {escape(reason)}")
         return
     added = svc.add_document(OWNER, path, space=space or "personal", tags=tag, sensitivity=sens)
-    if json_out:
-        print_json(added)
-    else:
-        console.print(f"{added.action} {added.item_id} ({added.chunks} chunks)")
+    render(added, json_out, f"{added.action} {added.item_id} ({added.chunks} chunks)")
 
 
 @app.command("list")
@@ -64,10 +61,7 @@ def list_cmd(ctx: typer.Context, limit: int = 100, json_out: JsonFlag = False) -
     Example: ctxvault doc list --json
     """
     page = service(ctx).list_documents(OWNER, limit=limit)
-    if json_out:
-        print_json(page)
-    else:
-        console.print(items_table(page.items, title=f"{page.total} documents"))
+    render(page, json_out, items_table(page.items, title=f"{page.total} documents"))
 
 
 @app.command()
@@ -94,7 +88,4 @@ def remove(ctx: typer.Context, item_id: str, json_out: JsonFlag = False) -> None
     Example: ctxvault doc remove 01J9Z3QK5V2Y6N8X0M4T7R1B2C
     """
     item = service(ctx).remove_document(OWNER, item_id)
-    if json_out:
-        print_json(item)
-    else:
-        console.print(f"removed {item.id}")
+    render(item, json_out, f"removed {item.id}")

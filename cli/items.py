@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 
 from cli.context import JsonFlag, service
-from cli.output import console, items_table, print_json
+from cli.output import console, items_table, print_json, render
 from schemas.items import Kind, MemoryIn, Sensitivity
 from vault import OWNER, Principal, VaultService
 
@@ -58,10 +58,7 @@ def add(
     """
     memory = MemoryIn(text=text, space=space or "personal", tags=tag or [], sensitivity=_sens(sensitivity) or "low")
     result = service(ctx).remember(OWNER, memory)
-    if json_out:
-        print_json(result)
-    else:
-        console.print(f"{result.action} {result.item.id}")
+    render(result, json_out, f"{result.action} {result.item.id}")
 
 
 def list_cmd(
@@ -82,10 +79,7 @@ def list_cmd(
     page = svc.list_items(
         _principal(svc, as_app), kinds=_kind(kind), spaces=[space] if space else None, tags=tag, limit=limit, offset=offset
     )
-    if json_out:
-        print_json(page)
-    else:
-        console.print(items_table(page.items, title=f"{len(page.items)} of {page.total}"))
+    render(page, json_out, items_table(page.items, title=f"{len(page.items)} of {page.total}"))
 
 
 def show(ctx: typer.Context, item_id: str, json_out: JsonFlag = False) -> None:
@@ -117,10 +111,7 @@ def edit(
     if text is None and space is None and tag is None and sensitivity is None:
         raise typer.BadParameter("nothing to change: give --text, --space, --tag or --sensitivity")
     item = service(ctx).edit(OWNER, item_id, text=text, space=space, tags=tag, sensitivity=_sens(sensitivity))
-    if json_out:
-        print_json(item)
-    else:
-        console.print(f"edited {item.id}")
+    render(item, json_out, f"edited {item.id}")
 
 
 def forget(ctx: typer.Context, item_id: str, json_out: JsonFlag = False) -> None:
@@ -129,10 +120,7 @@ def forget(ctx: typer.Context, item_id: str, json_out: JsonFlag = False) -> None
     Example: ctxvault forget 01J9Z3QK5V2Y6N8X0M4T7R1B2C
     """
     item = service(ctx).forget(OWNER, item_id)
-    if json_out:
-        print_json(item)
-    else:
-        console.print(f"forgot {item.id} (run `ctxvault purge` to erase it)")
+    render(item, json_out, f"forgot {item.id} (run `ctxvault purge` to erase it)")
 
 
 def purge(
@@ -148,10 +136,7 @@ def purge(
     if not yes and not typer.confirm("Erase for good? This cannot be undone.", default=False):
         raise typer.Exit(1)
     count = service(ctx).purge(OWNER, item_id)
-    if json_out:
-        print_json({"purged": count})
-    else:
-        console.print(f"purged {count} item(s)")
+    render({"purged": count}, json_out, f"purged {count} item(s)")
 
 
 def spaces(ctx: typer.Context, as_app: AsOpt = None, json_out: JsonFlag = False) -> None:

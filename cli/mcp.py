@@ -20,7 +20,7 @@ import typer
 
 from cli.context import CLIState, JsonFlag, state
 from cli.errors import err_console
-from cli.output import console, print_json, write_private
+from cli.output import render, write_private
 from vault import OWNER, VaultService, session
 from vault.errors import InvalidInput, VaultLocked
 from vault.principal import Principal
@@ -157,10 +157,11 @@ def unlock(
     pid = int(words[1])
     status = session.status(settings)
     left = status.seconds_left if status else seconds
-    if json_out:
-        print_json({"unlocked": True, "seconds_left": left, "pid": pid})
-    else:
-        console.print(f"Unlocked for {timeout} (agent pid {pid}). `ctxvault lock` ends it early.")
+    render(
+        {"unlocked": True, "seconds_left": left, "pid": pid},
+        json_out,
+        f"Unlocked for {timeout} (agent pid {pid}). `ctxvault lock` ends it early.",
+    )
 
 
 def lock(ctx: typer.Context, json_out: JsonFlag = False) -> None:
@@ -169,10 +170,7 @@ def lock(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     Example: ctxvault lock
     """
     was = session.lock(state(ctx).settings)
-    if json_out:
-        print_json({"locked": was})
-    else:
-        console.print("Locked." if was else "No unlock session was running.")
+    render({"locked": was}, json_out, "Locked." if was else "No unlock session was running.")
 
 
 class Host(StrEnum):

@@ -45,3 +45,11 @@ def write_private(path: Path, text: str) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
     os.replace(tmp, path)
+
+
+def render(value: BaseModel | Sequence[BaseModel] | dict[str, object], json_out: bool, human: object) -> None:
+    """Print ``value`` as JSON for scripts, or ``human`` (text or a rich renderable) for people."""
+    if json_out:
+        print_json(value)
+    else:
+        console.print(human)

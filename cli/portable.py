@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cli.context import JsonFlag, read_secret_file, service
 from cli.errors import err_console
 from cli.items import _kind, _sens
-from cli.output import console, print_json, write_private
+from cli.output import console, print_json, render, write_private
 from schemas.portable import IMPORT_FORMATS, ImportFormat, Selection
 from vault import OWNER
 
@@ -87,10 +87,7 @@ def export(
         # The profile is plaintext by nature (it is for pasting); it is at least private.
         write_private(out, text)
         err_console.print(f"warning: {out} holds your profile in plaintext (mode 0600)", markup=False)
-        if json_out:
-            print_json({"path": str(out), "format": "markdown", "bytes": len(text.encode())})
-        else:
-            console.print(f"wrote the profile to {escape(str(out))}")
+        render({"path": str(out), "format": "markdown", "bytes": len(text.encode())}, json_out, f"wrote the profile to {escape(str(out))}")
         return
     if fmt != "bundle":
         raise typer.BadParameter("format must be bundle or markdown", param_hint="--format")

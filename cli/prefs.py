@@ -9,7 +9,7 @@ from rich.markup import escape
 
 from cli.context import JsonFlag, service
 from cli.items import SensOpt, SpaceOpt, TagOpt, _sens
-from cli.output import console, items_table, print_json
+from cli.output import console, items_table, print_json, render
 from vault import OWNER
 
 app = typer.Typer(help="Preferences: one value per key, with history.", no_args_is_help=True)
@@ -30,10 +30,7 @@ def set_cmd(
     Example: ctxvault pref set diet "vegetarian, no mushrooms" --space health
     """
     pref = service(ctx).set_preference(OWNER, key, value, space=space or "personal", tags=tag, sensitivity=_sens(sensitivity) or "low")
-    if json_out:
-        print_json(pref)
-    else:
-        console.print(escape(f"{pref.key} = {pref.value}"))
+    render(pref, json_out, escape(f"{pref.key} = {pref.value}"))
 
 
 @app.command()
@@ -70,10 +67,7 @@ def history(ctx: typer.Context, key: str, json_out: JsonFlag = False) -> None:
     Example: ctxvault pref history diet
     """
     items = service(ctx).preference_history(OWNER, key)
-    if json_out:
-        print_json(items)
-    else:
-        console.print(items_table(items, title=f"history of {key}"))
+    render(items, json_out, items_table(items, title=f"history of {key}"))
 
 
 @app.command()
@@ -83,7 +77,4 @@ def unset(ctx: typer.Context, key: str, json_out: JsonFlag = False) -> None:
     Example: ctxvault pref unset diet
     """
     item = service(ctx).unset_preference(OWNER, key)
-    if json_out:
-        print_json(item)
-    else:
-        console.print(f"unset {key}")
+    render(item, json_out, f"unset {key}")
