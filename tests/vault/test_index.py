@@ -13,7 +13,8 @@ def _unit(rows: int, dim: int = 32, seed: int = 0) -> np.ndarray:
     centres = rng.standard_normal((20, dim))
     x = centres[rng.integers(0, 20, rows)] + 0.5 * rng.standard_normal((rows, dim))
     x = x.astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
+    out: np.ndarray = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return out
 
 
 def test_flat_search_is_exact_while_small() -> None:
@@ -36,15 +37,50 @@ def test_search_sees_only_the_allowed_ids() -> None:
     assert len(index.search(x[7], 10, np.zeros(0, dtype=np.int64))[1]) == 0
 
 
-def test_hnsw_past_the_threshold_keeps_recall_at_10_above_095() -> None:
+def _recall_at_10(index: VectorIndex, x: np.ndarray, ids: np.ndarray, queries: np.ndarray) -> float:
+    exact = ids[np.argsort(-(queries @ x.T), axis=1)[:, :10]]
+    return float(np.mean([len(set(index.search(q, 10)[1]) & set(exact[i])) / 10 for i, q in enumerate(queries)]))
+
+
+def test_ivf_past_the_threshold_keeps_recall_at_10_above_095() -> None:
     x = _unit(6000, seed=1)
     index = VectorIndex(32, ann_threshold=2000)
     index.add(np.arange(6000, dtype=np.int64), x)
-    assert index.kind == "hnsw"
-    queries = _unit(100, seed=2)
-    exact = np.argsort(-(queries @ x.T), axis=1)[:, :10]
-    recall = np.mean([len(set(index.search(q, 10)[1]) & set(exact[i])) / 10 for i, q in enumerate(queries)])
-    assert recall >= 0.95
+    assert index.kind == "ivf" and index.lists == 64
+    assert _recall_at_10(index, x, np.arange(6000), _unit(100, seed=2)) >= 0.95
+
+
+def test_growing_in_batches_retrains_the_lists_and_keeps_recall() -> None:
+    x = _unit(12_000, seed=3)
+    index = VectorIndex(32, ann_threshold=1000)
+    for start in range(0, 12_000, 500):
+        index.add(np.arange(start, start + 500, dtype=np.int64), x[start : start + 500])
+    # Trained at 1,500 (32 lists), retrained past 6,000 (64 lists): sized for what it holds.
+    assert index.kind == "ivf" and index.lists == 64 and len(index) == 12_000
+    assert sorted(index.ids().tolist()) == list(range(12_000))
+    assert _recall_at_10(index, x, np.arange(12_000), _unit(100, seed=4)) >= 0.95
+
+
+def test_a_filtered_ivf_search_finds_the_allowed_neighbours_exactly_or_nearly() -> None:
+    x = _unit(30_000, seed=5)
+    index = VectorIndex(32, ann_threshold=1000)
+    index.add(np.arange(30_000, dtype=np.int64), x)
+    for allowed in (np.arange(0, 30_000, 7, dtype=np.int64), np.arange(0, 30_000, 2, dtype=np.int64)):  # exact subset, then selector
+        _, got = index.search(x[14], 10, allowed)
+        assert set(got.tolist()) <= set(allowed.tolist()) and len(got) == 10
+        assert got[0] == 14
+        best = allowed[np.argsort(-(x[allowed] @ x[14]))[:10]]
+        assert len(set(got.tolist()) & set(best.tolist())) >= 9
+
+
+def test_shrinking_below_half_the_threshold_goes_back_to_exact() -> None:
+    x = _unit(3000)
+    index = VectorIndex(32, ann_threshold=2000)
+    index.add(np.arange(3000, dtype=np.int64), x)
+    assert index.kind == "ivf"
+    index.remove(np.arange(2100, dtype=np.int64))
+    assert index.kind == "flat" and len(index) == 900
+    assert list(index.search(x[2500], 3)[1]) == list(2100 + np.argsort(-(x[2100:] @ x[2500]))[:3])
 
 
 def test_removed_ids_leave_both_index_kinds() -> None:
@@ -52,8 +88,9 @@ def test_removed_ids_leave_both_index_kinds() -> None:
     for threshold in (10_000, 1000):
         index = VectorIndex(32, ann_threshold=threshold)
         index.add(np.arange(3000, dtype=np.int64), x)
-        index.remove(np.array([7], dtype=np.int64))
+        index.remove(np.array([7, 99_999], dtype=np.int64))  # an absent id is ignored
         assert 7 not in index.search(x[7], 5)[1] and len(index) == 2999
+        assert 7 not in index.ids() and len(index.ids()) == 2999
 
 
 def test_sealed_index_round_trips_and_holds_no_plaintext_vector(tmp_path: Path) -> None:
@@ -67,6 +104,18 @@ def test_sealed_index_round_trips_and_holds_no_plaintext_vector(tmp_path: Path) 
     loaded = load_sealed(path, key, "m", 1000)
     assert loaded is not None and loaded[1].generation == 9
     assert list(loaded[0].search(x[3], 3)[1]) == list(index.search(x[3], 3)[1])
+
+
+def test_a_sealed_ivf_index_round_trips_with_its_lists(tmp_path: Path) -> None:
+    x = _unit(3000)
+    index = VectorIndex(32, ann_threshold=1000)
+    index.add(np.arange(3000, dtype=np.int64), x)
+    key = new_key()
+    save_sealed(tmp_path / "m.cvx", key, index, "m", generation=2)
+    loaded = load_sealed(tmp_path / "m.cvx", key, "m", 1000)
+    assert loaded is not None and loaded[0].kind == "ivf" and loaded[0].lists == index.lists
+    loaded[0].remove(np.array([5], dtype=np.int64))  # the id map survives the round trip
+    assert 5 not in loaded[0].search(x[5], 5)[1] and len(loaded[0]) == 2999
 
 
 def test_a_sealed_index_under_another_key_or_model_is_not_trusted(tmp_path: Path) -> None:
