@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
-import re
+import os
+import time
 import unicodedata
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from ulid import ULID
-
 from schemas.items import Item, Provenance
-from vault.store import Row
-
-_SPACES = re.compile(r"\s+")
+from vault.store import Row, Store
 
 ITEM_COLUMNS = (
     "id, kind, text, pref_key, space, tags, sensitivity, source, created_by, created_at, updated_at, "
@@ -21,9 +20,33 @@ ITEM_COLUMNS = (
 )
 
 
+# RFC 4648 base32 → Crockford's alphabet, which ULIDs use.
+_CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+# Units inserted per statement: FTS5 flushes its pending terms at the end of every
+# statement, so one statement per row costs ~4x more than one per batch.
+UNITS_PER_STATEMENT = 10_000
+
+
 def new_id() -> str:
     """A ULID: sortable by creation time, unique across machines, portable."""
-    return str(ULID())
+    return new_ids(1)[0]
+
+
+def new_ids(n: int) -> list[str]:
+    """``n`` ULIDs (48-bit millisecond time, 80 random bits) made in one pass, ~8x faster than one by one.
+
+    The time fills the first 10 characters and the randomness the last 16 exactly
+    (80 bits), so the random parts of all ids are base32-encoded in one call.
+    """
+    ms = time.time_ns() // 1_000_000
+    stamp = base64.b32encode((ms << 6).to_bytes(7, "big")).decode("ascii")[:10].translate(_CROCKFORD)
+    rnd = base64.b32encode(os.urandom(10 * n)).decode("ascii").translate(_CROCKFORD)
+    return [stamp + rnd[16 * i : 16 * i + 16] for i in range(n)]
+
+
+def encode_ulid(value: bytes) -> str:
+    """The 26-character ULID text of a 16-byte value (the reference for ``new_ids``)."""
+    return base64.b32encode((int.from_bytes(value, "big") << 6).to_bytes(17, "big")).decode("ascii")[:26].translate(_CROCKFORD)
 
 
 def utcnow() -> datetime:
@@ -32,7 +55,8 @@ def utcnow() -> datetime:
 
 def normalize(text: str) -> str:
     """PAM v1.0 content normalisation: trim, lowercase, NFC, collapse whitespace."""
-    return _SPACES.sub(" ", unicodedata.normalize("NFC", text.strip().lower()))
+    # str.split() splits on exactly the characters that re's \s matches in str patterns (tested).
+    return " ".join(unicodedata.normalize("NFC", text.lower()).split())
 
 
 def content_hash(text: str) -> str:
@@ -67,6 +91,24 @@ def row_to_item(row: Row) -> Item:
         deleted_at=_dt(row["deleted_at"]),
         meta=json.loads(row["meta"]),
     )
+
+
+def insert_units(store: Store, rows: Sequence[tuple[str, int, str, int, int]]) -> dict[tuple[str, int], int]:
+    """Insert ``(item_id, seq, text, start, end)`` units in few statements; their uids by (item_id, seq).
+
+    The caller holds the transaction. The FTS trigger still indexes every row.
+    """
+    uids: dict[tuple[str, int], int] = {}
+    for start in range(0, len(rows), UNITS_PER_STATEMENT):
+        part = json.dumps(rows[start : start + UNITS_PER_STATEMENT])
+        for uid, item_id, seq in store.query(
+            "INSERT INTO units (item_id, seq, text, start, end) "
+            "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(?) "
+            "RETURNING uid, item_id, seq",
+            [part],
+        ):
+            uids[(item_id, seq)] = uid
+    return uids
 
 
 def unit_text(kind: str, text: str, key: str | None = None, title: str | None = None) -> str:

@@ -7,7 +7,7 @@ catches ``sqlcipher3`` exceptions.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -95,6 +95,13 @@ class Store:
     def execute(self, sql: str, params: Any = ()) -> sqlcipher3.Cursor:
         try:
             return self.conn.execute(sql, params)
+        except sqlcipher3.DatabaseError as exc:
+            raise translate(exc) from exc
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """One statement over many rows (no FTS table written: FTS5 flushes after every row here)."""
+        try:
+            self.conn.executemany(sql, rows)
         except sqlcipher3.DatabaseError as exc:
             raise translate(exc) from exc
 

@@ -12,16 +12,21 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
 
 from schemas.items import SPACE_PATTERN, TAG_PATTERN
 from schemas.portable import ImportSummary, Skipped
 from vault.chunking import chunk_text
 from vault.errors import BadBundle
-from vault.items import ITEM_COLUMNS, new_id, unit_text
+from vault.items import ITEM_COLUMNS, insert_units, new_id, unit_text
 from vault.portable.records import ImportBatch, ItemRecord, VectorSet, check_text
 from vault.settings import Settings
 from vault.store import Row, Store
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 Progress = Callable[[int, int, str], None]
 Action = Literal["new", "updated", "unchanged", "skipped"]
@@ -83,6 +88,7 @@ def plan(store: Store, batch: ImportBatch, progress: Progress | None = None) -> 
         part = ids[start : start + 500]
         for row in store.query(f"SELECT {ITEM_COLUMNS} FROM items WHERE id IN ({','.join('?' * len(part))})", part):
             existing[row["id"]] = row
+    twins = _live_twins(store, [r.content_hash for r in batch.records if r.superseded_at is None and not (r.id and r.id in existing)])
     steps: list[_Step] = []
     seen: dict[tuple[str, str], str] = {}
     batch_ids: set[str] = set()
@@ -113,13 +119,10 @@ def plan(store: Store, batch: ImportBatch, progress: Progress | None = None) -> 
             if key in seen:
                 steps.append(_Step("skipped", r, seen[key], f"same content as {seen[key]} in the source"))
                 continue
-            twin = store.one(
-                "SELECT id FROM items WHERE content_hash = ? AND kind = ? AND deleted_at IS NULL AND superseded_at IS NULL",
-                [r.content_hash, r.kind],
-            )
+            twin = twins.get(key)
             if twin is not None:
-                steps.append(_Step("unchanged", r, twin[0], f"same content as {twin[0]}"))
-                seen[key] = twin[0]
+                steps.append(_Step("unchanged", r, twin, f"same content as {twin}"))
+                seen[key] = twin
                 continue
         step = _Step("new", r, r.id or new_id())
         if r.kind == "preference" and r.superseded_at is None and r.key:
@@ -141,6 +144,20 @@ def plan(store: Store, batch: ImportBatch, progress: Progress | None = None) -> 
     return steps
 
 
+def _live_twins(store: Store, hashes: list[str]) -> dict[tuple[str, str], str]:
+    """Live items of the vault with one of these content hashes: (kind, hash) → id."""
+    twins: dict[tuple[str, str], str] = {}
+    unique = list(dict.fromkeys(hashes))
+    for start in range(0, len(unique), 5000):
+        for row in store.query(
+            "SELECT kind, content_hash, id FROM items WHERE content_hash IN (SELECT value FROM json_each(?)) "
+            "AND deleted_at IS NULL AND superseded_at IS NULL ORDER BY id",
+            [json.dumps(unique[start : start + 5000])],
+        ):
+            twins.setdefault((row[0], row[1]), row[2])
+    return twins
+
+
 def apply(
     store: Store,
     batch: ImportBatch,
@@ -149,8 +166,13 @@ def apply(
     actor: str,
     dry_run: bool,
     progress: Progress | None = None,
+    absorb: Callable[[NDArray[np.int64], NDArray[np.float32]], None] | None = None,
 ) -> ImportSummary:
-    """Plan, and unless ``dry_run``, write the batch in one transaction."""
+    """Plan, and unless ``dry_run``, write the batch in one transaction.
+
+    ``absorb`` receives the (unit ids, vectors) taken from the source once they are
+    committed, so the caller can index them without reading them back.
+    """
     steps = plan(store, batch, progress)
     vectors = batch.vectors
     reuse = vectors is not None and vectors.model == settings.model and vectors.dim > 0
@@ -174,20 +196,57 @@ def apply(
     writes = [s for s in steps if s.action in ("new", "updated")]
     known = {r[0] for r in store.query("SELECT id FROM items")} if writes else set()
     known |= {s.item_id for s in writes}
+    units: list[tuple[str, int, str, int, int]] = []
+    rows: list[list[object]] = []  # plain new items, inserted together
+    reused: tuple[NDArray[np.int64], NDArray[np.float32]] | None = None
     with store.transaction():
         for n, s in enumerate(writes, 1):
             if progress and (n % 500 == 0 or n == len(writes)):
                 progress(n, len(writes), "writing")
-            summary.vectors_reused += _write(store, s, settings, actor, vectors if reuse else None)
+            units += _write(store, s, settings, actor, rows)
+        _insert_items(store, rows)
+        # Units after every item row, in a few statements (nothing above reads them).
+        uids = insert_units(store, units)
+        if reuse and vectors is not None:
+            reused = _reuse_vectors(store, uids, vectors)
+            summary.vectors_reused = len(reused[0])
         # Links last: a chain of versions may arrive in any order.
         for s in writes:
             if s.record.supersedes and s.record.supersedes in known:
                 store.execute("UPDATE items SET supersedes = ? WHERE id = ?", [s.record.supersedes, s.item_id])
+    if reused is not None and absorb is not None:
+        absorb(*reused)
     return summary
 
 
-def _write(store: Store, s: _Step, settings: Settings, actor: str, vectors: VectorSet | None) -> int:
+def _insert_items(store: Store, rows: list[list[object]]) -> None:
+    if rows:
+        store.executemany(f"INSERT INTO items ({ITEM_COLUMNS}) VALUES ({','.join('?' * 18)})", rows)
+        rows.clear()
+
+
+def _reuse_vectors(store: Store, uids: dict[tuple[str, int], int], vectors: VectorSet) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    """Store the source's vectors for the units just written, so they are not encoded again.
+
+    A written unit's item id is its record's id whenever the record had one.
+    """
+    rows = [
+        (uid, vectors.model, vectors.dim, vec)
+        for key, uid in uids.items()
+        if (vec := vectors.rows.get(key)) is not None and len(vec) == vectors.dim * 4
+    ]
+    store.executemany("INSERT INTO vectors (uid, model, dim, vec) VALUES (?, ?, ?, ?)", rows)
+    ids = np.array([r[0] for r in rows], dtype=np.int64)
+    vecs = np.frombuffer(b"".join(r[3] for r in rows), dtype="<f4").reshape(len(rows), vectors.dim).astype(np.float32)
+    return ids, vecs
+
+
+def _write(store: Store, s: _Step, settings: Settings, actor: str, rows: list[list[object]]) -> list[tuple[str, int, str, int, int]]:
+    """Write one item row (and its document file), or queue it in ``rows``; returns the units to insert for it."""
     r = s.record
+    batched = s.action == "new" and not s.supersede_live and r.document is None
+    if not batched:
+        _insert_items(store, rows)  # the queued rows go first: writes keep their order
     values = [
         r.kind, r.text, r.key, r.space, json.dumps(sorted(set(r.tags))), r.sensitivity, r.source,
         r.created_by or actor, r.created_at.isoformat(), r.updated_at.isoformat(), _iso(r.valid_from), _iso(r.valid_until),
@@ -200,7 +259,9 @@ def _write(store: Store, s: _Step, settings: Settings, actor: str, vectors: Vect
         store.execute("DELETE FROM units WHERE item_id = ?", [s.supersede_live])
     if s.history_at is not None:
         values[14] = s.history_at.isoformat()  # superseded_at
-    if s.action == "new":
+    if batched:
+        rows.append([s.item_id, *values])  # nothing below depends on the row existing yet
+    elif s.action == "new":
         store.execute(f"INSERT INTO items ({ITEM_COLUMNS}) VALUES ({','.join('?' * 18)})", [s.item_id, *values])
     else:
         cols = ITEM_COLUMNS.split(", ")[1:]
@@ -224,14 +285,4 @@ def _write(store: Store, s: _Step, settings: Settings, actor: str, vectors: Vect
     elif r.superseded_at is None and s.history_at is None:
         text = unit_text(r.kind, r.text, r.key)
         units = [(0, text, 0, len(text))]  # the span VaultService._insert_unit records
-    reused = 0
-    for seq, text, start, end in units:
-        cur = store.execute("INSERT INTO units (item_id, seq, text, start, end) VALUES (?, ?, ?, ?, ?)", [s.item_id, seq, text, start, end])
-        if vectors is not None and r.id is not None:
-            vec = vectors.rows.get((r.id, seq))
-            if vec is not None and len(vec) == vectors.dim * 4:
-                store.execute(
-                    "INSERT INTO vectors (uid, model, dim, vec) VALUES (?, ?, ?, ?)", [cur.lastrowid, vectors.model, vectors.dim, vec]
-                )
-                reused += 1
-    return reused
+    return [(s.item_id, seq, text, start, end) for seq, text, start, end in units]

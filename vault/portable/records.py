@@ -60,14 +60,16 @@ class ItemRecord:
     meta: Mapping[str, object] = field(default_factory=dict)
     hash: str | None = None  # content hash when it is not the text's (documents)
     document: DocumentPayload | None = None
+    # Computed once, on first use; init=False so that dataclasses.replace() never carries it over.
+    _hash: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
 
     @property
     def content_hash(self) -> str:
         if self.hash is not None:
             return self.hash
-        if self.kind == "preference" and self.key:
-            return content_hash(f"{self.key}: {self.text}")
-        return content_hash(self.text)
+        if not self._hash:
+            self._hash.append(content_hash(f"{self.key}: {self.text}" if self.kind == "preference" and self.key else self.text))
+        return self._hash[0]
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from schemas.items import (
 )
 from vault.audit import AuditLog
 from vault.crypto import DataKey
+from vault.embed import Embedder
 from vault.errors import EmbedderUnavailable, NotFound, TooLarge
 from vault.filters import ItemFilter
 from vault.items import ITEM_COLUMNS, content_hash, new_id, row_to_item, unit_text, utcnow
@@ -34,12 +35,13 @@ def _iso(dt: datetime | None) -> str | None:
 class ServiceCore:
     """An unlocked vault's shared state. Close it when done (or use it as a context manager)."""
 
-    def __init__(self, store: Store, settings: Settings, key: DataKey) -> None:
+    def __init__(self, store: Store, settings: Settings, key: DataKey, embedder: Embedder | None = None) -> None:
+        """``embedder`` replaces the configured model, loaded lazily otherwise (benchmarks pass a caching one)."""
         self.store = store
         self.settings = settings
         self._audit = AuditLog(store)
         self._policy = Policy(store, self._audit)
-        self._retriever = Retriever(store, settings, key)
+        self._retriever = Retriever(store, settings, key, embedder=embedder)
 
     def __enter__(self) -> Self:
         return self

@@ -82,7 +82,11 @@ class PortablePart(ServiceCore):
         from vault.portable.merge import apply
 
         self._policy.require_owner(principal, "import into the vault")
-        summary = apply(self.store, batch, self.settings, actor=principal.label, dry_run=dry_run, progress=progress)
+        if not dry_run:
+            self._retriever.prepare()
+        summary = apply(
+            self.store, batch, self.settings, actor=principal.label, dry_run=dry_run, progress=progress, absorb=self._retriever.absorb
+        )
         if not dry_run and (summary.new or summary.updated):
             detail: dict[str, object] = {"action": "import", "format": batch.format, "new": summary.new, "updated": summary.updated}
             self._audit.record(principal, "write", detail=detail)
