@@ -15,9 +15,9 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from vault import Settings, init_vault
+from vault import Settings, VaultService, init_vault
 from vault.embed import Embedder, Progress, load_embedder
-from vault.items import content_hash, new_id, unit_text
+from vault.items import content_hash, insert_units, new_ids, unit_text
 from vault.search import Retriever
 from vault.unlock import open_store, unlock_key
 
@@ -77,11 +77,14 @@ class CachedEmbedder:
 @dataclass
 class BenchVault:
     settings: Settings
-    retriever: Retriever
+    service: VaultService
+
+    @property
+    def retriever(self) -> Retriever:
+        return self.service._retriever
 
     def close(self) -> None:
-        self.retriever.close()
-        self.retriever._store.close()
+        self.service.close()
 
 
 @contextmanager
@@ -95,7 +98,7 @@ def bench_vault(embedder: Embedder | None = None, ann_threshold: int | None = No
         init_vault(settings, PASSPHRASE)
         key = unlock_key(settings, passphrase=PASSPHRASE)
         store = open_store(settings, key)
-        bv = BenchVault(settings, Retriever(store, settings, key, embedder=embedder))
+        bv = BenchVault(settings, VaultService(store, settings, key, embedder=embedder))
         try:
             yield bv
         finally:
@@ -108,20 +111,22 @@ def bulk_insert(
     """Insert memories or preferences (items + units) in one transaction; returns their unit ids in order."""
     store = bv.retriever._store
     stamp = "2024-01-01T00:00:00+00:00"
-    uids: list[int] = []
+    ids = new_ids(len(texts))
     with store.transaction():
-        for n, text in enumerate(texts):
-            item_id = new_id()
-            when = created[n] if created else stamp
-            key = keys[n] if keys else None
-            store.execute(
-                "INSERT INTO items (id, kind, text, pref_key, created_at, updated_at, content_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [item_id, kind, text, key, when, when, content_hash(text)],
-            )
-            unit = unit_text(kind, text, key)
-            cur = store.execute("INSERT INTO units (item_id, seq, text, start, end) VALUES (?, 0, ?, 0, ?)", [item_id, unit, len(unit)])
-            uids.append(int(cur.lastrowid))
-    return uids
+        store.executemany(
+            "INSERT INTO items (id, kind, text, pref_key, created_at, updated_at, content_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (item_id, kind, text, keys[n] if keys else None, created[n] if created else stamp, created[n] if created else stamp,
+                 content_hash(text))
+                for n, (item_id, text) in enumerate(zip(ids, texts, strict=True))
+            ],
+        )  # fmt: skip
+        units = [
+            (item_id, 0, unit := unit_text(kind, text, keys[n] if keys else None), 0, len(unit))
+            for n, (item_id, text) in enumerate(zip(ids, texts, strict=True))
+        ]
+        uid_of = insert_units(store, units)
+    return [uid_of[(item_id, 0)] for item_id in ids]
 
 
 def real_embedder() -> Embedder:
