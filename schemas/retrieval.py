@@ -18,7 +18,7 @@ class RetrievalReport(_Model):
     vectors: int = Field(description="Units with a vector from the configured model.")
     stale_vectors: int = Field(description="Vectors made by another model; `ctxvault reindex` replaces them.")
     missing_vectors: int
-    index_kind: str | None = Field(description="flat (exact) or hnsw (approximate); None if not loaded.")
+    index_kind: str | None = Field(description="flat (exact) or ivf (approximate); None if not loaded.")
     index_size: int
     generation: int
 
