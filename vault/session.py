@@ -6,29 +6,57 @@ for the key. Only the same OS user can reach the socket: its directory is 0700 a
 owned by the user, the socket is 0600, and the agent checks the peer's uid
 (SO_PEERCRED) on every connection. The key never touches disk.
 
+The agent can also start programs for a launcher (a zygote): an adapter passes
+``programs`` (op name → function) and warms their imports once; a launcher then sends
+its stdin, stdout and stderr (SCM_RIGHTS) with its argv, environment and working
+directory, and a forked child runs the program on them. The child inherits the
+warm interpreter, so it answers without paying the imports again. Children are
+reaped as they end and killed when the session locks or times out.
+
 Wire format: one JSON line in, one JSON line out: ``{"op": "key" | "status" | "lock"}``.
+A program op ``{"op": NAME, "argv": [...], "env": {...}, "cwd": "...", "umask": N}``
+carries three descriptors; the child answers ``{"started": true}``, runs only after the
+launcher's ``go`` line (so a launcher that gave up can safely run the command itself),
+and reports ``{"exit": CODE}`` at the end. A child whose launcher hangs up exits at once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
+import io
 import json
 import os
+import selectors
+import signal
 import socket
 import stat
 import struct
 import sys
+import threading
 import time
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from vault.crypto import DataKey
-from vault.errors import InvalidInput
+from vault.errors import InvalidInput, VaultLocked
 from vault.settings import Settings
 
+if TYPE_CHECKING:
+    from vault.crypto import DataKey
+
 MAX_LINE = 4096
+MAX_REQUEST = 1 << 20  # a launcher's whole environment rides in its request
+GO_TIMEOUT_S = 30.0
+HANDOVER_TIMEOUT_S = 10.0  # the agent answers in milliseconds unless another client holds it
+END_GRACE_S = 3.0
+POLL_S = 1.0  # reaping without pidfds (macOS): a finished child waits at most this long
+
+Program = Callable[[Sequence[str]], int]
+"""What a spawned child runs, with the launcher's argv (already in ``sys.argv``); returns the exit code."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +65,14 @@ class SessionStatus:
 
     socket: Path
     seconds_left: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str
+    umask: int
 
 
 def runtime_dir() -> Path:
@@ -83,50 +119,266 @@ def _read_line(conn: socket.socket) -> bytes:
     return data
 
 
-def serve(settings: Settings, key: DataKey, timeout_s: float, ready: Callable[[], None] | None = None) -> None:
-    """Run the agent until ``timeout_s`` passes or someone sends ``lock``; then forget the key."""
+def _receive(conn: socket.socket) -> tuple[bytes, list[int]]:
+    """One request line and any descriptors sent with it (plain recv would silently drop them)."""
+    data, fds = b"", []
+    try:
+        while not data.endswith(b"\n") and len(data) < MAX_REQUEST:
+            chunk, got, flags, _ = socket.recv_fds(conn, 65536, 3)
+            fds += got
+            if flags & socket.MSG_CTRUNC:
+                raise OSError("more descriptors than stdin, stdout and stderr")
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        _close_all(fds)
+        raise
+    return data, fds
+
+
+def _close_all(fds: Sequence[int]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def _job(request: Mapping[str, object], fds: Sequence[int]) -> _Job:
+    argv, env, cwd, umask = request.get("argv"), request.get("env"), request.get("cwd"), request.get("umask")
+    if len(fds) != 3:
+        raise ValueError("a program op carries stdin, stdout and stderr")
+    if not (isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv)):
+        raise ValueError("argv must be a non-empty list of strings")
+    if not (isinstance(env, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())):
+        raise ValueError("env must map strings to strings")
+    if not isinstance(cwd, str) or not isinstance(umask, int):
+        raise ValueError("cwd and umask are required")
+    return _Job(argv=list(argv), env=dict(env), cwd=cwd, umask=umask & 0o777)
+
+
+class _Children:
+    """The agent's spawned children: reaped as they end (no zombies), ended with the session."""
+
+    def __init__(self, selector: selectors.BaseSelector) -> None:
+        self._selector = selector
+        self._pidfds: dict[int, int | None] = {}
+
+    @property
+    def poll_s(self) -> float | None:
+        """How often to look for finished children when no pidfd will wake the loop."""
+        return POLL_S if any(fd is None for fd in self._pidfds.values()) else None
+
+    def add(self, pid: int) -> None:
+        pidfd: int | None = None
+        with contextlib.suppress(AttributeError, OSError):  # pidfds: Linux 5.3+
+            pidfd = os.pidfd_open(pid)
+            self._selector.register(pidfd, selectors.EVENT_READ, pid)
+        self._pidfds[pid] = pidfd
+
+    def reap(self) -> None:
+        for pid in list(self._pidfds):
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done = pid
+            if done:
+                pidfd = self._pidfds.pop(pid)
+                if pidfd is not None:
+                    self._selector.unregister(pidfd)
+                    os.close(pidfd)
+
+    def end(self) -> None:
+        """SIGTERM every child, give them a moment, then SIGKILL; returns once all are reaped."""
+        for pid in self._pidfds:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + END_GRACE_S
+        while self._pidfds and time.monotonic() < deadline:
+            self.reap()
+            time.sleep(0.01)
+        for pid in list(self._pidfds):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        self.reap()
+
+    def drop_in_child(self) -> None:
+        # Only close: unregistering would edit the epoll set the parent shares with us.
+        _close_all([fd for fd in self._pidfds.values() if fd is not None])
+        self._pidfds.clear()
+
+
+class _Agent:
+    def __init__(self, settings: Settings, key: DataKey, deadline: float, programs: Mapping[str, Program]) -> None:
+        self.settings, self.key, self.deadline, self.programs = settings, key, deadline, programs
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.selector = selectors.DefaultSelector()
+        self.children = _Children(self.selector)
+
+    def run(self) -> None:
+        self.selector.register(self.server, selectors.EVENT_READ, None)
+        while (left := self.deadline - time.monotonic()) > 0:
+            poll = self.children.poll_s
+            events = self.selector.select(left if poll is None else min(left, poll))
+            self.children.reap()
+            if not any(k.fileobj is self.server for k, _ in events):
+                continue
+            try:
+                conn, _ = self.server.accept()
+            except OSError:  # the client gave up between select and accept
+                continue
+            if not self.handle(conn):
+                break
+
+    def handle(self, conn: socket.socket) -> bool:
+        """Answer one connection; False once someone asked to lock."""
+        with conn:
+            conn.settimeout(5)
+            if _peer_uid(conn) not in (None, os.getuid()):
+                return True
+            try:
+                line, fds = _receive(conn)
+            except OSError:
+                return True
+            try:
+                request = json.loads(line or b"{}")
+                op = request.get("op") if isinstance(request, dict) else None
+                if op == "key":
+                    _reply(conn, {"key": self.key.hex(), "home": str(self.settings.home)})
+                elif op == "status":
+                    _reply(conn, {"seconds_left": int(self.deadline - time.monotonic())})
+                elif op == "lock":
+                    self.children.end()  # servers that got the key through this session stop with it
+                    _reply(conn, {"locked": True})
+                    return False
+                elif isinstance(op, str) and op in self.programs:
+                    self.spawn(conn, _job(request, fds), fds, self.programs[op])
+                else:
+                    _reply(conn, {"error": "unknown op"})
+            except (ValueError, OSError) as exc:
+                with contextlib.suppress(OSError):
+                    _reply(conn, {"error": str(exc)})
+            finally:
+                _close_all(fds)
+        return True
+
+    def spawn(self, conn: socket.socket, job: _Job, fds: Sequence[int], program: Program) -> None:
+        # Nothing buffered in the agent may leak onto the launcher's stdout through the child.
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        parent = os.getpid()
+        pid = os.fork()
+        if pid:
+            self.children.add(pid)
+            return
+        code = 1
+        try:
+            self.selector.close()
+            self.server.close()
+            self.children.drop_in_child()
+            _die_with(parent)
+            code = _child(conn, job, fds, program)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                traceback.print_exc()
+        finally:
+            os._exit(code)  # never return into the agent's loop
+
+    def close(self) -> None:
+        self.children.end()
+        self.selector.close()
+        self.server.close()
+
+
+def _die_with(parent: int) -> None:
+    """Ask Linux to SIGTERM this child if the agent dies, even by SIGKILL: locking must stop it."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _child(conn: socket.socket, job: _Job, fds: Sequence[int], program: Program) -> int:
+    """Become the launcher's process (stdio, env, cwd, umask, argv) and run the program on it."""
+    conn.settimeout(GO_TIMEOUT_S)
+    _reply(conn, {"started": True})
+    if _read_line(conn).strip() != b"go":
+        return 0  # the launcher gave up waiting and runs the command itself
+    for target, fd in zip((0, 1, 2), fds, strict=True):
+        os.dup2(fd, target)
+    _close_all([fd for fd in fds if fd > 2])
+    os.chdir(job.cwd)
+    os.environ.clear()
+    os.environ.update(job.env)
+    os.umask(job.umask)
+    sys.argv = list(job.argv)
+    _fresh_std_streams()
+    conn.settimeout(None)
+
+    def watch_launcher() -> None:
+        # The launcher sends nothing after `go`: any return means it exited or was killed.
+        with contextlib.suppress(OSError):
+            conn.recv(1)
+        os._exit(1)
+
+    threading.Thread(target=watch_launcher, name="launcher-watch", daemon=True).start()
+    try:
+        code = program(job.argv)
+    except BaseException:
+        traceback.print_exc()  # as an uncaught exception prints in the launcher's own process
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    _reply(conn, {"exit": code})
+    return code
+
+
+def _fresh_std_streams() -> None:
+    """Rebuild sys.std* on fds 0-2 as the interpreter does at start: the agent's point at /dev/null."""
+    encoding, errors = sys.stdout.encoding, sys.stdout.errors or "strict"
+
+    def text(fd: int, mode: str, errors: str, line_buffering: bool) -> io.TextIOWrapper:
+        return io.TextIOWrapper(open(fd, mode, closefd=False), encoding=encoding, errors=errors, line_buffering=line_buffering)
+
+    sys.stdin = text(0, "rb", errors, line_buffering=False)
+    sys.stdout = text(1, "wb", errors, line_buffering=os.isatty(1))
+    sys.stderr = text(2, "wb", "backslashreplace", line_buffering=True)
+
+
+def serve(
+    settings: Settings,
+    key: DataKey,
+    timeout_s: float,
+    ready: Callable[[], None] | None = None,
+    programs: Mapping[str, Program] | None = None,
+) -> None:
+    """Run the agent until ``timeout_s`` passes or someone sends ``lock``; then forget the key and end its children.
+
+    ``programs`` may only be given in a single-threaded process: each runs in a forked child.
+    """
     path = socket_path(settings)
     _private_dir(path.parent)
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    agent = _Agent(settings, key, time.monotonic() + timeout_s, programs or {})
     old_umask = os.umask(0o177)  # the socket is born 0600: no window where others could connect
     try:
-        server.bind(str(path))
+        agent.server.bind(str(path))
     finally:
         os.umask(old_umask)
     os.chmod(path, 0o600)
-    server.listen(8)
-    deadline = time.monotonic() + timeout_s
+    agent.server.listen(8)
     if ready is not None:
         ready()
     try:
-        while (left := deadline - time.monotonic()) > 0:
-            server.settimeout(left)
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                break
-            with conn:
-                conn.settimeout(5)
-                if _peer_uid(conn) not in (None, os.getuid()):
-                    continue
-                try:
-                    request = json.loads(_read_line(conn) or b"{}")
-                except (ValueError, OSError):
-                    continue
-                op = request.get("op") if isinstance(request, dict) else None
-                if op == "key":
-                    _reply(conn, {"key": key.hex(), "home": str(settings.home)})
-                elif op == "status":
-                    _reply(conn, {"seconds_left": int(deadline - time.monotonic())})
-                elif op == "lock":
-                    _reply(conn, {"locked": True})
-                    break
-                else:
-                    _reply(conn, {"error": "unknown op"})
+        agent.run()
     finally:
-        server.close()
+        agent.close()
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
 
@@ -151,6 +403,8 @@ def _ask(settings: Settings, op: str) -> dict[str, object] | None:
 
 def fetch_key(settings: Settings) -> DataKey | None:
     """The data key from a running unlock session for this vault, or None."""
+    from vault.crypto import DataKey
+
     answer = _ask(settings, "key")
     if not answer or not isinstance(answer.get("key"), str):
         return None
@@ -166,17 +420,61 @@ def status(settings: Settings) -> SessionStatus | None:
 
 
 def lock(settings: Settings) -> bool:
-    """End the unlock session; True if one was running."""
+    """End the unlock session and the programs it started; True if one was running."""
     return bool(_ask(settings, "lock"))
 
 
-def agent_main() -> None:
-    """Entry point of the agent: read the one-line JSON job from stdin, detach, serve.
+def run_in_agent(settings: Settings, op: str, argv: Sequence[str], env: Mapping[str, str], cwd: str) -> int | None:
+    """Run program ``op`` in a child of this vault's agent on this process's stdio; its exit code.
+
+    None means nothing was handed over (no agent, an agent without ``op``, any failure
+    before the child confirmed): the caller runs the command itself, as if the agent
+    were not there. Only the launcher's exit or the child's end stops the child.
+
+    Raises:
+        VaultLocked: the child ended without an exit code (the session locked or timed out).
+    """
+    path = socket_path(settings)
+    if not path.exists():
+        return None
+    umask = os.umask(0o077)
+    os.umask(umask)
+    request = json.dumps({"op": op, "argv": list(argv), "env": dict(env), "cwd": cwd, "umask": umask}).encode() + b"\n"
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    with client:
+        client.settimeout(HANDOVER_TIMEOUT_S)
+        try:
+            client.connect(str(path))
+            sent = socket.send_fds(client, [request], [0, 1, 2])
+            client.sendall(request[sent:])
+            answer = json.loads(_read_line(client) or b"{}")
+            if not (isinstance(answer, dict) and answer.get("started") is True):
+                return None
+            client.sendall(b"go\n")
+        except (OSError, ValueError):
+            return None
+        # Handed over: the child owns stdin now, so no path below may fall back.
+        client.settimeout(None)
+        try:
+            report = json.loads(_read_line(client) or b"{}")
+        except (OSError, ValueError):
+            report = None
+    if isinstance(report, dict) and isinstance(report.get("exit"), int):
+        return int(report["exit"])
+    raise VaultLocked("the server stopped: the unlock session was locked or timed out (run `ctxvault unlock`)")
+
+
+def agent_main(programs: Mapping[str, Program] | None = None, preload: Callable[[], None] | None = None) -> None:
+    """Entry point of the agent: read the one-line JSON job from stdin, detach, warm up, serve.
 
     The process forks: the child serves in its own session, the parent reports
     ``ready PID`` on stdout once the socket listens and exits, so `ctxvault unlock`
     waits for a process that ends instead of leaving one running under it.
+    ``preload`` runs after detaching and before ``ready``, while the agent is
+    single-threaded: every child forked later inherits what it imported.
     """
+    from vault.crypto import DataKey
+
     job = json.loads(sys.stdin.readline())
     sys.stdin.close()
     settings = Settings.from_env(home=Path(job["home"]))
@@ -203,7 +501,13 @@ def agent_main() -> None:
         os.close(write_end)
 
     try:
-        serve(settings, key, float(job["timeout_s"]), ready=ready)
+        if preload is not None:
+            with contextlib.suppress(Exception):  # a cold child still works: it imports what it needs
+                preload()
+            # Children's garbage collections then skip the inherited objects instead of touching
+            # (and so copying) every page of the warm heap.
+            gc.freeze()
+        serve(settings, key, float(job["timeout_s"]), ready=ready, programs=programs)
     finally:
         os._exit(0)
 
