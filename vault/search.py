@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -250,21 +250,40 @@ class Retriever:
         return done
 
     def _embed_and_store(self, pending: list[tuple[int, str]], progress: Progress | None) -> int:
+        """Encode in batches; each batch is written and indexed on the worker thread while the next one encodes.
+
+        The encoder and SQLCipher both release the GIL, so the writes cost (almost)
+        nothing next to encoding. Only one thread touches the connection at a time:
+        the main thread encodes and waits for the previous write before queueing the next.
+        """
         embedder = self.embedder()
         index = self._ensure_index()
         done = 0
-        for start in range(0, len(pending), EMBED_BATCH):
-            batch = pending[start : start + EMBED_BATCH]
-            vecs = embedder.encode(embedding_texts([t for _, t in batch]), batch_size=64)
-            uids = np.array([u for u, _ in batch], dtype=np.int64)
-            keep = self._store_vectors(uids, vecs, embedder.model_id, embedder.dim)
-            index.add(uids[keep], vecs[keep])
-            self._advance()
-            done += len(batch)
-            self._dirty += len(batch)
-            if progress:
-                progress(done, len(pending))
+        writing: Future[None] | None = None
+        try:
+            for start in range(0, len(pending), EMBED_BATCH):
+                batch = pending[start : start + EMBED_BATCH]
+                vecs = embedder.encode(embedding_texts([t for _, t in batch]), batch_size=64)
+                if writing is not None:
+                    writing.result()
+                uids = np.array([u for u, _ in batch], dtype=np.int64)
+                writing = self._worker().submit(self._write_batch, index, uids, vecs, embedder.model_id, embedder.dim)
+                done += len(batch)
+                self._dirty += len(batch)
+                if progress:
+                    progress(done, len(pending))
+        except BaseException:
+            if writing is not None:
+                wait([writing])  # the connection is free again before the error propagates
+            raise
+        if writing is not None:
+            writing.result()
         return done
+
+    def _write_batch(self, index: VectorIndex, uids: NDArray[np.int64], vecs: NDArray[np.float32], model: str, dim: int) -> None:
+        keep = self._store_vectors(uids, vecs, model, dim)
+        index.add(uids[keep], vecs[keep])
+        self._advance()
 
     def _store_vectors(self, uids: NDArray[np.int64], vecs: NDArray[np.float32], model: str, dim: int) -> NDArray[np.bool_]:
         """Write one batch of vectors in one transaction; which rows were written (a unit may be gone)."""
@@ -461,7 +480,7 @@ class Retriever:
 
     def _worker(self) -> ThreadPoolExecutor:
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctxvault-fts")
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctxvault-worker")
         return self._pool
 
     def search(self, query: SearchQuery, scope: ItemFilter) -> list[SearchHit]:

@@ -53,6 +53,9 @@ class Store:
                 "PRAGMA secure_delete = ON",
                 # Sorts and temp indices stay in memory: no temp file with plaintext pages.
                 "PRAGMA temp_store = MEMORY",
+                # Up to 64 MiB of decrypted pages: a bulk import into 100k items rewrites
+                # random pages of the hash index, and a page evicted is a page decrypted again.
+                "PRAGMA cache_size = -65536",
             ):
                 conn.execute(pragma)
         except sqlcipher3.Error as exc:
