@@ -142,7 +142,7 @@ def unlock(
     """Start an unlock session: a per-user agent keeps the key in memory so host apps can launch `ctxvault mcp`.
 
     The agent also keeps `ctxvault mcp` loaded: while it runs, a host's `ctxvault mcp` is
-    served by a child forked from the agent, which answers about seven times sooner.
+    served by a child forked from the agent, which answers about eight times sooner.
     `ctxvault lock` and the timeout stop those servers too.
 
     Example: ctxvault unlock --timeout 8h
