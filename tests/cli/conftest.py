@@ -1,14 +1,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner, Result
 
 from cli.app import app
+from schemas.items import MemoryIn
 from tests.conftest import PASSPHRASE
+from vault import OWNER, VaultService
 
 Invoke = Callable[..., Result]
 
@@ -45,3 +48,17 @@ def secret_file(tmp_path: Path) -> Callable[[str], Path]:
         return path
 
     return make
+
+
+@pytest.fixture
+def runtime_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A short private runtime dir: Unix socket paths are limited to ~108 bytes."""
+    path = Path(tempfile.mkdtemp(prefix="cv-"))
+    monkeypatch.setenv("CTXVAULT_RUNTIME_DIR", str(path))
+    yield path
+
+
+@pytest.fixture
+def app_token(vault: VaultService) -> str:
+    vault.remember(OWNER, MemoryIn(text="I drink my coffee black"))
+    return vault.add_app(OWNER, "tester").token

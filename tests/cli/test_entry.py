@@ -13,7 +13,6 @@ import queue
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -26,11 +25,10 @@ import typer.main
 
 from cli.app import app
 from cli.entry import VALUED_ROOT_OPTIONS, invocation
-from schemas.items import MemoryIn
 from tests.cli.conftest import Invoke
 from tests.conftest import PASSPHRASE
 from tests.vault.test_session import children_of, ends_within
-from vault import OWNER, Settings, VaultService, session
+from vault import Settings, VaultService, session
 from vault.errors import InvalidToken, VaultLocked
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,20 +93,6 @@ class Server:
         """Close stdin as a host does; the exit code and stderr."""
         _, err = self.proc.communicate(timeout=60)
         return self.proc.returncode, err.decode()
-
-
-@pytest.fixture
-def runtime_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A short private runtime dir: Unix socket paths are limited to ~108 bytes."""
-    path = Path(tempfile.mkdtemp(prefix="cv-"))
-    monkeypatch.setenv("CTXVAULT_RUNTIME_DIR", str(path))
-    yield path
-
-
-@pytest.fixture
-def app_token(vault: VaultService) -> str:
-    vault.remember(OWNER, MemoryIn(text="I drink my coffee black"))
-    return vault.add_app(OWNER, "tester").token
 
 
 @pytest.fixture

@@ -6,16 +6,13 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
-from schemas.items import MemoryIn
 from tests.cli.conftest import Invoke
 from tests.conftest import PASSPHRASE
 from vault import OWNER, Settings, VaultService, session
@@ -38,20 +35,6 @@ WRAPPER = (
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture
-def runtime_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A short private runtime dir: Unix socket paths are limited to ~108 bytes."""
-    path = Path(tempfile.mkdtemp(prefix="cv-"))
-    monkeypatch.setenv("CTXVAULT_RUNTIME_DIR", str(path))
-    yield path
-
-
-@pytest.fixture
-def app_token(vault: VaultService) -> str:
-    vault.remember(OWNER, MemoryIn(text="I drink my coffee black"))
-    return vault.add_app(OWNER, "tester").token
 
 
 def stdio_params(*args: str, env: dict[str, str], report: Path) -> StdioServerParameters:
