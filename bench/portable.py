@@ -31,6 +31,7 @@ from pyrage import x25519  # noqa: E402
 
 from schemas.portable import Selection  # noqa: E402
 from vault import OWNER, Settings, init_vault, open_vault  # noqa: E402
+from vault import vectors as vector_rows  # noqa: E402
 from vault.portable.merge import apply  # noqa: E402
 from vault.portable.records import ImportBatch, ItemRecord  # noqa: E402
 
@@ -64,14 +65,13 @@ def populate(home: Path, n: int) -> dict[str, float]:
         rng = np.random.default_rng(0)
         uids = [r[0] for r in svc.store.query("SELECT uid FROM units ORDER BY uid")]
         with svc.store.transaction():
+            model = vector_rows.model_id(svc.store, settings.model, DIM)
+            assert model is not None
             for chunk in range(0, len(uids), 5000):
                 part = uids[chunk : chunk + 5000]
                 vecs = rng.standard_normal((len(part), DIM)).astype("<f4")
                 vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-                svc.store.conn.executemany(
-                    "INSERT INTO vectors (uid, model, dim, vec) VALUES (?, ?, ?, ?)",
-                    [(u, settings.model, DIM, v.tobytes()) for u, v in zip(part, vecs, strict=True)],
-                )
+                vector_rows.insert(svc.store, model, part, vector_rows.encode(vecs))
     return {"populate_s": time.perf_counter() - start}
 
 

@@ -1,7 +1,7 @@
 """Hybrid search over units: FTS5 BM25 and dense vectors, fused; scope applied inside both.
 
-The SQLCipher tables are the truth: ``units`` (text) and ``vectors`` (float32 blobs
-with the model that made them). The faiss index is derived, sealed on disk under
+The SQLCipher tables are the truth: ``units`` (text) and ``vectors`` (float16 blobs
+with the id of the model that made them, vault/vectors.py). The faiss index is derived, sealed on disk under
 the data key, and rebuilt whenever its recorded ``index_state.generation`` differs
 from the database's (vault/index.py).
 
@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from schemas.items import Provenance, SearchHit, SearchQuery
+from vault import vectors as vector_rows
 from vault.crypto import DataKey
 from vault.embed import Embedder, load_embedder
 from vault.errors import InvalidInput
@@ -43,7 +44,7 @@ from vault.fusion import DEFAULT_FUSION, Fusion, fuse
 from vault.index import VectorIndex, index_file, load_sealed, save_sealed
 from vault.lexical import BM25_B, BM25_K1, SCOPED_CANDIDATES, fts_query, query_terms, snippet
 from vault.settings import Settings
-from vault.store import Store
+from vault.store import Row, Store
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -83,7 +84,7 @@ CREATE TEMP TRIGGER IF NOT EXISTS cv_vectors_ad AFTER DELETE ON main.vectors BEG
     INSERT OR IGNORE INTO cv_removed VALUES (old.uid);
 END;
 CREATE TEMP TRIGGER IF NOT EXISTS cv_gen_au AFTER UPDATE ON main.index_state BEGIN
-    UPDATE cv_counter SET gen_bumps = gen_bumps + 1;
+    UPDATE cv_counter SET gen_bumps = gen_bumps + new.generation - old.generation;
 END;
 """
 
@@ -118,6 +119,7 @@ class Retriever:
         self._dirty = 0  # vectors added since the last save
         self._caught_up = False
         self._pool: ThreadPoolExecutor | None = None
+        self._mid: int | None = None  # this model's id in ``models``, once it has one
         self._stale: tuple[int, int] | None = None  # (generation, vectors of another model)
         self._scope_cache: dict[tuple[object, ...], tuple[NDArray[np.int64], bool]] = {}
         self._size_cache: dict[tuple[object, ...], tuple[int, float]] = {}
@@ -151,14 +153,21 @@ class Retriever:
         self._stale = (gen, self._count_stale())
         return self._stale[1]
 
+    def _model_id(self) -> int:
+        """This model's id in ``models``, or -1 while it has no vector (then every vector is stale)."""
+        if self._mid is None:
+            self._mid = vector_rows.model_id(self._store, self.model)  # ids are never reassigned: cache once known
+        return -1 if self._mid is None else self._mid
+
     def _count_stale(self) -> int:
+        model = self._model_id()
         row = self._store.one(
             "SELECT EXISTS (SELECT 1 FROM vectors WHERE model < ?) OR EXISTS (SELECT 1 FROM vectors WHERE model > ?)",
-            [self.model, self.model],
+            [model, model],
         )
         if not row or not row[0]:
             return 0
-        count = self._store.one("SELECT count(*) FROM vectors WHERE model != ?", [self.model])
+        count = self._store.one("SELECT count(*) FROM vectors WHERE model != ?", [model])
         return int(count[0]) if count else 0
 
     def _ensure_index(self) -> VectorIndex:
@@ -176,7 +185,7 @@ class Retriever:
             self._index.remove(removed)
             readd = self._store.query(
                 "SELECT uid, vec FROM vectors WHERE model = ? AND uid IN (SELECT value FROM json_each(?))",
-                [self.model, json.dumps(removed.tolist())],
+                [self._model_id(), json.dumps(removed.tolist())],
             )
             self._add_rows(self._index, readd)
             self._gen, self._bumps_seen = gen, bumps
@@ -189,19 +198,17 @@ class Retriever:
                 return self._index
         return self._rebuild(gen, bumps)
 
-    def _add_rows(self, index: VectorIndex, rows: list[object]) -> None:
+    def _add_rows(self, index: VectorIndex, rows: list[Row]) -> None:
         if not rows:
             return
-        ids = np.array([r[0] for r in rows], dtype=np.int64)  # type: ignore[index]
-        vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), -1)  # type: ignore[index]
-        index.add(ids, vecs.astype(np.float32))
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        index.add(ids, vector_rows.decode([r[1] for r in rows], index.dim))
 
     def _rebuild(self, gen: int, bumps: int) -> VectorIndex:
         """Rebuild the index from the vectors table (the truth) and seal it."""
-        dim_row = self._store.one("SELECT dim FROM vectors WHERE model = ? LIMIT 1", [self.model])
-        dim = int(dim_row[0]) if dim_row else (self._embedder.dim if self._embedder else 384)
+        dim = vector_rows.model_dim(self._store, self.model) or (self._embedder.dim if self._embedder else 384)
         index = VectorIndex(dim, self._settings.ann_threshold)
-        cur = self._store.execute("SELECT uid, vec FROM vectors WHERE model = ? ORDER BY uid", [self.model])
+        cur = self._store.execute("SELECT uid, vec FROM vectors WHERE model = ? ORDER BY uid", [self._model_id()])
         while batch := cur.fetchmany(20_000):
             self._add_rows(index, batch)
         self._store.execute("DELETE FROM temp.cv_removed")
@@ -220,14 +227,15 @@ class Retriever:
         # "Has a vector of this model" is probed in the small (model, uid) index: probing the
         # table itself would read (and decrypt) every vector's page, ~0.6 s at 100k.
         lacking = "NOT EXISTS (SELECT 1 FROM vectors INDEXED BY vectors_model WHERE model = ?1 AND uid = u.uid)"
+        model = self._model_id()
         if not self._caught_up:
             # Once per process: units written by a process that crashed before embedding.
-            self._store.execute(f"INSERT OR IGNORE INTO temp.cv_pending SELECT u.uid FROM units u WHERE {lacking}", [self.model])
+            self._store.execute(f"INSERT OR IGNORE INTO temp.cv_pending SELECT u.uid FROM units u WHERE {lacking}", [model])
             self._caught_up = True
         if self._store.one("SELECT 1 FROM temp.cv_pending LIMIT 1") is None:
             return []  # the common case after every search: nothing written since
         rows = self._store.query(
-            f"SELECT u.uid, u.text FROM temp.cv_pending p JOIN units u ON u.uid = p.uid WHERE {lacking} ORDER BY u.uid", [self.model]
+            f"SELECT u.uid, u.text FROM temp.cv_pending p JOIN units u ON u.uid = p.uid WHERE {lacking} ORDER BY u.uid", [model]
         )
         return [(int(r[0]), str(r[1])) for r in rows]
 
@@ -282,7 +290,7 @@ class Retriever:
 
     def _write_batch(self, index: VectorIndex, uids: NDArray[np.int64], vecs: NDArray[np.float32], model: str, dim: int) -> None:
         keep = self._store_vectors(uids, vecs, model, dim)
-        index.add(uids[keep], vecs[keep])
+        index.add(uids[keep], vector_rows.rounded(vecs[keep]))
         self._advance()
 
     def _store_vectors(self, uids: NDArray[np.int64], vecs: NDArray[np.float32], model: str, dim: int) -> NDArray[np.bool_]:
@@ -290,10 +298,9 @@ class Retriever:
         listed = json.dumps(uids.tolist())
         with self._store.transaction():
             # REPLACE: a re-embedded unit (model change) loses its old vector in the same statement.
-            self._store.executemany(
-                "INSERT OR REPLACE INTO vectors (uid, model, dim, vec) SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM units WHERE uid = ?1)",
-                [(u, model, dim, v) for u, v in zip(uids.tolist(), vecs.astype("<f4"), strict=True)],
-            )
+            model_id = vector_rows.model_id(self._store, model, dim)
+            assert model_id is not None
+            vector_rows.insert(self._store, model_id, uids.tolist(), vector_rows.encode(vecs), live_units_only=True)
             written = np.array(
                 [r[0] for r in self._store.query("SELECT uid FROM vectors WHERE uid IN (SELECT value FROM json_each(?))", [listed])],
                 dtype=np.int64,
@@ -315,7 +322,7 @@ class Retriever:
         if len(uids) == 0:
             return
         index = self._ensure_index()
-        index.add(uids, vecs)
+        index.add(uids, vector_rows.rounded(vecs))
         self._store.execute("DELETE FROM temp.cv_removed WHERE uid IN (SELECT value FROM json_each(?))", [json.dumps(uids.tolist())])
         self._advance()
         self._dirty += len(uids)
@@ -333,7 +340,7 @@ class Retriever:
         """Re-embed every unit whose vector is missing or made by another model; resumable."""
         rows = self._store.query(
             "SELECT u.uid, u.text FROM units u LEFT JOIN vectors v ON v.uid = u.uid WHERE v.uid IS NULL OR v.model != ? ORDER BY u.uid",
-            [self.model],
+            [self._model_id()],
         )
         if self._stale_count():
             self._index = None
@@ -345,7 +352,7 @@ class Retriever:
 
     def stats(self) -> RetrievalStats:
         units = self._store.one("SELECT count(*) FROM units")
-        vectors = self._store.one("SELECT count(*) FROM vectors WHERE model = ?", [self.model])
+        vectors = self._store.one("SELECT count(*) FROM vectors WHERE model = ?", [self._model_id()])
         missing = self._store.one("SELECT count(*) FROM units u LEFT JOIN vectors v ON v.uid = u.uid WHERE v.uid IS NULL")
         index = self._index
         return RetrievalStats(

@@ -26,8 +26,9 @@ from tests.security.conftest import make_app
 from tests.vault.test_store import decrypt_pages
 from vault import OWNER, Settings, VaultService, init_vault, open_vault
 from vault.embed import Embedder
-from vault.index import index_file
+from vault.index import index_file, load_sealed
 from vault.unlock import unlock_key
+from vault.vectors import decode
 
 ROOT = Path(__file__).resolve().parents[2]
 MARKERS = ["zqxatrestmemory51", "zqxatrestpref52", "zqxatresttag53"]
@@ -39,9 +40,16 @@ def every_file(home: Path) -> dict[Path, bytes]:
 
 
 def vector_probes(vault: VaultService) -> list[bytes]:
-    """16-byte windows of every stored vector, read from the vectors table (the truth)."""
+    """16-byte windows of every stored vector (float16, as the table holds it), read from the vectors table (the truth)."""
     rows = vault.store.query("SELECT vec FROM vectors")
-    return [bytes(r[0])[i : i + 16] for r in rows for i in range(0, len(r[0]), 256)]
+    return [bytes(r[0])[i : i + 16] for r in rows for i in range(0, len(r[0]), 128)]
+
+
+def index_probes(vault: VaultService) -> list[bytes]:
+    """The same vectors as float32, as the sealed index holds them."""
+    rows = vault.store.query("SELECT vec FROM vectors")
+    raw = [decode([bytes(r[0])], len(r[0]) // 2).astype("<f4").tobytes() for r in rows]
+    return [v[i : i + 16] for v in raw for i in range(0, len(v), 256)]
 
 
 @pytest.fixture
@@ -56,8 +64,9 @@ def stocked(vault: VaultService, embedder: Embedder) -> VaultService:
 
 
 def test_no_vector_text_or_audit_detail_is_on_disk_while_the_vault_is_open(stocked: VaultService, settings: Settings) -> None:
-    probes = vector_probes(stocked)
-    assert len(probes) >= 3 * 6
+    db_probes, ix_probes = vector_probes(stocked), index_probes(stocked)
+    assert len(db_probes) >= 3 * 6
+    probes = db_probes + ix_probes
     files = every_file(settings.home)
     assert settings.home / "vault.db-wal" in files and index_file(settings.index_dir, settings.model) in files
     for path, data in files.items():
@@ -66,8 +75,13 @@ def test_no_vector_text_or_audit_detail_is_on_disk_while_the_vault_is_open(stock
             assert marker.encode() not in data, f"{marker} in {path}"
     # A test of the test: decrypted with the data key, the pages do hold the vectors.
     stocked.close()
-    plain = decrypt_pages(settings.db_path.read_bytes(), unlock_key(settings, PASSPHRASE).raw())
-    assert all(p in plain for p in probes)
+    key = unlock_key(settings, PASSPHRASE)
+    plain = decrypt_pages(settings.db_path.read_bytes(), key.raw())
+    assert all(p in plain for p in db_probes)
+    opened = load_sealed(index_file(settings.index_dir, settings.model), key, settings.model, settings.ann_threshold)
+    assert opened is not None
+    unsealed = opened[0].to_bytes(settings.model, 0)
+    assert all(p in unsealed for p in ix_probes)
     assert PURPOSE.encode() in plain
 
 

@@ -11,6 +11,7 @@ from vault.embed import Embedder, load_embedder
 from vault.errors import InvalidInput
 from vault.filters import Clause, ItemFilter
 from vault.index import index_file
+from vault.vectors import decode, model_id, rounded
 
 PASSPHRASE = "correct horse battery staple"
 
@@ -118,7 +119,8 @@ def test_index_behind_the_database_after_a_crash_is_rebuilt(filled: VaultService
 
 
 def test_a_model_change_needs_a_reindex_and_never_mixes(filled: VaultService) -> None:
-    filled.store.execute("UPDATE vectors SET model = 'old-model'")
+    old = model_id(filled.store, "old-model", 384)
+    filled.store.execute("UPDATE vectors SET model = ?", [old])
     with pytest.raises(InvalidInput):
         filled.search(OWNER, SearchQuery(text="Toyota", mode="dense"))
     assert _texts(filled, "Toyota", limit=1) == ["I drive a blue Toyota Corolla from 2015"]  # lexical meanwhile
@@ -129,8 +131,9 @@ def test_a_model_change_needs_a_reindex_and_never_mixes(filled: VaultService) ->
 
 def test_no_file_in_the_vault_holds_a_plaintext_vector(filled: VaultService, settings: Settings, embedder: Embedder) -> None:
     filled.close()
-    vec = embedder.encode([CORPUS[0][0]])[0].astype("<f4").tobytes()
-    probes = [vec[i : i + 16] for i in range(0, len(vec), 64)]
+    vec = rounded(embedder.encode([CORPUS[0][0]]))[0]
+    # float16 in the database pages, float32 in the sealed index: neither may be on disk.
+    probes = [raw[i : i + 16] for raw in (vec.astype("<f4").tobytes(), vec.astype("<f2").tobytes()) for i in range(0, len(raw), 64)]
     files = [p for p in settings.home.rglob("*") if p.is_file()]
     assert any(p.suffix == ".cvx" for p in files)
     for path in files:
@@ -139,10 +142,11 @@ def test_no_file_in_the_vault_holds_a_plaintext_vector(filled: VaultService, set
 
 
 def test_vectors_are_stored_with_model_and_dimension(filled: VaultService, embedder: Embedder) -> None:
-    rows = filled.store.query("SELECT model, dim, vec FROM vectors")
+    rows = filled.store.query("SELECT m.name, m.dim, v.vec FROM vectors v JOIN models m ON m.id = v.model")
     assert len(rows) == len(CORPUS)
     assert {(r[0], r[1]) for r in rows} == {(embedder.model_id, embedder.dim)}
-    assert np.isclose(np.linalg.norm(np.frombuffer(rows[0][2], dtype="<f4")), 1.0)
+    stored = decode([rows[0][2]], embedder.dim)[0]
+    assert np.isclose(np.linalg.norm(stored), 1.0, atol=1e-3)
 
 
 def test_a_task_surfaces_its_preference_from_the_profile(vault: VaultService, owner: Principal, embedder: Embedder) -> None:

@@ -30,6 +30,7 @@ from schemas.portable import (
     SpacesFile,
     VectorsFile,
 )
+from vault import vectors as vector_rows
 from vault.filters import ItemFilter
 from vault.items import ITEM_COLUMNS, row_to_item
 from vault.portable import pam
@@ -69,8 +70,9 @@ def build_bundle(
     superseded_by = {i.supersedes: i.id for i in items if i.supersedes in ids}
 
     vec_rows = store.query(
-        f"""SELECT u.item_id, u.seq, v.model, v.dim, v.vec FROM vectors v JOIN units u ON u.uid = v.uid
-            JOIN items i ON i.id = u.item_id WHERE {where} ORDER BY v.model = ? DESC, v.model, u.item_id, u.seq""",
+        f"""SELECT u.item_id, u.seq, m.name AS model, m.dim, v.vec FROM vectors v JOIN models m ON m.id = v.model
+            JOIN units u ON u.uid = v.uid JOIN items i ON i.id = u.item_id
+            WHERE {where} ORDER BY m.name = ? DESC, m.name, u.item_id, u.seq""",
         [*params, model],
     )  # the vault's current model first: one model per bundle
     model, dim = (vec_rows[0]["model"], int(vec_rows[0]["dim"])) if vec_rows else (None, None)
@@ -142,7 +144,7 @@ def build_bundle(
     if vec_rows:
         assert model is not None and dim is not None
         files[f"{c}/vectors.json"] = _dump(VectorsFile(model=model, dimensions=dim, units=vec_units).model_dump(mode="json"))
-        files[f"{c}/vectors.f32"] = b"".join(bytes(r["vec"]) for r in vec_rows)
+        files[f"{c}/vectors.f32"] = vector_rows.decode([bytes(r["vec"]) for r in vec_rows], dim).astype("<f4").tobytes()
     manifest = Manifest(
         format_version=FORMAT_VERSION,
         exported_by=pam.EXPORTER,

@@ -18,6 +18,7 @@ import numpy as np
 
 from schemas.items import SPACE_PATTERN, TAG_PATTERN
 from schemas.portable import ImportSummary, Skipped
+from vault import vectors as vector_rows
 from vault.chunking import chunk_text
 from vault.errors import BadBundle
 from vault.items import ITEM_COLUMNS, insert_units, new_id, unit_text
@@ -230,14 +231,14 @@ def _reuse_vectors(store: Store, uids: dict[tuple[str, int], int], vectors: Vect
 
     A written unit's item id is its record's id whenever the record had one.
     """
-    rows = [
-        (uid, vectors.model, vectors.dim, vec)
-        for key, uid in uids.items()
-        if (vec := vectors.rows.get(key)) is not None and len(vec) == vectors.dim * 4
-    ]
-    store.executemany("INSERT INTO vectors (uid, model, dim, vec) VALUES (?, ?, ?, ?)", rows)
-    ids = np.array([r[0] for r in rows], dtype=np.int64)
-    vecs = np.frombuffer(b"".join(r[3] for r in rows), dtype="<f4").reshape(len(rows), vectors.dim).astype(np.float32)
+    size = vectors.dim * 4
+    found = [(uid, vec) for key, uid in uids.items() if (vec := vectors.rows.get(key)) is not None and len(vec) == size]
+    ids = np.array([uid for uid, _ in found], dtype=np.int64)
+    vecs = np.frombuffer(b"".join(vec for _, vec in found), dtype="<f4").reshape(len(found), vectors.dim).astype(np.float32)
+    if found:
+        model = vector_rows.model_id(store, vectors.model, vectors.dim)
+        assert model is not None
+        vector_rows.insert(store, model, ids.tolist(), vector_rows.encode(vecs))
     return ids, vecs
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import PASSPHRASE
 from vault import OWNER, Settings, VaultService, init_vault, open_vault
+from vault import vectors as vector_rows
 from vault.portable.merge import apply
 from vault.portable.records import DocumentPayload, ImportBatch, ItemRecord
 
@@ -24,14 +25,15 @@ FIXTURES = REPO / "tests" / "fixtures" / "importers"
 
 def fake_vectors(vault: VaultService) -> int:
     """Give every unit without a vector a deterministic one (seeded by its text), as sync would."""
-    model = vault.settings.model
     rows = vault.store.query("SELECT u.uid, u.text FROM units u LEFT JOIN vectors v ON v.uid = u.uid WHERE v.uid IS NULL")
     with vault.store.transaction():
+        model = vector_rows.model_id(vault.store, vault.settings.model, DIM)
+        assert model is not None
         for uid, text in rows:
             seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
-            vec = np.random.default_rng(seed).standard_normal(DIM).astype("<f4")
+            vec = np.random.default_rng(seed).standard_normal((1, DIM)).astype(np.float32)
             vec /= np.linalg.norm(vec)
-            vault.store.execute("INSERT INTO vectors (uid, model, dim, vec) VALUES (?, ?, ?, ?)", [uid, model, DIM, vec.tobytes()])
+            vector_rows.insert(vault.store, model, [uid], vector_rows.encode(vec))
     return len(rows)
 
 

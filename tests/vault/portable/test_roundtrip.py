@@ -32,7 +32,9 @@ def snapshot(vault: VaultService) -> dict[str, object]:
     ]
     vectors = [
         tuple(r)
-        for r in vault.store.query("SELECT u.item_id, u.seq, v.model, v.dim, v.vec FROM vectors v JOIN units u USING (uid) ORDER BY 1, 2")
+        for r in vault.store.query(
+            "SELECT u.item_id, u.seq, m.name, m.dim, v.vec FROM vectors v JOIN models m ON m.id = v.model JOIN units u USING (uid) ORDER BY 1, 2"
+        )
     ]
     return {"items": items, "units": units, "files": files, "vectors": vectors}
 
