@@ -122,6 +122,11 @@ def check_text(text: object, where: str) -> str:
         raise BadBundle(f"{where}: text is not a string")
     if len(text) > MAX_TEXT_CHARS:
         raise BadBundle(f"{where}: text is {len(text)} characters; the limit is {MAX_TEXT_CHARS}")
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError as exc:  # a lone surrogate (JSON "\ud800"): not storable as UTF-8
+            raise BadBundle(f"{where}: text holds an unpaired surrogate at character {exc.start}") from None
     return text
 
 

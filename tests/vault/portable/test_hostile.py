@@ -134,6 +134,13 @@ def test_huge_string_is_refused(vault: VaultService, tmp_path: Path) -> None:
     refused(vault, path, fmt="mem0")
 
 
+def test_unpaired_surrogate_is_refused(vault: VaultService, tmp_path: Path) -> None:
+    """JSON may escape half a surrogate pair; UTF-8 cannot hold it, so nothing may be written."""
+    path = tmp_path / "mem0.json"
+    path.write_text('[{"id": "ok", "memory": "fine"}, {"id": "bad", "memory": "half a pair \\ud83d here"}]')
+    refused(vault, path, fmt="mem0")
+
+
 def test_huge_count_is_refused(vault: VaultService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(records, "MAX_ITEMS", 10)
     path = tmp_path / "memory.jsonl"
