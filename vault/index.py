@@ -89,6 +89,8 @@ class VectorIndex:
         self.kind = "flat"
         self._trained_at = 0  # the size the IVF lists were trained for
         self._ids: NDArray[np.int64] | None = None  # cache of ids(), dropped on every change
+        # Threads for training and bulk adds; 1 when the other core is busy writing rows.
+        self.batch_threads = os.cpu_count() or 1
 
     def _flat(self) -> Any:
         f = self._faiss
@@ -112,7 +114,7 @@ class VectorIndex:
         return index
 
     def _all_cores(self) -> _Threads:
-        return _Threads(self._faiss)
+        return _Threads(self._faiss, self.batch_threads)
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
@@ -272,11 +274,12 @@ class VectorIndex:
 class _Threads:
     """All cores for a batch job (training, bulk adds); searches go back to one thread."""
 
-    def __init__(self, faiss: Any) -> None:
+    def __init__(self, faiss: Any, threads: int) -> None:
         self._faiss = faiss
+        self._threads = threads
 
     def __enter__(self) -> None:
-        self._faiss.omp_set_num_threads(os.cpu_count() or 1)
+        self._faiss.omp_set_num_threads(self._threads)
 
     def __exit__(self, *exc: object) -> None:
         self._faiss.omp_set_num_threads(1)
@@ -289,6 +292,11 @@ def index_file(index_dir: Path, model: str) -> Path:
 
 def save_sealed(path: Path, key: DataKey, index: VectorIndex, model: str, generation: int) -> None:
     """Seal the index under the data key and replace the file atomically (0600)."""
+    os.replace(seal_beside(path, key, index, model, generation), path)
+
+
+def seal_beside(path: Path, key: DataKey, index: VectorIndex, model: str, generation: int) -> Path:
+    """Seal the index into a temporary file next to ``path``; the caller renames it into place (or deletes it)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     blob = seal(key, index.to_bytes(model, generation), _AAD + b"|" + model.encode())
     # Unique per writer: two threads of one process (or two processes) may save at once.
@@ -298,7 +306,7 @@ def save_sealed(path: Path, key: DataKey, index: VectorIndex, model: str, genera
         f.write(blob)
     # No fsync: the file is a cache. After a crash a torn or empty file fails to open
     # (authenticated encryption) or is behind the database, and is rebuilt from the table.
-    os.replace(tmp, path)
+    return tmp
 
 
 def load_sealed(path: Path, key: DataKey, model: str, ann_threshold: int) -> tuple[VectorIndex, IndexHeader] | None:
@@ -317,4 +325,4 @@ def load_sealed(path: Path, key: DataKey, model: str, ann_threshold: int) -> tup
     return index, header
 
 
-__all__ = ["IndexHeader", "VectorIndex", "index_file", "load_sealed", "save_sealed"]
+__all__ = ["IndexHeader", "VectorIndex", "index_file", "load_sealed", "save_sealed", "seal_beside"]

@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -41,7 +43,7 @@ from vault.embed import Embedder, load_embedder
 from vault.errors import InvalidInput
 from vault.filters import ItemFilter
 from vault.fusion import DEFAULT_FUSION, Fusion, fuse
-from vault.index import VectorIndex, index_file, load_sealed, save_sealed
+from vault.index import VectorIndex, index_file, load_sealed, save_sealed, seal_beside
 from vault.lexical import BM25_B, BM25_K1, SCOPED_CANDIDATES, fts_query, query_terms, snippet
 from vault.settings import Settings
 from vault.store import Row, Store
@@ -312,22 +314,15 @@ class Retriever:
         """Bring the in-memory index in step before a bulk write, so ``absorb`` can extend it."""
         self._ensure_index()
 
-    def absorb(self, uids: NDArray[np.int64], vecs: NDArray[np.float32]) -> None:
-        """Index vectors this connection has just committed to the vectors table, without reading them back.
+    def stage(self, uids: NDArray[np.int64], vecs: NDArray[np.float32]) -> StagedVectors:
+        """Index vectors a bulk write is committing, on the worker thread, while the caller goes on writing rows.
 
-        After ``prepare``, every change since is this connection's own: removals are
-        applied from the temp log and these vectors added. If another process wrote in
-        between, ``_ensure_index`` rebuilds from the table, which holds them already.
+        Called inside the caller's transaction once the units exist; after the last vector
+        row is written the caller calls ``written()``, and ``finish()`` when the
+        transaction has ended. The faiss work (IVF training, adds, sealing) releases the
+        GIL, so it costs the import almost nothing on a second core.
         """
-        if len(uids) == 0:
-            return
-        index = self._ensure_index()
-        index.add(uids, vector_rows.rounded(vecs))
-        self._store.execute("DELETE FROM temp.cv_removed WHERE uid IN (SELECT value FROM json_each(?))", [json.dumps(uids.tolist())])
-        self._advance()
-        self._dirty += len(uids)
-        if self._dirty >= SAVE_EVERY:
-            self._save()
+        return StagedVectors(self, uids, vecs)
 
     def _advance(self) -> None:
         """Record that the in-memory index reflects this connection's latest writes."""
@@ -568,6 +563,50 @@ class Retriever:
             self._pool = None
         if self._index is not None and self._dirty:
             self._save()
+
+
+class StagedVectors:
+    """Vectors being indexed while their transaction is still open (``Retriever.stage``)."""
+
+    def __init__(self, owner: Retriever, uids: NDArray[np.int64], vecs: NDArray[np.float32]) -> None:
+        self._owner = owner
+        self._uids = uids
+        self._index = owner._ensure_index()  # applies earlier removals; nothing else touches it until finish()
+        self._index.batch_threads = 1  # the other core is writing the rows
+        self._jobs = [owner._worker().submit(self._index.add, uids, vector_rows.rounded(vecs))]
+        self._state: tuple[int, int] | None = None
+        self._temp: Path | None = None
+
+    def written(self) -> None:
+        """Every vector row of the transaction is written: seal the index at the generation it will commit."""
+        owner = self._owner
+        self._state = (owner._generation(), owner._own_bumps())
+        if owner._dirty + len(self._uids) >= SAVE_EVERY:
+            self._jobs.append(owner._worker().submit(self._seal, self._state[0]))
+
+    def _seal(self, generation: int) -> None:
+        settings = self._owner._settings
+        self._temp = seal_beside(index_file(settings.index_dir, settings.model), self._owner._key, self._index, settings.model, generation)
+
+    def finish(self, committed: bool) -> None:
+        """Publish the index if the transaction committed; otherwise forget it (rebuilt from the table on next use)."""
+        owner = self._owner
+        wait(self._jobs)
+        self._index.batch_threads = os.cpu_count() or 1
+        failed = any(job.exception() is not None for job in self._jobs)
+        if not committed or failed or self._state is None:
+            # The rows are the truth: an index that missed them (or holds rolled-back ones) is rebuilt.
+            owner._index, owner._gen = None, -1
+            if self._temp is not None:
+                self._temp.unlink(missing_ok=True)
+            return
+        owner._store.execute("DELETE FROM temp.cv_removed WHERE uid IN (SELECT value FROM json_each(?))", [json.dumps(self._uids.tolist())])
+        owner._gen, owner._bumps_seen = self._state
+        if self._temp is not None:
+            os.replace(self._temp, index_file(owner._settings.index_dir, owner.model))
+            owner._dirty = 0
+        else:
+            owner._dirty += len(self._uids)
 
 
 def embedding_texts(texts: list[str]) -> list[str]:

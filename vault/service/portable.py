@@ -85,7 +85,7 @@ class PortablePart(ServiceCore):
         if not dry_run:
             self._retriever.prepare()
         summary = apply(
-            self.store, batch, self.settings, actor=principal.label, dry_run=dry_run, progress=progress, absorb=self._retriever.absorb
+            self.store, batch, self.settings, actor=principal.label, dry_run=dry_run, progress=progress, stage=self._retriever.stage
         )
         if not dry_run and (summary.new or summary.updated):
             detail: dict[str, object] = {"action": "import", "format": batch.format, "new": summary.new, "updated": summary.updated}
