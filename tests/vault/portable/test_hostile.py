@@ -12,7 +12,7 @@ from pyrage import x25519
 
 from schemas.portable import Selection
 from tests.vault.portable.conftest import FIXTURES, populate, vault_files_digest
-from vault import OWNER, VaultService
+from vault import OWNER, VaultService, search
 from vault.errors import BadBundle, VaultError
 from vault.portable import records
 from vault.portable.importers import read_source
@@ -161,3 +161,30 @@ def test_failure_while_writing_rolls_back_the_whole_import(vault: VaultService, 
     with pytest.raises(VaultError):
         apply(vault.store, bad, vault.settings, actor="owner", dry_run=False)
     assert vault.store.one("SELECT count(*) FROM items")[0] == before[0]  # type: ignore[index]
+
+
+def test_a_failure_after_the_vectors_are_staged_leaves_no_trace_in_the_index(
+    plain: Path, make_vault: Callable[..., VaultService], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index is built beside the open transaction; a rollback must take its vectors and temp file away too."""
+    target = make_vault()
+    monkeypatch.setattr(search, "SAVE_EVERY", 1)  # seal at once: a temp index file exists when the failure comes
+    staged: list[search.StagedVectors] = []
+    real_written = search.StagedVectors.written
+
+    def written_then_fail(self: search.StagedVectors) -> None:
+        real_written(self)
+        staged.append(self)
+        raise VaultError("the disk went away")
+
+    monkeypatch.setattr(search.StagedVectors, "written", written_then_fail)
+    with pytest.raises(VaultError, match="disk went away"):
+        target.import_source(OWNER, plain)
+    assert staged, "the vectors were not being indexed when the import failed"
+    assert target.store.one("SELECT count(*) FROM items")[0] == 0  # type: ignore[index]
+    assert len(target._retriever._ensure_index()) == 0
+    assert not [p for p in target.settings.index_dir.iterdir() if ".tmp" in p.name]
+    monkeypatch.setattr(search.StagedVectors, "written", real_written)
+    summary = target.import_source(OWNER, plain)  # and the same import then succeeds, index in step
+    assert summary.vectors_reused > 0
+    assert len(target._retriever._ensure_index()) == summary.vectors_reused
