@@ -32,7 +32,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -43,7 +43,7 @@ from vault.embed import Embedder, load_embedder
 from vault.errors import InvalidInput
 from vault.filters import ItemFilter
 from vault.fusion import DEFAULT_FUSION, Fusion, fuse
-from vault.index import VectorIndex, index_file, load_sealed, save_sealed, seal_beside
+from vault.index import TrainedLists, VectorIndex, index_file, load_sealed, save_sealed, seal_beside
 from vault.lexical import BM25_B, BM25_K1, SCOPED_CANDIDATES, fts_query, query_terms, snippet
 from vault.settings import Settings
 from vault.store import Row, Store
@@ -314,15 +314,15 @@ class Retriever:
         """Bring the in-memory index in step before a bulk write, so ``absorb`` can extend it."""
         self._ensure_index()
 
-    def stage(self, uids: NDArray[np.int64], vecs: NDArray[np.float32]) -> StagedVectors:
-        """Index vectors a bulk write is committing, on the worker thread, while the caller goes on writing rows.
+    def stage(self, incoming: NDArray[np.float16]) -> StagedVectors:
+        """Index vectors a bulk write is about to commit, on the worker thread, while the caller writes rows.
 
-        Called inside the caller's transaction once the units exist; after the last vector
-        row is written the caller calls ``written()``, and ``finish()`` when the
-        transaction has ended. The faiss work (IVF training, adds, sealing) releases the
-        GIL, so it costs the import almost nothing on a second core.
+        Called before the transaction with the vectors to come (training starts at once);
+        ``add()`` once their units exist, ``written()`` after the last vector row, and
+        ``finish()`` when the transaction has ended. The faiss work (training, adds,
+        sealing) releases the GIL, so it costs the import little on a second core.
         """
-        return StagedVectors(self, uids, vecs)
+        return StagedVectors(self, incoming)
 
     def _advance(self) -> None:
         """Record that the in-memory index reflects this connection's latest writes."""
@@ -566,34 +566,57 @@ class Retriever:
 
 
 class StagedVectors:
-    """Vectors being indexed while their transaction is still open (``Retriever.stage``)."""
+    """Vectors being indexed beside the transaction that writes them (``Retriever.stage``)."""
 
-    def __init__(self, owner: Retriever, uids: NDArray[np.int64], vecs: NDArray[np.float32]) -> None:
+    def __init__(self, owner: Retriever, incoming: NDArray[np.float16]) -> None:
         self._owner = owner
-        self._uids = uids
-        self._index = owner._ensure_index()  # applies earlier removals; nothing else touches it until finish()
-        self._index.batch_threads = 1  # the other core is writing the rows
-        self._jobs = [owner._worker().submit(self._index.add, uids, vector_rows.rounded(vecs))]
+        self._uids: NDArray[np.int64] = np.zeros(0, np.int64)
+        self._index: VectorIndex | None = None
+        self._jobs: list[Future[object]] = []
         self._state: tuple[int, int] | None = None
         self._temp: Path | None = None
+        # Training needs only vectors, not unit ids: it starts before the transaction does.
+        plan = owner._ensure_index().training_sample(incoming)
+        self._trained: Future[TrainedLists] | None = None
+        if plan is not None:
+            sample, size = plan
+            trainer = VectorIndex(owner._ensure_index().dim, owner._settings.ann_threshold)
+            trainer.batch_threads = 1  # the other core is writing the rows
+            self._trained = owner._worker().submit(trainer.train_lists, sample, size)
+
+    def add(self, uids: NDArray[np.int64], vecs: NDArray[np.float16]) -> None:
+        """The units exist (inside the transaction): add their vectors on the worker."""
+        index = self._owner._ensure_index()  # applies this transaction's removals first
+        index.batch_threads = 1
+        self._index, self._uids = index, uids
+        trained = self._trained
+
+        def job() -> None:
+            index.add(uids, vector_rows.rounded(vecs), trained=trained.result() if trained is not None else None)
+
+        self._jobs.append(self._owner._worker().submit(job))
 
     def written(self) -> None:
         """Every vector row of the transaction is written: seal the index at the generation it will commit."""
         owner = self._owner
         self._state = (owner._generation(), owner._own_bumps())
-        if owner._dirty + len(self._uids) >= SAVE_EVERY:
-            self._jobs.append(owner._worker().submit(self._seal, self._state[0]))
+        if self._index is not None and owner._dirty + len(self._uids) >= SAVE_EVERY:
+            self._jobs.append(owner._worker().submit(self._seal, self._index, self._state[0]))
 
-    def _seal(self, generation: int) -> None:
+    def _seal(self, index: VectorIndex, generation: int) -> None:
         settings = self._owner._settings
-        self._temp = seal_beside(index_file(settings.index_dir, settings.model), self._owner._key, self._index, settings.model, generation)
+        self._temp = seal_beside(index_file(settings.index_dir, settings.model), self._owner._key, index, settings.model, generation)
 
     def finish(self, committed: bool) -> None:
         """Publish the index if the transaction committed; otherwise forget it (rebuilt from the table on next use)."""
         owner = self._owner
-        wait(self._jobs)
-        self._index.batch_threads = os.cpu_count() or 1
-        failed = any(job.exception() is not None for job in self._jobs)
+        jobs: list[Future[Any]] = [*self._jobs, *([self._trained] if self._trained is not None else [])]
+        wait(jobs)
+        if self._index is not None:
+            self._index.batch_threads = os.cpu_count() or 1
+        failed = any(job.exception() is not None for job in jobs)
+        if self._index is None and not failed:
+            return  # nothing was added (no unit got a vector): the index is as it was
         if not committed or failed or self._state is None:
             # The rows are the truth: an index that missed them (or holds rolled-back ones) is rebuilt.
             owner._index, owner._gen = None, -1

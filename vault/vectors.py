@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 DTYPE = "<f2"
 
 
-def encode(vecs: NDArray[np.float32]) -> list[bytes]:
+def encode(vecs: NDArray[np.float32] | NDArray[np.float16]) -> list[bytes]:
     """One little-endian float16 blob per row."""
     half = np.ascontiguousarray(vecs, dtype=DTYPE)
     return [row.tobytes() for row in half]
@@ -39,9 +39,10 @@ def decode(blobs: Sequence[bytes], dim: int) -> NDArray[np.float32]:
     return np.frombuffer(b"".join(blobs), dtype=DTYPE).reshape(len(blobs), dim).astype(np.float32)
 
 
-def rounded(vecs: NDArray[np.float32]) -> NDArray[np.float32]:
-    """The values the table will hold: what an index built now must hold too."""
-    out: NDArray[np.float32] = np.asarray(vecs, dtype=np.float32).astype(DTYPE).astype(np.float32)
+def rounded(vecs: NDArray[np.float32] | NDArray[np.float16]) -> NDArray[np.float32]:
+    """The values the table will hold: what an index built now must hold too (float16 input is taken as is)."""
+    half = vecs if vecs.dtype == np.float16 else np.asarray(vecs, dtype=np.float32).astype(DTYPE)
+    out: NDArray[np.float32] = half.astype(np.float32)
     return out
 
 

@@ -42,6 +42,8 @@ _SENSITIVITIES = frozenset({"low", "medium", "high"})
 class Staging(Protocol):
     """Indexing that runs beside the transaction (``Retriever.stage``)."""
 
+    def add(self, uids: NDArray[np.int64], vecs: NDArray[np.float16]) -> None: ...
+
     def written(self) -> None: ...
 
     def finish(self, committed: bool) -> None: ...
@@ -208,12 +210,12 @@ def apply(
     actor: str,
     dry_run: bool,
     progress: Progress | None = None,
-    stage: Callable[[NDArray[np.int64], NDArray[np.float32]], Staging] | None = None,
+    stage: Callable[[NDArray[np.float16]], Staging] | None = None,
 ) -> ImportSummary:
     """Plan, and unless ``dry_run``, write the batch in one transaction.
 
-    ``stage`` receives the (unit ids, vectors) taken from the source as soon as the
-    units exist, so the caller can index them while the rows are still being written.
+    ``stage`` receives the source's vectors before the transaction and their unit ids
+    once the units exist, so the caller can index them while the rows are being written.
     """
     with _gc_paused():
         return _apply(store, batch, settings, actor=actor, dry_run=dry_run, progress=progress, stage=stage)
@@ -244,7 +246,7 @@ def _apply(
     actor: str,
     dry_run: bool,
     progress: Progress | None,
-    stage: Callable[[NDArray[np.int64], NDArray[np.float32]], Staging] | None,
+    stage: Callable[[NDArray[np.float16]], Staging] | None,
 ) -> ImportSummary:
     steps = plan(store, batch, progress)
     vectors = batch.vectors
@@ -267,11 +269,18 @@ def _apply(
             summary.vectors_reused = sum(1 for key in vectors.rows if key[0] in written)
         return summary
     writes = [s for s in steps if s.action in ("new", "updated")]
-    known = {r[0] for r in store.query("SELECT id FROM items")} if writes else set()
+    links = list({s.record.supersedes for s in writes if s.record.supersedes})
+    known = (
+        {r[0] for r in store.query("SELECT id FROM items WHERE id IN (SELECT value FROM json_each(?))", [json.dumps(links)])}
+        if links
+        else set()
+    )
     known |= {s.item_id for s in writes}
     units: list[tuple[str, int, str, int, int]] = []
     rows: list[list[object]] = []  # plain new items, inserted together
-    staged: Staging | None = None
+    keys, half = _source_vectors(writes, vectors) if reuse and vectors is not None else ([], None)
+    # Indexing starts now (training needs only the vectors) and runs beside the writes.
+    staged = stage(half) if stage is not None and half is not None and len(keys) else None
     try:
         with store.transaction():
             for n, s in enumerate(writes, 1):
@@ -281,11 +290,14 @@ def _apply(
             _insert_items(store, rows)
             # Units after every item row, in a few statements (nothing above reads them).
             uids = insert_units(store, units)
-            if reuse and vectors is not None:
-                ids, vecs = _source_vectors(uids, vectors)
-                if stage is not None and len(ids):
-                    staged = stage(ids, vecs)
-                _insert_vectors(store, ids, vecs, vectors)
+            if half is not None and vectors is not None:
+                found = np.array([uids.get(k, -1) for k in keys], dtype=np.int64)
+                kept = np.flatnonzero(found >= 0)
+                kept = kept[np.argsort(found[kept], kind="stable")]  # rows in uid order: appended, not scattered
+                ids, rows_half = found[kept], half[kept]
+                if staged is not None:
+                    staged.add(ids, rows_half)
+                _insert_vectors(store, ids, rows_half, vectors)
                 summary.vectors_reused = len(ids)
             # Links last: a chain of versions may arrive in any order.
             for s in writes:
@@ -337,19 +349,20 @@ def _insert_items(store: Store, rows: list[list[object]]) -> None:
     rows.clear()
 
 
-def _source_vectors(uids: dict[tuple[str, int], int], vectors: VectorSet) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-    """The source's vectors for the units just written, by unit id, so they are not encoded again.
+def _source_vectors(writes: list[_Step], vectors: VectorSet) -> tuple[list[tuple[str, int]], NDArray[np.float16]]:
+    """The source's vectors for the items about to be written, as float16 (the stored precision), with their unit keys.
 
-    A written unit's item id is its record's id whenever the record had one.
+    A written unit's item id is its record's id whenever the record had one; after the
+    units are inserted, a key that got no unit (history, chunks that changed) is dropped.
     """
     size = vectors.dim * 4
-    found = [(uid, vec) for key, uid in uids.items() if (vec := vectors.rows.get(key)) is not None and len(vec) == size]
-    ids = np.array([uid for uid, _ in found], dtype=np.int64)
-    vecs = np.frombuffer(b"".join(vec for _, vec in found), dtype="<f4").reshape(len(found), vectors.dim).astype(np.float32)
-    return ids, vecs
+    written = {s.record.id for s in writes if s.record.id}
+    found = [(key, vec) for key, vec in vectors.rows.items() if key[0] in written and len(vec) == size]
+    half = np.frombuffer(b"".join(vec for _, vec in found), dtype="<f4").reshape(len(found), vectors.dim).astype(vector_rows.DTYPE)
+    return [key for key, _ in found], half
 
 
-def _insert_vectors(store: Store, ids: NDArray[np.int64], vecs: NDArray[np.float32], vectors: VectorSet) -> None:
+def _insert_vectors(store: Store, ids: NDArray[np.int64], vecs: NDArray[np.float16], vectors: VectorSet) -> None:
     if len(ids):
         model = vector_rows.model_id(store, vectors.model, vectors.dim)
         assert model is not None
