@@ -63,9 +63,12 @@ EMBED_BATCH = 2048
 _TEMP_SQL = """
 CREATE TEMP TABLE IF NOT EXISTS cv_pending (uid INTEGER PRIMARY KEY);
 CREATE TEMP TABLE IF NOT EXISTS cv_removed (uid INTEGER PRIMARY KEY);
-CREATE TEMP TABLE IF NOT EXISTS cv_counter (id INTEGER PRIMARY KEY, gen_bumps INTEGER NOT NULL, item_changes INTEGER NOT NULL);
-INSERT OR IGNORE INTO cv_counter VALUES (1, 0, 0);
-CREATE TEMP TRIGGER IF NOT EXISTS cv_units_ai AFTER INSERT ON main.units BEGIN
+CREATE TEMP TABLE IF NOT EXISTS cv_counter (
+    id INTEGER PRIMARY KEY, gen_bumps INTEGER NOT NULL, item_changes INTEGER NOT NULL,
+    bulk INTEGER NOT NULL  -- 1 while a bulk import inserts units: it records them itself (StagedVectors.add)
+);
+INSERT OR IGNORE INTO cv_counter VALUES (1, 0, 0, 0);
+CREATE TEMP TRIGGER IF NOT EXISTS cv_units_ai AFTER INSERT ON main.units WHEN NOT (SELECT bulk FROM cv_counter WHERE id = 1) BEGIN
     INSERT OR IGNORE INTO cv_pending VALUES (new.uid);
     UPDATE cv_counter SET item_changes = item_changes + 1;
 END;
@@ -575,6 +578,8 @@ class StagedVectors:
         self._jobs: list[Future[object]] = []
         self._state: tuple[int, int] | None = None
         self._temp: Path | None = None
+        # The units about to be inserted are recorded once in add(), not row by row by the temp trigger.
+        owner._store.execute("UPDATE temp.cv_counter SET bulk = 1 WHERE id = 1")
         # Training needs only vectors, not unit ids: it starts before the transaction does.
         plan = owner._ensure_index().training_sample(incoming)
         self._trained: Future[TrainedLists] | None = None
@@ -584,8 +589,16 @@ class StagedVectors:
             trainer.batch_threads = 1  # the other core is writing the rows
             self._trained = owner._worker().submit(trainer.train_lists, sample, size)
 
-    def add(self, uids: NDArray[np.int64], vecs: NDArray[np.float16]) -> None:
-        """The units exist (inside the transaction): add their vectors on the worker."""
+    def add(self, uids: NDArray[np.int64], vecs: NDArray[np.float16], units: NDArray[np.int64]) -> None:
+        """The ``units`` exist (inside the transaction): add the vectors of ``uids`` on the worker.
+
+        Units without a vector here are queued for embedding, as the temp trigger would have.
+        """
+        store = self._owner._store
+        store.execute("UPDATE temp.cv_counter SET bulk = 0, item_changes = item_changes + ? WHERE id = 1", [len(units)])
+        lacking = np.setdiff1d(units, uids)
+        if len(lacking):
+            store.execute("INSERT OR IGNORE INTO temp.cv_pending SELECT value FROM json_each(?)", [json.dumps(lacking.tolist())])
         index = self._owner._ensure_index()  # applies this transaction's removals first
         index.batch_threads = 1
         self._index, self._uids = index, uids
@@ -610,6 +623,7 @@ class StagedVectors:
     def finish(self, committed: bool) -> None:
         """Publish the index if the transaction committed; otherwise forget it (rebuilt from the table on next use)."""
         owner = self._owner
+        owner._store.execute("UPDATE temp.cv_counter SET bulk = 0 WHERE id = 1")  # also when add() never came
         jobs: list[Future[Any]] = [*self._jobs, *([self._trained] if self._trained is not None else [])]
         wait(jobs)
         if self._index is not None:

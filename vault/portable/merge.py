@@ -42,7 +42,7 @@ _SENSITIVITIES = frozenset({"low", "medium", "high"})
 class Staging(Protocol):
     """Indexing that runs beside the transaction (``Retriever.stage``)."""
 
-    def add(self, uids: NDArray[np.int64], vecs: NDArray[np.float16]) -> None: ...
+    def add(self, uids: NDArray[np.int64], vecs: NDArray[np.float16], units: NDArray[np.int64]) -> None: ...
 
     def written(self) -> None: ...
 
@@ -279,9 +279,10 @@ def _apply(
     units: list[tuple[str, int, str, int, int]] = []
     rows: list[list[object]] = []  # plain new items, inserted together
     keys, half = _source_vectors(writes, vectors) if reuse and vectors is not None else ([], None)
-    # Indexing starts now (training needs only the vectors) and runs beside the writes.
-    staged = stage(half) if stage is not None and half is not None and len(keys) else None
+    staged: Staging | None = None
     try:
+        # Indexing starts now (training needs only the vectors) and runs beside the writes.
+        staged = stage(half) if stage is not None and half is not None and len(keys) else None
         with store.transaction():
             for n, s in enumerate(writes, 1):
                 if progress and (n % 500 == 0 or n == len(writes)):
@@ -296,7 +297,7 @@ def _apply(
                 kept = kept[np.argsort(found[kept], kind="stable")]  # rows in uid order: appended, not scattered
                 ids, rows_half = found[kept], half[kept]
                 if staged is not None:
-                    staged.add(ids, rows_half)
+                    staged.add(ids, rows_half, np.fromiter(uids.values(), dtype=np.int64, count=len(uids)))
                 _insert_vectors(store, ids, rows_half, vectors)
                 summary.vectors_reused = len(ids)
             # Links last: a chain of versions may arrive in any order.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pty
@@ -19,6 +20,7 @@ from tests.vault.portable.conftest import pam_cli, populate, tool
 from vault import OWNER, Principal, VaultService
 from vault.errors import ScopeDenied, TooLarge
 from vault.portable import bundle
+from vault.portable.importers import read_source
 
 ITEM_SQL = "SELECT * FROM items ORDER BY id"
 
@@ -247,3 +249,23 @@ def test_ssh_key_recipient_export_opens_with_the_ssh_private_key(
     out = tmp_path / "vault.age"
     source.export_bundle(OWNER, Selection(), out, recipients=[str(key.with_suffix(".pub"))])
     assert make_vault().import_source(OWNER, out, identity_file=key).new == 5 + 6
+
+
+def test_units_the_source_has_no_vector_for_are_embedded_after_a_bulk_import(
+    source: VaultService, make_vault: Callable[..., VaultService], tmp_path: Path
+) -> None:
+    """A bulk import records its units itself (no per-row trigger); the ones without a vector must still be embedded."""
+    populate(source, memories=12, documents=0)
+    source.export_bundle(OWNER, Selection(), tmp_path / "plain", plaintext=True)
+    batch = read_source(tmp_path / "plain")
+    assert batch.vectors is not None
+    dropped = sorted(batch.vectors.rows)[:3]
+    rows = {k: v for k, v in batch.vectors.rows.items() if k not in dropped}
+    batch = dataclasses.replace(batch, vectors=dataclasses.replace(batch.vectors, rows=rows))
+    target = make_vault()
+    target._retriever.sync()  # the once-per-process scan for units lacking vectors is behind us
+    summary = target.import_items(OWNER, batch)
+    assert summary.vectors_reused == len(rows)
+    stats = target._retriever.stats()
+    assert stats.units > len(rows)  # some units came without a vector
+    assert stats.missing_vectors == 0 and stats.vectors == stats.index_size == stats.units
