@@ -11,6 +11,7 @@ import gc
 import json
 import re
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -248,9 +249,13 @@ def _apply(
     progress: Progress | None,
     stage: Callable[[NDArray[np.float16]], Staging] | None,
 ) -> ImportSummary:
-    steps = plan(store, batch, progress)
     vectors = batch.vectors
     reuse = vectors is not None and vectors.model == settings.model and vectors.dim > 0
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctxvault-import") as pool:
+        # Converting the source's vectors to float16 releases the GIL: it runs while planning.
+        converting = pool.submit(_source_vectors, vectors) if reuse and vectors is not None and not dry_run else None
+        steps = plan(store, batch, progress)
+        keys, half = converting.result() if converting is not None else ([], None)
     summary = ImportSummary(source=batch.source, detected=batch.format, dry_run=dry_run, skipped=list(batch.skipped))
     for s in steps:
         if s.action == "new":
@@ -278,10 +283,14 @@ def _apply(
     known |= {s.item_id for s in writes}
     units: list[tuple[str, int, str, int, int]] = []
     rows: list[list[object]] = []  # plain new items, inserted together
-    keys, half = _source_vectors(writes, vectors) if reuse and vectors is not None else ([], None)
     staged: Staging | None = None
     try:
         # Indexing starts now (training needs only the vectors) and runs beside the writes.
+        if half is not None and len(keys) != len(writes):
+            # Only the vectors of written items: the rest would sway the decision to (re)train the lists.
+            written = {s.item_id for s in writes}
+            mask = np.fromiter((k[0] in written for k in keys), dtype=bool, count=len(keys))
+            keys, half = [k for k, m in zip(keys, mask, strict=True) if m], half[mask]
         staged = stage(half) if stage is not None and half is not None and len(keys) else None
         with store.transaction():
             for n, s in enumerate(writes, 1):
@@ -350,15 +359,14 @@ def _insert_items(store: Store, rows: list[list[object]]) -> None:
     rows.clear()
 
 
-def _source_vectors(writes: list[_Step], vectors: VectorSet) -> tuple[list[tuple[str, int]], NDArray[np.float16]]:
-    """The source's vectors for the items about to be written, as float16 (the stored precision), with their unit keys.
+def _source_vectors(vectors: VectorSet) -> tuple[list[tuple[str, int]], NDArray[np.float16]]:
+    """The source's vectors as float16 (the stored precision), with their (item id, seq) unit keys.
 
     A written unit's item id is its record's id whenever the record had one; after the
-    units are inserted, a key that got no unit (history, chunks that changed) is dropped.
+    units are inserted, a key that got no unit (unchanged, history, skipped) is dropped.
     """
     size = vectors.dim * 4
-    written = {s.record.id for s in writes if s.record.id}
-    found = [(key, vec) for key, vec in vectors.rows.items() if key[0] in written and len(vec) == size]
+    found = [(key, vec) for key, vec in vectors.rows.items() if len(vec) == size]
     half = np.frombuffer(b"".join(vec for _, vec in found), dtype="<f4").reshape(len(found), vectors.dim).astype(vector_rows.DTYPE)
     return [key for key, _ in found], half
 
