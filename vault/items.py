@@ -22,9 +22,9 @@ ITEM_COLUMNS = (
 
 # RFC 4648 base32 → Crockford's alphabet, which ULIDs use.
 _CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789ABCDEFGHJKMNPQRSTVWXYZ")
-# Units inserted per statement: FTS5 flushes its pending terms at the end of every
-# statement, so one statement per row costs ~4x more than one per batch.
-UNITS_PER_STATEMENT = 10_000
+# Rows per bulk statement (insert_rows): FTS5 flushes its pending terms at the end of
+# every statement, so one statement per unit costs ~4x more than one per 10k.
+ROWS_PER_STATEMENT = 10_000
 
 
 def new_id() -> str:
@@ -93,22 +93,46 @@ def row_to_item(row: Row) -> Item:
     )
 
 
-def insert_units(store: Store, rows: Sequence[tuple[str, int, str, int, int]]) -> dict[tuple[str, int], int]:
-    """Insert ``(item_id, seq, text, start, end)`` units in few statements; their uids by (item_id, seq).
+def insert_rows(
+    store: Store, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]], returning: str | None = None
+) -> list[Row]:
+    """Insert rows in statements of ``ROWS_PER_STATEMENT``, each one JSON array read by json_each.
 
-    The caller holds the transaction. The FTS trigger still indexes every row.
+    One statement per batch instead of one per row: FTS5 flushes its pending terms at the
+    end of every statement, and binding every column of every row costs more than parsing
+    it. Each ``value ->> n`` parses the row's JSON again, so a row carries only the
+    columns that vary; a column with one value across the statement (a kind, a space,
+    seq 0) is bound once, and equal columns share one field. The caller holds the
+    transaction. Texts must be valid Unicode: SQLite's JSON reader would store a lone
+    surrogate's escape as invalid UTF-8 instead of refusing it (``check_text``).
     """
-    uids: dict[tuple[str, int], int] = {}
-    for start in range(0, len(rows), UNITS_PER_STATEMENT):
-        part = json.dumps(rows[start : start + UNITS_PER_STATEMENT])
-        for uid, item_id, seq in store.query(
-            "INSERT INTO units (item_id, seq, text, start, end) "
-            "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(?) "
-            "RETURNING uid, item_id, seq",
-            [part],
-        ):
-            uids[(item_id, seq)] = uid
-    return uids
+    out: list[Row] = []
+    names = ", ".join(columns)
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        part = rows[start : start + ROWS_PER_STATEMENT]
+        select: list[str] = []
+        params: list[object] = []
+        varying: list[tuple[object, ...]] = []
+        for n, col in enumerate(zip(*part, strict=True)):
+            if n > 0 and col.count(col[0]) == len(col):  # the first column always varies: one JSON row per row
+                params.append(col[0])
+                select.append(f"?{len(params) + 1}")  # ?1 is the JSON
+                continue
+            same = next((k for k, seen in enumerate(varying) if seen == col), None)
+            if same is None:
+                same = len(varying)
+                varying.append(col)
+            select.append(f"value ->> {same}")
+        payload = json.dumps(list(zip(*varying, strict=True)), ensure_ascii=False)
+        tail = f" RETURNING {returning}" if returning else ""
+        out += store.query(f"INSERT INTO {table} ({names}) SELECT {', '.join(select)} FROM json_each(?1){tail}", [payload, *params])
+    return out
+
+
+def insert_units(store: Store, rows: Sequence[tuple[str, int, str, int, int]]) -> dict[tuple[str, int], int]:
+    """Insert ``(item_id, seq, text, start, end)`` units; their uids by (item_id, seq). The FTS trigger indexes every row."""
+    returned = insert_rows(store, "units", ("item_id", "seq", "text", "start", "end"), rows, returning="uid, item_id, seq")
+    return {(item_id, seq): uid for uid, item_id, seq in returned}
 
 
 def unit_text(kind: str, text: str, key: str | None = None, title: str | None = None) -> str:
