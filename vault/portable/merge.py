@@ -11,7 +11,7 @@ import gc
 import json
 import re
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,7 +24,7 @@ from schemas.portable import ImportSummary, Skipped
 from vault import vectors as vector_rows
 from vault.chunking import chunk_text
 from vault.errors import BadBundle
-from vault.items import ITEM_COLUMNS, insert_rows, insert_units, new_id, unit_text
+from vault.items import ITEM_COLUMNS, ROWS_PER_STATEMENT, insert_rows, insert_units, new_id, unit_text
 from vault.portable.records import MAX_TEXT_CHARS, ImportBatch, ItemRecord, VectorSet, check_text
 from vault.settings import Settings
 from vault.store import Row, Store
@@ -281,8 +281,6 @@ def _apply(
         else set()
     )
     known |= {s.item_id for s in writes}
-    units: list[tuple[str, int, str, int, int]] = []
-    rows: list[list[object]] = []  # plain new items, inserted together
     staged: Staging | None = None
     try:
         # Indexing starts now (training needs only the vectors) and runs beside the writes.
@@ -292,14 +290,12 @@ def _apply(
             mask = np.fromiter((k[0] in written for k in keys), dtype=bool, count=len(keys))
             keys, half = [k for k, m in zip(keys, mask, strict=True) if m], half[mask]
         staged = stage(half) if stage is not None and half is not None and len(keys) else None
-        with store.transaction():
+        with store.transaction(), _Queue(store) as queue:
             for n, s in enumerate(writes, 1):
                 if progress and (n % 500 == 0 or n == len(writes)):
                     progress(n, len(writes), "writing")
-                units += _write(store, s, settings, actor, rows)
-            _insert_items(store, rows)
-            # Units after every item row, in a few statements (nothing above reads them).
-            uids = insert_units(store, units)
+                queue.add_units(_write(store, s, settings, actor, queue))
+            uids = queue.flush()
             if half is not None and vectors is not None:
                 found = np.array([uids.get(k, -1) for k in keys], dtype=np.int64)
                 kept = np.flatnonzero(found >= 0)
@@ -331,6 +327,56 @@ def _insert_items(store: Store, rows: list[list[object]]) -> None:
     """Insert the queued item rows (bulk: ``insert_rows``)."""
     insert_rows(store, "items", _COLUMNS, rows)
     rows.clear()
+
+
+class _Queue:
+    """New item rows and units, written in bulk statements on a second thread while the next ones are built.
+
+    SQLite releases the GIL while a statement runs, so building rows in Python and
+    inserting the previous batch overlap. The connection is never used by both threads
+    at once: before any statement of its own, the caller calls ``flush()``, which waits.
+    Units follow their items in the same order, so unit ids follow write order.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._rows: list[list[object]] = []
+        self._units: list[tuple[str, int, str, int, int]] = []
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctxvault-rows")
+        self._jobs: list[Future[None]] = []
+        self._uids: dict[tuple[str, int], int] = {}
+
+    def __enter__(self) -> _Queue:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wait(self._jobs)  # nothing may still run on the connection when the transaction ends
+        self._pool.shutdown()
+
+    def add_item(self, row: list[object]) -> None:
+        self._rows.append(row)
+        if len(self._rows) >= ROWS_PER_STATEMENT:
+            self._send()
+
+    def add_units(self, units: list[tuple[str, int, str, int, int]]) -> None:
+        self._units += units
+
+    def _send(self) -> None:
+        rows, units, self._rows, self._units = self._rows, self._units, [], []
+        self._jobs.append(self._pool.submit(self._insert, rows, units))
+
+    def _insert(self, rows: list[list[object]], units: list[tuple[str, int, str, int, int]]) -> None:
+        _insert_items(self._store, rows)
+        self._uids.update(insert_units(self._store, units))
+
+    def flush(self) -> dict[tuple[str, int], int]:
+        """Every queued row is written (errors raised here); the uids of the units written so far."""
+        if self._rows or self._units:
+            self._send()
+        jobs, self._jobs = self._jobs, []
+        for job in jobs:
+            job.result()
+        return self._uids
 
 
 def _source_vectors(vectors: VectorSet) -> tuple[list[tuple[str, int]], NDArray[np.float16]]:
@@ -365,12 +411,12 @@ def _tags_json(tags: tuple[str, ...]) -> str:
     return out
 
 
-def _write(store: Store, s: _Step, settings: Settings, actor: str, rows: list[list[object]]) -> list[tuple[str, int, str, int, int]]:
-    """Write one item row (and its document file), or queue it in ``rows``; returns the units to insert for it."""
+def _write(store: Store, s: _Step, settings: Settings, actor: str, queue: _Queue) -> list[tuple[str, int, str, int, int]]:
+    """Write one item row (and its document file), or queue it; returns the units to insert for it."""
     r = s.record
     batched = s.action == "new" and not s.supersede_live and r.document is None
     if not batched:
-        _insert_items(store, rows)  # the queued rows go first: writes keep their order
+        queue.flush()  # the queued rows go first: writes keep their order
     values = [
         r.kind, r.text, r.key, r.space, _tags_json(r.tags), r.sensitivity, r.source,
         r.created_by or actor, r.created_at.isoformat(), r.updated_at.isoformat(), _iso(r.valid_from), _iso(r.valid_until),
@@ -384,7 +430,7 @@ def _write(store: Store, s: _Step, settings: Settings, actor: str, rows: list[li
     if s.history_at is not None:
         values[14] = s.history_at.isoformat()  # superseded_at
     if batched:
-        rows.append([s.item_id, *values])  # nothing below depends on the row existing yet
+        queue.add_item([s.item_id, *values])  # nothing below depends on the row existing yet
     elif s.action == "new":
         store.execute(f"INSERT INTO items ({ITEM_COLUMNS}) VALUES ({','.join('?' * 18)})", [s.item_id, *values])
     else:
