@@ -8,7 +8,6 @@ with its model's is dropped and re-embedded as a unit lacking a vector.
 
 from __future__ import annotations
 
-import numpy as np
 from sqlcipher3 import Connection
 
 from vault.migrations.sql import run_script
@@ -47,6 +46,8 @@ UPDATE index_state SET generation = generation + 1 WHERE id = 1;
 
 
 def up(conn: Connection) -> None:
+    import numpy as np  # only when the migration runs: opening a vault never pays for numpy
+
     run_script(conn, BEFORE)
     cur = conn.execute("SELECT v.uid, m.id, m.dim, v.vec FROM vectors v JOIN models m ON m.name = v.model AND m.dim = v.dim ORDER BY v.uid")
     while rows := cur.fetchmany(10_000):
