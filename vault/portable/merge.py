@@ -124,9 +124,17 @@ def _same(r: ItemRecord, e: Row) -> bool:
     )
 
 
-def plan(store: Store, batch: ImportBatch, progress: Progress | None = None) -> list[_Step]:
-    """Decide, for every record, whether it is new, an update, unchanged or skipped."""
-    _check_all(batch.records)
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """What the vault holds that a batch's records may meet, read in bulk before anything is written."""
+
+    existing: dict[str, Row]  # items with a record's id
+    twins: dict[tuple[str, str], str]  # (kind, content hash) → live item id
+    live_prefs: dict[str, Row]  # preference key → its live value (id, created_at)
+    link_targets: set[str]  # ids that records supersede and the vault holds
+
+
+def _lookup(store: Store, batch: ImportBatch) -> _Known:
     ids = [r.id for r in batch.records if r.id]
     existing: dict[str, Row] = {}
     for start in range(0, len(ids), 5000):
@@ -134,14 +142,44 @@ def plan(store: Store, batch: ImportBatch, progress: Progress | None = None) -> 
         for row in store.query(f"SELECT {ITEM_COLUMNS} FROM items WHERE id IN (SELECT value FROM json_each(?))", [part]):
             existing[row["id"]] = row
     twins = _live_twins(store, [r.content_hash for r in batch.records if r.superseded_at is None and not (r.id and r.id in existing)])
-    steps: list[_Step] = []
+    keys = list({r.key for r in batch.records if r.kind == "preference" and r.key})
+    live_prefs = {
+        row["pref_key"]: row
+        for row in store.query(
+            "SELECT pref_key, id, created_at FROM items WHERE kind = 'preference' AND pref_key IN (SELECT value FROM json_each(?)) "
+            "AND deleted_at IS NULL AND superseded_at IS NULL",
+            [json.dumps(keys)],
+        )
+    } if keys else {}  # fmt: skip
+    links = list({r.supersedes for r in batch.records if r.supersedes})
+    targets = (
+        {r[0] for r in store.query("SELECT id FROM items WHERE id IN (SELECT value FROM json_each(?))", [json.dumps(links)])}
+        if links
+        else set()
+    )
+    return _Known(existing, twins, live_prefs, targets)
+
+
+def plan(store: Store, batch: ImportBatch, progress: Progress | None = None) -> list[_Step]:
+    """Decide, for every record, whether it is new, an update, unchanged or skipped."""
+    _check_all(batch.records)
+    return list(_steps(batch, _lookup(store, batch), progress, "planning"))
+
+
+def _steps(batch: ImportBatch, known: _Known, progress: Progress | None, phase: str) -> Iterator[_Step]:
+    """The plan, one record at a time in write order; reads nothing from the store, so a writer may consume it as it goes.
+
+    Raises:
+        BadBundle: an id appears twice (a real import is inside its transaction by then, and rolls back).
+    """
+    existing, twins = known.existing, known.twins
     seen: dict[tuple[str, str], str] = {}
     batch_ids: set[str] = set()
     live_keys: dict[str, str] = {}
     total = len(batch.records)
     for n, r in enumerate(sorted(batch.records, key=lambda r: (r.created_at, r.id or "")), 1):
         if progress and (n % 1000 == 0 or n == total):
-            progress(n, total, "planning")
+            progress(n, total, phase)
         if r.id and r.id in batch_ids:
             raise BadBundle(f"item id {r.id[:40]!r} appears twice in the source")
         if r.id:
@@ -149,33 +187,29 @@ def plan(store: Store, batch: ImportBatch, progress: Progress | None = None) -> 
         e = existing.get(r.id) if r.id else None
         if e is not None:
             if e["deleted_at"] is not None:
-                steps.append(_Step("skipped", r, e["id"], "forgotten in this vault"))
+                yield _Step("skipped", r, e["id"], "forgotten in this vault")
             elif e["kind"] != r.kind:
-                steps.append(_Step("skipped", r, e["id"], f"id is a {e['kind']} in this vault"))
+                yield _Step("skipped", r, e["id"], f"id is a {e['kind']} in this vault")
             elif _same(r, e):
-                steps.append(_Step("unchanged", r, e["id"]))
+                yield _Step("unchanged", r, e["id"])
             elif r.updated_at > datetime.fromisoformat(e["updated_at"]):
-                steps.append(_Step("updated", r, e["id"]))
+                yield _Step("updated", r, e["id"])
             else:
-                steps.append(_Step("skipped", r, e["id"], "the vault's copy is newer"))
+                yield _Step("skipped", r, e["id"], "the vault's copy is newer")
             continue
         if r.superseded_at is None:
             key = (r.kind, r.content_hash)
             if key in seen:
-                steps.append(_Step("skipped", r, seen[key], f"same content as {seen[key]} in the source"))
+                yield _Step("skipped", r, seen[key], f"same content as {seen[key]} in the source")
                 continue
             twin = twins.get(key)
             if twin is not None:
-                steps.append(_Step("unchanged", r, twin, f"same content as {twin}"))
+                yield _Step("unchanged", r, twin, f"same content as {twin}")
                 seen[key] = twin
                 continue
         step = _Step("new", r, r.id or new_id())
         if r.kind == "preference" and r.superseded_at is None and r.key:
-            row = None if r.key in live_keys else store.one(
-                "SELECT id, created_at FROM items WHERE kind = 'preference' AND pref_key = ? "
-                "AND deleted_at IS NULL AND superseded_at IS NULL",
-                [r.key],
-            )  # fmt: skip
+            row = None if r.key in live_keys else known.live_prefs.get(r.key)
             if row is not None and row["id"] not in batch_ids:
                 vault_since = datetime.fromisoformat(row["created_at"])
                 if r.created_at >= vault_since:
@@ -185,8 +219,7 @@ def plan(store: Store, batch: ImportBatch, progress: Progress | None = None) -> 
             live_keys[r.key] = step.item_id
         if r.superseded_at is None:
             seen[(r.kind, r.content_hash)] = step.item_id
-        steps.append(step)
-    return steps
+        yield step
 
 
 def _live_twins(store: Store, hashes: list[str]) -> dict[tuple[str, str], str]:
@@ -222,6 +255,19 @@ def apply(
         return _apply(store, batch, settings, actor=actor, dry_run=dry_run, progress=progress, stage=stage)
 
 
+def _count(summary: ImportSummary, s: _Step) -> None:
+    if s.action == "new":
+        summary.new += 1
+    elif s.action == "updated":
+        summary.updated += 1
+    elif s.action == "unchanged":
+        summary.unchanged += 1
+    else:
+        summary.skipped.append(Skipped(ref=(s.record.id or s.item_id)[:128], reason=s.reason or "skipped"))
+    if s.action in ("new", "updated"):
+        summary.by_kind[s.record.kind] = summary.by_kind.get(s.record.kind, 0) + 1
+
+
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     """No cyclic garbage collection during a bulk import.
@@ -251,50 +297,43 @@ def _apply(
 ) -> ImportSummary:
     vectors = batch.vectors
     reuse = vectors is not None and vectors.model == settings.model and vectors.dim > 0
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctxvault-import") as pool:
-        # Converting the source's vectors to float16 releases the GIL: it runs while planning.
-        converting = pool.submit(_source_vectors, vectors) if reuse and vectors is not None and not dry_run else None
-        steps = plan(store, batch, progress)
-        keys, half = converting.result() if converting is not None else ([], None)
     summary = ImportSummary(source=batch.source, detected=batch.format, dry_run=dry_run, skipped=list(batch.skipped))
-    for s in steps:
-        if s.action == "new":
-            summary.new += 1
-        elif s.action == "updated":
-            summary.updated += 1
-        elif s.action == "unchanged":
-            summary.unchanged += 1
-        else:
-            summary.skipped.append(Skipped(ref=(s.record.id or s.item_id)[:128], reason=s.reason or "skipped"))
-        if s.action in ("new", "updated"):
-            summary.by_kind[s.record.kind] = summary.by_kind.get(s.record.kind, 0) + 1
     if dry_run:
+        steps = plan(store, batch, progress)
+        for s in steps:
+            _count(summary, s)
         if reuse and vectors is not None:
-            written = {s.record.id for s in steps if s.action in ("new", "updated") and s.record.id}
-            summary.vectors_reused = sum(1 for key in vectors.rows if key[0] in written)
+            to_write = {s.record.id for s in steps if s.action in ("new", "updated") and s.record.id}
+            summary.vectors_reused = sum(1 for key in vectors.rows if key[0] in to_write)
         return summary
-    writes = [s for s in steps if s.action in ("new", "updated")]
-    links = list({s.record.supersedes for s in writes if s.record.supersedes})
-    known = (
-        {r[0] for r in store.query("SELECT id FROM items WHERE id IN (SELECT value FROM json_each(?))", [json.dumps(links)])}
-        if links
-        else set()
-    )
-    known |= {s.item_id for s in writes}
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctxvault-import") as pool:
+        # Converting the source's vectors to float16 releases the GIL: it runs while the vault is read.
+        converting = pool.submit(_source_vectors, vectors) if reuse and vectors is not None else None
+        _check_all(batch.records)
+        known = _lookup(store, batch)
+        keys, half = converting.result() if converting is not None else ([], None)
     staged: Staging | None = None
     try:
+        if half is not None:
+            # Only vectors of records that will likely be written (new ids, no twin): the rest would sway
+            # the decision to (re)train the lists. Which rows are stored is decided exactly below, by unit.
+            likely = {r.id for r in batch.records if r.id and r.id not in known.existing and (r.kind, r.content_hash) not in known.twins}
+            if len(likely) != len(keys):
+                mask = np.fromiter((k[0] in likely for k in keys), dtype=bool, count=len(keys))
+                keys, half = [k for k, m in zip(keys, mask, strict=True) if m], half[mask]
         # Indexing starts now (training needs only the vectors) and runs beside the writes.
-        if half is not None and len(keys) != len(writes):
-            # Only the vectors of written items: the rest would sway the decision to (re)train the lists.
-            written = {s.item_id for s in writes}
-            mask = np.fromiter((k[0] in written for k in keys), dtype=bool, count=len(keys))
-            keys, half = [k for k, m in zip(keys, mask, strict=True) if m], half[mask]
         staged = stage(half) if stage is not None and half is not None and len(keys) else None
+        links: list[_Step] = []
+        written: set[str] = set()
         with store.transaction(), _Queue(store) as queue:
-            for n, s in enumerate(writes, 1):
-                if progress and (n % 500 == 0 or n == len(writes)):
-                    progress(n, len(writes), "writing")
-                queue.add_units(_write(store, s, settings, actor, queue))
+            # Planning streams into writing: rows are built and queued while earlier ones are inserted.
+            for s in _steps(batch, known, progress, "writing"):
+                _count(summary, s)
+                if s.action in ("new", "updated"):
+                    queue.add_units(_write(store, s, settings, actor, queue))
+                    written.add(s.item_id)
+                    if s.record.supersedes:
+                        links.append(s)
             uids = queue.flush()
             if half is not None and vectors is not None:
                 found = np.array([uids.get(k, -1) for k in keys], dtype=np.int64)
@@ -306,8 +345,8 @@ def _apply(
                 _insert_vectors(store, ids, rows_half, vectors)
                 summary.vectors_reused = len(ids)
             # Links last: a chain of versions may arrive in any order.
-            for s in writes:
-                if s.record.supersedes and s.record.supersedes in known:
+            for s in links:
+                if s.record.supersedes in known.link_targets or s.record.supersedes in written:
                     store.execute("UPDATE items SET supersedes = ? WHERE id = ?", [s.record.supersedes, s.item_id])
             if staged is not None:
                 staged.written()

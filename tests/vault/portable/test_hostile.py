@@ -14,7 +14,7 @@ from schemas.portable import Selection
 from tests.vault.portable.conftest import FIXTURES, populate, vault_files_digest
 from vault import OWNER, VaultService, search
 from vault.errors import BadBundle, VaultError
-from vault.portable import records
+from vault.portable import merge, records
 from vault.portable.importers import read_source
 from vault.portable.merge import apply
 
@@ -188,3 +188,26 @@ def test_a_failure_after_the_vectors_are_staged_leaves_no_trace_in_the_index(
     summary = target.import_source(OWNER, plain)  # and the same import then succeeds, index in step
     assert summary.vectors_reused > 0
     assert len(target._retriever._ensure_index()) == summary.vectors_reused
+
+
+def test_an_id_twice_is_refused_after_earlier_rows_were_written(
+    vault: VaultService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Planning streams into writing: the duplicate is found inside the transaction, which must roll back whole."""
+    monkeypatch.setattr(merge, "ROWS_PER_STATEMENT", 2)  # rows are on their way to the table when the duplicate comes
+    entries = [{"id": f"m{n}", "memory": f"fact number {n}", "created_at": f"2025-01-0{n + 1}T00:00:00Z"} for n in range(8)]
+    entries.append({"id": "m0", "memory": "a different fact", "created_at": "2025-02-01T00:00:00Z"})
+    path = tmp_path / "mem0.json"
+    path.write_text(json.dumps(entries))
+    with pytest.raises(BadBundle, match="appears twice"):
+        vault.import_source(OWNER, path, fmt="mem0")
+    for table in ("items", "units", "units_fts"):
+        assert vault.store.one(f"SELECT count(*) FROM {table}")[0] == 0, table  # type: ignore[index]
+    assert vault.import_source(OWNER, _without_last(path), fmt="mem0").new == 8
+
+
+def _without_last(path: Path) -> Path:
+    entries = json.loads(path.read_text())[:-1]
+    out = path.with_name("ok.json")
+    out.write_text(json.dumps(entries))
+    return out
