@@ -306,11 +306,13 @@ def _apply(
             to_write = {s.record.id for s in steps if s.action in ("new", "updated") and s.record.id}
             summary.vectors_reused = sum(1 for key in vectors.rows if key[0] in to_write)
         return summary
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctxvault-import") as pool:
-        # Converting the source's vectors to float16 releases the GIL: it runs while the vault is read.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ctxvault-import") as pool:
+        # Converting the source's vectors to float16 and reading the vault both release the GIL:
+        # they run while the records are checked (the pool's exit waits for both, also on error).
         converting = pool.submit(_source_vectors, vectors) if reuse and vectors is not None else None
+        looking = pool.submit(_lookup, store, batch)
         _check_all(batch.records)
-        known = _lookup(store, batch)
+        known = looking.result()
         keys, half = converting.result() if converting is not None else ([], None)
     staged: Staging | None = None
     try:
