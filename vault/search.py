@@ -314,7 +314,7 @@ class Retriever:
         return np.isin(uids, written)
 
     def prepare(self) -> None:
-        """Bring the in-memory index in step before a bulk write, so ``absorb`` can extend it."""
+        """Bring the in-memory index in step (load or rebuild it) before a bulk write, outside its transaction."""
         self._ensure_index()
 
     def stage(self, incoming: NDArray[np.float16]) -> StagedVectors:
