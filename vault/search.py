@@ -44,7 +44,17 @@ from vault.errors import InvalidInput
 from vault.filters import ItemFilter
 from vault.fusion import DEFAULT_FUSION, Fusion, fuse
 from vault.index import TrainedLists, VectorIndex, index_file, load_sealed, save_sealed, seal_beside
-from vault.lexical import BM25_B, BM25_K1, SCOPED_CANDIDATES, fts_query, query_terms, snippet
+from vault.lexical import (
+    BM25_B,
+    BM25_K1,
+    COMMON_TERM_FRACTION,
+    COMMON_TERM_UNITS,
+    SCOPED_CANDIDATES,
+    fts_query,
+    match_expression,
+    query_terms,
+    snippet,
+)
 from vault.settings import Settings
 from vault.store import Row, Store
 
@@ -128,6 +138,9 @@ class Retriever:
         self._stale: tuple[int, int] | None = None  # (generation, vectors of another model)
         self._scope_cache: dict[tuple[object, ...], tuple[NDArray[np.int64], bool]] = {}
         self._size_cache: dict[tuple[object, ...], tuple[int, float]] = {}
+        self._df: dict[str, int] = {}  # units per query term, for _without_common; valid while _df_key holds
+        self._df_key: tuple[object, ...] = ()
+        self._units = 0
         # Temp triggers (this connection only) record what changed, so sync() stays cheap.
         store.conn.executescript(_TEMP_SQL)
 
@@ -394,11 +407,30 @@ class Retriever:
         # Native bm25() only for the unfiltered owner: choosing it because a scope happens to
         # cover every stored unit would let hidden items switch an app's scoring formula.
         if scope == ItemFilter():
+            match = match_expression(self._without_common(query_terms(text))) or match
             rows = self._store.query(
                 "SELECT f.rowid, bm25(units_fts) AS rank FROM units_fts f WHERE units_fts MATCH ? ORDER BY rank LIMIT ?", [match, n]
             )
             return [(int(r[0]), -float(r[1])) for r in rows]
         return self._scoped_bm25(query_terms(text), match, scope, n)
+
+    def _without_common(self, terms: list[str]) -> list[str]:
+        """The terms of a store-wide query minus those in very many units, if a rarer one is left (lexical.py)."""
+        changes = self._store.one("SELECT item_changes FROM temp.cv_counter WHERE id = 1")
+        version = self._store.one("PRAGMA data_version")
+        key = (changes[0] if changes else 0, version[0] if version else 0, self._generation())
+        if key != self._df_key:
+            row = self._store.one("SELECT count(*) FROM units")
+            self._df_key, self._df, self._units = key, {}, int(row[0]) if row else 0
+        limit = COMMON_TERM_FRACTION * self._units
+        if limit < COMMON_TERM_UNITS:
+            return terms  # a smaller store: every posting list is short
+        for t in terms:
+            if t not in self._df:
+                row = self._store.one("SELECT count(*) FROM units_fts WHERE units_fts MATCH ?", [match_expression([t])])
+                self._df[t] = int(row[0]) if row else 0
+        kept = [t for t in terms if self._df[t] <= limit]
+        return kept or terms
 
     def _scope_size(self, where: str, params: list[object]) -> tuple[int, float]:
         """Units in a scope and their mean length, cached until the database changes."""
