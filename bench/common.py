@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -106,11 +107,21 @@ def bench_vault(embedder: Embedder | None = None, ann_threshold: int | None = No
 
 
 def bulk_insert(
-    bv: BenchVault, texts: Sequence[str], kind: str = "memory", created: Sequence[str] | None = None, keys: Sequence[str] | None = None
+    bv: BenchVault,
+    texts: Sequence[str],
+    kind: str = "memory",
+    created: Sequence[str] | None = None,
+    keys: Sequence[str] | None = None,
+    at: Sequence[datetime | None] | None = None,
 ) -> list[int]:
-    """Insert memories or preferences (items + units) in one transaction; returns their unit ids in order."""
+    """Insert memories or preferences (items + units) in one transaction; returns their unit ids in order.
+
+    ``at``: each memory's own time, as the vault resolves relative dates against it (vault/dates.py).
+    """
     store = bv.retriever._store
     stamp = "2024-01-01T00:00:00+00:00"
+    if at is not None and created is None:
+        created = [a.isoformat() if a else stamp for a in at]
     ids = new_ids(len(texts))
     with store.transaction():
         store.executemany(
@@ -122,7 +133,7 @@ def bulk_insert(
             ],
         )  # fmt: skip
         units = [
-            (item_id, 0, unit := unit_text(kind, text, keys[n] if keys else None), 0, len(unit))
+            (item_id, 0, unit := unit_text(kind, text, keys[n] if keys else None, at=at[n] if at else None), 0, len(unit))
             for n, (item_id, text) in enumerate(zip(ids, texts, strict=True))
         ]
         uid_of = insert_units(store, units)

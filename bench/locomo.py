@@ -17,6 +17,7 @@ import json
 import re
 import time
 from collections import defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,14 @@ def turns(conv: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             out.append((t["dia_id"], date, t["speaker"], text))
         n += 1
     return out
+
+
+def session_time(date: str) -> datetime | None:
+    """LoCoMo's session stamp, e.g. '1:56 pm on 8 May, 2023'."""
+    try:
+        return datetime.strptime(date.strip(), "%I:%M %p on %d %B, %Y").replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def memory_text(date: str, speaker: str, text: str) -> str:
@@ -102,12 +111,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         sid = conv["sample_id"]
         own = [memory_text(d, s, t) for _, d, s, t in all_turns[sid]]
         with bench_vault(embedder) as bv:
-            uids = bulk_insert(bv, own)
+            times = None if args.no_date_context else [session_time(d) for _, d, _s, _t in all_turns[sid]]
+            uids = bulk_insert(bv, own, at=times)
             owner: dict[int, str | None] = {u: dia for u, (dia, *_rest) in zip(uids, all_turns[sid], strict=True)}
             if args.size and args.size > len(own):
                 others = [memory_text(d, s, t) for other, ts in all_turns.items() if other != sid for _, d, s, t in ts]
+                other_times = [session_time(d) for other, ts in all_turns.items() if other != sid for _, d, _s, _t in ts]
                 pad = (others + personas)[: args.size - len(own)]
-                bulk_insert(bv, pad)
+                pad_times = None if args.no_date_context else (other_times + [None] * len(personas))[: len(pad)]
+                bulk_insert(bv, pad, at=pad_times)
             bv.retriever.sync()
             index = bv.retriever._ensure_index()
             sizes.append(len(index))
@@ -175,6 +187,7 @@ def main(argv: list[str]) -> None:
     p.add_argument("--size", type=int, default=0, help="fill each conversation's store to this many items")
     p.add_argument("--conversations", type=int, default=0, help="only the first N conversations")
     p.add_argument("--sweep", action="store_true", help="also report fusion variants (the table behind the default)")
+    p.add_argument("--no-date-context", action="store_true", help="index turns without their resolved relative dates (the baseline)")
     p.add_argument("--dump", type=Path, help="write every question's candidate lists here (for fusion design offline)")
     p.add_argument("--json", action="store_true", help="accepted for symmetry; output is always JSON")
     emit(run(p.parse_args(argv)))

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from schemas.items import Item, Provenance
+from vault.dates import date_context
 from vault.store import Row, Store
 
 ITEM_COLUMNS = (
@@ -135,8 +136,11 @@ def insert_units(store: Store, rows: Sequence[tuple[str, int, str, int, int]]) -
     return {(item_id, seq): uid for uid, item_id, seq in returned}
 
 
-def unit_text(kind: str, text: str, key: str | None = None, title: str | None = None) -> str:
-    """The text that is indexed for a unit: preferences carry their key, chunks their title."""
+def unit_text(kind: str, text: str, key: str | None = None, title: str | None = None, at: datetime | None = None) -> str:
+    """The text that is indexed for a unit: preferences carry their key, chunks their title, and
+    memories the absolute dates of their relative ones, resolved at ``at``, the memory's own time (vault/dates.py)."""
+    if kind == "memory" and at is not None:
+        return text + date_context(text, at)
     if kind == "preference" and key:
         return f"{key.replace('_', ' ').replace('.', ' ')}: {text}"
     if kind == "document" and title:

@@ -39,6 +39,7 @@ import numpy as np
 from schemas.items import Provenance, SearchHit, SearchQuery
 from vault import vectors as vector_rows
 from vault.crypto import DataKey
+from vault.dates import without_context
 from vault.embed import Embedder, load_embedder
 from vault.errors import InvalidInput
 from vault.filters import ItemFilter
@@ -679,8 +680,8 @@ class StagedVectors:
 
 
 def embedding_texts(texts: list[str]) -> list[str]:
-    """The text given to the embedder for each unit (the unit text as stored)."""
-    return texts
+    """The text given to the embedder for each unit: the unit text without its date context (vault/dates.py)."""
+    return [without_context(t) for t in texts]
 
 
 __all__ = ["DEFAULT_FUSION", "Fusion", "RetrievalStats", "Retriever", "fts_query", "fuse", "query_terms"]

@@ -179,3 +179,18 @@ def test_a_term_in_most_units_of_a_large_store_is_left_out_when_a_rarer_one_is_t
     monkeypatch.setattr(search, "COMMON_TERM_UNITS", 2000)  # the real limit: 60 units are never pruned
     vault.remember(owner, MemoryIn(text="One more coffee"))
     assert len(vault._retriever._lexical("coffee zebra", ItemFilter(), 100)) == 61
+
+
+def test_relative_dates_are_indexed_as_the_dates_they_meant(vault: VaultService, owner: Principal, embedder: Embedder) -> None:
+    said = datetime(2023, 5, 8, 14, 0, tzinfo=UTC)
+    item = vault.remember(owner, MemoryIn(text="I went to the dentist yesterday", valid_from=said)).item
+    vault.remember(owner, MemoryIn(text="The dentist in town closed down", valid_from=said))
+    assert item.text == "I went to the dentist yesterday"  # the item keeps its own words
+    unit = vault.store.one("SELECT uid, text FROM units WHERE item_id = ?", [item.id])
+    assert unit is not None and unit[1] == "I went to the dentist yesterday ⟨yesterday = 7 May 2023⟩"
+    hits = vault.search(OWNER, SearchQuery(text="dentist on 7 May", mode="lexical")).hits
+    assert [h.item_id for h in hits][0] == item.id
+    assert hits[0].text == unit[1]  # a hit shows the assistant the date the memory meant
+    # The embedder saw the sentence alone: dates pulled vectors away from date-less questions.
+    stored = vault._retriever._ensure_index().vectors(np.array([unit[0]], dtype=np.int64))[0]
+    assert float(stored @ embedder.encode([item.text])[0]) > 0.999

@@ -494,6 +494,6 @@ def _write(store: Store, s: _Step, settings: Settings, actor: str, queue: _Queue
             chunks = chunk_text(doc.text or "", settings.chunk_chars, settings.chunk_overlap)
             units = [(c.seq, unit_text("document", c.text, title=r.text), c.start, c.end) for c in chunks]
     elif r.superseded_at is None and s.history_at is None:
-        text = unit_text(r.kind, r.text, r.key)
+        text = unit_text(r.kind, r.text, r.key, at=r.valid_from or r.created_at)
         return [(s.item_id, 0, text, 0, len(text))]  # the span VaultService._insert_unit records
     return [(s.item_id, seq, text, start, end) for seq, text, start, end in units]

@@ -108,7 +108,10 @@ class ServiceCore:
         self.store.execute(
             "UPDATE items SET text = ?, content_hash = ?, updated_at = ? WHERE id = ?", [text, content_hash(text), stamp, item_id]
         )
-        self.store.execute("UPDATE units SET text = ? WHERE item_id = ? AND seq = 0", [unit_text(kind, text, key), item_id])
+        # A memory's relative dates keep meaning what they meant at its own time.
+        own = self.store.one("SELECT coalesce(valid_from, created_at) FROM items WHERE id = ?", [item_id])
+        at = datetime.fromisoformat(own[0]) if own else None
+        self.store.execute("UPDATE units SET text = ? WHERE item_id = ? AND seq = 0", [unit_text(kind, text, key, at=at), item_id])
 
     def _merge_tags(self, item_id: str, tags: list[str]) -> None:
         if tags:

@@ -19,7 +19,7 @@ from schemas.items import (
 )
 from vault.errors import InvalidInput, NotFound
 from vault.filters import Clause, ItemFilter
-from vault.items import ITEM_COLUMNS, content_hash, row_to_item, utcnow
+from vault.items import ITEM_COLUMNS, content_hash, row_to_item, unit_text, utcnow
 from vault.migrations import version
 from vault.principal import Principal
 from vault.service.core import ServiceCore
@@ -126,6 +126,7 @@ class ItemsPart(ServiceCore):
         """
         self._check_text(memory.text)
         self._policy.check_write(principal, "memory", memory.space, memory.tags, memory.sensitivity)
+        now = now or utcnow()  # one stamp for the row and for resolving the text's relative dates
         # Dedup only against what the app may read: a match elsewhere would reveal that item.
         write_scope = ItemFilter(reach=self._policy.reach(principal, "read"))
         same_space = ItemFilter(request=Clause(kinds=frozenset({"memory"}), spaces=frozenset({memory.space})), reach=write_scope.reach)
@@ -161,7 +162,7 @@ class ItemsPart(ServiceCore):
                     principal, "memory", memory.text, space=memory.space, tags=memory.tags, sensitivity=memory.sensitivity,
                     source=memory.source, valid_from=memory.valid_from, valid_until=memory.valid_until, now=now,
                 )  # fmt: skip
-                self._insert_unit(item_id, 0, memory.text)
+                self._insert_unit(item_id, 0, unit_text("memory", memory.text, at=memory.valid_from or now))
                 action, similarity = "added", None
             self._audit.record(principal, "write", item_ids=[item_id], detail={"action": action})
         self._index_written()
