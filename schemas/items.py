@@ -116,7 +116,10 @@ class SearchHit(_Model):
 
     item_id: str
     kind: Kind
-    text: str = Field(description="The matching text: the memory, preference, or document chunk.")
+    text: str = Field(
+        description="The matching text: the memory (its relative dates resolved, e.g. 'yesterday ⟨yesterday = 7 May 2023⟩'), "
+        "preference, or document chunk."
+    )
     snippet: str
     score: float
     space: str
