@@ -189,7 +189,7 @@ def test_relative_dates_are_indexed_as_the_dates_they_meant(vault: VaultService,
     unit = vault.store.one("SELECT uid, text FROM units WHERE item_id = ?", [item.id])
     assert unit is not None and unit[1] == "I went to the dentist yesterday ⟨yesterday = 7 May 2023⟩"
     hits = vault.search(OWNER, SearchQuery(text="dentist on 7 May", mode="lexical")).hits
-    assert [h.item_id for h in hits][0] == item.id
+    assert hits[0].item_id == item.id
     assert hits[0].text == unit[1]  # a hit shows the assistant the date the memory meant
     # The embedder saw the sentence alone: dates pulled vectors away from date-less questions.
     stored = vault._retriever._ensure_index().vectors(np.array([unit[0]], dtype=np.int64))[0]
