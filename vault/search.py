@@ -381,12 +381,16 @@ class Retriever:
 
     # -- scope ----------------------------------------------------------------------------------
 
+    def _data_version(self) -> tuple[int, int]:
+        """Changes to items and units: this connection's own (temp counter), and other connections' (data_version)."""
+        changes = self._store.one("SELECT item_changes FROM temp.cv_counter WHERE id = 1")
+        version = self._store.one("PRAGMA data_version")
+        return (int(changes[0]) if changes else 0, int(version[0]) if version else 0)
+
     def _allowed(self, scope: ItemFilter, index: VectorIndex) -> tuple[NDArray[np.int64], bool]:
         """Unit ids the scope allows, and whether they cover the whole index (then no selector is needed)."""
         where, params = scope.where("i")
-        changes = self._store.one("SELECT item_changes FROM temp.cv_counter WHERE id = 1")
-        version = self._store.one("PRAGMA data_version")
-        key = (where, tuple(params), changes[0] if changes else 0, version[0] if version else 0, self._gen)
+        key = (where, tuple(params), *self._data_version(), self._gen)
         hit = self._scope_cache.get(key)
         if hit is not None:
             return hit
@@ -417,9 +421,7 @@ class Retriever:
 
     def _without_common(self, terms: list[str]) -> list[str]:
         """The terms of a store-wide query minus those in very many units, if a rarer one is left (lexical.py)."""
-        changes = self._store.one("SELECT item_changes FROM temp.cv_counter WHERE id = 1")
-        version = self._store.one("PRAGMA data_version")
-        key = (changes[0] if changes else 0, version[0] if version else 0, self._generation())
+        key = (*self._data_version(), self._generation())
         if key != self._df_key:
             row = self._store.one("SELECT count(*) FROM units")
             self._df_key, self._df, self._units = key, {}, int(row[0]) if row else 0
@@ -435,9 +437,7 @@ class Retriever:
 
     def _scope_size(self, where: str, params: list[object]) -> tuple[int, float]:
         """Units in a scope and their mean length, cached until the database changes."""
-        changes = self._store.one("SELECT item_changes FROM temp.cv_counter WHERE id = 1")
-        version = self._store.one("PRAGMA data_version")
-        key = ("size", where, tuple(params), changes[0] if changes else 0, version[0] if version else 0, self._generation())
+        key = ("size", where, tuple(params), *self._data_version(), self._generation())
         hit = self._size_cache.get(key)
         if hit is None:
             row = self._store.one(
@@ -614,11 +614,12 @@ class StagedVectors:
         # The units about to be inserted are recorded once in add(), not row by row by the temp trigger.
         owner._store.execute("UPDATE temp.cv_counter SET bulk = 1 WHERE id = 1")
         # Training needs only vectors, not unit ids: it starts before the transaction does.
-        plan = owner._ensure_index().training_sample(incoming)
+        current = owner._ensure_index()
+        plan = current.training_sample(incoming)
         self._trained: Future[TrainedLists] | None = None
         if plan is not None:
             sample, size = plan
-            trainer = VectorIndex(owner._ensure_index().dim, owner._settings.ann_threshold)
+            trainer = VectorIndex(current.dim, owner._settings.ann_threshold)
             trainer.batch_threads = 1  # the other core is writing the rows
             self._trained = owner._worker().submit(trainer.train_lists, sample, size)
 

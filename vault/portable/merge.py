@@ -475,7 +475,7 @@ def _write(store: Store, s: _Step, settings: Settings, actor: str, queue: _Queue
     elif s.action == "new":
         store.execute(f"INSERT INTO items ({ITEM_COLUMNS}) VALUES ({','.join('?' * 18)})", [s.item_id, *values])
     else:
-        cols = ITEM_COLUMNS.split(", ")[1:]
+        cols = _COLUMNS[1:]
         store.execute(f"UPDATE items SET {', '.join(c + ' = ?' for c in cols)} WHERE id = ?", [*values, s.item_id])
         store.execute("DELETE FROM units WHERE item_id = ?", [s.item_id])
     if s.supersede_live and not r.supersedes:
