@@ -18,7 +18,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from vault import Settings, VaultService, init_vault
 from vault.embed import Embedder, Progress, load_embedder
-from vault.items import content_hash, insert_units, new_ids, unit_text
+from vault.items import content_hash, insert_units, new_ids, next_uid, unit_text
 from vault.search import Retriever
 from vault.unlock import open_store, unlock_key
 
@@ -132,12 +132,13 @@ def bulk_insert(
                 for n, (item_id, text) in enumerate(zip(ids, texts, strict=True))
             ],
         )  # fmt: skip
+        first = next_uid(store)
         units = [
-            (item_id, 0, unit := unit_text(kind, text, keys[n] if keys else None, at=at[n] if at else None), 0, len(unit))
+            (first + n, item_id, 0, unit := unit_text(kind, text, keys[n] if keys else None, at=at[n] if at else None), 0, len(unit))
             for n, (item_id, text) in enumerate(zip(ids, texts, strict=True))
         ]
-        uid_of = insert_units(store, units)
-    return [uid_of[(item_id, 0)] for item_id in ids]
+        insert_units(store, units)
+    return [first + n for n in range(len(ids))]
 
 
 def real_embedder() -> Embedder:

@@ -165,14 +165,16 @@ class VectorIndex:
     def add(self, ids: NDArray[np.int64], vecs: NDArray[np.float32], trained: TrainedLists | None = None) -> None:
         """Add (or replace) vectors; trains the IVF lists past the threshold, retrains them after 4x growth.
 
-        ``trained``: lists already trained for this add (``training_sample``), used if it still needs them.
+        ``trained``: lists already trained (``training_sample``) for the size this add belongs to; a bulk
+        writer adding in batches passes them with each batch, and the first batch switches to them.
         """
         if len(ids) == 0:
             return
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         vecs = np.ascontiguousarray(vecs, dtype=np.float32)
         self.remove(ids)
-        if self._needs_training(len(self) + len(ids)):
+        size = len(self) + len(ids)
+        if self._needs_training(max(size, trained.size) if trained is not None else size):
             self._rebuild(ann=True, extra=(ids, vecs), trained=trained)
             return
         self._bulk_add(ids, vecs)
@@ -189,8 +191,9 @@ class VectorIndex:
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         # The flat map scans every id against a batch set; the IVF direct map looks each id up.
         selector = f.IDSelectorBatch(ids) if self.kind == "flat" else f.IDSelectorArray(ids)
-        if self._index.remove_ids(selector):
-            self._ids = None
+        if not self._index.remove_ids(selector):
+            return
+        self._ids = None
         if self.kind == "ivf" and len(self) <= self.ann_threshold // 2:
             self._rebuild(ann=False)  # shrunk well below the threshold: exact again
 
@@ -203,7 +206,8 @@ class VectorIndex:
             ids = np.concatenate([ids, extra[0]])
             vecs = np.concatenate([vecs, extra[1]])
         if ann:
-            lists = trained if trained is not None and trained.index.d == self.dim else self._ivf(vecs)
+            fresh = trained is not None and trained.index.d == self.dim and trained.index.ntotal == 0  # used once
+            lists = trained if trained is not None and fresh else self._ivf(vecs)
             self._index, self._trained_at = lists.index, lists.size
         else:
             self._index = self._flat()

@@ -94,9 +94,7 @@ def row_to_item(row: Row) -> Item:
     )
 
 
-def insert_rows(
-    store: Store, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]], returning: str | None = None
-) -> list[Row]:
+def insert_rows(store: Store, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     """Insert rows in statements of ``ROWS_PER_STATEMENT``, each one JSON array read by json_each.
 
     One statement per batch instead of one per row: FTS5 flushes its pending terms at the
@@ -107,7 +105,6 @@ def insert_rows(
     transaction. Texts must be valid Unicode: SQLite's JSON reader would store a lone
     surrogate's escape as invalid UTF-8 instead of refusing it (``check_text``).
     """
-    out: list[Row] = []
     names = ", ".join(columns)
     for start in range(0, len(rows), ROWS_PER_STATEMENT):
         part = rows[start : start + ROWS_PER_STATEMENT]
@@ -125,15 +122,23 @@ def insert_rows(
                 varying.append(col)
             select.append(f"value ->> {same}")
         payload = json.dumps(list(zip(*varying, strict=True)), ensure_ascii=False)
-        tail = f" RETURNING {returning}" if returning else ""
-        out += store.query(f"INSERT INTO {table} ({names}) SELECT {', '.join(select)} FROM json_each(?1){tail}", [payload, *params])
-    return out
+        store.execute(f"INSERT INTO {table} ({names}) SELECT {', '.join(select)} FROM json_each(?1)", [payload, *params])
 
 
-def insert_units(store: Store, rows: Sequence[tuple[str, int, str, int, int]]) -> dict[tuple[str, int], int]:
-    """Insert ``(item_id, seq, text, start, end)`` units; their uids by (item_id, seq). The FTS trigger indexes every row."""
-    returned = insert_rows(store, "units", ("item_id", "seq", "text", "start", "end"), rows, returning="uid, item_id, seq")
-    return {(item_id, seq): uid for uid, item_id, seq in returned}
+def next_uid(store: Store) -> int:
+    """The first unit id a bulk writer may assign, read inside its transaction (the ids above the largest in use)."""
+    row = store.one("SELECT coalesce(max(uid), 0) + 1 FROM units")
+    return int(row[0]) if row else 1
+
+
+def insert_units(store: Store, rows: Sequence[tuple[int, str, int, str, int, int]]) -> None:
+    """Insert ``(uid, item_id, seq, text, start, end)`` units; the FTS trigger indexes every row.
+
+    The writer assigns the uids (``next_uid`` onwards, inside its transaction) so it knows
+    them before the rows exist: nothing is read back, and vectors and the index can
+    follow each batch at once.
+    """
+    insert_rows(store, "units", ("uid", "item_id", "seq", "text", "start", "end"), rows)
 
 
 def unit_text(kind: str, text: str, key: str | None = None, title: str | None = None, at: datetime | None = None) -> str:

@@ -335,9 +335,10 @@ class Retriever:
         """Index vectors a bulk write is about to commit, on the worker thread, while the caller writes rows.
 
         Called before the transaction with the vectors to come (training starts at once);
-        ``add()`` once their units exist, ``written()`` after the last vector row, and
-        ``finish()`` when the transaction has ended. The faiss work (training, adds,
-        sealing) releases the GIL, so it costs the import little on a second core.
+        ``add()`` with each batch of vectors as the transaction writes them (any thread),
+        ``written()`` after the last, and ``finish()`` when the transaction has ended. The
+        faiss work (training, adds, sealing) releases the GIL, so it costs the import
+        little on a second core.
         """
         return StagedVectors(self, incoming)
 
@@ -606,48 +607,49 @@ class StagedVectors:
 
     def __init__(self, owner: Retriever, incoming: NDArray[np.float16]) -> None:
         self._owner = owner
-        self._uids: NDArray[np.int64] = np.zeros(0, np.int64)
-        self._index: VectorIndex | None = None
+        self._added: list[NDArray[np.int64]] = []
         self._jobs: list[Future[object]] = []
         self._state: tuple[int, int] | None = None
         self._temp: Path | None = None
-        # The units about to be inserted are recorded once in add(), not row by row by the temp trigger.
+        # The units about to be inserted are recorded once in written(), not row by row by the temp trigger.
         owner._store.execute("UPDATE temp.cv_counter SET bulk = 1 WHERE id = 1")
+        index = owner._ensure_index()
+        index.batch_threads = 1  # the other core is writing the rows
+        self._index = index
         # Training needs only vectors, not unit ids: it starts before the transaction does.
-        current = owner._ensure_index()
-        plan = current.training_sample(incoming)
+        plan = index.training_sample(incoming)
         self._trained: Future[TrainedLists] | None = None
         if plan is not None:
             sample, size = plan
-            trainer = VectorIndex(current.dim, owner._settings.ann_threshold)
-            trainer.batch_threads = 1  # the other core is writing the rows
+            trainer = VectorIndex(index.dim, owner._settings.ann_threshold)
+            trainer.batch_threads = 1
             self._trained = owner._worker().submit(trainer.train_lists, sample, size)
 
-    def add(self, uids: NDArray[np.int64], vecs: NDArray[np.float16], units: NDArray[np.int64]) -> None:
-        """The ``units`` exist (inside the transaction): add the vectors of ``uids`` on the worker.
-
-        Units without a vector here are queued for embedding, as the temp trigger would have.
-        """
-        store = self._owner._store
-        store.execute("UPDATE temp.cv_counter SET bulk = 0, item_changes = item_changes + ? WHERE id = 1", [len(units)])
-        lacking = np.setdiff1d(units, uids)
-        if len(lacking):
-            store.execute("INSERT OR IGNORE INTO temp.cv_pending SELECT value FROM json_each(?)", [json.dumps(lacking.tolist())])
-        index = self._owner._ensure_index()  # applies this transaction's removals first
-        index.batch_threads = 1
-        self._index, self._uids = index, uids
-        trained = self._trained
+    def add(self, uids: NDArray[np.int64], vecs: NDArray[np.float16]) -> None:
+        """The rows of ``uids`` are being written in the transaction: add their vectors on the worker (any thread)."""
+        index, trained = self._index, self._trained
+        self._added.append(uids)
 
         def job() -> None:
             index.add(uids, vector_rows.rounded(vecs), trained=trained.result() if trained is not None else None)
 
         self._jobs.append(self._owner._worker().submit(job))
 
-    def written(self) -> None:
-        """Every vector row of the transaction is written: seal the index at the generation it will commit."""
+    def written(self, units: int, lacking: NDArray[np.int64]) -> None:
+        """Every row is written (``units`` new units, ``lacking`` of them without a vector): seal the index at the
+        generation the transaction will commit. The units lacking a vector are queued for embedding, as the
+        temp trigger would have; the transaction's removals (replaced items) are applied after the adds."""
         owner = self._owner
+        store = owner._store
+        store.execute("UPDATE temp.cv_counter SET bulk = 0, item_changes = item_changes + ? WHERE id = 1", [units])
+        if len(lacking):
+            store.execute("INSERT OR IGNORE INTO temp.cv_pending SELECT value FROM json_each(?)", [json.dumps(lacking.tolist())])
+        removed = np.array([r[0] for r in store.query("SELECT uid FROM temp.cv_removed")], dtype=np.int64)
+        store.execute("DELETE FROM temp.cv_removed")
+        if len(removed):
+            self._jobs.append(owner._worker().submit(self._index.remove, removed))
         self._state = (owner._generation(), owner._own_bumps())
-        if self._index is not None and owner._dirty + len(self._uids) >= SAVE_EVERY:
+        if self._added and owner._dirty + sum(map(len, self._added)) >= SAVE_EVERY:
             self._jobs.append(owner._worker().submit(self._seal, self._index, self._state[0]))
 
     def _seal(self, index: VectorIndex, generation: int) -> None:
@@ -657,27 +659,25 @@ class StagedVectors:
     def finish(self, committed: bool) -> None:
         """Publish the index if the transaction committed; otherwise forget it (rebuilt from the table on next use)."""
         owner = self._owner
-        owner._store.execute("UPDATE temp.cv_counter SET bulk = 0 WHERE id = 1")  # also when add() never came
+        owner._store.execute("UPDATE temp.cv_counter SET bulk = 0 WHERE id = 1")  # also when written() never came
         jobs: list[Future[Any]] = [*self._jobs, *([self._trained] if self._trained is not None else [])]
         wait(jobs)
-        if self._index is not None:
-            self._index.batch_threads = os.cpu_count() or 1
+        self._index.batch_threads = os.cpu_count() or 1
         failed = any(job.exception() is not None for job in jobs)
-        if self._index is None and not failed:
-            return  # nothing was added (no unit got a vector): the index is as it was
+        if not self._jobs and not failed:
+            return  # nothing was added or removed: the index is as it was
         if not committed or failed or self._state is None:
             # The rows are the truth: an index that missed them (or holds rolled-back ones) is rebuilt.
             owner._index, owner._gen = None, -1
             if self._temp is not None:
                 self._temp.unlink(missing_ok=True)
             return
-        owner._store.execute("DELETE FROM temp.cv_removed WHERE uid IN (SELECT value FROM json_each(?))", [json.dumps(self._uids.tolist())])
         owner._gen, owner._bumps_seen = self._state
         if self._temp is not None:
             os.replace(self._temp, index_file(owner._settings.index_dir, owner.model))
             owner._dirty = 0
         else:
-            owner._dirty += len(self._uids)
+            owner._dirty += sum(map(len, self._added))
 
 
 def embedding_texts(texts: list[str]) -> list[str]:

@@ -61,6 +61,22 @@ def test_growing_in_batches_retrains_the_lists_and_keeps_recall() -> None:
     assert _recall_at_10(index, x, np.arange(12_000), _unit(100, seed=4)) >= 0.95
 
 
+def test_lists_trained_ahead_serve_a_bulk_writer_adding_in_batches() -> None:
+    """A bulk import trains for its final size first, then adds batch by batch: no batch may retrain,
+    fall back to exact, or add a vector twice. The first batches alone are below half the threshold,
+    where removing (the absent ids of each next batch) used to switch an IVF index back to exact."""
+    x = _unit(8000, seed=6)
+    index = VectorIndex(32, ann_threshold=4000)
+    plan = index.training_sample(x)
+    assert plan is not None
+    trained = VectorIndex(32, ann_threshold=4000).train_lists(*plan)
+    for start in range(0, 8000, 1000):
+        index.add(np.arange(start, start + 1000, dtype=np.int64), x[start : start + 1000], trained=trained)
+        assert index.kind == "ivf" and index._index is trained.index, start
+    assert len(index) == 8000 and sorted(index.ids().tolist()) == list(range(8000))
+    assert _recall_at_10(index, x, np.arange(8000), _unit(100, seed=7)) >= 0.95
+
+
 def test_a_filtered_ivf_search_finds_the_allowed_neighbours_exactly_or_nearly() -> None:
     x = _unit(30_000, seed=5)
     index = VectorIndex(32, ann_threshold=1000)

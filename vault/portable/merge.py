@@ -24,7 +24,7 @@ from schemas.portable import ImportSummary, Skipped
 from vault import vectors as vector_rows
 from vault.chunking import chunk_text
 from vault.errors import BadBundle
-from vault.items import ITEM_COLUMNS, ROWS_PER_STATEMENT, insert_rows, insert_units, new_id, unit_text
+from vault.items import ITEM_COLUMNS, ROWS_PER_STATEMENT, insert_rows, insert_units, new_id, next_uid, unit_text
 from vault.portable.records import MAX_TEXT_CHARS, ImportBatch, ItemRecord, VectorSet, check_text
 from vault.settings import Settings
 from vault.store import Row, Store
@@ -43,9 +43,9 @@ _SENSITIVITIES = frozenset({"low", "medium", "high"})
 class Staging(Protocol):
     """Indexing that runs beside the transaction (``Retriever.stage``)."""
 
-    def add(self, uids: NDArray[np.int64], vecs: NDArray[np.float16], units: NDArray[np.int64]) -> None: ...
+    def add(self, uids: NDArray[np.int64], vecs: NDArray[np.float16]) -> None: ...
 
-    def written(self) -> None: ...
+    def written(self, units: int, lacking: NDArray[np.int64]) -> None: ...
 
     def finish(self, committed: bool) -> None: ...
 
@@ -327,31 +327,29 @@ def _apply(
         staged = stage(half) if stage is not None and half is not None and len(keys) else None
         links: list[_Step] = []
         written: set[str] = set()
-        with store.transaction(), _Queue(store) as queue:
-            # Planning streams into writing: rows are built and queued while earlier ones are inserted.
-            for s in _steps(batch, known, progress, "writing"):
-                _count(summary, s)
-                if s.action in ("new", "updated"):
-                    queue.add_units(_write(store, s, settings, actor, queue))
-                    written.add(s.item_id)
-                    if s.record.supersedes:
-                        links.append(s)
-            uids = queue.flush()
-            if half is not None and vectors is not None:
-                found = np.array([uids.get(k, -1) for k in keys], dtype=np.int64)
-                kept = np.flatnonzero(found >= 0)
-                kept = kept[np.argsort(found[kept], kind="stable")]  # rows in uid order: appended, not scattered
-                ids, rows_half = found[kept], half[kept]
-                if staged is not None:
-                    staged.add(ids, rows_half, np.fromiter(uids.values(), dtype=np.int64, count=len(uids)))
-                _insert_vectors(store, ids, rows_half, vectors)
-                summary.vectors_reused = len(ids)
+        with store.transaction():
+            feed = None
+            if half is not None and vectors is not None and len(keys):
+                model = vector_rows.model_id(store, vectors.model, vectors.dim)
+                assert model is not None
+                feed = _VectorFeed(keys, half, model, staged)
+            with _Queue(store, next_uid(store), feed) as queue:
+                # Planning streams into writing: rows are built and queued while earlier ones are inserted.
+                for s in _steps(batch, known, progress, "writing"):
+                    _count(summary, s)
+                    if s.action in ("new", "updated"):
+                        queue.add_units(_write(store, s, settings, actor, queue))
+                        written.add(s.item_id)
+                        if s.record.supersedes:
+                            links.append(s)
+                queue.flush()
+            summary.vectors_reused = feed.written if feed is not None else 0
             # Links last: a chain of versions may arrive in any order.
             for s in links:
                 if s.record.supersedes in known.link_targets or s.record.supersedes in written:
                     store.execute("UPDATE items SET supersedes = ? WHERE id = ?", [s.record.supersedes, s.item_id])
-            if staged is not None:
-                staged.written()
+            if staged is not None and feed is not None:
+                staged.written(queue.units, np.array(feed.lacking, dtype=np.int64))
     except BaseException:
         if staged is not None:
             staged.finish(committed=False)
@@ -370,22 +368,58 @@ def _insert_items(store: Store, rows: list[list[object]]) -> None:
     rows.clear()
 
 
+class _VectorFeed:
+    """The source's vectors, written with the batch of units they belong to and handed to the index as they go."""
+
+    def __init__(self, keys: list[tuple[str, int]], half: NDArray[np.float16], model: int, staged: Staging | None) -> None:
+        self._row = {key: n for n, key in enumerate(keys)}
+        self._half, self._model, self._staged = half, model, staged
+        self.written = 0
+        self.lacking: list[int] = []  # units of the batch without a source vector: embedded after the import
+
+    def write(self, store: Store, units: list[tuple[int, str, int, str, int, int]]) -> None:
+        """Insert the vectors of ``units`` (already inserted) and stage them for the index."""
+        uids: list[int] = []
+        rows: list[int] = []
+        for unit in units:
+            n = self._row.get((unit[1], unit[2]))
+            if n is None:
+                self.lacking.append(unit[0])
+            else:
+                uids.append(unit[0])
+                rows.append(n)
+        if not uids:
+            return
+        vecs = self._half[rows]
+        if self._staged is not None:
+            self._staged.add(np.array(uids, dtype=np.int64), vecs)  # indexed on the worker while the rows are written
+        vector_rows.insert(store, self._model, uids, vector_rows.encode(vecs))
+        self.written += len(uids)
+
+
 class _Queue:
-    """New item rows and units, written in bulk statements on a second thread while the next ones are built.
+    """New item rows, their units and vectors, written in bulk statements on a second thread while the next ones are built.
 
     SQLite releases the GIL while a statement runs, so building rows in Python and
     inserting the previous batch overlap. The connection is never used by both threads
     at once: before any statement of its own, the caller calls ``flush()``, which waits.
-    Units follow their items in the same order, so unit ids follow write order.
+    Unit ids are assigned here, in write order from ``first_uid`` (the caller holds the
+    transaction), so no statement has to return them.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, first_uid: int, feed: _VectorFeed | None) -> None:
         self._store = store
+        self._feed = feed
+        self._first_uid = self._next_uid = first_uid
         self._rows: list[list[object]] = []
-        self._units: list[tuple[str, int, str, int, int]] = []
+        self._units: list[tuple[int, str, int, str, int, int]] = []
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctxvault-rows")
         self._jobs: list[Future[None]] = []
-        self._uids: dict[tuple[str, int], int] = {}
+
+    @property
+    def units(self) -> int:
+        """Units queued so far."""
+        return self._next_uid - self._first_uid
 
     def __enter__(self) -> _Queue:
         return self
@@ -400,24 +434,27 @@ class _Queue:
             self._send()
 
     def add_units(self, units: list[tuple[str, int, str, int, int]]) -> None:
-        self._units += units
+        uid = self._next_uid
+        self._units += [(uid + n, *unit) for n, unit in enumerate(units)]
+        self._next_uid = uid + len(units)
 
     def _send(self) -> None:
         rows, units, self._rows, self._units = self._rows, self._units, [], []
         self._jobs.append(self._pool.submit(self._insert, rows, units))
 
-    def _insert(self, rows: list[list[object]], units: list[tuple[str, int, str, int, int]]) -> None:
+    def _insert(self, rows: list[list[object]], units: list[tuple[int, str, int, str, int, int]]) -> None:
         _insert_items(self._store, rows)
-        self._uids.update(insert_units(self._store, units))
+        insert_units(self._store, units)
+        if self._feed is not None:
+            self._feed.write(self._store, units)
 
-    def flush(self) -> dict[tuple[str, int], int]:
-        """Every queued row is written (errors raised here); the uids of the units written so far."""
+    def flush(self) -> None:
+        """Every queued row is written (errors raised here)."""
         if self._rows or self._units:
             self._send()
         jobs, self._jobs = self._jobs, []
         for job in jobs:
             job.result()
-        return self._uids
 
 
 def _source_vectors(vectors: VectorSet) -> tuple[list[tuple[str, int]], NDArray[np.float16]]:
@@ -430,13 +467,6 @@ def _source_vectors(vectors: VectorSet) -> tuple[list[tuple[str, int]], NDArray[
     found = [(key, vec) for key, vec in vectors.rows.items() if len(vec) == size]
     half = np.frombuffer(b"".join(vec for _, vec in found), dtype="<f4").reshape(len(found), vectors.dim).astype(vector_rows.DTYPE)
     return [key for key, _ in found], half
-
-
-def _insert_vectors(store: Store, ids: NDArray[np.int64], vecs: NDArray[np.float16], vectors: VectorSet) -> None:
-    if len(ids):
-        model = vector_rows.model_id(store, vectors.model, vectors.dim)
-        assert model is not None
-        vector_rows.insert(store, model, ids.tolist(), vector_rows.encode(vecs))
 
 
 _TAGS_JSON: dict[tuple[str, ...], str] = {}

@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from pyrage import x25519
 
@@ -172,8 +173,8 @@ def test_a_failure_after_the_vectors_are_staged_leaves_no_trace_in_the_index(
     staged: list[search.StagedVectors] = []
     real_written = search.StagedVectors.written
 
-    def written_then_fail(self: search.StagedVectors) -> None:
-        real_written(self)
+    def written_then_fail(self: search.StagedVectors, units: int, lacking: np.ndarray) -> None:
+        real_written(self, units, lacking)
         staged.append(self)
         raise VaultError("the disk went away")
 
