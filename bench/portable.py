@@ -71,7 +71,7 @@ def populate(home: Path, n: int) -> dict[str, float]:
                 part = uids[chunk : chunk + 5000]
                 vecs = rng.standard_normal((len(part), DIM)).astype("<f4")
                 vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-                vector_rows.insert(svc.store, model, part, vector_rows.encode(vecs))
+                vector_rows.insert(svc.store, model, part, vecs)
     return {"populate_s": time.perf_counter() - start}
 
 

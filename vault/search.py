@@ -319,7 +319,7 @@ class Retriever:
             # REPLACE: a re-embedded unit (model change) loses its old vector in the same statement.
             model_id = vector_rows.model_id(self._store, model, dim)
             assert model_id is not None
-            vector_rows.insert(self._store, model_id, uids.tolist(), vector_rows.encode(vecs), live_units_only=True)
+            vector_rows.insert(self._store, model_id, uids.tolist(), vecs, live_units_only=True)
             written = np.array(
                 [r[0] for r in self._store.query("SELECT uid FROM vectors WHERE uid IN (SELECT value FROM json_each(?))", [listed])],
                 dtype=np.int64,

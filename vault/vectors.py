@@ -13,23 +13,19 @@ their triggers (m0005).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from vault.items import ROWS_PER_STATEMENT
 from vault.store import Store
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 DTYPE = "<f2"
-
-
-def encode(vecs: NDArray[np.float32] | NDArray[np.float16]) -> list[bytes]:
-    """One little-endian float16 blob per row."""
-    half = np.ascontiguousarray(vecs, dtype=DTYPE)
-    return [row.tobytes() for row in half]
 
 
 def decode(blobs: Sequence[bytes], dim: int) -> NDArray[np.float32]:
@@ -63,19 +59,28 @@ def model_dim(store: Store, name: str) -> int | None:
     return int(row[0]) if row else None
 
 
-def insert(store: Store, model: int, uids: Sequence[int], blobs: Sequence[bytes], *, live_units_only: bool = False) -> None:
-    """Write (or replace) the vectors of ``uids`` and bump the generation once; the caller holds the transaction.
+def insert(
+    store: Store, model: int, uids: Sequence[int], vecs: NDArray[np.float32] | NDArray[np.float16], *, live_units_only: bool = False
+) -> None:
+    """Write (or replace) the vectors of ``uids`` (rows of ``vecs``) and bump the generation once; the caller holds the transaction.
 
+    One statement per ``ROWS_PER_STATEMENT`` rows: the ids as a JSON array and the
+    vectors as one float16 blob that ``substr`` cuts per row, so no Python object is
+    made or bound per vector (half the time of ``executemany`` at 100k rows).
     ``live_units_only`` skips units deleted meanwhile (an embedding job racing a forget).
     """
-    if not uids:
+    if not len(uids):
         return
-    if live_units_only:
-        sql = "INSERT OR REPLACE INTO vectors (uid, model, vec) SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM units WHERE uid = ?1)"
-    else:
-        sql = "INSERT OR REPLACE INTO vectors (uid, model, vec) VALUES (?, ?, ?)"
-    store.executemany(sql, [(u, model, b) for u, b in zip(uids, blobs, strict=True)])
+    half = np.ascontiguousarray(vecs, dtype=DTYPE)
+    if half.ndim != 2 or len(half) != len(uids):
+        raise ValueError(f"{len(uids)} ids for vectors of shape {half.shape}")
+    size = half.shape[1] * half.itemsize
+    live = " WHERE EXISTS (SELECT 1 FROM units WHERE uid = value)" if live_units_only else ""
+    sql = f"INSERT OR REPLACE INTO vectors (uid, model, vec) SELECT value, ?2, substr(?3, key * ?4 + 1, ?4) FROM json_each(?1){live}"
+    for start in range(0, len(uids), ROWS_PER_STATEMENT):
+        part = [int(u) for u in uids[start : start + ROWS_PER_STATEMENT]]
+        store.execute(sql, [json.dumps(part), model, half[start : start + len(part)].tobytes(), size])
     store.execute("UPDATE index_state SET generation = generation + ? WHERE id = 1", [len(uids)])
 
 
-__all__ = ["DTYPE", "decode", "encode", "insert", "model_dim", "model_id", "rounded"]
+__all__ = ["DTYPE", "decode", "insert", "model_dim", "model_id", "rounded"]

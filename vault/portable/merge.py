@@ -393,7 +393,7 @@ class _VectorFeed:
         vecs = self._half[rows]
         if self._staged is not None:
             self._staged.add(np.array(uids, dtype=np.int64), vecs)  # indexed on the worker while the rows are written
-        vector_rows.insert(store, self._model, uids, vector_rows.encode(vecs))
+        vector_rows.insert(store, self._model, uids, vecs)
         self.written += len(uids)
 
 

@@ -33,7 +33,7 @@ def fake_vectors(vault: VaultService) -> int:
             seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
             vec = np.random.default_rng(seed).standard_normal((1, DIM)).astype(np.float32)
             vec /= np.linalg.norm(vec)
-            vector_rows.insert(vault.store, model, [uid], vector_rows.encode(vec))
+            vector_rows.insert(vault.store, model, [uid], vec)
     return len(rows)
 
 
