@@ -94,8 +94,18 @@ def row_to_item(row: Row) -> Item:
     )
 
 
+Statement = tuple[str, list[object]]
+
+
 def insert_rows(store: Store, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    """Insert rows in statements of ``ROWS_PER_STATEMENT``, each one JSON array read by json_each.
+    """Insert rows in statements of ``ROWS_PER_STATEMENT``, each one JSON array read by json_each (``row_statements``)."""
+    for sql, params in row_statements(table, columns, rows):
+        store.execute(sql, params)
+
+
+def row_statements(table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> list[Statement]:
+    """The statements that insert ``rows``, built apart from running them (a bulk writer builds on one
+    thread and runs them on another).
 
     One statement per batch instead of one per row: FTS5 flushes its pending terms at the
     end of every statement, and binding every column of every row costs more than parsing
@@ -105,6 +115,7 @@ def insert_rows(store: Store, table: str, columns: Sequence[str], rows: Sequence
     transaction. Texts must be valid Unicode: SQLite's JSON reader would store a lone
     surrogate's escape as invalid UTF-8 instead of refusing it (``check_text``).
     """
+    out: list[Statement] = []
     names = ", ".join(columns)
     for start in range(0, len(rows), ROWS_PER_STATEMENT):
         part = rows[start : start + ROWS_PER_STATEMENT]
@@ -122,13 +133,17 @@ def insert_rows(store: Store, table: str, columns: Sequence[str], rows: Sequence
                 varying.append(col)
             select.append(f"value ->> {same}")
         payload = json.dumps(list(zip(*varying, strict=True)), ensure_ascii=False)
-        store.execute(f"INSERT INTO {table} ({names}) SELECT {', '.join(select)} FROM json_each(?1)", [payload, *params])
+        out.append((f"INSERT INTO {table} ({names}) SELECT {', '.join(select)} FROM json_each(?1)", [payload, *params]))
+    return out
 
 
 def next_uid(store: Store) -> int:
     """The first unit id a bulk writer may assign, read inside its transaction (the ids above the largest in use)."""
     row = store.one("SELECT coalesce(max(uid), 0) + 1 FROM units")
     return int(row[0]) if row else 1
+
+
+UNIT_COLUMNS = ("uid", "item_id", "seq", "text", "start", "end")
 
 
 def insert_units(store: Store, rows: Sequence[tuple[int, str, int, str, int, int]]) -> None:
@@ -138,7 +153,7 @@ def insert_units(store: Store, rows: Sequence[tuple[int, str, int, str, int, int
     them before the rows exist: nothing is read back, and vectors and the index can
     follow each batch at once.
     """
-    insert_rows(store, "units", ("uid", "item_id", "seq", "text", "start", "end"), rows)
+    insert_rows(store, "units", UNIT_COLUMNS, rows)
 
 
 def unit_text(kind: str, text: str, key: str | None = None, title: str | None = None, at: datetime | None = None) -> str:

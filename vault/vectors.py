@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vault.items import ROWS_PER_STATEMENT
+from vault.items import ROWS_PER_STATEMENT, Statement
 from vault.store import Store
 
 if TYPE_CHECKING:
@@ -64,23 +64,36 @@ def insert(
 ) -> None:
     """Write (or replace) the vectors of ``uids`` (rows of ``vecs``) and bump the generation once; the caller holds the transaction.
 
-    One statement per ``ROWS_PER_STATEMENT`` rows: the ids as a JSON array and the
-    vectors as one float16 blob that ``substr`` cuts per row, so no Python object is
-    made or bound per vector (half the time of ``executemany`` at 100k rows).
     ``live_units_only`` skips units deleted meanwhile (an embedding job racing a forget).
     """
+    for sql, params in insert_statements(model, uids, vecs, live_units_only=live_units_only):
+        store.execute(sql, params)
+
+
+def insert_statements(
+    model: int, uids: Sequence[int], vecs: NDArray[np.float32] | NDArray[np.float16], *, live_units_only: bool = False
+) -> list[Statement]:
+    """The statements ``insert`` runs, built apart from running them.
+
+    One statement per ``ROWS_PER_STATEMENT`` rows: the ids as a JSON array and the
+    vectors as one float16 blob that ``substr`` cuts per row, so no Python object is
+    made or bound per vector (half the time of ``executemany`` at 100k rows). The last
+    statement bumps the generation once for them all.
+    """
     if not len(uids):
-        return
+        return []
     half = np.ascontiguousarray(vecs, dtype=DTYPE)
     if half.ndim != 2 or len(half) != len(uids):
         raise ValueError(f"{len(uids)} ids for vectors of shape {half.shape}")
     size = half.shape[1] * half.itemsize
     live = " WHERE EXISTS (SELECT 1 FROM units WHERE uid = value)" if live_units_only else ""
     sql = f"INSERT OR REPLACE INTO vectors (uid, model, vec) SELECT value, ?2, substr(?3, key * ?4 + 1, ?4) FROM json_each(?1){live}"
+    out: list[Statement] = []
     for start in range(0, len(uids), ROWS_PER_STATEMENT):
         part = [int(u) for u in uids[start : start + ROWS_PER_STATEMENT]]
-        store.execute(sql, [json.dumps(part), model, half[start : start + len(part)].tobytes(), size])
-    store.execute("UPDATE index_state SET generation = generation + ? WHERE id = 1", [len(uids)])
+        out.append((sql, [json.dumps(part), model, half[start : start + len(part)].tobytes(), size]))
+    out.append(("UPDATE index_state SET generation = generation + ? WHERE id = 1", [len(uids)]))
+    return out
 
 
-__all__ = ["DTYPE", "decode", "insert", "model_dim", "model_id", "rounded"]
+__all__ = ["DTYPE", "decode", "insert", "insert_statements", "model_dim", "model_id", "rounded"]

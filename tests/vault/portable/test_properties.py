@@ -13,9 +13,9 @@ from schemas.portable import Selection
 from tests.conftest import PASSPHRASE
 from vault import OWNER, Settings, init_vault, open_vault
 from vault.crypto import new_key
-from vault.items import ITEM_COLUMNS
+from vault.items import ITEM_COLUMNS, insert_rows
 from vault.migrations import migrate
-from vault.portable.merge import _insert_items, apply
+from vault.portable.merge import apply
 from vault.portable.records import ImportBatch, ItemRecord
 from vault.store import Store
 
@@ -70,7 +70,7 @@ def test_item_rows_are_stored_exactly_whichever_columns_repeat(home: Path, cells
         ]  # fmt: skip
         expected = [tuple(r) for r in rows]
         with store.transaction():
-            _insert_items(store, rows)
+            insert_rows(store, "items", ITEM_COLUMNS.split(", "), rows)
         got = [tuple(r) for r in store.query(f"SELECT {ITEM_COLUMNS} FROM items ORDER BY rowid")]
         store.close()
     assert got == expected
