@@ -70,8 +70,14 @@ def _faiss() -> Any:
 
 
 def list_count(n: int) -> int:
-    """IVF lists for ``n`` vectors: the power of two nearest sqrt(n), at least 16, with enough points to train each."""
-    nearest = 1 << round(math.log2(math.sqrt(max(n, 1))))
+    """IVF lists for ``n`` vectors: the power of two nearest sqrt(n)/2, at least 16, with enough points to train each.
+
+    Half the textbook sqrt(n): at 100k, 128 lists train in 0.23 s and take 100k vectors in
+    0.54 s against 0.92 s and 1.02 s for 256 (one thread), with recall@10 0.990 against 0.984
+    of exact, for +0.35 ms a query (p50 0.82 ms): a bulk import shares two cores with its
+    index, and the query keeps most of its 20 ms budget (``bench search``).
+    """
+    nearest = 1 << max(0, round(math.log2(math.sqrt(max(n, 1)) / 2)))
     return max(1, min(max(16, nearest), n // 39))
 
 
@@ -120,12 +126,15 @@ class VectorIndex:
         index.nprobe = probe_count(nlist)
         return TrainedLists(index, size)
 
-    def training_sample(self, incoming: NDArray[np.float32] | NDArray[np.float16]) -> tuple[NDArray[np.float32], int] | None:
+    def training_sample(
+        self, incoming: NDArray[np.float32] | NDArray[np.float16], total: int | None = None
+    ) -> tuple[NDArray[np.float32], int] | None:
         """If adding ``incoming`` will (re)train the lists: the sample to train on and the size to train for.
 
-        Lets a bulk writer train on another thread (``train_lists``) before the add.
+        Lets a bulk writer train on another thread (``train_lists``) before the add. ``total``:
+        how many vectors are coming when ``incoming`` is a sample of them (``training_points``).
         """
-        size = len(self) + len(incoming)
+        size = len(self) + (len(incoming) if total is None else total)
         if not self._needs_training(size):
             return None
         nlist = list_count(size)
@@ -316,6 +325,11 @@ class TrainedLists:
 
     index: Any
     size: int
+
+
+def training_points(n: int) -> int:
+    """Vectors enough to train the lists for ``n``: a bulk writer converts only this many before it starts."""
+    return min(n, list_count(n) * TRAIN_POINTS_PER_LIST)
 
 
 def _sample(vecs: NDArray[Any], want: int, rng: np.random.Generator | None = None) -> NDArray[Any]:

@@ -331,16 +331,17 @@ class Retriever:
         """Bring the in-memory index in step (load or rebuild it) before a bulk write, outside its transaction."""
         self._ensure_index()
 
-    def stage(self, incoming: NDArray[np.float16]) -> StagedVectors:
+    def stage(self, incoming: NDArray[np.float16], total: int | None = None) -> StagedVectors:
         """Index vectors a bulk write is about to commit, on the worker thread, while the caller writes rows.
 
-        Called before the transaction with the vectors to come (training starts at once);
+        Called before the transaction with the vectors to come, or a sample of ``total`` of them
+        (training starts at once);
         ``add()`` with each batch of vectors as the transaction writes them (any thread),
         ``written()`` after the last, and ``finish()`` when the transaction has ended. The
         faiss work (training, adds, sealing) releases the GIL, so it costs the import
         little on a second core.
         """
-        return StagedVectors(self, incoming)
+        return StagedVectors(self, incoming, total)
 
     def _advance(self) -> None:
         """Record that the in-memory index reflects this connection's latest writes."""
@@ -605,7 +606,7 @@ class Retriever:
 class StagedVectors:
     """Vectors being indexed beside the transaction that writes them (``Retriever.stage``)."""
 
-    def __init__(self, owner: Retriever, incoming: NDArray[np.float16]) -> None:
+    def __init__(self, owner: Retriever, incoming: NDArray[np.float16], total: int | None = None) -> None:
         self._owner = owner
         self._added: list[NDArray[np.int64]] = []
         self._jobs: list[Future[object]] = []
@@ -617,7 +618,7 @@ class StagedVectors:
         index.batch_threads = 1  # the other core is writing the rows
         self._index = index
         # Training needs only vectors, not unit ids: it starts before the transaction does.
-        plan = index.training_sample(incoming)
+        plan = index.training_sample(incoming, total)
         self._trained: Future[TrainedLists] | None = None
         if plan is not None:
             sample, size = plan

@@ -46,7 +46,7 @@ def test_ivf_past_the_threshold_keeps_recall_at_10_above_095() -> None:
     x = _unit(6000, seed=1)
     index = VectorIndex(32, ann_threshold=2000)
     index.add(np.arange(6000, dtype=np.int64), x)
-    assert index.kind == "ivf" and index.lists == 64
+    assert index.kind == "ivf" and index.lists == 32
     assert _recall_at_10(index, x, np.arange(6000), _unit(100, seed=2)) >= 0.95
 
 
@@ -55,8 +55,8 @@ def test_growing_in_batches_retrains_the_lists_and_keeps_recall() -> None:
     index = VectorIndex(32, ann_threshold=1000)
     for start in range(0, 12_000, 500):
         index.add(np.arange(start, start + 500, dtype=np.int64), x[start : start + 500])
-    # Trained at 1,500 (32 lists), retrained past 6,000 (64 lists): sized for what it holds.
-    assert index.kind == "ivf" and index.lists == 64 and len(index) == 12_000
+    # Trained at 1,500 (16 lists), retrained past 6,000 (32 lists): sized for what it holds.
+    assert index.kind == "ivf" and index.lists == 32 and len(index) == 12_000
     assert sorted(index.ids().tolist()) == list(range(12_000))
     assert _recall_at_10(index, x, np.arange(12_000), _unit(100, seed=4)) >= 0.95
 

@@ -24,6 +24,7 @@ from schemas.portable import ImportSummary, Skipped
 from vault import vectors as vector_rows
 from vault.chunking import chunk_text
 from vault.errors import BadBundle
+from vault.index import training_points
 from vault.items import ITEM_COLUMNS, ROWS_PER_STATEMENT, UNIT_COLUMNS, Statement, new_id, next_uid, row_statements, unit_text
 from vault.portable.records import MAX_TEXT_CHARS, ImportBatch, ItemRecord, VectorSet, check_text
 from vault.settings import Settings
@@ -244,12 +245,13 @@ def apply(
     actor: str,
     dry_run: bool,
     progress: Progress | None = None,
-    stage: Callable[[NDArray[np.float16]], Staging] | None = None,
+    stage: Callable[[NDArray[np.float16], int], Staging] | None = None,
 ) -> ImportSummary:
     """Plan, and unless ``dry_run``, write the batch in one transaction.
 
-    ``stage`` receives the source's vectors before the transaction and their unit ids
-    once the units exist, so the caller can index them while the rows are being written.
+    ``stage`` receives a training sample of the source's vectors and their count before the
+    transaction, then each batch with its unit ids as it is queued, so the caller can index
+    them while the rows are being written.
     """
     with _gc_paused():
         return _apply(store, batch, settings, actor=actor, dry_run=dry_run, progress=progress, stage=stage)
@@ -306,7 +308,7 @@ def _apply(
     actor: str,
     dry_run: bool,
     progress: Progress | None,
-    stage: Callable[[NDArray[np.float16]], Staging] | None,
+    stage: Callable[[NDArray[np.float16], int], Staging] | None,
 ) -> ImportSummary:
     vectors = batch.vectors
     reuse = vectors is not None and vectors.model == settings.model and vectors.dim > 0
@@ -321,33 +323,31 @@ def _apply(
             to_write = {s.record.id for s in steps if s.action in ("new", "updated") and s.record.id}
             summary.vectors_reused = sum(1 for key in vectors.rows if key[0] in to_write)
         return summary
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ctxvault-import") as pool:
-        # Converting the source's vectors to float16 and reading the vault both release the GIL:
-        # they run while the records are checked (the pool's exit waits for both, also on error).
-        converting = pool.submit(_source_vectors, vectors) if reuse and vectors is not None else None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctxvault-import") as pool:
+        # Reading the vault releases the GIL: it runs while the records are checked.
         looking = pool.submit(_lookup, store, batch)
         _check_all(batch.records)
         known = looking.result()
-        keys, half = converting.result() if converting is not None else ([], None)
+    source = _SourceVectors(vectors) if reuse and vectors is not None else None
     staged: Staging | None = None
     try:
-        if half is not None:
+        if source is not None:
             # Only vectors of records that will likely be written (new ids, no twin): the rest would sway
             # the decision to (re)train the lists. Which rows are stored is decided exactly below, by unit.
-            likely = {r.id for r in batch.records if r.id and r.id not in known.existing and (r.kind, r.content_hash) not in known.twins}
-            if len(likely) != len(keys):
-                mask = np.fromiter((k[0] in likely for k in keys), dtype=bool, count=len(keys))
-                keys, half = [k for k, m in zip(keys, mask, strict=True) if m], half[mask]
-        # Indexing starts now (training needs only the vectors) and runs beside the writes.
-        staged = stage(half) if stage is not None and half is not None and len(keys) else None
+            source.keep(
+                {r.id for r in batch.records if r.id and r.id not in known.existing and (r.kind, r.content_hash) not in known.twins}
+            )
+        if source is not None and stage is not None and source.keys:
+            # Indexing starts now (training needs only a sample of the vectors) and runs beside the writes.
+            staged = stage(source.sample(training_points(len(source.keys))), len(source.keys))
         links: list[_Step] = []
         written: set[str] = set()
         with store.transaction():
             feed = None
-            if half is not None and vectors is not None and len(keys):
+            if source is not None and vectors is not None and source.keys:
                 model = vector_rows.model_id(store, vectors.model, vectors.dim)
                 assert model is not None
-                feed = _VectorFeed(keys, half, model, staged)
+                feed = _VectorFeed(source, model, staged)
             with _Queue(store, next_uid(store), feed) as queue:
                 # Planning streams into writing: rows are built and queued while earlier ones are inserted.
                 tally = _Tally(summary)
@@ -379,29 +379,59 @@ def _apply(
 _COLUMNS = ITEM_COLUMNS.split(", ")
 
 
+class _SourceVectors:
+    """The source's vectors of the stored size, by unit key (item id, seq), converted to float16 only when
+    needed: a training sample before the transaction, then each batch's as it is queued, on the planning
+    thread, which has time to spare while the writer runs."""
+
+    def __init__(self, vectors: VectorSet) -> None:
+        size = vectors.dim * 4
+        self._rows, self._dim = vectors.rows, vectors.dim
+        self.keys = [key for key, vec in vectors.rows.items() if len(vec) == size]
+
+    def keep(self, ids: set[str]) -> None:
+        """Only the vectors of these item ids."""
+        if len(ids) != len(self.keys):
+            self.keys = [key for key in self.keys if key[0] in ids]
+
+    def half(self, keys: list[tuple[str, int]]) -> NDArray[np.float16]:
+        rows = self._rows
+        raw = np.frombuffer(b"".join(rows[key] for key in keys), dtype="<f4").reshape(len(keys), self._dim)
+        return raw.astype(vector_rows.DTYPE)
+
+    def sample(self, want: int) -> NDArray[np.float16]:
+        """``want`` of the vectors at random (all of them when there are no more)."""
+        keys = self.keys
+        if want < len(keys):
+            picked = np.sort(np.random.default_rng(1234).choice(len(keys), want, replace=False))
+            keys = [keys[n] for n in picked.tolist()]
+        return self.half(keys)
+
+
 class _VectorFeed:
     """The source's vectors, written with the batch of units they belong to and handed to the index as they go."""
 
-    def __init__(self, keys: list[tuple[str, int]], half: NDArray[np.float16], model: int, staged: Staging | None) -> None:
-        self._row = {key: n for n, key in enumerate(keys)}
-        self._half, self._model, self._staged = half, model, staged
+    def __init__(self, source: _SourceVectors, model: int, staged: Staging | None) -> None:
+        self._source, self._known = source, set(source.keys)
+        self._model, self._staged = model, staged
         self.written = 0
         self.lacking: list[int] = []  # units of the batch without a source vector: embedded after the import
 
     def statements(self, units: list[tuple[int, str, int, str, int, int]]) -> list[Statement]:
         """The statements that insert the vectors of ``units`` (run after the units'), which are staged for the index."""
         uids: list[int] = []
-        rows: list[int] = []
+        keys: list[tuple[str, int]] = []
+        known = self._known
         for unit in units:
-            n = self._row.get((unit[1], unit[2]))
-            if n is None:
-                self.lacking.append(unit[0])
-            else:
+            key = (unit[1], unit[2])
+            if key in known:
                 uids.append(unit[0])
-                rows.append(n)
+                keys.append(key)
+            else:
+                self.lacking.append(unit[0])
         if not uids:
             return []
-        vecs = self._half[rows]
+        vecs = self._source.half(keys)
         if self._staged is not None:
             self._staged.add(np.array(uids, dtype=np.int64), vecs)  # indexed on the worker while the rows are written
         self.written += len(uids)
@@ -468,18 +498,6 @@ class _Queue:
         jobs, self._jobs = self._jobs, []
         for job in jobs:
             job.result()
-
-
-def _source_vectors(vectors: VectorSet) -> tuple[list[tuple[str, int]], NDArray[np.float16]]:
-    """The source's vectors as float16 (the stored precision), with their (item id, seq) unit keys.
-
-    A written unit's item id is its record's id whenever the record had one; after the
-    units are inserted, a key that got no unit (unchanged, history, skipped) is dropped.
-    """
-    size = vectors.dim * 4
-    found = [(key, vec) for key, vec in vectors.rows.items() if len(vec) == size]
-    half = np.frombuffer(b"".join(vec for _, vec in found), dtype="<f4").reshape(len(found), vectors.dim).astype(vector_rows.DTYPE)
-    return [key for key, _ in found], half
 
 
 _TAGS_JSON: dict[tuple[str, ...], str] = {}
