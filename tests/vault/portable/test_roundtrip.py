@@ -19,6 +19,7 @@ from schemas.portable import Selection
 from tests.vault.portable.conftest import pam_cli, populate, tool
 from vault import OWNER, Principal, VaultService
 from vault.errors import ScopeDenied, TooLarge
+from vault.items import new_id
 from vault.portable import bundle
 from vault.portable.importers import read_source
 
@@ -269,3 +270,43 @@ def test_units_the_source_has_no_vector_for_are_embedded_after_a_bulk_import(
     stats = target._retriever.stats()
     assert stats.units > len(rows)  # some units came without a vector
     assert stats.missing_vectors == 0 and stats.vectors == stats.index_size == stats.units
+
+
+def test_an_import_that_updates_items_keeps_the_index_in_step_with_the_vectors_table(
+    source: VaultService, make_vault: Callable[..., VaultService], tmp_path: Path
+) -> None:
+    """Updated items lose their units (and vectors) inside the import's transaction while new vectors are
+    indexed batch by batch beside it: the index must end up holding exactly the table's vectors."""
+    populate(source, memories=12, documents=0)
+    source.export_bundle(OWNER, Selection(), tmp_path / "plain", plaintext=True)
+    batch = read_source(tmp_path / "plain")
+    target = make_vault()
+    target._retriever.sync()
+    first = target.import_items(OWNER, batch)
+    assert first.vectors_reused > 0
+    old = {r[0] for r in target.store.query("SELECT uid FROM vectors")}
+    memories = [r for r in batch.records if r.kind == "memory"][:3]
+    changed = {
+        r.id: dataclasses.replace(
+            r, text=f"revised note {n}: the harbour ferry leaves at noon", hash=None, updated_at=r.updated_at.replace(year=2099)
+        )
+        for n, r in enumerate(memories)
+    }
+    # New records with vectors in the same batch: the vault indexes those beside the transaction.
+    added = [dataclasses.replace(r, id=new_id(), text=f"fresh note {n}", hash=None) for n, r in enumerate(memories)]
+    assert batch.vectors is not None
+    rows = {**batch.vectors.rows, **{(a.id, 0): batch.vectors.rows[(r.id, 0)] for a, r in zip(added, memories, strict=True)}}
+    batch = dataclasses.replace(
+        batch,
+        records=(*(changed.get(r.id, r) for r in batch.records), *added),
+        vectors=dataclasses.replace(batch.vectors, rows=rows),
+    )
+    second = target.import_items(OWNER, batch)
+    assert second.updated == 3 and second.new == 3 and second.vectors_reused == 3
+    retriever = target._retriever
+    retriever.sync()  # embeds the revised units (their source vectors were for the old texts)
+    table = {r[0] for r in target.store.query("SELECT uid FROM vectors")}
+    assert len(table - old) == 6 and len(old - table) == 3
+    assert set(retriever._ensure_index().ids().tolist()) == table
+    hits = target.search(OWNER, SearchQuery(text="harbour ferry at noon", limit=3, mode="dense")).hits
+    assert hits and hits[0].text.startswith("revised note")
