@@ -135,14 +135,29 @@ class _Known:
     link_targets: set[str]  # ids that records supersede and the vault holds
 
 
-def _lookup(store: Store, batch: ImportBatch) -> _Known:
+def _lookup(store: Store, batch: ImportBatch, scan: bool | None = None) -> _Known:
+    """Read what the batch's records may meet: by probing the vault for each record's id and hash, or,
+    when the vault holds fewer items than the batch has records (``scan``), by reading the vault's side
+    instead (a first import reads nothing, and hashes its texts only as it plans)."""
     ids = [r.id for r in batch.records if r.id]
+    held_row = store.one("SELECT count(*) FROM items")
+    held = int(held_row[0]) if held_row else 0
+    if scan is None:
+        scan = held < len(batch.records)
+    if scan and held:
+        wanted = set(ids)
+        ids = [item_id for (item_id,) in store.query("SELECT id FROM items") if item_id in wanted]
+    elif scan:
+        ids = []
     existing: dict[str, Row] = {}
     for start in range(0, len(ids), 5000):
         part = json.dumps(ids[start : start + 5000])
         for row in store.query(f"SELECT {ITEM_COLUMNS} FROM items WHERE id IN (SELECT value FROM json_each(?))", [part]):
             existing[row["id"]] = row
-    twins = _live_twins(store, [r.content_hash for r in batch.records if r.superseded_at is None and not (r.id and r.id in existing)])
+    if scan:
+        twins = _all_live_twins(store)
+    else:
+        twins = _live_twins(store, [r.content_hash for r in batch.records if r.superseded_at is None and not (r.id and r.id in existing)])
     keys = list({r.key for r in batch.records if r.kind == "preference" and r.key})
     live_prefs = {
         row["pref_key"]: row
@@ -221,6 +236,14 @@ def _steps(batch: ImportBatch, known: _Known, progress: Progress | None, phase: 
         if r.superseded_at is None:
             seen[(r.kind, r.content_hash)] = step.item_id
         yield step
+
+
+def _all_live_twins(store: Store) -> dict[tuple[str, str], str]:
+    """Every live item of the vault: (kind, hash) → id (the first by id, as ``_live_twins``)."""
+    twins: dict[tuple[str, str], str] = {}
+    for row in store.query("SELECT kind, content_hash, id FROM items WHERE deleted_at IS NULL AND superseded_at IS NULL ORDER BY id"):
+        twins.setdefault((row[0], row[1]), row[2])
+    return twins
 
 
 def _live_twins(store: Store, hashes: list[str]) -> dict[tuple[str, str], str]:
@@ -334,8 +357,9 @@ def _apply(
         if source is not None:
             # Only vectors of records that will likely be written (new ids, no twin): the rest would sway
             # the decision to (re)train the lists. Which rows are stored is decided exactly below, by unit.
+            twins = known.twins  # every record is hashed here only when the vault has items to be twins of
             source.keep(
-                {r.id for r in batch.records if r.id and r.id not in known.existing and (r.kind, r.content_hash) not in known.twins}
+                {r.id for r in batch.records if r.id and r.id not in known.existing and not (twins and (r.kind, r.content_hash) in twins)}
             )
         if source is not None and stage is not None and source.keys:
             # Indexing starts now (training needs only a sample of the vectors) and runs beside the writes.
