@@ -213,8 +213,8 @@ def _steps(batch: ImportBatch, known: _Known, progress: Progress | None, phase: 
             else:
                 yield _Step("skipped", r, e["id"], "the vault's copy is newer")
             continue
-        if r.superseded_at is None:
-            key = (r.kind, r.content_hash)
+        key = (r.kind, r.content_hash) if r.superseded_at is None else None
+        if key is not None:
             if key in seen:
                 yield _Step("skipped", r, seen[key], f"same content as {seen[key]} in the source")
                 continue
@@ -233,8 +233,8 @@ def _steps(batch: ImportBatch, known: _Known, progress: Progress | None, phase: 
                 else:
                     step.history_at = vault_since
             live_keys[r.key] = step.item_id
-        if r.superseded_at is None:
-            seen[(r.kind, r.content_hash)] = step.item_id
+        if key is not None:
+            seen[key] = step.item_id
         yield step
 
 
@@ -543,9 +543,13 @@ def _write(store: Store, s: _Step, settings: Settings, actor: str, queue: _Queue
     batched = s.action == "new" and not s.supersede_live and r.document is None
     if not batched:
         queue.flush()  # the queued rows go first: writes keep their order
+    created = r.created_at.isoformat()
+    # Most records were never edited: the same instant in the same offset formats the same.
+    same = r.updated_at == r.created_at and r.updated_at.utcoffset() == r.created_at.utcoffset()
+    updated = created if same else r.updated_at.isoformat()
     values = [
         r.kind, r.text, r.key, r.space, _tags_json(r.tags), r.sensitivity, r.source,
-        r.created_by or actor, r.created_at.isoformat(), r.updated_at.isoformat(), _iso(r.valid_from), _iso(r.valid_until),
+        r.created_by or actor, created, updated, _iso(r.valid_from), _iso(r.valid_until),
         r.content_hash, None, _iso(r.superseded_at), None, json.dumps(dict(r.meta)) if r.meta else "{}",
     ]  # fmt: skip
     if s.supersede_live:
