@@ -140,24 +140,19 @@ def _lookup(store: Store, batch: ImportBatch, scan: bool | None = None) -> _Know
     when the vault holds fewer items than the batch has records (``scan``), by reading the vault's side
     instead (a first import reads nothing, and hashes its texts only as it plans)."""
     ids = [r.id for r in batch.records if r.id]
-    held_row = store.one("SELECT count(*) FROM items")
-    held = int(held_row[0]) if held_row else 0
     if scan is None:
-        scan = held < len(batch.records)
-    if scan and held:
+        held = store.one("SELECT count(*) FROM items")
+        scan = (int(held[0]) if held else 0) < len(batch.records)
+    if scan:
         wanted = set(ids)
         ids = [item_id for (item_id,) in store.query("SELECT id FROM items") if item_id in wanted]
-    elif scan:
-        ids = []
     existing: dict[str, Row] = {}
     for start in range(0, len(ids), 5000):
         part = json.dumps(ids[start : start + 5000])
         for row in store.query(f"SELECT {ITEM_COLUMNS} FROM items WHERE id IN (SELECT value FROM json_each(?))", [part]):
             existing[row["id"]] = row
-    if scan:
-        twins = _all_live_twins(store)
-    else:
-        twins = _live_twins(store, [r.content_hash for r in batch.records if r.superseded_at is None and not (r.id and r.id in existing)])
+    hashes = None if scan else [r.content_hash for r in batch.records if r.superseded_at is None and not (r.id and r.id in existing)]
+    twins = _live_twins(store, hashes)
     keys = list({r.key for r in batch.records if r.kind == "preference" and r.key})
     live_prefs = {
         row["pref_key"]: row
@@ -238,25 +233,24 @@ def _steps(batch: ImportBatch, known: _Known, progress: Progress | None, phase: 
         yield step
 
 
-def _all_live_twins(store: Store) -> dict[tuple[str, str], str]:
-    """Every live item of the vault: (kind, hash) → id (the first by id, as ``_live_twins``)."""
+def _live_twins(store: Store, hashes: list[str] | None) -> dict[tuple[str, str], str]:
+    """Live items of the vault with one of these content hashes (``None``: every live item): (kind, hash) → id,
+    the first by id."""
+    select = "SELECT kind, content_hash, id FROM items WHERE deleted_at IS NULL AND superseded_at IS NULL"
+    if hashes is None:
+        rows = store.query(f"{select} ORDER BY id")
+    else:
+        unique = list(dict.fromkeys(hashes))
+        rows = [
+            row
+            for start in range(0, len(unique), 5000)
+            for row in store.query(
+                f"{select} AND content_hash IN (SELECT value FROM json_each(?)) ORDER BY id", [json.dumps(unique[start : start + 5000])]
+            )
+        ]
     twins: dict[tuple[str, str], str] = {}
-    for row in store.query("SELECT kind, content_hash, id FROM items WHERE deleted_at IS NULL AND superseded_at IS NULL ORDER BY id"):
+    for row in rows:
         twins.setdefault((row[0], row[1]), row[2])
-    return twins
-
-
-def _live_twins(store: Store, hashes: list[str]) -> dict[tuple[str, str], str]:
-    """Live items of the vault with one of these content hashes: (kind, hash) → id."""
-    twins: dict[tuple[str, str], str] = {}
-    unique = list(dict.fromkeys(hashes))
-    for start in range(0, len(unique), 5000):
-        for row in store.query(
-            "SELECT kind, content_hash, id FROM items WHERE content_hash IN (SELECT value FROM json_each(?)) "
-            "AND deleted_at IS NULL AND superseded_at IS NULL ORDER BY id",
-            [json.dumps(unique[start : start + 5000])],
-        ):
-            twins.setdefault((row[0], row[1]), row[2])
     return twins
 
 
