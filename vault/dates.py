@@ -29,6 +29,9 @@ _PATTERN = re.compile(
     r")\b",
     re.IGNORECASE,
 )
+# The same expressions for ASCII text once lowercased: a case-sensitive pattern runs ~2.5x faster,
+# and lowercasing ASCII keeps every position, word boundary and digit where it was.
+_LOWER_PATTERN = re.compile(_PATTERN.pattern)
 # Every expression holds one of these: a text without any cannot match.
 _CUES = ("yesterday", "today", "tonight", "tomorrow", "last", "ago", "next", "this")
 # At most this many expressions are resolved per memory: the context stays short.
@@ -112,11 +115,16 @@ def without_context(text: str) -> str:
 def date_context(text: str, at: datetime | date) -> str:
     """`` ⟨yesterday = 7 May 2023; …⟩`` for the relative dates in ``text``, or ``""`` when it has none."""
     low = text.lower()
-    if not any(word in low for word in _CUES):
-        return ""  # most memories: a few substring tests instead of the full pattern (~15 µs a text)
+    # Most memories hold none of the cues (_CUES): a few substring tests instead of the full pattern
+    # (~15 µs a text), written out because a generator over the cues costs twice the tests.
+    if not (
+        "this" in low or "last" in low or "ago" in low or "next" in low
+        or "today" in low or "tonight" in low or "tomorrow" in low or "yesterday" in low
+    ):  # fmt: skip
+        return ""
     day = at.date() if isinstance(at, datetime) else at
     found: list[str] = []
-    for match in _PATTERN.finditer(text):
+    for match in _LOWER_PATTERN.finditer(low) if text.isascii() else _PATTERN.finditer(text):
         resolved = resolve(match, day)
         entry = f"{match.group(0).lower()} = {resolved}"
         if resolved and entry not in found:

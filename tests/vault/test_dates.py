@@ -59,3 +59,17 @@ def test_last_and_next_weekday_fall_within_the_week_around(said: date, weekday: 
 @given(st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="⟨⟩"), max_size=200), DAYS)
 def test_the_embedder_gets_the_text_back_without_its_context(text: str, said: date) -> None:
     assert without_context(text + date_context(text, said)) == text
+
+
+FRAGMENTS = st.sampled_from(
+    ["Yesterday", "LAST night", "3 days ago", "A couple of Weeks ago", "next FRIDAY", "this Weekend", "tonight", "lastly",
+     "this", "agony", "Today's", "tomorrow.", "two months ago", "last year", "next month", "we met", "2023", ","]
+)  # fmt: skip
+
+
+@given(st.lists(st.tuples(FRAGMENTS, st.sampled_from([" ", "", "; ", "\n"])), max_size=12), DAYS)
+def test_ascii_text_resolves_as_the_case_insensitive_pattern_does(parts: list[tuple[str, str]], said: date) -> None:
+    # ASCII text takes the lowercased, case-sensitive pattern; a non-ASCII tail sends the same
+    # expressions through the case-insensitive one.
+    text = "".join(word + sep for word, sep in parts)
+    assert date_context(text, said) == date_context(text + " \u00e9", said)
