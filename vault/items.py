@@ -105,7 +105,25 @@ def insert_rows(store: Store, table: str, columns: Sequence[str], rows: Sequence
 
 def row_statements(table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> list[Statement]:
     """The statements that insert ``rows``, built apart from running them (a bulk writer builds on one
-    thread and runs them on another).
+    thread and runs them on another); ``column_statements`` for rows given column by column."""
+    return [
+        _statement(table, columns, list(zip(*rows[start : start + ROWS_PER_STATEMENT], strict=True)))
+        for start in range(0, len(rows), ROWS_PER_STATEMENT)
+    ]
+
+
+def column_statements(table: str, columns: Sequence[str], values: Sequence[Sequence[object]]) -> list[Statement]:
+    """The statements that insert rows given as one sequence of values per column (all of one length)."""
+    n = len(values[0]) if values else 0
+    if any(len(col) != n for col in values):
+        raise ValueError(f"columns of {sorted({len(col) for col in values})} values for one table of rows")
+    return [
+        _statement(table, columns, [col[start : start + ROWS_PER_STATEMENT] for col in values]) for start in range(0, n, ROWS_PER_STATEMENT)
+    ]
+
+
+def _statement(table: str, columns: Sequence[str], values: Sequence[Sequence[object]]) -> Statement:
+    """One INSERT of the rows whose columns are ``values``, read from one JSON array by json_each.
 
     One statement per batch instead of one per row: FTS5 flushes its pending terms at the
     end of every statement, and binding every column of every row costs more than parsing
@@ -115,26 +133,21 @@ def row_statements(table: str, columns: Sequence[str], rows: Sequence[Sequence[o
     transaction. Texts must be valid Unicode: SQLite's JSON reader would store a lone
     surrogate's escape as invalid UTF-8 instead of refusing it (``check_text``).
     """
-    out: list[Statement] = []
-    names = ", ".join(columns)
-    for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        part = rows[start : start + ROWS_PER_STATEMENT]
-        select: list[str] = []
-        params: list[object] = []
-        varying: list[tuple[object, ...]] = []
-        for n, col in enumerate(zip(*part, strict=True)):
-            if n > 0 and col.count(col[0]) == len(col):  # the first column always varies: one JSON row per row
-                params.append(col[0])
-                select.append(f"?{len(params) + 1}")  # ?1 is the JSON
-                continue
-            same = next((k for k, seen in enumerate(varying) if seen == col), None)
-            if same is None:
-                same = len(varying)
-                varying.append(col)
-            select.append(f"value ->> {same}")
-        payload = json.dumps(list(zip(*varying, strict=True)), ensure_ascii=False)
-        out.append((f"INSERT INTO {table} ({names}) SELECT {', '.join(select)} FROM json_each(?1)", [payload, *params]))
-    return out
+    select: list[str] = []
+    params: list[object] = []
+    varying: list[Sequence[object]] = []
+    for n, col in enumerate(values):
+        if n > 0 and col.count(col[0]) == len(col):  # the first column always varies: one JSON row per row
+            params.append(col[0])
+            select.append(f"?{len(params) + 1}")  # ?1 is the JSON
+            continue
+        same = next((k for k, seen in enumerate(varying) if seen == col), None)
+        if same is None:
+            same = len(varying)
+            varying.append(col)
+        select.append(f"value ->> {same}")
+    payload = json.dumps(list(zip(*varying, strict=True)), ensure_ascii=False)
+    return (f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(select)} FROM json_each(?1)", [payload, *params])
 
 
 def next_uid(store: Store) -> int:

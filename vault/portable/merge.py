@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,9 +23,10 @@ from schemas.items import SPACE_PATTERN, TAG_PATTERN
 from schemas.portable import ImportSummary, Skipped
 from vault import vectors as vector_rows
 from vault.chunking import chunk_text
+from vault.dates import date_context
 from vault.errors import BadBundle
 from vault.index import training_points
-from vault.items import ITEM_COLUMNS, ROWS_PER_STATEMENT, UNIT_COLUMNS, Statement, new_id, next_uid, row_statements, unit_text
+from vault.items import ITEM_COLUMNS, ROWS_PER_STATEMENT, UNIT_COLUMNS, Statement, column_statements, new_id, next_uid, unit_text
 from vault.portable.records import MAX_TEXT_CHARS, ImportBatch, ItemRecord, VectorSet, check_text
 from vault.settings import Settings
 from vault.store import Row, Store
@@ -366,16 +367,21 @@ def _apply(
                 model = vector_rows.model_id(store, vectors.model, vectors.dim)
                 assert model is not None
                 feed = _VectorFeed(source, model, staged)
-            with _Queue(store, next_uid(store), feed) as queue:
+            with _Queue(store, next_uid(store), feed, actor) as queue:
                 # Planning streams into writing: rows are built and queued while earlier ones are inserted.
                 tally = _Tally(summary)
                 for s in _steps(batch, known, progress, "writing"):
                     tally.count(s)
-                    if s.action in ("new", "updated"):
-                        queue.add_units(_write(store, s, settings, actor, queue))
-                        written.add(s.item_id)
-                        if s.record.supersedes:
-                            links.append(s)
+                    if s.action == "new" and s.supersede_live is None and s.record.document is None:
+                        queue.add_new(s)  # nothing below depends on the row existing yet
+                    elif s.action in ("new", "updated"):
+                        queue.flush()  # the queued rows go first: writes keep their order
+                        queue.add_units(_write(store, s, settings, actor))
+                    else:
+                        continue
+                    written.add(s.item_id)
+                    if s.record.supersedes:
+                        links.append(s)
                 queue.flush()
                 tally.done()
             summary.vectors_reused = feed.written if feed is not None else 0
@@ -435,25 +441,24 @@ class _VectorFeed:
         self.written = 0
         self.lacking: list[int] = []  # units of the batch without a source vector: embedded after the import
 
-    def statements(self, units: list[tuple[int, str, int, str, int, int]]) -> list[Statement]:
-        """The statements that insert the vectors of ``units`` (run after the units'), which are staged for the index."""
-        uids: list[int] = []
+    def statements(self, uids: list[int], item_ids: list[str], seqs: list[int]) -> list[Statement]:
+        """The statements that insert the vectors of these units (run after the units'), which are staged for the index."""
+        have: list[int] = []
         keys: list[tuple[str, int]] = []
         known = self._known
-        for unit in units:
-            key = (unit[1], unit[2])
+        for uid, key in zip(uids, zip(item_ids, seqs, strict=True), strict=True):
             if key in known:
-                uids.append(unit[0])
+                have.append(uid)
                 keys.append(key)
             else:
-                self.lacking.append(unit[0])
-        if not uids:
+                self.lacking.append(uid)
+        if not have:
             return []
         vecs = self._source.half(keys)
         if self._staged is not None:
-            self._staged.add(np.array(uids, dtype=np.int64), vecs)  # indexed on the worker while the rows are written
-        self.written += len(uids)
-        return vector_rows.insert_statements(self._model, uids, vecs)
+            self._staged.add(np.array(have, dtype=np.int64), vecs)  # indexed on the worker while the rows are written
+        self.written += len(have)
+        return vector_rows.insert_statements(self._model, have, vecs)
 
 
 class _Queue:
@@ -466,11 +471,10 @@ class _Queue:
     transaction), so no statement has to return them.
     """
 
-    def __init__(self, store: Store, first_uid: int, feed: _VectorFeed | None) -> None:
-        self._store = store
-        self._feed = feed
+    def __init__(self, store: Store, first_uid: int, feed: _VectorFeed | None, actor: str) -> None:
+        self._store, self._feed, self._actor = store, feed, actor
         self._first_uid = self._next_uid = first_uid
-        self._rows: list[list[object]] = []
+        self._new: list[_Step] = []
         self._units: list[tuple[int, str, int, str, int, int]] = []
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctxvault-rows")
         self._jobs: list[Future[None]] = []
@@ -487,23 +491,37 @@ class _Queue:
         wait(self._jobs)  # nothing may still run on the connection when the transaction ends
         self._pool.shutdown()
 
-    def add_item(self, row: list[object]) -> None:
-        self._rows.append(row)
-        if len(self._rows) >= ROWS_PER_STATEMENT:
+    def add_new(self, step: _Step) -> None:
+        """A new item that replaces nothing: its row and unit are built with the batch's, column by column."""
+        self._new.append(step)
+        if len(self._new) >= ROWS_PER_STATEMENT:
             self._send()
 
     def add_units(self, units: list[tuple[str, int, str, int, int]]) -> None:
+        """The units of an item the caller wrote itself."""
         uid = self._next_uid
         self._units += [(uid + n, *unit) for n, unit in enumerate(units)]
         self._next_uid = uid + len(units)
 
     def _send(self) -> None:
         """Build the batch's statements here (Python: this thread) and run them on the writer (SQLite: no GIL)."""
-        rows, units, self._rows, self._units = self._rows, self._units, [], []
-        statements = row_statements("items", _COLUMNS, rows) + row_statements("units", UNIT_COLUMNS, units)
-        if self._feed is not None:
-            statements += self._feed.statements(units)
-        self._jobs.append(self._pool.submit(self._run, statements))
+        steps, units, self._new, self._units = self._new, self._units, [], []
+        statements = column_statements("items", _COLUMNS, _item_columns(steps, self._actor)) if steps else []
+        uids, item_ids, seqs, texts, starts, ends = (list(col) for col in zip(*units, strict=True)) if units else ([], [], [], [], [], [])
+        live = [(s.item_id, text) for s in steps if (text := _unit_text(s)) is not None]
+        first, self._next_uid = self._next_uid, self._next_uid + len(live)
+        uids += range(first, self._next_uid)
+        item_ids += [item_id for item_id, _ in live]
+        texts += [text for _, text in live]
+        seqs += [0] * len(live)
+        starts += [0] * len(live)
+        ends += [len(text) for _, text in live]  # the span VaultService._insert_unit records
+        if uids:
+            statements += column_statements("units", UNIT_COLUMNS, [uids, item_ids, seqs, texts, starts, ends])
+            if self._feed is not None:
+                statements += self._feed.statements(uids, item_ids, seqs)
+        if statements:
+            self._jobs.append(self._pool.submit(self._run, statements))
 
     def _run(self, statements: list[Statement]) -> None:
         for sql, params in statements:
@@ -511,7 +529,7 @@ class _Queue:
 
     def flush(self) -> None:
         """Every queued row is written (errors raised here)."""
-        if self._rows or self._units:
+        if self._new or self._units:
             self._send()
         jobs, self._jobs = self._jobs, []
         for job in jobs:
@@ -531,39 +549,54 @@ def _tags_json(tags: tuple[str, ...]) -> str:
     return out
 
 
-def _write(store: Store, s: _Step, settings: Settings, actor: str, queue: _Queue) -> list[tuple[str, int, str, int, int]]:
-    """Write one item row (and its document file), or queue it; returns the units to insert for it."""
-    r = s.record
-    batched = s.action == "new" and not s.supersede_live and r.document is None
-    if not batched:
-        queue.flush()  # the queued rows go first: writes keep their order
-    created = r.created_at.isoformat()
+def _item_columns(steps: list[_Step], actor: str) -> list[Sequence[object]]:
+    """The items rows of these steps, one list per column (ITEM_COLUMNS order); ``supersedes`` is linked later."""
+    recs = [s.record for s in steps]
+    created = [r.created_at.isoformat() for r in recs]
     # Most records were never edited: the same instant in the same offset formats the same.
-    same = r.updated_at == r.created_at and r.updated_at.utcoffset() == r.created_at.utcoffset()
-    updated = created if same else r.updated_at.isoformat()
-    values = [
-        r.kind, r.text, r.key, r.space, _tags_json(r.tags), r.sensitivity, r.source,
-        r.created_by or actor, created, updated, _iso(r.valid_from), _iso(r.valid_until),
-        r.content_hash, None, _iso(r.superseded_at), None, json.dumps(dict(r.meta)) if r.meta else "{}",
+    updated = [
+        c if r.updated_at == r.created_at and r.updated_at.utcoffset() == r.created_at.utcoffset() else r.updated_at.isoformat()
+        for r, c in zip(recs, created, strict=True)
+    ]
+    none: list[object] = [None] * len(recs)
+    return [
+        [s.item_id for s in steps], [r.kind for r in recs], [r.text for r in recs], [r.key for r in recs],
+        [r.space for r in recs], [_tags_json(r.tags) for r in recs], [r.sensitivity for r in recs],
+        [r.source for r in recs], [r.created_by or actor for r in recs], created, updated,
+        [_iso(r.valid_from) for r in recs], [_iso(r.valid_until) for r in recs], [r.content_hash for r in recs],
+        none,  # supersedes
+        [s.history_at.isoformat() if s.history_at else _iso(s.record.superseded_at) for s in steps],
+        none,  # deleted_at
+        [json.dumps(dict(r.meta)) if r.meta else "{}" for r in recs],
     ]  # fmt: skip
+
+
+def _unit_text(s: _Step) -> str | None:
+    """The text of the one unit of a step's item that is not a document with a file; ``None`` when the
+    version is not live (a superseded or historical value is kept but not searched)."""
+    r = s.record
+    if r.superseded_at is not None or s.history_at is not None:
+        return None
+    at = r.valid_from or r.created_at
+    return r.text + date_context(r.text, at) if r.kind == "memory" else unit_text(r.kind, r.text, r.key, at=at)
+
+
+def _write(store: Store, s: _Step, settings: Settings, actor: str) -> list[tuple[str, int, str, int, int]]:
+    """Write one item row that replaces or updates another, or carries a document file; returns the units to insert for it."""
+    r = s.record
+    row = [col[0] for col in _item_columns([s], actor)]
     if s.supersede_live:
         # Before the insert: only one live value per key may exist at any moment.
         stamp = r.created_at.isoformat()
         store.execute("UPDATE items SET superseded_at = ?, valid_until = ? WHERE id = ?", [stamp, stamp, s.supersede_live])
         store.execute("DELETE FROM units WHERE item_id = ?", [s.supersede_live])
-    if s.history_at is not None:
-        values[14] = s.history_at.isoformat()  # superseded_at
-    if batched:
-        queue.add_item([s.item_id, *values])  # nothing below depends on the row existing yet
-    elif s.action == "new":
-        store.execute(f"INSERT INTO items ({ITEM_COLUMNS}) VALUES ({','.join('?' * 18)})", [s.item_id, *values])
+    if s.action == "new":
+        store.execute(f"INSERT INTO items ({ITEM_COLUMNS}) VALUES ({','.join('?' * len(row))})", row)
     else:
-        cols = _COLUMNS[1:]
-        store.execute(f"UPDATE items SET {', '.join(c + ' = ?' for c in cols)} WHERE id = ?", [*values, s.item_id])
+        store.execute(f"UPDATE items SET {', '.join(c + ' = ?' for c in _COLUMNS[1:])} WHERE id = ?", [*row[1:], s.item_id])
         store.execute("DELETE FROM units WHERE item_id = ?", [s.item_id])
     if s.supersede_live and not r.supersedes:
         store.execute("UPDATE items SET supersedes = ? WHERE id = ?", [s.supersede_live, s.item_id])
-    units: list[tuple[int, str, int, int]] = []
     if r.kind == "document" and r.document is not None:
         doc = r.document
         store.execute("DELETE FROM doc_files WHERE item_id = ?", [s.item_id])
@@ -572,11 +605,8 @@ def _write(store: Store, s: _Step, settings: Settings, actor: str, queue: _Queue
             [s.item_id, doc.path, doc.filename, doc.mime, len(doc.data), doc.sha256, doc.data],
         )
         if doc.chunks:
-            units = [(c.seq, c.text, c.start, c.end) for c in doc.chunks]
-        else:
-            chunks = chunk_text(doc.text or "", settings.chunk_chars, settings.chunk_overlap)
-            units = [(c.seq, unit_text("document", c.text, title=r.text), c.start, c.end) for c in chunks]
-    elif r.superseded_at is None and s.history_at is None:
-        text = unit_text(r.kind, r.text, r.key, at=r.valid_from or r.created_at)
-        return [(s.item_id, 0, text, 0, len(text))]  # the span VaultService._insert_unit records
-    return [(s.item_id, seq, text, start, end) for seq, text, start, end in units]
+            return [(s.item_id, c.seq, c.text, c.start, c.end) for c in doc.chunks]
+        chunks = chunk_text(doc.text or "", settings.chunk_chars, settings.chunk_overlap)
+        return [(s.item_id, c.seq, unit_text("document", c.text, title=r.text), c.start, c.end) for c in chunks]
+    text = _unit_text(s)
+    return [] if text is None else [(s.item_id, 0, text, 0, len(text))]  # the span VaultService._insert_unit records
