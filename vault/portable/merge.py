@@ -26,7 +26,17 @@ from vault.chunking import chunk_text
 from vault.dates import date_context
 from vault.errors import BadBundle
 from vault.index import training_points
-from vault.items import ITEM_COLUMNS, ROWS_PER_STATEMENT, UNIT_COLUMNS, Statement, column_statements, new_id, next_uid, unit_text
+from vault.items import (
+    ITEM_COLUMNS,
+    ROWS_PER_STATEMENT,
+    UNIT_COLUMNS,
+    Statement,
+    column_statements,
+    new_id,
+    next_uid,
+    row_statements,
+    unit_text,
+)
 from vault.portable.records import MAX_TEXT_CHARS, ImportBatch, ItemRecord, VectorSet, check_text
 from vault.settings import Settings
 from vault.store import Row, Store
@@ -401,6 +411,7 @@ def _apply(
 
 
 _COLUMNS = ITEM_COLUMNS.split(", ")
+FIRST_BATCH = 1250
 
 
 class _SourceVectors:
@@ -475,6 +486,8 @@ class _Queue:
         self._store, self._feed, self._actor = store, feed, actor
         self._first_uid = self._next_uid = first_uid
         self._new: list[_Step] = []
+        # The writer idles until the first batch is built: it gets a small one, then each twice the last.
+        self._batch = FIRST_BATCH
         self._units: list[tuple[int, str, int, str, int, int]] = []
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctxvault-rows")
         self._jobs: list[Future[None]] = []
@@ -494,8 +507,9 @@ class _Queue:
     def add_new(self, step: _Step) -> None:
         """A new item that replaces nothing: its row and unit are built with the batch's, column by column."""
         self._new.append(step)
-        if len(self._new) >= ROWS_PER_STATEMENT:
+        if len(self._new) >= self._batch:
             self._send()
+            self._batch = min(2 * self._batch, ROWS_PER_STATEMENT)
 
     def add_units(self, units: list[tuple[str, int, str, int, int]]) -> None:
         """The units of an item the caller wrote itself."""
@@ -506,26 +520,53 @@ class _Queue:
     def _send(self) -> None:
         """Build the batch's statements here (Python: this thread) and run them on the writer (SQLite: no GIL)."""
         steps, units, self._new, self._units = self._new, self._units, [], []
-        statements = column_statements("items", _COLUMNS, _item_columns(steps, self._actor)) if steps else []
-        uids, item_ids, seqs, texts, starts, ends = (list(col) for col in zip(*units, strict=True)) if units else ([], [], [], [], [], [])
-        live = [(s.item_id, text) for s in steps if (text := _unit_text(s)) is not None]
-        first, self._next_uid = self._next_uid, self._next_uid + len(live)
-        uids += range(first, self._next_uid)
-        item_ids += [item_id for item_id, _ in live]
-        texts += [text for _, text in live]
-        seqs += [0] * len(live)
-        starts += [0] * len(live)
-        ends += [len(text) for _, text in live]  # the span VaultService._insert_unit records
-        if uids:
-            statements += column_statements("units", UNIT_COLUMNS, [uids, item_ids, seqs, texts, starts, ends])
-            if self._feed is not None:
-                statements += self._feed.statements(uids, item_ids, seqs)
+        statements: list[Statement] = []
+        checks: dict[int, int] = {}  # statement → the rows it must insert
+        uids, item_ids, seqs = [u[0] for u in units], [u[1] for u in units], [u[2] for u in units]
+        if steps:
+            statements += column_statements("items", _COLUMNS, _item_columns(steps, self._actor))
+            assert len(statements) == 1  # add_new sends at ROWS_PER_STATEMENT: the copy below reads this statement's rows
+            # Step k's unit gets uid base + k (a step without a live unit leaves its uid unused).
+            base, self._next_uid = self._next_uid, self._next_uid + len(steps)
+            copied = 0
+            sent: list[str] = []
+            for k, s in enumerate(steps):
+                text = _unit_text(s)
+                if text is None:
+                    continue
+                uids.append(base + k)
+                item_ids.append(s.item_id)
+                if text == s.record.text and "\x00" not in text:
+                    copied += 1
+                else:  # a memory with its date context, a preference with its key, a text SQLite's length() would cut
+                    units.append((base + k, s.item_id, 0, text, 0, len(text)))
+                    sent.append(s.item_id)
+            seqs += [0] * (len(uids) - len(seqs))
+            if copied:
+                # Most units are their item's text: copied from the rows just inserted instead of sent twice.
+                # One INSERT numbers its rows from max(rowid) + 1 in order, so the statement's rows are the
+                # last len(steps) by rowid, in step order (the count is checked).
+                checks[len(statements)] = copied
+                statements.append(
+                    (
+                        "INSERT INTO units (uid, item_id, seq, text, start, end) SELECT ?1 + i.rowid - b.first, i.id, 0, i.text, 0, "
+                        "length(i.text) FROM (SELECT max(rowid) - ?2 + 1 AS first FROM items) b JOIN items i ON i.rowid >= b.first "
+                        "WHERE i.superseded_at IS NULL AND i.id NOT IN (SELECT value FROM json_each(?3))",
+                        [base, len(steps), json.dumps(sent)],
+                    )
+                )
+        if units:
+            statements += row_statements("units", UNIT_COLUMNS, units)
+        if self._feed is not None and uids:
+            statements += self._feed.statements(uids, item_ids, seqs)
         if statements:
-            self._jobs.append(self._pool.submit(self._run, statements))
+            self._jobs.append(self._pool.submit(self._run, statements, checks))
 
-    def _run(self, statements: list[Statement]) -> None:
-        for sql, params in statements:
-            self._store.execute(sql, params)
+    def _run(self, statements: list[Statement], checks: dict[int, int]) -> None:
+        for n, (sql, params) in enumerate(statements):
+            rows = self._store.execute(sql, params).rowcount
+            if n in checks and rows != checks[n]:
+                raise RuntimeError(f"bulk write: {rows} rows where {checks[n]} were expected")
 
     def flush(self) -> None:
         """Every queued row is written (errors raised here)."""

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
+
 from schemas.portable import Selection
-from tests.vault.portable.conftest import populate
+from tests.vault.portable.conftest import DIM, populate
 from vault import OWNER, VaultService
+from vault.items import new_ids, unit_text
 from vault.portable.importers import read_source
 from vault.portable.merge import _lookup, _steps
+from vault.portable.records import ImportBatch, ItemRecord, VectorSet
 
 
 def test_reading_the_vaults_side_plans_exactly_as_probing_it(source: VaultService, tmp_path: Path) -> None:
@@ -40,3 +44,52 @@ def test_reading_the_vaults_side_plans_exactly_as_probing_it(source: VaultServic
     assert scanned == probed
     actions = [a for a, _, _ in probed]
     assert {"new", "updated", "unchanged", "skipped"} <= set(actions) and actions.count("updated") == 3
+
+
+def test_bulk_written_items_get_the_units_and_vectors_a_single_write_gives_them(source: VaultService) -> None:
+    """New items go in growing batches whose units are mostly copied from the item rows just inserted, numbered
+    by position: every live item must get exactly the unit a single write gives it (vault.items.unit_text), under
+    the uid that FTS and its vector use; superseded and historical versions get none."""
+    t0 = datetime(2024, 5, 8, 9, 30, tzinfo=UTC)
+    source.set_preference(OWNER, "diet", "vegan", space="personal", now=t0 + timedelta(days=400))  # newer than the batch's
+    ids = new_ids(4000)
+    records: list[ItemRecord] = []
+    for n, item_id in enumerate(ids):
+        at = t0 + timedelta(minutes=n)
+        text = f"note zq{n}x about {('tea', 'trains', 'café 東京')[n % 3]}"
+        text += " yesterday" if n % 13 == 0 else ""  # a date context: the unit differs from the item
+        text += "\x00 after a nul" if n % 501 == 0 else ""  # SQLite's length() stops at a nul
+        preference = n % 97 == 0
+        records.append(
+            ItemRecord(
+                id=item_id, kind="preference" if preference else "memory", text=text, space="personal", created_at=at,
+                updated_at=at, key=("diet" if n == 0 else f"k{n}") if preference else None,
+                superseded_at=at if n % 89 == 1 else None,
+            )
+        )  # fmt: skip
+    rng = np.random.default_rng(5)
+    vecs = {(r.id or "", 0): rng.standard_normal(DIM).astype("<f4").tobytes() for r in records if r.kind == "memory"}
+    batch = ImportBatch("bundle", "test", tuple(records), VectorSet(source.settings.model, DIM, vecs))
+    summary = source.import_items(OWNER, batch)
+    assert summary.new == len(records)
+
+    store = source.store
+    units = {row["item_id"]: row for row in store.query("SELECT * FROM units")}
+    history = store.one("SELECT superseded_at FROM items WHERE id = ?", [ids[0]])
+    assert history is not None and history[0] is not None  # the vault's diet is newer: the batch's is kept as history
+    for r in records:
+        if r.superseded_at is not None or r.id == ids[0]:
+            assert r.id not in units
+            continue
+        unit = units[r.id]
+        expected = unit_text(r.kind, r.text, r.key, at=r.created_at)
+        assert (unit["seq"], unit["text"], unit["start"], unit["end"]) == (0, expected, 0, len(expected))
+        n = int(r.text.split("zq")[1].split("x")[0])
+        if n % 50 == 0:  # the FTS row of the unit is the unit's uid
+            assert [row[0] for row in store.query("SELECT rowid FROM units_fts WHERE units_fts MATCH ?", [f"zq{n}x"])] == [unit["uid"]]
+    stored = {row[0]: bytes(row[1]) for row in store.query("SELECT uid, vec FROM vectors")}
+    carried = {units[r.id]["uid"]: (r.id or "", 0) for r in records if r.kind == "memory" and r.id in units}
+    for uid, key in carried.items():
+        assert stored[uid] == np.frombuffer(vecs[key], dtype="<f4").astype("<f2").tobytes()
+    indexed = set(source._retriever._ensure_index().ids().tolist())
+    assert set(carried) <= indexed <= set(stored)  # (the fake sync stores the preferences' vectors without indexing them)
