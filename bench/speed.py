@@ -76,8 +76,7 @@ def import_batch(texts: list[str], vecs: np.ndarray | None = None, embedder: Cac
     )
     vectors = None
     if vecs is not None and embedder is not None:
-        rows = {(i, 0): v.tobytes() for i, v in zip(ids, vecs.astype("<f4"), strict=True)}
-        vectors = VectorSet(model=embedder.model_id, dim=embedder.dim, rows=rows)
+        vectors = VectorSet(embedder.model_id, embedder.dim, [(i, 0) for i in ids], np.ascontiguousarray(vecs, dtype=np.float32))
     return ImportBatch(format="bundle", source="bench", records=records, vectors=vectors)
 
 

@@ -349,7 +349,7 @@ def _apply(
         tally.done()
         if reuse and vectors is not None:
             to_write = {s.record.id for s in steps if s.action in ("new", "updated") and s.record.id}
-            summary.vectors_reused = sum(1 for key in vectors.rows if key[0] in to_write)
+            summary.vectors_reused = sum(1 for key in dict.fromkeys(vectors.keys) if key[0] in to_write)
         return summary
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctxvault-import") as pool:
         # Reading the vault releases the GIL: it runs while the records are checked.
@@ -415,24 +415,22 @@ FIRST_BATCH = 1250
 
 
 class _SourceVectors:
-    """The source's vectors of the stored size, by unit key (item id, seq), converted to float16 only when
-    needed: a training sample before the transaction, then each batch's as it is queued, on the planning
-    thread, which has time to spare while the writer runs."""
+    """The source's vectors by unit key (item id, seq), converted to float16 only when needed: a training
+    sample before the transaction, then each batch's as it is queued, on the planning thread, which has
+    time to spare while the writer runs."""
 
     def __init__(self, vectors: VectorSet) -> None:
-        size = vectors.dim * 4
-        self._rows, self._dim = vectors.rows, vectors.dim
-        self.keys = [key for key, vec in vectors.rows.items() if len(vec) == size]
+        self._matrix = vectors.matrix
+        self._row = {key: n for n, key in enumerate(vectors.keys)}  # a key listed twice: its last row
+        self.keys = list(self._row)
 
     def keep(self, ids: set[str]) -> None:
         """Only the vectors of these item ids."""
-        if len(ids) != len(self.keys):
-            self.keys = [key for key in self.keys if key[0] in ids]
+        self.keys = [key for key in self.keys if key[0] in ids]
 
     def half(self, keys: list[tuple[str, int]]) -> NDArray[np.float16]:
-        rows = self._rows
-        raw = np.frombuffer(b"".join(rows[key] for key in keys), dtype="<f4").reshape(len(keys), self._dim)
-        return raw.astype(vector_rows.DTYPE)
+        row = self._row
+        return self._matrix[[row[key] for key in keys]].astype(vector_rows.DTYPE)
 
     def sample(self, want: int) -> NDArray[np.float16]:
         """``want`` of the vectors at random (all of them when there are no more)."""

@@ -6,15 +6,20 @@ Importers parse a source into an ``ImportBatch``; nothing here touches the store
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from schemas.items import SPACE_PATTERN, TAG_PATTERN, Kind, Sensitivity
 from schemas.portable import ImportFormat, Skipped
 from vault.chunking import Chunk
 from vault.errors import BadBundle
 from vault.items import content_hash
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 _TAG = re.compile(TAG_PATTERN)
 _SPACE = re.compile(SPACE_PATTERN)
@@ -74,11 +79,30 @@ class ItemRecord:
 
 @dataclass(frozen=True, slots=True)
 class VectorSet:
-    """Vectors a source carries, by (item id, unit seq), as float32 little-endian bytes."""
+    """Vectors a source carries: row ``n`` of ``matrix`` (float32) is the vector of unit ``keys[n]``, an
+    (item id, unit seq); a key listed twice means its last row. One matrix, as a bundle stores it, instead
+    of an object per vector."""
 
     model: str
     dim: int
-    rows: Mapping[tuple[str, int], bytes]
+    keys: Sequence[tuple[str, int]]
+    matrix: NDArray[np.float32]
+
+    def __post_init__(self) -> None:
+        if self.matrix.shape != (len(self.keys), self.dim) or self.matrix.dtype.name != "float32":
+            raise ValueError(f"{len(self.keys)} keys of dimension {self.dim} for a {self.matrix.dtype} matrix of shape {self.matrix.shape}")
+
+    @classmethod
+    def from_rows(cls, model: str, dim: int, rows: Mapping[tuple[str, int], NDArray[np.float32]]) -> VectorSet:
+        import numpy as np  # importers without vectors never load numpy
+
+        keys = list(rows)
+        matrix = np.stack([rows[k] for k in keys]).astype(np.float32) if keys else np.zeros((0, dim), np.float32)
+        return cls(model, dim, keys, matrix)
+
+    def by_key(self) -> dict[tuple[str, int], NDArray[np.float32]]:
+        """Each unit's vector (a view of its row)."""
+        return {key: self.matrix[n] for n, key in enumerate(self.keys)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import struct
 from collections.abc import Callable
 from pathlib import Path
 
@@ -94,6 +96,19 @@ def test_unknown_format_version_is_refused(make_vault: Callable[..., VaultServic
 def test_edited_member_is_refused_by_the_manifest(make_vault: Callable[..., VaultService], plain: Path) -> None:
     store = plain / "memory-store.json"
     store.write_text(store.read_text().replace("Memory 3:", "Memory 4:"))
+    refused(make_vault(), plain)
+
+
+def test_vectors_that_are_not_finite_numbers_are_refused(make_vault: Callable[..., VaultService], plain: Path) -> None:
+    """A NaN would poison every distance the index computes; the manifest is rewritten to match, as a hostile author would."""
+    vectors = plain / "x-ctxvault" / "vectors.f32"
+    data = bytearray(vectors.read_bytes())
+    data[4:8] = struct.pack("<f", float("nan"))
+    vectors.write_bytes(bytes(data))
+    manifest = plain / "x-ctxvault" / "manifest.json"
+    spec = json.loads(manifest.read_text())
+    spec["files"]["x-ctxvault/vectors.f32"]["sha256"] = hashlib.sha256(data).hexdigest()
+    manifest.write_text(json.dumps(spec))
     refused(make_vault(), plain)
 
 

@@ -68,8 +68,8 @@ def test_bulk_written_items_get_the_units_and_vectors_a_single_write_gives_them(
             )
         )  # fmt: skip
     rng = np.random.default_rng(5)
-    vecs = {(r.id or "", 0): rng.standard_normal(DIM).astype("<f4").tobytes() for r in records if r.kind == "memory"}
-    batch = ImportBatch("bundle", "test", tuple(records), VectorSet(source.settings.model, DIM, vecs))
+    vecs = {(r.id or "", 0): rng.standard_normal(DIM).astype("<f4") for r in records if r.kind == "memory"}
+    batch = ImportBatch("bundle", "test", tuple(records), VectorSet.from_rows(source.settings.model, DIM, vecs))
     summary = source.import_items(OWNER, batch)
     assert summary.new == len(records)
 
@@ -90,6 +90,6 @@ def test_bulk_written_items_get_the_units_and_vectors_a_single_write_gives_them(
     stored = {row[0]: bytes(row[1]) for row in store.query("SELECT uid, vec FROM vectors")}
     carried = {units[r.id]["uid"]: (r.id or "", 0) for r in records if r.kind == "memory" and r.id in units}
     for uid, key in carried.items():
-        assert stored[uid] == np.frombuffer(vecs[key], dtype="<f4").astype("<f2").tobytes()
+        assert stored[uid] == vecs[key].astype("<f2").tobytes()
     indexed = set(source._retriever._ensure_index().ids().tolist())
     assert set(carried) <= indexed <= set(stored)  # (the fake sync stores the preferences' vectors without indexing them)

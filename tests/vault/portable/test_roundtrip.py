@@ -22,6 +22,7 @@ from vault.errors import ScopeDenied, TooLarge
 from vault.items import new_id
 from vault.portable import bundle
 from vault.portable.importers import read_source
+from vault.portable.records import VectorSet
 
 ITEM_SQL = "SELECT * FROM items ORDER BY id"
 
@@ -260,9 +261,9 @@ def test_units_the_source_has_no_vector_for_are_embedded_after_a_bulk_import(
     source.export_bundle(OWNER, Selection(), tmp_path / "plain", plaintext=True)
     batch = read_source(tmp_path / "plain")
     assert batch.vectors is not None
-    dropped = sorted(batch.vectors.rows)[:3]
-    rows = {k: v for k, v in batch.vectors.rows.items() if k not in dropped}
-    batch = dataclasses.replace(batch, vectors=dataclasses.replace(batch.vectors, rows=rows))
+    dropped = sorted(batch.vectors.keys)[:3]
+    rows = {k: v for k, v in batch.vectors.by_key().items() if k not in dropped}
+    batch = dataclasses.replace(batch, vectors=VectorSet.from_rows(batch.vectors.model, batch.vectors.dim, rows))
     target = make_vault()
     target._retriever.sync()  # the once-per-process scan for units lacking vectors is behind us
     summary = target.import_items(OWNER, batch)
@@ -295,11 +296,12 @@ def test_an_import_that_updates_items_keeps_the_index_in_step_with_the_vectors_t
     # New records with vectors in the same batch: the vault indexes those beside the transaction.
     added = [dataclasses.replace(r, id=new_id(), text=f"fresh note {n}", hash=None) for n, r in enumerate(memories)]
     assert batch.vectors is not None
-    rows = {**batch.vectors.rows, **{(a.id, 0): batch.vectors.rows[(r.id, 0)] for a, r in zip(added, memories, strict=True)}}
+    have = batch.vectors.by_key()
+    rows = {**have, **{(a.id, 0): have[(r.id, 0)] for a, r in zip(added, memories, strict=True)}}
     batch = dataclasses.replace(
         batch,
         records=(*(changed.get(r.id, r) for r in batch.records), *added),
-        vectors=dataclasses.replace(batch.vectors, rows=rows),
+        vectors=VectorSet.from_rows(batch.vectors.model, batch.vectors.dim, rows),
     )
     second = target.import_items(OWNER, batch)
     assert second.updated == 3 and second.new == 3 and second.vectors_reused == 3

@@ -112,9 +112,12 @@ def _vectors(files: Files, manifest: Manifest) -> VectorSet | None:
     width = spec.dimensions * 4
     if len(blob) != width * len(spec.units) or len(spec.units) != manifest.counts.vectors:
         raise BadBundle("vectors.f32 does not hold one vector per unit listed in vectors.json")
-    view = memoryview(blob)
-    rows = {(item_id, seq): bytes(view[n * width : (n + 1) * width]) for n, (item_id, seq) in enumerate(spec.units)}
-    return VectorSet(spec.model, spec.dimensions, rows)
+    import numpy as np  # only a bundle with vectors needs it
+
+    matrix = np.frombuffer(blob, dtype="<f4").reshape(len(spec.units), spec.dimensions)
+    if not np.isfinite(matrix).all():
+        raise BadBundle("vectors.f32 holds a value that is not a finite number")
+    return VectorSet(spec.model, spec.dimensions, [(item_id, seq) for item_id, seq in spec.units], matrix.astype(np.float32, copy=False))
 
 
 def read_pam(files: Files, source: str, space: str | None) -> ImportBatch:
