@@ -56,8 +56,15 @@ def utcnow() -> datetime:
 
 def normalize(text: str) -> str:
     """PAM v1.0 content normalisation: trim, lowercase, NFC, collapse whitespace."""
+    low = text.lower()
+    if not low.isascii():  # ASCII is NFC already
+        low = unicodedata.normalize("NFC", low)
+    # Most texts need no collapsing: every character str.split() splits on is unprintable except
+    # the space, so a printable text without a double, leading or trailing space is already collapsed.
+    if low.isprintable() and "  " not in low and low[:1] != " " and low[-1:] != " ":
+        return low
     # str.split() splits on exactly the characters that re's \s matches in str patterns (tested).
-    return " ".join(unicodedata.normalize("NFC", text.lower()).split())
+    return " ".join(low.split())
 
 
 def content_hash(text: str) -> str:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import time
 import unicodedata
 
@@ -26,7 +27,19 @@ def test_new_ids_are_unique_ulids_of_now_and_decode_to_their_bytes() -> None:
         assert before - 1 <= parsed.timestamp <= time.time() + 1
 
 
-@given(st.text(alphabet=st.characters(codec="utf-8")) | st.text(alphabet=" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u2028\u3000aÅe\u0301"))
+SPACES = [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()]
+
+
+def test_every_character_split_on_is_unprintable_except_the_space() -> None:
+    # normalize() returns a printable text without double, leading or trailing spaces as it is.
+    assert [c for c in SPACES if c.isprintable()] == [" "]
+
+
+@given(
+    st.text(alphabet=st.characters(codec="utf-8"))
+    | st.text(alphabet=[*SPACES, "a", "Å", "e", "\u0301", "B"])
+    | st.lists(st.sampled_from(["word", "Ünï", "e\u0301", " ", "  ", "\u00a0", "\t"]), max_size=8).map("".join)
+)
 def test_normalize_is_the_pam_rule(text: str) -> None:
     # PAM v1.0: trim, lowercase, NFC, collapse whitespace runs to one space.
     assert normalize(text) == re.sub(r"\s+", " ", unicodedata.normalize("NFC", text.strip().lower())).strip()
