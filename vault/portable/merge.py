@@ -366,14 +366,14 @@ def _apply(
             source.keep(
                 {r.id for r in batch.records if r.id and r.id not in known.existing and not (twins and (r.kind, r.content_hash) in twins)}
             )
-        if source is not None and stage is not None and source.keys:
+        if source is not None and stage is not None and source.size:
             # Indexing starts now (training needs only a sample of the vectors) and runs beside the writes.
-            staged = stage(source.sample(training_points(len(source.keys))), len(source.keys))
+            staged = stage(source.sample(training_points(source.size)), source.size)
         links: list[_Step] = []
         written: set[str] = set()
         with store.transaction():
             feed = None
-            if source is not None and vectors is not None and source.keys:
+            if source is not None and vectors is not None and source.size:
                 model = vector_rows.model_id(store, vectors.model, vectors.dim)
                 assert model is not None
                 feed = _VectorFeed(source, model, staged)
@@ -421,31 +421,34 @@ class _SourceVectors:
 
     def __init__(self, vectors: VectorSet) -> None:
         self._matrix = vectors.matrix
-        self._row = {key: n for n, key in enumerate(vectors.keys)}  # a key listed twice: its last row
-        self.keys = list(self._row)
+        self.row = {key: n for n, key in enumerate(vectors.keys)}  # unit key → its row (a key listed twice: the last)
+
+    @property
+    def size(self) -> int:
+        return len(self.row)
 
     def keep(self, ids: set[str]) -> None:
         """Only the vectors of these item ids."""
-        self.keys = [key for key in self.keys if key[0] in ids]
+        self.row = {key: n for key, n in self.row.items() if key[0] in ids}
 
-    def half(self, keys: list[tuple[str, int]]) -> NDArray[np.float16]:
-        row = self._row
-        return self._matrix[[row[key] for key in keys]].astype(vector_rows.DTYPE)
+    def half(self, rows: list[int]) -> NDArray[np.float16]:
+        """These rows of the source, as the table stores them."""
+        return self._matrix[np.array(rows, dtype=np.intp)].astype(vector_rows.DTYPE)
 
     def sample(self, want: int) -> NDArray[np.float16]:
         """``want`` of the vectors at random (all of them when there are no more)."""
-        keys = self.keys
-        if want < len(keys):
-            picked = np.sort(np.random.default_rng(1234).choice(len(keys), want, replace=False))
-            keys = [keys[n] for n in picked.tolist()]
-        return self.half(keys)
+        rows = list(self.row.values())
+        if want < len(rows):
+            picked = np.sort(np.random.default_rng(1234).choice(len(rows), want, replace=False))
+            rows = [rows[n] for n in picked.tolist()]
+        return self.half(rows)
 
 
 class _VectorFeed:
     """The source's vectors, written with the batch of units they belong to and handed to the index as they go."""
 
     def __init__(self, source: _SourceVectors, model: int, staged: Staging | None) -> None:
-        self._source, self._known = source, set(source.keys)
+        self._source = source
         self._model, self._staged = model, staged
         self.written = 0
         self.lacking: list[int] = []  # units of the batch without a source vector: embedded after the import
@@ -453,17 +456,18 @@ class _VectorFeed:
     def statements(self, uids: list[int], item_ids: list[str], seqs: list[int]) -> list[Statement]:
         """The statements that insert the vectors of these units (run after the units'), which are staged for the index."""
         have: list[int] = []
-        keys: list[tuple[str, int]] = []
-        known = self._known
+        rows: list[int] = []
+        row = self._source.row
         for uid, key in zip(uids, zip(item_ids, seqs, strict=True), strict=True):
-            if key in known:
-                have.append(uid)
-                keys.append(key)
-            else:
+            n = row.get(key)
+            if n is None:
                 self.lacking.append(uid)
+            else:
+                have.append(uid)
+                rows.append(n)
         if not have:
             return []
-        vecs = self._source.half(keys)
+        vecs = self._source.half(rows)
         if self._staged is not None:
             self._staged.add(np.array(have, dtype=np.int64), vecs)  # indexed on the worker while the rows are written
         self.written += len(have)
