@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vault import vectors as vector_rows
 from vault.crypto import new_key
 from vault.index import VectorIndex, load_sealed, save_sealed
 
@@ -48,6 +49,15 @@ def test_ivf_past_the_threshold_keeps_recall_at_10_above_095() -> None:
     index.add(np.arange(6000, dtype=np.int64), x)
     assert index.kind == "ivf" and index.lists == 32
     assert _recall_at_10(index, x, np.arange(6000), _unit(100, seed=2)) >= 0.95
+
+
+def test_ivf_lists_hold_exactly_the_float16_values_of_the_table() -> None:
+    """The vectors table stores float16; the lists must hold those values, not a centroid plus a rounded residual."""
+    x = vector_rows.rounded(_unit(3000, seed=4))
+    index = VectorIndex(32, ann_threshold=1000)
+    index.add(np.arange(3000, dtype=np.int64), x)
+    assert index.kind == "ivf"
+    assert np.array_equal(index.vectors(np.arange(0, 3000, 7, dtype=np.int64)), x[::7])
 
 
 def test_growing_in_batches_retrains_the_lists_and_keeps_recall() -> None:
