@@ -24,9 +24,12 @@ the preference profile on its own, so memories cannot crowd a preference out
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -523,6 +526,12 @@ class Retriever:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctxvault-worker")
         return self._pool
 
+    def _retire_worker(self) -> None:
+        """Let the worker thread end once its jobs are done; the next job starts a fresh one (at normal priority)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
     def search(self, query: SearchQuery, scope: ItemFilter) -> list[SearchHit]:
         ranked = self.rank(query, scope)
         if not ranked:
@@ -616,6 +625,10 @@ class StagedVectors:
         owner._store.execute("UPDATE temp.cv_counter SET bulk = 1 WHERE id = 1")
         index = owner._ensure_index()
         index.batch_threads = 1  # the other core is writing the rows
+        # The rows writer is the import's critical path; the index work only has to be done by the
+        # time it commits. Run it at a lower priority so it takes the CPU the writer leaves
+        # (finish() retires the thread: an unprivileged process cannot raise it back).
+        owner._worker().submit(background_priority)
         self._index = index
         # Training needs only vectors, not unit ids: it starts before the transaction does.
         plan = index.training_sample(incoming, total)
@@ -663,6 +676,7 @@ class StagedVectors:
         owner._store.execute("UPDATE temp.cv_counter SET bulk = 0 WHERE id = 1")  # also when written() never came
         jobs: list[Future[Any]] = [*self._jobs, *([self._trained] if self._trained is not None else [])]
         wait(jobs)
+        owner._retire_worker()
         self._index.batch_threads = os.cpu_count() or 1
         failed = any(job.exception() is not None for job in jobs)
         if not self._jobs and not failed:
@@ -679,6 +693,16 @@ class StagedVectors:
             owner._dirty = 0
         else:
             owner._dirty += sum(map(len, self._added))
+
+
+BACKGROUND_NICE = 10
+
+
+def background_priority() -> None:
+    """Lower the calling thread's CPU priority (Linux, where the nice value is per thread; elsewhere a no-op)."""
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
 
 
 def embedding_texts(texts: list[str]) -> list[str]:

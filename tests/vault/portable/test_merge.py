@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 
 from schemas.portable import Selection
 from tests.vault.portable.conftest import DIM, populate
 from vault import OWNER, VaultService
+from vault.index import VectorIndex
 from vault.items import new_ids, unit_text
 from vault.portable.importers import read_source
 from vault.portable.merge import _lookup, _steps
 from vault.portable.records import ImportBatch, ItemRecord, VectorSet
+from vault.search import BACKGROUND_NICE
 
 
 def test_reading_the_vaults_side_plans_exactly_as_probing_it(source: VaultService, tmp_path: Path) -> None:
@@ -93,3 +99,32 @@ def test_bulk_written_items_get_the_units_and_vectors_a_single_write_gives_them(
         assert stored[uid] == vecs[key].astype("<f2").tobytes()
     indexed = set(source._retriever._ensure_index().ids().tolist())
     assert set(carried) <= indexed <= set(stored)  # (the fake sync stores the preferences' vectors without indexing them)
+
+
+def test_a_bulk_imports_index_work_runs_at_background_priority_and_the_worker_after_it_does_not(
+    source: VaultService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows writer is an import's critical path: the index adds beside it yield the CPU to it, and the
+    worker that searches use afterwards is a fresh thread at the process's priority."""
+
+    def nice() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    seen: list[int] = []
+    add = VectorIndex.add
+
+    def observed(self: VectorIndex, *args: Any, **kwargs: Any) -> None:
+        seen.append(nice())
+        add(self, *args, **kwargs)
+
+    monkeypatch.setattr(VectorIndex, "add", observed)
+    t0 = datetime(2024, 5, 8, tzinfo=UTC)
+    records = [
+        ItemRecord(id=item_id, kind="memory", text=f"note {n} about trains", space="personal", created_at=t0, updated_at=t0)
+        for n, item_id in enumerate(new_ids(200))
+    ]
+    rng = np.random.default_rng(6)
+    vecs = {(r.id or "", 0): rng.standard_normal(DIM).astype("<f4") for r in records}
+    source.import_items(OWNER, ImportBatch("bundle", "test", tuple(records), VectorSet.from_rows(source.settings.model, DIM, vecs)))
+    assert seen and all(p >= BACKGROUND_NICE for p in seen)
+    assert source._retriever._worker().submit(nice).result() == nice()
