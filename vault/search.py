@@ -121,6 +121,11 @@ class RetrievalStats:
     generation: int
 
 
+# "Has no vector of this model" (?1), probed in the small (model, uid) index: probing the
+# table itself would read (and decrypt) every vector's page, ~0.6 s at 100k.
+_LACKING = "NOT EXISTS (SELECT 1 FROM vectors INDEXED BY vectors_model WHERE model = ?1 AND uid = u.uid)"
+
+
 class Retriever:
     """Search, dedup lookups and derived-index upkeep for one open vault."""
 
@@ -245,19 +250,19 @@ class Retriever:
 
     # -- keeping vectors in step ---------------------------------------------------------------
 
-    def _pending(self) -> list[tuple[int, str]]:
-        # "Has a vector of this model" is probed in the small (model, uid) index: probing the
-        # table itself would read (and decrypt) every vector's page, ~0.6 s at 100k.
-        lacking = "NOT EXISTS (SELECT 1 FROM vectors INDEXED BY vectors_model WHERE model = ?1 AND uid = u.uid)"
-        model = self._model_id()
+    def _catch_up(self) -> None:
+        """Once per process: queue the units written by a process that crashed before embedding them."""
         if not self._caught_up:
-            # Once per process: units written by a process that crashed before embedding.
-            self._store.execute(f"INSERT OR IGNORE INTO temp.cv_pending SELECT u.uid FROM units u WHERE {lacking}", [model])
+            self._store.execute(f"INSERT OR IGNORE INTO temp.cv_pending SELECT u.uid FROM units u WHERE {_LACKING}", [self._model_id()])
             self._caught_up = True
+
+    def _pending(self) -> list[tuple[int, str]]:
+        model = self._model_id()
+        self._catch_up()
         if self._store.one("SELECT 1 FROM temp.cv_pending LIMIT 1") is None:
             return []  # the common case after every search: nothing written since
         rows = self._store.query(
-            f"SELECT u.uid, u.text FROM temp.cv_pending p JOIN units u ON u.uid = p.uid WHERE {lacking} ORDER BY u.uid", [model]
+            f"SELECT u.uid, u.text FROM temp.cv_pending p JOIN units u ON u.uid = p.uid WHERE {_LACKING} ORDER BY u.uid", [model]
         )
         return [(int(r[0]), str(r[1])) for r in rows]
 
@@ -331,8 +336,13 @@ class Retriever:
         return np.isin(uids, written)
 
     def prepare(self) -> None:
-        """Bring the in-memory index in step (load or rebuild it) before a bulk write, outside its transaction."""
+        """Bring the in-memory index in step (load or rebuild it) before a bulk write, outside its transaction.
+
+        The once-per-process scan for units lacking a vector runs here too, over the vault as it
+        was: the bulk write queues its own units lacking one (``StagedVectors.written``).
+        """
         self._ensure_index()
+        self._catch_up()
 
     def stage(self, incoming: NDArray[np.float16], total: int | None = None) -> StagedVectors:
         """Index vectors a bulk write is about to commit, on the worker thread, while the caller writes rows.

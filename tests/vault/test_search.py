@@ -120,6 +120,33 @@ def test_index_behind_the_database_after_a_crash_is_rebuilt(filled: VaultService
     again.close()
 
 
+def test_a_unit_a_crashed_process_left_without_a_vector_is_embedded_by_the_next_bulk_import(
+    filled: VaultService, settings: Settings
+) -> None:
+    """The next process queues such units once, before its first bulk write; the import then embeds them
+    with the units its source carried no vector for."""
+    store = filled.store
+    with store.transaction():  # written, then the process died before embedding it: no vector
+        store.execute("UPDATE temp.cv_counter SET bulk = 1 WHERE id = 1")  # (the temp trigger would queue it)
+        store.execute(
+            "INSERT INTO items (id, kind, text, created_at, updated_at, content_hash) VALUES ('orphan', 'memory', ?, ?, ?, 'x')",
+            ["I restore old bicycles in my garage", "2024-01-01T00:00:00+00:00", "2024-01-01T00:00:00+00:00"],
+        )
+        store.execute(
+            "INSERT INTO units (item_id, seq, text, start, end) VALUES ('orphan', 0, 'I restore old bicycles in my garage', 0, 35)"
+        )
+    store.close()
+    again = open_vault(settings, PASSPHRASE)
+    stamp = datetime(2024, 2, 1, tzinfo=UTC)
+    record = ItemRecord(
+        id=None, kind="memory", text="The ferry to the island leaves at noon", space="personal", created_at=stamp, updated_at=stamp
+    )
+    again.import_items(OWNER, ImportBatch("bundle", "test", (record,)))
+    assert again._retriever.stats().missing_vectors == 0
+    assert _texts(again, "bike repair hobby", mode="dense", limit=1) == ["I restore old bicycles in my garage"]
+    again.close()
+
+
 def test_a_model_change_needs_a_reindex_and_never_mixes(filled: VaultService) -> None:
     old = model_id(filled.store, "old-model", 384)
     filled.store.execute("UPDATE vectors SET model = ?", [old])
