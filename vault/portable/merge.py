@@ -24,7 +24,7 @@ from schemas.portable import ImportSummary, Skipped
 from vault import vectors as vector_rows
 from vault.chunking import chunk_text
 from vault.dates import date_context
-from vault.errors import BadBundle
+from vault.errors import BadBundle, VaultError
 from vault.index import training_points
 from vault.items import (
     ITEM_COLUMNS,
@@ -412,6 +412,14 @@ def _apply(
 
 _COLUMNS = ITEM_COLUMNS.split(", ")
 FIRST_BATCH = 1250
+# Units that are their item's text, copied from the items statement just run instead of sent twice
+# (?1 the first uid, ?2 the statement's rows, ?3 the ids whose unit is sent instead). One INSERT numbers
+# its rows from max(rowid) + 1 in order, so they are the last ?2 by rowid, in step order.
+_COPY_UNITS = (
+    "INSERT INTO units (uid, item_id, seq, text, start, end) SELECT ?1 + i.rowid - b.first, i.id, 0, i.text, 0, length(i.text) "
+    "FROM (SELECT max(rowid) - ?2 + 1 AS first FROM items) b JOIN items i ON i.rowid >= b.first "
+    "WHERE i.superseded_at IS NULL AND i.id NOT IN (SELECT value FROM json_each(?3))"
+)
 
 
 class _SourceVectors:
@@ -545,18 +553,8 @@ class _Queue:
                     sent.append(s.item_id)
             seqs += [0] * (len(uids) - len(seqs))
             if copied:
-                # Most units are their item's text: copied from the rows just inserted instead of sent twice.
-                # One INSERT numbers its rows from max(rowid) + 1 in order, so the statement's rows are the
-                # last len(steps) by rowid, in step order (the count is checked).
                 checks[len(statements)] = copied
-                statements.append(
-                    (
-                        "INSERT INTO units (uid, item_id, seq, text, start, end) SELECT ?1 + i.rowid - b.first, i.id, 0, i.text, 0, "
-                        "length(i.text) FROM (SELECT max(rowid) - ?2 + 1 AS first FROM items) b JOIN items i ON i.rowid >= b.first "
-                        "WHERE i.superseded_at IS NULL AND i.id NOT IN (SELECT value FROM json_each(?3))",
-                        [base, len(steps), json.dumps(sent)],
-                    )
-                )
+                statements.append((_COPY_UNITS, [base, len(steps), json.dumps(sent)]))
         if units:
             statements += row_statements("units", UNIT_COLUMNS, units)
         if self._feed is not None and uids:
@@ -567,8 +565,8 @@ class _Queue:
     def _run(self, statements: list[Statement], checks: dict[int, int]) -> None:
         for n, (sql, params) in enumerate(statements):
             rows = self._store.execute(sql, params).rowcount
-            if n in checks and rows != checks[n]:
-                raise RuntimeError(f"bulk write: {rows} rows where {checks[n]} were expected")
+            if n in checks and rows != checks[n]:  # the import rolls back
+                raise VaultError(f"bulk write: {rows} unit rows copied where {checks[n]} were expected")
 
     def flush(self) -> None:
         """Every queued row is written (errors raised here)."""
