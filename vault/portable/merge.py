@@ -23,7 +23,6 @@ from schemas.items import SPACE_PATTERN, TAG_PATTERN
 from schemas.portable import ImportSummary, Skipped
 from vault import vectors as vector_rows
 from vault.chunking import chunk_text
-from vault.dates import date_context
 from vault.errors import BadBundle, VaultError
 from vault.index import training_points
 from vault.items import (
@@ -546,12 +545,12 @@ class _Queue:
                     continue
                 uids.append(base + k)
                 item_ids.append(s.item_id)
+                seqs.append(0)
                 if text == s.record.text and "\x00" not in text:
                     copied += 1
                 else:  # a memory with its date context, a preference with its key, a text SQLite's length() would cut
                     units.append((base + k, s.item_id, 0, text, 0, len(text)))
                     sent.append(s.item_id)
-            seqs += [0] * (len(uids) - len(seqs))
             if copied:
                 checks[len(statements)] = copied
                 statements.append((_COPY_UNITS, [base, len(steps), json.dumps(sent)]))
@@ -618,8 +617,7 @@ def _unit_text(s: _Step) -> str | None:
     r = s.record
     if r.superseded_at is not None or s.history_at is not None:
         return None
-    at = r.valid_from or r.created_at
-    return r.text + date_context(r.text, at) if r.kind == "memory" else unit_text(r.kind, r.text, r.key, at=at)
+    return unit_text(r.kind, r.text, r.key, at=r.valid_from or r.created_at)
 
 
 def _write(store: Store, s: _Step, settings: Settings, actor: str) -> list[tuple[str, int, str, int, int]]:
