@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from schemas.portable import Selection
 from tests.vault.portable.conftest import DIM, populate
@@ -18,9 +20,26 @@ from vault import OWNER, VaultService
 from vault.index import VectorIndex
 from vault.items import new_ids, unit_text
 from vault.portable.importers import read_source
-from vault.portable.merge import _lookup, _steps
+from vault.portable.merge import _lookup, _steps, write_order
 from vault.portable.records import ImportBatch, ItemRecord, VectorSet
 from vault.search import BACKGROUND_NICE
+
+# Few instants, some equal across offsets (12:00 UTC is 14:00 at +02:00), and few ids: ties on either key are common.
+_INSTANTS = [
+    datetime(2024, 1, 1, 12, tzinfo=UTC),
+    datetime(2024, 1, 1, 14, tzinfo=timezone(timedelta(hours=2))),
+    datetime(2024, 1, 1, 12, 0, 0, 1, tzinfo=UTC),
+    datetime(2023, 12, 31, tzinfo=timezone(timedelta(hours=-5))),
+]
+
+
+@given(st.lists(st.tuples(st.sampled_from(_INSTANTS), st.sampled_from([None, "", "01A", "01B", "01C"])), max_size=40))
+def test_records_are_written_in_the_order_of_their_instant_then_id(cells: list[tuple[datetime, str | None]]) -> None:
+    """write_order's two stable sorts give exactly the order (and, among equals, the source order) of one sort on the pair."""
+    records = [
+        ItemRecord(id=i, kind="memory", text=f"t{n}", space="personal", created_at=at, updated_at=at) for n, (at, i) in enumerate(cells)
+    ]
+    assert [id(r) for r in write_order(records)] == [id(r) for r in sorted(records, key=lambda r: (r.created_at, r.id or ""))]
 
 
 def test_reading_the_vaults_side_plans_exactly_as_probing_it(source: VaultService, tmp_path: Path) -> None:
