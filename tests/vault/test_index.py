@@ -60,6 +60,23 @@ def test_ivf_lists_hold_exactly_the_float16_values_of_the_table() -> None:
     assert np.array_equal(index.vectors(np.arange(0, 3000, 7, dtype=np.int64)), x[::7])
 
 
+def test_vectors_present_returns_exactly_the_held_ids_with_their_vectors_in_both_index_kinds() -> None:
+    """Fusion asks for the vectors of lexical candidates; some may lack one (not embedded yet): those are
+    left out, the rest come back in the order asked, with the values the index holds."""
+    x = vector_rows.rounded(_unit(3000, seed=6))
+    for threshold, kind in ((5000, "flat"), (1000, "ivf")):
+        index = VectorIndex(32, ann_threshold=threshold)
+        index.add(np.arange(0, 6000, 2, dtype=np.int64), x)  # even ids only
+        assert index.kind == kind
+        held = np.array([40, 2, 5998, 10], dtype=np.int64)
+        got, vecs = index.vectors_present(held)
+        assert got.tolist() == held.tolist() and np.array_equal(vecs, x[held // 2])
+        got, vecs = index.vectors_present(np.array([7, 40, 9999, 2, 3], dtype=np.int64))
+        assert got.tolist() == [40, 2] and np.array_equal(vecs, x[[20, 1]])
+        got, vecs = index.vectors_present(np.zeros(0, dtype=np.int64))
+        assert len(got) == 0 and vecs.shape == (0, 32)
+
+
 def test_growing_in_batches_retrains_the_lists_and_keeps_recall() -> None:
     x = _unit(12_000, seed=3)
     index = VectorIndex(32, ann_threshold=1000)
