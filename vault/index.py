@@ -50,6 +50,8 @@ RETRAIN_GROWTH = 4
 # Below this many allowed ids, exact scoring of just those vectors is both faster
 # than a filtered probe and exact.
 EXACT_SUBSET = 20_000
+# Vectors assigned to lists per matrix product: a block's scores stay a few MB whatever the lists.
+ASSIGN_BLOCK = 8192
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +196,25 @@ class VectorIndex:
     def _bulk_add(self, ids: NDArray[np.int64], vecs: NDArray[np.float32]) -> None:
         self._ids = None
         with self._all_cores():
-            self._index.add_with_ids(vecs, ids)
+            if self.kind == "ivf":
+                f, lists = self._faiss, self._assign(vecs)
+                self._index.add_core(len(ids), f.swig_ptr(vecs), f.swig_ptr(ids), f.swig_ptr(lists))
+            else:
+                self._index.add_with_ids(vecs, ids)
+
+    def _assign(self, vecs: NDArray[np.float32]) -> NDArray[np.int64]:
+        """The IVF list of each vector: its centroid of largest inner product, from one matrix product per block.
+
+        faiss's own assignment (the quantizer's search) computes the inner products one pair at a
+        time: 0.5 s for 90k vectors and 128 lists here, against 0.13 s for numpy's matrix product
+        and argmax on one thread. The lists are the same but for exact ties.
+        """
+        quantizer = self._index.quantizer
+        centroids = quantizer.reconstruct_n(0, quantizer.ntotal).T.copy()
+        lists = np.empty(len(vecs), dtype=np.int64)
+        for start in range(0, len(vecs), ASSIGN_BLOCK):
+            lists[start : start + ASSIGN_BLOCK] = np.argmax(vecs[start : start + ASSIGN_BLOCK] @ centroids, axis=1)
+        return lists
 
     def remove(self, ids: NDArray[np.int64]) -> None:
         if len(ids) == 0 or self._index.ntotal == 0:
@@ -355,17 +375,39 @@ def _sample(vecs: NDArray[Any], want: int, rng: np.random.Generator | None = Non
 
 
 class _Threads:
-    """All cores for a batch job (training, bulk adds); searches go back to one thread."""
+    """All cores for a batch job (training, bulk adds); searches go back to one thread.
+
+    Given one thread (the other core writes rows), numpy's BLAS is held to one as well
+    for the job: its matrix products would otherwise take the writer's core.
+    """
 
     def __init__(self, faiss: Any, threads: int) -> None:
         self._faiss = faiss
         self._threads = threads
+        self._blas: Any = None
 
     def __enter__(self) -> None:
         self._faiss.omp_set_num_threads(self._threads)
+        if self._threads == 1:
+            self._blas = _blas().limit(limits=1, user_api="blas")
 
     def __exit__(self, *exc: object) -> None:
         self._faiss.omp_set_num_threads(1)
+        if self._blas is not None:
+            self._blas.restore_original_limits()
+            self._blas = None
+
+
+_BLAS: list[Any] = []
+
+
+def _blas() -> Any:
+    """The process's BLAS libraries (threadpoolctl), found once."""
+    if not _BLAS:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS.append(ThreadpoolController())
+    return _BLAS[0]
 
 
 def index_file(index_dir: Path, model: str) -> Path:

@@ -2,8 +2,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import faiss
 import numpy as np
+import pytest
 
+from vault import index as index_module
 from vault import vectors as vector_rows
 from vault.crypto import new_key
 from vault.index import VectorIndex, load_sealed, save_sealed
@@ -58,6 +61,28 @@ def test_ivf_lists_hold_exactly_the_float16_values_of_the_table() -> None:
     index.add(np.arange(3000, dtype=np.int64), x)
     assert index.kind == "ivf"
     assert np.array_equal(index.vectors(np.arange(0, 3000, 7, dtype=np.int64)), x[::7])
+
+
+def test_ivf_adds_put_each_vector_in_the_list_faiss_would_choose(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Adds choose lists by numpy's matrix product, block by block, not by faiss's quantizer: the lists
+    must be those the quantizer chooses, but for ties closer than float rounding."""
+    monkeypatch.setattr(index_module, "ASSIGN_BLOCK", 700)  # several blocks per add
+    x = vector_rows.rounded(_unit(6000, seed=8))
+    index = VectorIndex(32, ann_threshold=1000)
+    index.add(np.arange(5000, dtype=np.int64), x[:5000])  # the switch to IVF adds all at once
+    index.add(np.arange(5000, 6000, dtype=np.int64), x[5000:])  # then batch by batch
+    assert index.kind == "ivf" and len(index) == 6000
+    ivf = index._index
+    list_of = np.full(6000, -1)
+    for n in range(ivf.nlist):
+        list_of[faiss.rev_swig_ptr(ivf.invlists.get_ids(n), ivf.invlists.list_size(n))] = n
+    _, chosen = ivf.quantizer.search(x, 1)
+    scores = x.astype(np.float64) @ ivf.quantizer.reconstruct_n(0, ivf.nlist).T.astype(np.float64)
+    differ = list_of != chosen[:, 0]
+    assert (list_of >= 0).all()
+    assert differ.sum() <= 3, differ.sum()
+    rows = np.flatnonzero(differ)
+    assert np.allclose(scores[rows, list_of[rows]], scores[rows].max(axis=1), atol=1e-5)
 
 
 def test_vectors_present_returns_exactly_the_held_ids_with_their_vectors_in_both_index_kinds() -> None:
