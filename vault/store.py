@@ -70,19 +70,37 @@ class Store:
         self.conn.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlcipher3.Connection]:
-        """Run a block as one IMMEDIATE transaction (writers queue, readers continue)."""
+    def transaction(self, *, foreign_keys: bool = True) -> Iterator[sqlcipher3.Connection]:
+        """Run a block as one IMMEDIATE transaction (writers queue, readers continue).
+
+        ``foreign_keys=False`` runs it without foreign-key checks or actions: for a bulk
+        writer whose rows reference rows it wrote just before, and which deletes children
+        itself. SQLite switches them only between transactions, so a nested block keeps
+        them on (and stays correct, only slower).
+        """
         conn = self.conn
         if conn.in_transaction:
             # Nested use joins the outer transaction: one commit for the whole write.
             yield conn
             return
+        if not foreign_keys:
+            conn.execute("PRAGMA foreign_keys = OFF")
+        try:
+            with self._immediate(conn):
+                yield conn
+        finally:
+            if not foreign_keys:
+                conn.execute("PRAGMA foreign_keys = ON")
+
+    @staticmethod
+    @contextmanager
+    def _immediate(conn: sqlcipher3.Connection) -> Iterator[None]:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlcipher3.OperationalError as exc:
             raise translate(exc) from exc
         try:
-            yield conn
+            yield
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import threading
 from datetime import UTC, datetime, timedelta, timezone
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 from schemas.portable import Selection
 from tests.vault.portable.conftest import DIM, populate
 from vault import OWNER, VaultService
+from vault.errors import BadBundle
 from vault.index import VectorIndex
 from vault.items import new_ids, unit_text
 from vault.portable.importers import read_source
@@ -118,6 +120,53 @@ def test_bulk_written_items_get_the_units_and_vectors_a_single_write_gives_them(
         assert stored[uid] == vecs[key].astype("<f2").tobytes()
     indexed = set(source._retriever._ensure_index().ids().tolist())
     assert set(carried) <= indexed <= set(stored)  # (the fake sync stores the preferences' vectors without indexing them)
+
+
+def test_an_import_without_foreign_key_checks_leaves_every_row_with_its_parent(source: VaultService) -> None:
+    """An import runs with foreign keys off (Store.transaction): its units, vectors and links must still
+    reference rows that exist, the vectors of the units it replaces must go with them (the cascade is done
+    by hand), and the checks must be on again afterwards, after a failed import too."""
+    populate(source, memories=200, documents=2)
+    store = source.store
+    edited = store.query("SELECT id, text, created_at FROM items WHERE kind = 'memory' AND superseded_at IS NULL ORDER BY id LIMIT 20")
+    diet = store.one("SELECT id FROM items WHERE pref_key = 'diet' AND superseded_at IS NULL")
+    assert len(edited) == 20 and diet is not None
+    replaced = store.query(
+        "SELECT v.uid FROM vectors v JOIN units u ON u.uid = v.uid WHERE u.item_id IN (SELECT value FROM json_each(?))",
+        [json.dumps([row["id"] for row in edited] + [diet["id"]])],
+    )
+    assert len(replaced) == 21
+    later = datetime(2030, 1, 1, tzinfo=UTC)
+    records = [
+        ItemRecord(
+            id=row["id"], kind="memory", text=row["text"] + " edited", space="personal",
+            created_at=datetime.fromisoformat(row["created_at"]), updated_at=later,
+        )
+        for row in edited
+    ]  # fmt: skip
+    records.append(
+        ItemRecord(id=None, kind="preference", key="diet", text="pescatarian", space="personal", created_at=later, updated_at=later)
+    )
+    records += [
+        ItemRecord(
+            id=item_id, kind="memory", text=f"follow-up {n}", space="personal", created_at=later, updated_at=later, supersedes=row["id"]
+        )
+        for n, (item_id, row) in enumerate(zip(new_ids(5), edited, strict=False))
+    ]
+    summary = source.import_items(OWNER, ImportBatch("bundle", "test", tuple(records)))
+    assert (summary.updated, summary.new) == (20, 6)
+
+    assert store.query("PRAGMA foreign_key_check") == []
+    assert store.query("SELECT uid FROM vectors WHERE uid NOT IN (SELECT uid FROM units)") == []
+    assert store.query("SELECT uid FROM units WHERE item_id NOT IN (SELECT id FROM items)") == []
+    assert store.query("SELECT count(*) FROM vectors v JOIN units u ON u.uid = v.uid WHERE u.item_id = ?", [edited[0]["id"]])[0][0] == 1
+    assert store.one("PRAGMA foreign_keys")[0] == 1
+
+    twice = ItemRecord(id=new_ids(1)[0], kind="memory", text="twice", space="personal", created_at=later, updated_at=later)
+    with pytest.raises(BadBundle):
+        source.import_items(OWNER, ImportBatch("bundle", "test", (twice, twice)))
+    assert store.one("PRAGMA foreign_keys")[0] == 1
+    assert store.query("PRAGMA foreign_key_check") == []
 
 
 def test_a_bulk_imports_index_work_runs_at_background_priority_and_the_worker_after_it_does_not(
