@@ -22,6 +22,7 @@ only those (an id selector; exact scoring of the allowed vectors when they are f
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -398,16 +399,12 @@ class _Threads:
             self._blas = None
 
 
-_BLAS: list[Any] = []
-
-
+@functools.cache
 def _blas() -> Any:
     """The process's BLAS libraries (threadpoolctl), found once."""
-    if not _BLAS:
-        from threadpoolctl import ThreadpoolController
+    from threadpoolctl import ThreadpoolController
 
-        _BLAS.append(ThreadpoolController())
-    return _BLAS[0]
+    return ThreadpoolController()
 
 
 def index_file(index_dir: Path, model: str) -> Path:

@@ -615,9 +615,7 @@ class Retriever:
                     path.unlink(missing_ok=True)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        self._retire_worker()
         if self._index is not None and self._dirty:
             self._save()
 
