@@ -18,7 +18,8 @@ and an MCP kind (mapped to the SDK by ``mcp_server``). Messages are safe to show
     ├── StoreCorrupt                exit 13  HTTP 500   database or index unreadable with the key
     ├── AuditTampered               exit 15  HTTP 500   the audit hash chain does not verify
     ├── EmbedderUnavailable         exit 16  HTTP 503   the embedding model cannot be loaded
-    └── InvalidToken                exit 17  HTTP 401   unknown, rotated or revoked app token
+    ├── InvalidToken                exit 17  HTTP 401   unknown, rotated or revoked app token
+    └── VaultBusy                   exit 18  HTTP 503   another process held the vault past the wait
 
 Exit code 2 stays click's usage error.
 """
@@ -134,3 +135,9 @@ class InvalidToken(VaultError):
     """An app token (or OAuth access token) that no app holds: never issued, rotated, or removed."""
 
     exit_code, http_status, mcp = 17, 401, "invalid_request"
+
+
+class VaultBusy(VaultError):
+    """Another process held the vault for longer than a writer waits (a bulk import on a rollback journal)."""
+
+    exit_code, http_status, mcp = 18, 503, "tool_error"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from schemas.items import MemoryIn
 from tests.conftest import PASSPHRASE
 from vault import OWNER, Principal, Settings, VaultService, open_vault
+from vault.crypto import DataKey, new_key
 from vault.errors import StoreCorrupt
 from vault.store import Store
 from vault.unlock import unlock_key
@@ -90,8 +93,6 @@ def test_a_replaced_database_file_is_reported_corrupt(settings: Settings, recove
 
 
 def test_a_database_under_another_key_is_reported_corrupt(settings: Settings, recovery_key: str, tmp_path: Path) -> None:
-    from vault.crypto import new_key
-
     other = tmp_path / "other.db"
     s = Store(other, new_key())
     s.execute("CREATE TABLE t (x)")
@@ -126,3 +127,92 @@ def test_two_writers_on_one_vault_lose_no_write(settings: Settings, recovery_key
     assert a.list_items(OWNER, limit=1000).total == 80
     a.close()
     b.close()
+
+
+def _modes(store: Store) -> tuple[str, int, int]:
+    journal, sync, fk = (store.one(f"PRAGMA {p}") for p in ("journal_mode", "synchronous", "foreign_keys"))
+    assert journal is not None and sync is not None and fk is not None
+    return str(journal[0]), int(sync[0]), int(fk[0])
+
+
+@pytest.fixture
+def data_key() -> DataKey:
+    return new_key()
+
+
+@pytest.fixture
+def lone(tmp_path: Path, data_key: DataKey) -> Iterator[Store]:
+    """A keyed database with one table, and no other connection on it."""
+    store = Store(tmp_path / "lone.db", data_key)
+    store.execute("CREATE TABLE t (n INTEGER PRIMARY KEY, text TEXT)")
+    yield store
+    store.close()
+
+
+def test_a_bulk_transaction_alone_on_the_vault_writes_through_a_rollback_journal_then_returns_to_the_wal(lone: Store) -> None:
+    """Alone, a bulk write leaves the WAL (each page written once) with synchronous FULL, which a rollback
+    journal needs to be safe on power loss; afterwards, and after a failed one, the vault is as before."""
+    assert _modes(lone) == ("wal", 1, 1)
+    with lone.transaction(bulk=True):
+        assert _modes(lone) == ("delete", 2, 0)
+        lone.execute("INSERT INTO t (text) VALUES ('kept')")
+        assert (lone.path.parent / "lone.db-journal").exists()
+    assert _modes(lone) == ("wal", 1, 1)
+    with pytest.raises(ZeroDivisionError), lone.transaction(bulk=True):
+        lone.execute("INSERT INTO t (text) VALUES ('rolled back')")
+        _ = 1 / 0
+    assert _modes(lone) == ("wal", 1, 1)
+    assert [r[0] for r in lone.query("SELECT text FROM t")] == ["kept"]
+    assert not (lone.path.parent / "lone.db-journal").exists()
+
+
+def test_a_bulk_transaction_keeps_the_wal_while_another_connection_is_open_and_that_one_reads_meanwhile(
+    lone: Store, data_key: DataKey
+) -> None:
+    other = Store(lone.path, data_key)
+    try:
+        lone.execute("INSERT INTO t (text) VALUES ('before')")
+        with lone.transaction(bulk=True):
+            assert _modes(lone) == ("wal", 1, 0)
+            lone.executemany("INSERT INTO t (text) VALUES (?)", [(f"row {n}",) for n in range(5000)])
+            assert [r[0] for r in other.query("SELECT text FROM t")] == ["before"]  # a reader never waits on the WAL
+        assert other.query("SELECT count(*) FROM t")[0][0] == 5001
+        assert _modes(lone) == ("wal", 1, 1)
+    finally:
+        other.close()
+
+
+@pytest.mark.parametrize("spilled", [False, True])
+def test_a_process_that_opens_the_vault_during_a_bulk_write_waits_for_it_instead_of_failing(
+    lone: Store, data_key: DataKey, spilled: bool
+) -> None:
+    """On a rollback journal, a writer whose pages spilled to the file holds it exclusively (a newcomer's first
+    read waits); before that, the newcomer reads, but its switch to the WAL fails at once (SQLite's busy
+    handler does not cover it). Either way, opening must wait the write out."""
+    if spilled:
+        lone.execute("PRAGMA cache_size = 20")  # pages spill to the file, under an exclusive lock, as a big import's do
+    opened: list[tuple[float, tuple[str, int, int]]] = []
+    errors: list[BaseException] = []
+
+    def open_other() -> None:
+        try:
+            other = Store(lone.path, data_key)
+            opened.append((time.monotonic(), _modes(other)))
+            other.close()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    with lone.transaction(bulk=True):
+        assert _modes(lone)[0] == "delete"
+        lone.executemany("INSERT INTO t (text) VALUES (?)", [("x" * 200,) for _ in range(3000 if spilled else 10)])
+        newcomer = threading.Thread(target=open_other)
+        newcomer.start()
+        time.sleep(0.5)
+        assert not opened and not errors  # still waiting
+        committed = time.monotonic()
+    newcomer.join(timeout=30)
+    assert not errors, errors
+    assert len(opened) == 1 and opened[0][0] >= committed
+    assert opened[0][1] == ("wal", 1, 1)
+    assert _modes(lone) == ("wal", 1, 1)
+    assert lone.query("SELECT count(*) FROM t")[0][0] == (3000 if spilled else 10)

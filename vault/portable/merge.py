@@ -389,10 +389,10 @@ def _apply(
             staged = stage(source.sample(training_points(source.size)), source.size)
         links: list[_Step] = []
         written: set[str] = set()
-        # Without foreign-key checks: each unit, vector and link references a row written just before it
-        # (or known to exist), and the one cascade an import needs, units to their vectors, is done by
-        # _drop_units. The checks cost 0.2-0.3 s per 100k rows on the single writer.
-        with store.transaction(foreign_keys=False):
+        # A bulk transaction (Store.transaction): without foreign-key checks, as each unit, vector and
+        # link references a row written just before it (or known to exist), and the one cascade an
+        # import needs, units to their vectors, is done by _drop_units.
+        with store.transaction(bulk=True):
             feed = None
             if source is not None and vectors is not None and source.size:
                 model = vector_rows.model_id(store, vectors.model, vectors.dim)

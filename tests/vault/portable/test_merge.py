@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -16,8 +18,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.portable import Selection
-from tests.vault.portable.conftest import DIM, populate
-from vault import OWNER, VaultService
+from tests.conftest import PASSPHRASE
+from tests.vault.portable.conftest import DIM, REPO, fake_vectors, populate
+from vault import OWNER, Settings, VaultService, open_vault
 from vault.errors import BadBundle
 from vault.index import VectorIndex
 from vault.items import new_ids, unit_text
@@ -196,3 +199,68 @@ def test_a_bulk_imports_index_work_runs_at_background_priority_and_the_worker_af
     source.import_items(OWNER, ImportBatch("bundle", "test", tuple(records), VectorSet.from_rows(source.settings.model, DIM, vecs)))
     assert seen and all(p >= BACKGROUND_NICE for p in seen)
     assert source._retriever._worker().submit(nice).result() == nice()
+
+
+# Runs in a child process: a bulk import that dies (no rollback, no close) once three batches are written.
+_CRASHING_IMPORT = """
+import os, sys
+import numpy as np
+from datetime import UTC, datetime
+from tests.conftest import PASSPHRASE
+from vault import OWNER, Settings, open_vault
+from vault.items import new_ids
+from vault.portable import merge
+from vault.portable.records import ImportBatch, ItemRecord, VectorSet
+
+svc = open_vault(Settings.from_env(), PASSPHRASE)
+svc.store.execute("PRAGMA cache_size = 50")  # pages spill to the database file midway, as a big import's do
+run, batches = merge._Queue._run, []
+def run_then_die(self, statements, checks):
+    run(self, statements, checks)
+    batches.append(len(statements))
+    if len(batches) == 3:
+        os._exit(9)
+merge._Queue._run = run_then_die
+at = datetime(2030, 1, 1, tzinfo=UTC)
+ids = new_ids(12_000)
+records = tuple(
+    ItemRecord(id=i, kind="memory", text=f"zqxcrashmarker{n} imported", space="personal", created_at=at, updated_at=at)
+    for n, i in enumerate(ids)
+)
+vecs = np.random.default_rng(0).standard_normal((len(ids), 384)).astype(np.float32)
+vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+svc.import_items(OWNER, ImportBatch("bundle", "test", records, VectorSet(svc.settings.model, 384, [(i, 0) for i in ids], vecs)))
+sys.exit("the import ended")
+"""
+
+
+def test_an_import_killed_midway_leaves_the_vault_as_it_was_and_nothing_readable_on_disk(settings: Settings, recovery_key: str) -> None:
+    """A bulk import alone on the vault runs on a rollback journal (Store.transaction): killed after its pages
+    reached the database file, it must leave a journal holding only ciphertext, and the next open must roll
+    the file back to the vault as it was."""
+    svc = open_vault(settings, PASSPHRASE)
+    svc._retriever.sync = lambda *a, **k: fake_vectors(svc)  # type: ignore[method-assign]
+    populate(svc, memories=300, documents=1)
+    before = svc.store.query("SELECT id, text, content_hash FROM items ORDER BY id")
+    units = svc.store.query("SELECT count(*) FROM units")[0][0]
+    svc.close()
+    size = settings.db_path.stat().st_size
+
+    child = subprocess.run(
+        [sys.executable, "-c", _CRASHING_IMPORT], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert child.returncode == 9, child.stderr
+    journal = settings.db_path.with_name(settings.db_path.name + "-journal")
+    assert journal.stat().st_size > 4096  # hot: the original pages, for the next open to put back
+    assert settings.db_path.stat().st_size > size  # uncommitted pages did reach the database file
+    on_disk = b"".join(p.read_bytes() for p in settings.home.rglob("*") if p.is_file())
+    assert b"zqxcrashmarker" not in on_disk and b"I like" not in on_disk
+
+    with open_vault(settings, PASSPHRASE) as again:
+        assert again.store.query("PRAGMA integrity_check")[0][0] == "ok"
+        assert again.store.query("SELECT id, text, content_hash FROM items ORDER BY id") == before
+        assert again.store.query("SELECT count(*) FROM units")[0][0] == units
+        assert again.store.query("SELECT count(*) FROM units_fts WHERE units_fts MATCH 'zqxcrashmarker1'")[0][0] == 0
+        assert again.store.query("PRAGMA journal_mode")[0][0] == "wal"
+    assert not journal.exists()
