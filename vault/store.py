@@ -88,8 +88,8 @@ class Store:
           the database file, instead of to the WAL and then again by the checkpoint
           (a 100k import writes 150 MB; docs/benchmarks.md). The journal holds the
           original pages, encrypted as in the database. A process that opens the vault
-          meanwhile waits for the import, as any writer would; one already open keeps
-          the WAL, and readers that never wait.
+          meanwhile waits for the import to end. If another connection is already
+          open, the import stays on the WAL, where that connection's reads never wait.
 
         SQLite switches these only between transactions, so a nested block keeps the
         outer one's (correct, only slower).
