@@ -160,8 +160,10 @@ def _use_rollback_journal(conn: sqlcipher3.Connection) -> bool:
     """Leave the WAL for a rollback journal, if this is the only connection open on the vault (no waiting)."""
     try:
         mode = conn.execute("PRAGMA journal_mode = DELETE").fetchone()
-    except sqlcipher3.OperationalError:  # "database is locked": another connection has it open
-        return False
+    except sqlcipher3.OperationalError as exc:
+        if _is_busy(exc):  # another connection has the vault open
+            return False
+        raise
     if mode is None or mode[0] != "delete":
         return False
     # NORMAL is only safe from corruption on power loss with the WAL.
@@ -192,7 +194,8 @@ def _use_wal(conn: sqlcipher3.Connection, wait_s: float) -> bool:
 
 
 def _is_busy(exc: Exception) -> bool:
-    return isinstance(exc, sqlcipher3.OperationalError) and ("database is locked" in str(exc) or "database is busy" in str(exc))
+    """SQLITE_BUSY: another connection holds a lock this one needs."""
+    return isinstance(exc, sqlcipher3.OperationalError) and "database is locked" in str(exc)
 
 
 def _busy() -> VaultBusy:
