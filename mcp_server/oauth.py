@@ -2,9 +2,10 @@
 
 - RFC 8414 metadata at /.well-known/oauth-authorization-server (RFC 9728 resource metadata
   and the 401 pointing at it come from the SDK's resource-server half).
-- /authorize: authorization code + PKCE S256 only, RFC 8707 ``resource`` must name our /mcp,
-  the owner logs in with the passphrase and approves on our page (CSRF-protected); the
-  redirect carries ``iss`` (RFC 9207).
+- /authorize: authorization code + PKCE S256 only, RFC 8707 ``resource`` must name our /mcp;
+  the checked request is held server-side and the owner decides on /consent/oauth/{id}
+  (mcp_server/consent/routes.py): logs in, narrows, approves or denies. A client naming no
+  scope is offered nothing ticked. The redirect carries ``iss`` (RFC 9207).
 - /token: code exchange and refresh-token rotation; tokens are stored hashed by the core.
 - Clients: pre-registered apps (``ctxvault apps add NAME --redirect-uri …``), Client ID
   Metadata Documents (an https client_id fetched on first use), and /register (RFC 7591),
@@ -17,31 +18,24 @@ Every decision is a core call; this module parses, calls, and renders.
 
 from __future__ import annotations
 
-import hmac
 import json
-import re
-import secrets
-import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
-from urllib.parse import urlencode, urlsplit
+from typing import TypeVar
 
 import anyio.to_thread
-from fastapi import FastAPI, Form, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mcp_server.consent import consent_page, decided_page, error_page, login_page, request_page
+from mcp_server.consent import error_page
+from mcp_server.consent import routes as pages
+from mcp_server.consent.routes import Cookies, login_response, page, redirect, redirect_with
 from mcp_server.server import VaultAccess
-from vault import OWNER
-from vault.errors import InvalidInput, NotFound, VaultError, WrongPassphrase
+from vault.errors import InvalidInput, NotFound, VaultError
+from vault.owner_sessions import OwnerSessions, PendingAuthorization
 from vault.principal import Principal
-from vault.unlock import unlock_key
 
 T = TypeVar("T")
-SESSION_COOKIE, CSRF_COOKIE = "cv_owner", "cv_csrf"
-OWNER_SESSION_SECONDS = 15 * 60
-DEFAULT_SCOPE = "search:* read:*"
 MAX_METADATA_BYTES = 64 * 1024
 
 MetadataFetcher = Callable[[str], Awaitable[dict[str, object]]]
@@ -74,63 +68,6 @@ async def fetch_client_metadata(url: str) -> dict[str, object]:
     return document
 
 
-class OwnerSessions:
-    """Owner logins on the consent page: random ids in memory only, short-lived.
-
-    Failed logins back off: after ``FREE_FAILURES`` in a row, each further attempt waits
-    2, 4, 8… seconds (at most ``MAX_BACKOFF``), so a local process cannot grind guesses
-    against the passphrase through this page.
-    """
-
-    FREE_FAILURES = 5
-    MAX_BACKOFF = 300.0
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._expiry: dict[str, float] = {}
-        self._failures = 0
-        self._last_failure = 0.0
-
-    def start(self) -> str:
-        now = self._clock()
-        self._expiry = {sid: t for sid, t in self._expiry.items() if t > now}
-        sid = secrets.token_urlsafe(32)
-        self._expiry[sid] = now + OWNER_SESSION_SECONDS
-        self._failures = 0
-        return sid
-
-    def valid(self, sid: str | None) -> bool:
-        return sid is not None and self._expiry.get(sid, 0.0) > self._clock()
-
-    def retry_after(self) -> float:
-        """Seconds until another login may be tried (0 when it may be tried now)."""
-        if self._failures < self.FREE_FAILURES:
-            return 0.0
-        wait = min(2.0 ** (self._failures - self.FREE_FAILURES + 1), self.MAX_BACKOFF)
-        return max(0.0, self._last_failure + wait - self._clock())
-
-    def failed(self) -> None:
-        self._failures += 1
-        self._last_failure = self._clock()
-
-
-def _csrf_ok(request: Request, submitted: str) -> bool:
-    cookie = request.cookies.get(CSRF_COOKIE, "")
-    return bool(cookie) and hmac.compare_digest(cookie, submitted)
-
-
-def _with_csrf(request: Request, render: Callable[[str], str], status: int = 200) -> HTMLResponse:
-    csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
-    response = HTMLResponse(render(csrf), status_code=status, headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY"})
-    response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict", path="/")
-    return response
-
-
-def _redirect_with(redirect_uri: str, params: dict[str, str]) -> RedirectResponse:
-    joiner = "&" if urlsplit(redirect_uri).query else "?"
-    return RedirectResponse(redirect_uri + joiner + urlencode(params), status_code=303)
-
-
 def _token_error(error: str, description: str, status: int = 400) -> JSONResponse:
     return JSONResponse({"error": error, "error_description": description}, status_code=status, headers={"Cache-Control": "no-store"})
 
@@ -139,6 +76,7 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, fetch_metadata: Meta
     """Add the authorization server's routes to ``app`` (before the /mcp mount)."""
     resource = f"{issuer}/mcp"
     sessions = OwnerSessions()
+    cookies = Cookies.for_issuer(issuer)
 
     async def call(fn: Callable[[], T]) -> T:
         def locked() -> T:
@@ -207,114 +145,51 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, fetch_metadata: Meta
             return False
         return True
 
-    @app.get("/authorize")
-    async def authorize(request: Request) -> Response:
+    async def begin(request: Request, logged_in: bool) -> Response:
         q = request.query_params
         client_id, redirect_uri = q.get("client_id", ""), q.get("redirect_uri", "")
-        logged_in = sessions.valid(request.cookies.get(SESSION_COOKIE))
         if not logged_in and client_id.startswith("https://") and not await known_client(client_id):
             # An unknown client's metadata URL is fetched (and the client stored) only for
             # the logged-in owner, never for any page that merely links here.
-            return _with_csrf(request, lambda csrf: login_page(csrf, f"/authorize?{q}"))
+            if request.url.path == "/authorize":
+                return redirect(f"/consent/authorize?{q}")
+            return login_response(request, sessions, cookies, f"/consent/authorize?{q}")
         try:
             _, name, uris = await resolve_client(client_id)
         except VaultError as exc:
-            return HTMLResponse(error_page(f"Unknown or invalid client: {exc.message}"), status_code=400)
+            return page(error_page(f"Unknown or invalid client: {exc.message}"), 400)
         if redirect_uri not in uris:
             # Never redirect to an unregistered URI (open redirect).
-            return HTMLResponse(error_page("The redirect_uri is not registered for this client."), status_code=400)
+            return page(error_page("The redirect_uri is not registered for this client."), 400)
         state = q.get("state")
         back = {"iss": issuer, **({"state": state} if state else {})}
         if q.get("response_type") != "code":
-            return _redirect_with(redirect_uri, {"error": "unsupported_response_type", **back})
+            return redirect_with(redirect_uri, {"error": "unsupported_response_type", **back})
         if q.get("code_challenge_method") != "S256" or not q.get("code_challenge"):
-            return _redirect_with(redirect_uri, {"error": "invalid_request", "error_description": "PKCE S256 is required", **back})
+            return redirect_with(redirect_uri, {"error": "invalid_request", "error_description": "PKCE S256 is required", **back})
         if q.get("resource", resource).rstrip("/") != resource:
-            return _redirect_with(redirect_uri, {"error": "invalid_target", "error_description": f"resource must be {resource}", **back})
-        if not logged_in:
-            return _with_csrf(request, lambda csrf: login_page(csrf, f"/authorize?{q}"))
-        scopes = (q.get("scope") or DEFAULT_SCOPE).split()
-        fields = {k: q[k] for k in ("client_id", "redirect_uri", "code_challenge", "state") if q.get(k)} | {"scope": " ".join(scopes)}
-        return _with_csrf(request, lambda csrf: consent_page(csrf, name, client_id, scopes, fields))
-
-    @app.post("/consent/login")
-    async def login(
-        request: Request, passphrase: Annotated[str, Form()], csrf: Annotated[str, Form()], next: Annotated[str, Form()]
-    ) -> Response:
-        if not _csrf_ok(request, csrf):
-            return HTMLResponse(error_page("The form expired; reload the page."), status_code=403)
-        if not (next.startswith("/authorize?") or re.fullmatch(r"/consent/[0-9A-Za-z]{1,64}", next)):
-            return HTMLResponse(error_page("Nothing to continue to."), status_code=400)
-        wait = sessions.retry_after()
-        if wait > 0:
-            page = _with_csrf(
-                request, lambda token: login_page(token, next, f"Too many wrong passphrases; try again in {wait:.0f} s."), 429
-            )
-            page.headers["Retry-After"] = str(int(wait) + 1)
-            return page
+            return redirect_with(redirect_uri, {"error": "invalid_target", "error_description": f"resource must be {resource}", **back})
         try:
-            await anyio.to_thread.run_sync(lambda: unlock_key(access.service.settings, passphrase))
-        except WrongPassphrase:
-            sessions.failed()
-            return _with_csrf(request, lambda token: login_page(token, next, "Wrong passphrase."), status=401)
-        response = RedirectResponse(next, status_code=303)
-        response.set_cookie(SESSION_COOKIE, sessions.start(), httponly=True, samesite="strict", path="/", max_age=OWNER_SESSION_SECONDS)
-        return response
-
-    @app.post("/authorize")
-    async def decide(
-        request: Request,
-        csrf: Annotated[str, Form()],
-        decision: Annotated[str, Form()],
-        client_id: Annotated[str, Form()],
-        redirect_uri: Annotated[str, Form()],
-        code_challenge: Annotated[str, Form()],
-        scope: Annotated[str, Form()],
-        state: Annotated[str | None, Form()] = None,
-    ) -> Response:
-        if not _csrf_ok(request, csrf) or not sessions.valid(request.cookies.get(SESSION_COOKIE)):
-            return HTMLResponse(error_page("Log in again to decide."), status_code=403)
-        _, _, uris = await resolve_client(client_id)
-        if redirect_uri not in uris:
-            return HTMLResponse(error_page("The redirect_uri is not registered for this client."), status_code=400)
-        back = {"iss": issuer, **({"state": state} if state else {})}
-        if decision != "approve":
-            return _redirect_with(redirect_uri, {"error": "access_denied", **back})
-        try:
-            approved = await call(
-                lambda: access.service.oauth_approve(
-                    OWNER, client_id, scope.split(), redirect_uri=redirect_uri, code_challenge=code_challenge, resource=resource
-                )
-            )
+            # Malformed and owner-only scopes are refused here, with the reason, before any page is shown.
+            offered, asked = access.service.oauth_offer(q.get("scope"))
         except InvalidInput as exc:
-            return _redirect_with(redirect_uri, {"error": "invalid_scope", "error_description": exc.message, **back})
-        return _redirect_with(redirect_uri, {"code": approved.code, **back})
+            return redirect_with(redirect_uri, {"error": "invalid_scope", "error_description": exc.message, **back})
+        pending = PendingAuthorization(
+            client_id=client_id, client_name=name, redirect_uri=redirect_uri, code_challenge=q["code_challenge"],
+            resource=resource, state=state, offered=offered, asked=asked,
+        )  # fmt: skip
+        # The decision form will name this server-side record, never the scopes or the client.
+        return redirect(f"/consent/oauth/{sessions.hold(pending)}")
 
-    # The consent page for requests made over MCP (request_access): the same owner login.
-    @app.get("/consent/{request_id}")
-    async def consent_request(request: Request, request_id: str) -> Response:
-        if not sessions.valid(request.cookies.get(SESSION_COOKIE)):
-            return _with_csrf(request, lambda csrf: login_page(csrf, f"/consent/{request_id}"))
-        try:
-            asked = await call(lambda: access.service.consent_status(OWNER, request_id))
-        except NotFound:
-            return HTMLResponse(error_page("No such consent request."), status_code=404)
-        name = asked.app_name or asked.app_id
-        return _with_csrf(request, lambda csrf: request_page(csrf, name, asked.scopes, asked.purpose, asked.status))
+    @app.get("/authorize")
+    async def authorize(request: Request) -> Response:
+        return await begin(request, sessions.valid(request.cookies.get(cookies.session)))
 
-    @app.post("/consent/{request_id}")
-    async def consent_decide(request: Request, request_id: str, csrf: Annotated[str, Form()], decision: Annotated[str, Form()]) -> Response:
-        if not _csrf_ok(request, csrf) or not sessions.valid(request.cookies.get(SESSION_COOKIE)):
-            return HTMLResponse(error_page("Log in again to decide."), status_code=403)
-        approve = decision == "approve"
-        try:
-            if approve:
-                await call(lambda: access.service.approve_consent(OWNER, request_id))
-            else:
-                await call(lambda: access.service.deny_consent(OWNER, request_id))
-        except VaultError as exc:
-            return HTMLResponse(error_page(exc.message), status_code=exc.http_status)
-        return HTMLResponse(decided_page(approve), headers={"Cache-Control": "no-store"})
+    @app.get("/consent/authorize")
+    async def authorize_logged_in(request: Request) -> Response:
+        return await begin(request, sessions.valid(request.cookies.get(cookies.session)))
+
+    pages.install(app, access, issuer, sessions, cookies, call)
 
     @app.post("/token")
     async def token(request: Request) -> JSONResponse:

@@ -19,7 +19,8 @@ and an MCP kind (mapped to the SDK by ``mcp_server``). Messages are safe to show
     ├── AuditTampered               exit 15  HTTP 500   the audit hash chain does not verify
     ├── EmbedderUnavailable         exit 16  HTTP 503   the embedding model cannot be loaded
     ├── InvalidToken                exit 17  HTTP 401   unknown, rotated or revoked app token
-    └── VaultBusy                   exit 18  HTTP 503   another process held the vault past the wait
+    ├── VaultBusy                   exit 18  HTTP 503   another process held the vault past the wait
+    └── LoginThrottled              exit 31  HTTP 429   too many wrong passphrases from this browser
 
 Exit code 2 stays click's usage error.
 """
@@ -141,3 +142,13 @@ class VaultBusy(VaultError):
     """Another process held the vault for longer than a writer waits (a bulk import on a rollback journal)."""
 
     exit_code, http_status, mcp = 18, 503, "tool_error"
+
+
+class LoginThrottled(VaultError):
+    """Too many wrong passphrases on the owner's login page: wait ``retry_after`` seconds (or use ``ctxvault ui``)."""
+
+    exit_code, http_status, mcp = 31, 429, "invalid_request"
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

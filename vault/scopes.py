@@ -187,3 +187,55 @@ def parse_scopes(texts: list[str] | tuple[str, ...]) -> list[Scope]:
     if not texts:
         raise InvalidInput("give at least one scope, e.g. read:memories#space=work")
     return [parse_scope(t) for t in texts]
+
+
+_VERB: dict[Action, str] = {"search": "Search", "read": "Read", "write": "Add and change", "delete": "Forget"}
+_NOUN: dict[ScopeKind, str] = {"memories": "memories", "preferences": "preferences", "documents": "documents", "profile": "profile"}
+
+
+def describe_scope(scope: Scope) -> str:
+    """The scope in plain words for the owner, e.g. "Search your memories in the space work, up to medium sensitivity"."""
+    kinds = "everything" if scope.all_kinds and scope.kinds == _all_kinds(scope.action) else None
+    if kinds is None:
+        names = [_NOUN[k] for k in KINDS if k in scope.kinds]
+        kinds = "your " + (" and ".join(names) if len(names) < 3 else ", ".join(names[:-1]) + " and " + names[-1])
+    words = f"{_VERB[scope.action]} {kinds}"
+    if scope.spaces is not None:
+        words += (" in the space " if len(scope.spaces) == 1 else " in the spaces ") + ", ".join(sorted(scope.spaces))
+    else:
+        words += " in every space"
+    if scope.tags is not None:
+        words += " tagged " + " or ".join(sorted(scope.tags))
+    if scope.max_sensitivity is not None:
+        words += f", up to {scope.max_sensitivity} sensitivity"
+    else:
+        words += ", high sensitivity included"
+    return words
+
+
+def narrow_scope(scope: Scope, spaces: frozenset[str] | None, max_sensitivity: Sensitivity | None) -> Scope:
+    """``scope`` limited to ``spaces`` and ``max_sensitivity`` (``None``: no further limit); never wider than ``scope``.
+
+    Raises:
+        InvalidInput: a space outside the scope's own spaces (nothing would remain), or a bad space name.
+    """
+    if spaces is not None:
+        bad = [s for s in spaces if not _SPACE.fullmatch(s)]
+        if bad:
+            raise InvalidInput(f"invalid space name {bad[0]!r}")
+        spaces = spaces if scope.spaces is None else spaces & scope.spaces
+        if not spaces:
+            raise InvalidInput(f"scope {format_scope(scope)}: none of the chosen spaces is inside it")
+    sens = max_sensitivity
+    if scope.max_sensitivity is not None and (sens is None or SENSITIVITY_ORDER[sens] > SENSITIVITY_ORDER[scope.max_sensitivity]):
+        sens = scope.max_sensitivity
+    narrowed = Scope(
+        action=scope.action,
+        kinds=scope.kinds,
+        spaces=spaces if spaces is not None else scope.spaces,
+        tags=scope.tags,
+        max_sensitivity=sens,
+        all_kinds=scope.all_kinds,
+    )
+    assert scope.covers(narrowed)
+    return narrowed

@@ -57,6 +57,10 @@ def hidden_fields(html: str) -> dict[str, str]:
     return {k: unescape(v) for k, v in re.findall(r'<input type=hidden name="([^"]+)" value="([^"]*)">', html)}
 
 
+def ticked(html: str) -> list[str]:
+    return [unescape(v) for v in re.findall(r'<input type=checkbox name=scope value="([^"]*)" checked>', html)]
+
+
 @dataclass
 class Flow:
     http: httpx2.Client
@@ -72,21 +76,37 @@ class Flow:
         assert meta["issuer"] == issuer and "S256" in meta["code_challenge_methods_supported"]
         return {**meta, "resource": prm["resource"]}
 
-    def authorize(self, meta: dict[str, str], client_id: str, scope: str, challenge: str, state: str = "st-1") -> str:
+    def open_page(self, meta: dict[str, str], query: dict[str, str]) -> httpx2.Response:
+        """GET /authorize and follow our own redirects (never the client's) to the page the owner sees."""
+        answer = self.http.get(f"{meta['authorization_endpoint']}?{urlencode(query)}")
+        while answer.status_code == 303 and answer.headers["location"].startswith("/"):
+            answer = self.http.get(f"{self.base}{answer.headers['location']}")
+        return answer
+
+    def login(self, page: httpx2.Response) -> httpx2.Response:
+        logged = self.http.post(f"{self.base}/consent/login", data={**hidden_fields(page.text), "passphrase": PASSPHRASE})
+        assert logged.status_code == 303, logged.text
+        answer = logged
+        while answer.status_code == 303 and answer.headers["location"].startswith("/"):
+            answer = self.http.get(f"{self.base}{answer.headers['location']}")
+        return answer
+
+    def authorize(
+        self, meta: dict[str, str], client_id: str, scope: str, challenge: str, state: str = "st-1", choose: list[str] | None = None
+    ) -> str:
         """Drive the owner's pages; return the redirect the browser is sent to."""
         query = {
             "response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT, "scope": scope, "state": state,
             "code_challenge": challenge, "code_challenge_method": "S256", "resource": meta["resource"],
         }  # fmt: skip
-        page = self.http.get(f"{meta['authorization_endpoint']}?{urlencode(query)}")
+        page = self.open_page(meta, query)
         if "passphrase" in page.text:
-            login = hidden_fields(page.text)
-            logged = self.http.post(f"{self.base}/consent/login", data={**login, "passphrase": PASSPHRASE})
-            assert logged.status_code == 303
-            page = self.http.get(f"{self.base}{logged.headers['location']}")
-        assert page.status_code == 200 and "Allow access?" in page.text
-        decided = self.http.post(f"{self.base}/authorize", data={**hidden_fields(page.text), "decision": "approve"})
-        assert decided.status_code == 303
+            page = self.login(page)
+        assert page.status_code == 200 and "Allow access?" in page.text, page.text
+        action = re.search(r'<form method=post action="([^"]+)"', page.text)[1]  # type: ignore[index]
+        chosen = ticked(page.text) if choose is None else choose
+        decided = self.http.post(f"{self.base}{action}", data={**hidden_fields(page.text), "scope": chosen, "decision": "approve"})
+        assert decided.status_code == 303, decided.text
         return str(decided.headers["location"])
 
     def token(self, meta: dict[str, str], **form: str) -> httpx2.Response:
@@ -178,7 +198,7 @@ def test_an_unknown_metadata_client_is_neither_fetched_nor_stored_before_the_own
     _, challenge = pkce()
     query = {"response_type": "code", "client_id": CIMD_URL, "redirect_uri": REDIRECT, "code_challenge": challenge,
              "code_challenge_method": "S256"}  # fmt: skip
-    page = flow.http.get(f"{meta['authorization_endpoint']}?{urlencode(query)}")
+    page = flow.open_page(meta, query)
     assert page.status_code == 200 and "passphrase" in page.text
     assert vault.store.one("SELECT 1 FROM oauth_clients WHERE client_id = ?", [CIMD_URL]) is None
     # A test of the test: after the owner's login the same request does fetch and store it.
@@ -199,52 +219,156 @@ def test_authorize_refuses_an_unregistered_redirect_and_a_foreign_resource(flow:
     assert foreign.status_code == 303 and "error=invalid_target" in foreign.headers["location"]
 
 
-def test_the_decision_form_needs_the_owner_session_and_its_csrf_token(flow: Flow) -> None:
-    meta = flow.discover()
+def client_query(flow: Flow, meta: dict[str, str], scope: str | None = None) -> dict[str, str]:
     client_id = flow.http.post(meta["registration_endpoint"], json={"redirect_uris": [REDIRECT]}).json()["client_id"]
     _, challenge = pkce()
-    forged = flow.http.post(
-        f"{flow.base}/authorize",
-        data={
-            "csrf": "guess",
-            "decision": "approve",
-            "client_id": client_id,
-            "redirect_uri": REDIRECT,
-            "code_challenge": challenge,
-            "scope": "read:*",
-        },
-    )
-    assert forged.status_code == 403
+    query = {"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT, "code_challenge": challenge,
+             "code_challenge_method": "S256", "state": "st-9"}  # fmt: skip
+    return query | ({"scope": scope} if scope is not None else {})
+
+
+def decide(flow: Flow, page: httpx2.Response, **form: str | list[str]) -> httpx2.Response:
+    action = re.search(r'<form method=post action="([^"]+)"', page.text)[1]  # type: ignore[index]
+    return flow.http.post(f"{flow.base}{action}", data={**hidden_fields(page.text), **form})
+
+
+def test_the_decision_form_needs_the_owner_session_and_its_form_token(flow: Flow) -> None:
+    meta = flow.discover()
+    page = flow.login(flow.open_page(meta, client_query(flow, meta, "search:memories")))
+    assert decide(flow, page, token="guess", scope="search:memories", decision="approve").status_code == 403
+    # The old decision endpoint, which took the scopes from the form, is gone.
+    forged = flow.http.post(f"{flow.base}/authorize", data={"scope": "read:*", "decision": "approve", "client_id": "x"})
+    assert forged.status_code in (404, 405)
+    # Without the session cookie the right token is refused as well.
+    fields = hidden_fields(page.text)
+    flow.http.cookies.clear()
+    assert decide(flow, page, **fields, scope="search:memories", decision="approve").status_code == 403
+
+
+def test_form_tokens_are_server_side_and_never_equal_a_cookie(flow: Flow) -> None:
+    meta = flow.discover()
+    login = flow.open_page(meta, client_query(flow, meta, "search:memories"))
+    page = flow.login(login)
+    cookies = set(flow.http.cookies.values())
+    tokens = {hidden_fields(login.text)["token"], hidden_fields(page.text)["token"]}
+    assert cookies and not tokens & cookies
+    session = next(c for c in flow.http.cookies.jar if c.name == "cv_session")
+    assert session.path == "/consent/" and session.has_nonstandard_attr("HttpOnly")
+    assert session.get_nonstandard_attr("SameSite", "").lower() == "strict"
+
+
+def test_a_client_naming_no_scope_is_offered_nothing_ticked_and_gets_only_what_the_owner_picks(flow: Flow) -> None:
+    meta = flow.discover()
+    query = client_query(flow, meta)
+    page = flow.login(flow.open_page(meta, query))
+    assert page.status_code == 200 and ticked(page.text) == [] and "gets <strong>nothing</strong>" in page.text
+    assert "Search your memories in every space" in page.text  # plain words
+    nothing = decide(flow, page, decision="approve")
+    assert nothing.status_code == 400 and "location" not in nothing.headers
+    chosen = decide(flow, page, scope="search:memories", decision="approve")
+    assert chosen.status_code == 303
+    code = parse_qs(urlsplit(chosen.headers["location"]).query)["code"][0]
+    assert code
+
+
+@pytest.mark.parametrize("scope", ["export:*", "admin:*", "read:secrets", "read:memories#space=Bad Space"])
+def test_owner_only_or_malformed_scopes_are_refused_before_the_page_with_the_reason(flow: Flow, scope: str) -> None:
+    meta = flow.discover()
+    refused = flow.http.get(f"{meta['authorization_endpoint']}?{urlencode(client_query(flow, meta, scope))}")
+    assert refused.status_code == 303
+    back = parse_qs(urlsplit(refused.headers["location"]).query)
+    assert refused.headers["location"].startswith(REDIRECT) and back["error"] == ["invalid_scope"]
+    assert scope.split("#")[0].split(":")[0] in back["error_description"][0] or "space" in back["error_description"][0]
+
+
+def test_the_decision_approves_only_what_the_page_showed_narrowed_never_more(flow: Flow) -> None:
+    meta = flow.discover()
+    query = client_query(flow, meta, "search:memories read:memories")
+    verifier, challenge = pkce()
+    query["code_challenge"] = challenge
+    page = flow.login(flow.open_page(meta, query))
+    wider = decide(flow, page, scope=["search:memories", "delete:*"], decision="approve")
+    assert wider.status_code == 400 and "location" not in wider.headers
+    narrowed = decide(flow, page, scope=["search:memories"], space=["work"], sens="medium", expires="1d", decision="approve")
+    assert narrowed.status_code == 303
+    code = parse_qs(urlsplit(narrowed.headers["location"]).query)["code"][0]
+    issued = flow.token(meta, grant_type="authorization_code", client_id=query["client_id"], code=code, redirect_uri=REDIRECT,
+                        code_verifier=verifier)  # fmt: skip
+    assert issued.json()["scope"] == "search:memories#space=work;sens=medium"
+
+
+def test_the_answer_that_sends_the_browser_to_the_client_deletes_the_session_cookie(flow: Flow) -> None:
+    meta = flow.discover()
+    page = flow.login(flow.open_page(meta, client_query(flow, meta, "search:memories")))
+    decided = decide(flow, page, scope="search:memories", decision="approve")
+    assert decided.status_code == 303 and decided.headers["location"].startswith(REDIRECT)
+    dropped = [c for c in decided.headers.get_list("set-cookie") if c.startswith("cv_session=")]
+    assert dropped and "Max-Age=0" in dropped[0]
+    assert "cv_session" not in flow.http.cookies
+    assert "passphrase" in flow.http.get(f"{flow.base}/consent/").text
+
+
+def test_every_owner_page_carries_the_security_headers_and_no_script(flow: Flow, vault: VaultService) -> None:
+    meta = flow.discover()
+    login = flow.open_page(meta, client_query(flow, meta, "search:memories"))
+    page = flow.login(login)
+    home = flow.http.get(f"{flow.base}/consent/")
+    for answer in (login, page, home):
+        assert answer.status_code == 200
+        csp = answer.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in csp and "default-src 'none'" in csp and "unsafe-inline" not in csp
+        assert answer.headers["referrer-policy"] == "same-origin"
+        assert answer.headers["cache-control"] == "no-store" and answer.headers["x-content-type-options"] == "nosniff"
+        assert "<script" not in answer.text and "<style" not in answer.text and "no-referrer" not in answer.text
+    assert "form-action 'self' http://127.0.0.1:9" in page.headers["content-security-policy"]
+
+
+def test_a_login_from_a_foreign_or_null_origin_is_refused_and_the_vaults_own_origin_is_served(flow: Flow) -> None:
+    meta = flow.discover()
+    login = flow.open_page(meta, client_query(flow, meta, "search:memories"))
+    form = {**hidden_fields(login.text), "passphrase": PASSPHRASE}
+    for origin in ("null", "http://127.0.0.1:9", "http://evil.example"):
+        refused = flow.http.post(f"{flow.base}/consent/login", data=form, headers={"Origin": origin})
+        assert refused.status_code == 403 and refused.json()["error"] == "forbidden_origin"
+    own = flow.http.post(f"{flow.base}/consent/login", data=form, headers={"Origin": flow.base})
+    assert own.status_code == 303
 
 
 def test_a_wrong_owner_passphrase_is_refused_on_the_login_page(flow: Flow) -> None:
     meta = flow.discover()
-    client_id = flow.http.post(meta["registration_endpoint"], json={"redirect_uris": [REDIRECT]}).json()["client_id"]
-    _, challenge = pkce()
-    query = {
-        "response_type": "code",
-        "client_id": client_id,
-        "redirect_uri": REDIRECT,
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
-    page = flow.http.get(f"{meta['authorization_endpoint']}?{urlencode(query)}")
+    page = flow.open_page(meta, client_query(flow, meta, "search:memories"))
     refused = flow.http.post(f"{flow.base}/consent/login", data={**hidden_fields(page.text), "passphrase": "not it at all"})
-    assert refused.status_code == 401 and "cv_owner" not in refused.headers.get("set-cookie", "")
+    assert refused.status_code == 401 and "cv_session" not in refused.headers.get("set-cookie", "")
 
 
-def test_repeated_wrong_passphrases_lock_the_login_page_for_a_while(flow: Flow) -> None:
+def test_wrong_passphrases_lock_out_that_browser_only_and_the_cli_link_always_works(flow: Flow, vault: VaultService) -> None:
     meta = flow.discover()
-    client_id = flow.http.post(meta["registration_endpoint"], json={"redirect_uris": [REDIRECT]}).json()["client_id"]
-    _, challenge = pkce()
-    query = {"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT, "code_challenge": challenge,
-             "code_challenge_method": "S256"}  # fmt: skip
-    form = hidden_fields(flow.http.get(f"{meta['authorization_endpoint']}?{urlencode(query)}").text)
+    query = client_query(flow, meta, "search:memories")
+    form = hidden_fields(flow.open_page(meta, query).text)
     for _ in range(5):
         assert flow.http.post(f"{flow.base}/consent/login", data={**form, "passphrase": "a wrong guess"}).status_code == 401
     locked = flow.http.post(f"{flow.base}/consent/login", data={**form, "passphrase": PASSPHRASE})
     assert locked.status_code == 429 and int(locked.headers["retry-after"]) >= 1
-    assert "cv_owner" not in locked.headers.get("set-cookie", "")
+    assert "cv_session" not in locked.headers.get("set-cookie", "")
+    # The owner's own browser (another device id) is not locked out by those guesses.
+    with httpx2.Client(follow_redirects=False, timeout=30) as browser:
+        owner = Flow(browser, flow.base)
+        assert "Allow access?" in owner.login(owner.open_page(meta, query)).text
+    # And the locked browser still logs in with a one-time link from the CLI, once.
+    link = vault.owner_login_link(OWNER)
+    assert "Log in" in flow.http.get(f"{flow.base}/consent/link", params={"token": link}).text
+    used = flow.http.post(f"{flow.base}/consent/link", data={"link": link})
+    assert used.status_code == 303 and "Signed in" in flow.http.get(f"{flow.base}/consent/").text
+    assert flow.http.post(f"{flow.base}/consent/link", data={"link": link}).status_code == 401
+
+
+def test_logout_ends_the_session(flow: Flow, vault: VaultService) -> None:
+    flow.http.post(f"{flow.base}/consent/link", data={"link": vault.owner_login_link(OWNER)})
+    home = flow.http.get(f"{flow.base}/consent/")
+    assert "Signed in" in home.text
+    out = flow.http.post(f"{flow.base}/consent/logout", data=hidden_fields(home.text))
+    assert out.status_code == 200 and "Logged out" in out.text
+    assert "passphrase" in flow.http.get(f"{flow.base}/consent/").text
 
 
 def test_the_owner_approves_an_mcp_access_request_on_the_consent_page(flow: Flow, vault: VaultService) -> None:

@@ -114,3 +114,22 @@ def test_a_scope_covers_its_narrowings_but_not_the_reverse(wide: str, narrow: st
 
 def test_a_scope_never_covers_another_action() -> None:
     assert not parse_scope("read:*").covers(parse_scope("write:memories"))
+
+
+def test_scopes_read_in_plain_words() -> None:
+    from vault.scopes import describe_scope
+
+    assert describe_scope(parse_scope("search:memories#space=work;sens=medium")) == (
+        "Search your memories in the space work, up to medium sensitivity"
+    )
+    assert describe_scope(parse_scope("read:*")) == "Read everything in every space, high sensitivity included"
+
+
+def test_narrowing_never_widens_a_scope() -> None:
+    from vault.scopes import narrow_scope
+
+    scope = parse_scope("read:memories#space=work,home;sens=medium")
+    assert str(narrow_scope(scope, frozenset({"work", "travel"}), "high")) == "read:memories#space=work;sens=medium"
+    assert str(narrow_scope(parse_scope("read:*"), None, "low")) == "read:*#sens=low"
+    with pytest.raises(InvalidInput):
+        narrow_scope(scope, frozenset({"travel"}), None)

@@ -10,11 +10,13 @@ from schemas.mcp import AccessReport, Authorization, OAuthClient, OAuthTokens
 from vault.access import Grants
 from vault.apps import Apps, principal_of
 from vault.errors import InvalidInput, InvalidToken, NotFound
+from vault.filters import Sensitivity
 from vault.items import utcnow
 from vault.oauth import OAuthState
+from vault.owner_sessions import LoginLinks, PendingAuthorization
 from vault.policy import OPERATION_NEEDS
 from vault.principal import Principal
-from vault.scopes import ACTIONS, KINDS, Action, parse_scopes
+from vault.scopes import ACTIONS, KINDS, Action, format_scope, narrow_scope, parse_scope, parse_scopes
 from vault.service.access import AccessPart
 
 
@@ -64,6 +66,7 @@ class OAuthPart(AccessPart):
         redirect_uri: str,
         code_challenge: str,
         resource: str,
+        expires_at: datetime | None = None,
         now: datetime | None = None,
     ) -> Authorization:
         """The owner approves an OAuth client: its app gets the scopes as a grant, the client a one-time code.
@@ -92,13 +95,84 @@ class OAuthPart(AccessPart):
                 self._audit.record(
                     principal, "app_add", detail={"app_id": app_id, "name": name, "oauth_client": client.client_id}, now=stamp
                 )
-            grant = Grants(self.store).create(app_id, parsed, purpose=f"OAuth authorization of {client.client_name}", now=stamp)
+            grant = Grants(self.store).create(
+                app_id, parsed, purpose=f"OAuth authorization of {client.client_name}", expires_at=expires_at, now=stamp
+            )
             self._audit.record(
                 principal, "grant", scope=" ".join(grant.scopes), purpose=grant.purpose,
                 detail={"grant_id": grant.id, "app_id": app_id, "oauth_client": client.client_id}, now=stamp,
             )  # fmt: skip
             code = oauth.issue_code(client.client_id, app_id, redirect_uri, code_challenge, resource, grant.scopes, stamp)
         return Authorization(code=code, app_id=app_id, grant_id=grant.id)
+
+    def oauth_offer(self, scope: str | None) -> tuple[tuple[str, ...], bool]:
+        """The scopes to show the owner for an /authorize ``scope`` parameter, and whether the client named them.
+
+        A client that names no scope is offered every requestable scope, none chosen: it gets
+        nothing unless the owner picks. Checked before any page is shown.
+
+        Raises:
+            InvalidInput: a malformed or owner-only scope (the message says which and why).
+        """
+        texts = (scope or "").split()
+        if not texts:
+            return tuple(self.requestable_scopes()), False
+        return tuple(dict.fromkeys(format_scope(parse_scope(t)) for t in texts)), True
+
+    @staticmethod
+    def requestable_scopes() -> list[str]:
+        """Every scope form an app may request (owner-only actions are never among them)."""
+        return [f"{a}:{k}" for a in ACTIONS for k in KINDS if k != "profile" or a in ("search", "read")]
+
+    def oauth_decide(
+        self,
+        principal: Principal,
+        pending: PendingAuthorization,
+        chosen: list[str],
+        *,
+        spaces: list[str] | None = None,
+        max_sensitivity: Sensitivity | None = None,
+        expires_at: datetime | None = None,
+        now: datetime | None = None,
+    ) -> Authorization:
+        """Approve a pending authorization as the owner narrowed it on the page: only scopes it showed
+        (``chosen`` names them), limited to ``spaces`` and ``max_sensitivity``, until ``expires_at``.
+
+        Raises:
+            InvalidInput: nothing chosen, a scope the page did not show, or a narrowing that leaves nothing.
+            ScopeDenied: not the owner.
+        """
+        self._policy.require_owner(principal, "approve OAuth clients")
+        if not chosen:
+            raise InvalidInput("choose at least one scope to allow, or deny")
+        unknown = [c for c in chosen if c not in pending.offered]
+        if unknown:
+            raise InvalidInput(f"scope {unknown[0]!r} was not offered on the page; an approval can only narrow the request")
+        space_set = frozenset(spaces) if spaces else None
+        narrowed = [format_scope(narrow_scope(parse_scope(c), space_set, max_sensitivity)) for c in dict.fromkeys(chosen)]
+        return self.oauth_approve(
+            principal, pending.client_id, narrowed, redirect_uri=pending.redirect_uri, code_challenge=pending.code_challenge,
+            resource=pending.resource, expires_at=expires_at, now=now,
+        )  # fmt: skip
+
+    def owner_login_link(self, principal: Principal, now: datetime | None = None) -> str:
+        """Mint a single-use, short-lived token that logs the owner's browser in to the vault's pages.
+
+        Raises:
+            ScopeDenied: not the owner.
+        """
+        self._policy.require_owner(principal, "mint an owner login link")
+        with self.store.transaction():
+            return LoginLinks(self.store).mint(now or utcnow())
+
+    def redeem_owner_login(self, token: str, now: datetime | None = None) -> None:
+        """Use up a login link minted by ``owner_login_link``.
+
+        Raises:
+            InvalidToken: unknown, used or expired.
+        """
+        with self.store.transaction():
+            LoginLinks(self.store).redeem(token, now or utcnow())
 
     def oauth_exchange(
         self, client_id: str, code: str, redirect_uri: str, code_verifier: str, resource: str | None, now: datetime | None = None
@@ -162,8 +236,7 @@ class OAuthPart(AccessPart):
     def access_report(self, principal: Principal, now: datetime | None = None) -> AccessReport:
         """The principal's live access plus every scope form it could request (never which spaces exist)."""
         summary = self.list_access(principal, now=now)
-        requestable = [f"{a}:{k}" for a in ACTIONS for k in KINDS if k != "profile" or a in ("search", "read")]
-        return AccessReport(**summary.model_dump(), requestable=requestable)
+        return AccessReport(**summary.model_dump(), requestable=self.requestable_scopes())
 
     # -- access (issue 4) -------------------------------------------------------------------
     # Apps, grants, consent requests and the audit log. Owner-only operations call
