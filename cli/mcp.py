@@ -35,6 +35,7 @@ AppOpt = Annotated[str, typer.Option("--app", help="The registered app this serv
 def register(app: typer.Typer) -> None:
     app.command("mcp")(mcp)
     app.command("serve")(serve)
+    app.command("ui")(ui)
     app.command("unlock")(unlock)
     app.command("lock")(lock)
     app.command("connect")(connect)
@@ -125,6 +126,33 @@ def serve(
     tls = {"ssl_certfile": str(tls_cert), "ssl_keyfile": str(tls_key)} if tls_cert and tls_key else {}
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", **tls))  # type: ignore[arg-type]
     server.run(sockets=[sock])
+
+
+def ui(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Option("--url", help="Where `ctxvault serve` answers.")] = "http://127.0.0.1:8765",
+    open_browser: Annotated[bool, typer.Option("--open", help="Also open the link in the default browser.")] = False,
+) -> None:
+    """Print a one-time link that logs your browser in to the vault's own pages (works once, for 5 minutes).
+
+    Uses the unlock session when there is one, so no passphrase is typed. The link logs in
+    even while wrong passphrases have the login page backing off.
+
+    Example: ctxvault ui --url http://127.0.0.1:8765 --open
+    """
+    import webbrowser
+
+    st = state(ctx)
+    key = session.fetch_key(st.settings)
+    if key is not None:
+        with VaultService(open_store(st.settings, key), st.settings, key) as svc:
+            token = svc.owner_login_link(OWNER)
+    else:
+        token = st.service().owner_login_link(OWNER)
+    link = f"{url.rstrip('/')}/consent/link?token={token}"
+    typer.echo(link)
+    if open_browser:
+        webbrowser.open(link)
 
 
 def _seconds(text: str) -> int:

@@ -188,3 +188,18 @@ def test_connect_never_puts_a_token_in_a_project_file(ctxvault: Invoke, initiali
     assert ctxvault("connect", "claude-code", "--config", str(config)).exit_code == 0
     entry = json.loads(config.read_text())["mcpServers"]["ctxvault"]
     assert "CTXVAULT_APP_TOKEN" not in entry["env"] and entry["args"] == ["mcp", "--app", "claude-code"]
+
+
+def test_ui_prints_a_one_time_login_link_that_the_vault_redeems_once(ctxvault: Invoke, vault: VaultService) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    from vault.errors import InvalidToken
+
+    printed = ctxvault("ui", "--url", "http://127.0.0.1:8765/")
+    assert printed.exit_code == 0, printed.output
+    link = urlsplit(printed.stdout.strip())
+    assert (link.netloc, link.path) == ("127.0.0.1:8765", "/consent/link")
+    token = parse_qs(link.query)["token"][0]
+    vault.redeem_owner_login(token)
+    with pytest.raises(InvalidToken):
+        vault.redeem_owner_login(token)
