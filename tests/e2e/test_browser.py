@@ -1,0 +1,219 @@
+"""The owner's consent pages in real Chromium (Debian's, driven by Playwright), against a real uvicorn server.
+
+A client starts OAuth with PKCE S256; the owner logs in, narrows and approves; the client's
+next MCP call sees exactly the narrowed grant. The client's redirect server is a rogue one on
+another loopback port (127.0.0.1 and localhost): it records every header the browser sends
+it and replays what it got; it gets no cookie, no page URL and nothing beyond the approval.
+Missing chromium, playwright or axe-core FAILS these tests (scripts/install-browser-tools.sh).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import anyio
+import httpx2
+import pytest
+
+from mcp_server.http import create_app
+from schemas.items import MemoryIn
+from tests.conftest import PASSPHRASE
+from tests.e2e.conftest import ROOT, serve_in_thread
+from tests.e2e.test_oauth import call_tool
+from vault import OWNER, VaultService
+
+CHROMIUM = Path("/usr/bin/chromium")
+AXE = ROOT / ".tools" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+DOCS = ROOT / "docs"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]  # fmt: skip
+
+
+@dataclass
+class Rogue:
+    """A client's redirect server that records every request (path and headers) and serves an attack page."""
+
+    port: int
+    seen: list[dict[str, Any]] = field(default_factory=list)
+    attack_html: str = ""
+
+
+def _rogue_handler(rogue: Rogue) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            rogue.seen.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}})
+            body = (rogue.attack_html if self.path.startswith("/attack") else "<!doctype html><title>cb</title>ok").encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def rogue() -> Iterator[Rogue]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _rogue_handler(Rogue(0)))
+    state = Rogue(server.server_address[1])
+    server.RequestHandlerClass = _rogue_handler(state)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def base(vault: VaultService) -> Iterator[str]:
+    vault.remember(OWNER, MemoryIn(text="Standup is at 9:30 every weekday", space="work", sensitivity="low"))
+    vault.remember(OWNER, MemoryIn(text="My salary review standup is in March", space="work", sensitivity="high"))
+    vault.remember(OWNER, MemoryIn(text="My standup desk helps my back pain", space="health", sensitivity="high"))
+    yield from serve_in_thread(lambda url: create_app(vault, url))
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("playwright is not installed: pip install -e '.[dev]'", pytrace=False)
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/install-browser-tools.sh", pytrace=False)
+    with sync_playwright() as pw:
+        launched = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def axe_violations(page: Any) -> list[dict[str, Any]]:
+    """Serious or critical axe-core violations on the page (axe injected through the debugger, so our CSP stays on)."""
+    if not AXE.exists():
+        pytest.fail(f"axe-core is missing at {AXE}: run scripts/install-browser-tools.sh", pytrace=False)
+    page.evaluate(AXE.read_text())
+    result: dict[str, Any] = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
+
+
+def pkce() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    return verifier, base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize("redirect_host", ["127.0.0.1", "localhost"])
+def test_owner_narrows_in_chromium_and_a_rogue_redirect_server_gets_nothing_beyond_the_approval(
+    base: str, rogue: Rogue, browser: Any, redirect_host: str
+) -> None:
+    redirect_uri = f"http://{redirect_host}:{rogue.port}/cb"
+    with httpx2.Client(timeout=30, follow_redirects=False) as http:
+        client_id = http.post(f"{base}/register", json={"client_name": "Notes App", "redirect_uris": [redirect_uri]}).json()["client_id"]
+        verifier, challenge = pkce()
+        query = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri, "state": "s-1",
+                 "scope": "search:memories read:memories", "code_challenge": challenge, "code_challenge_method": "S256",
+                 "resource": f"{base}/mcp"}  # fmt: skip
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(f"{base}/authorize?{urlencode(query)}")
+        assert page.locator("h1").inner_text() == "Unlock to decide"
+        assert axe_violations(page) == []
+        if redirect_host == "127.0.0.1":
+            page.screenshot(path=str(DOCS / "console-login.png"), full_page=True)
+        page.fill("#passphrase", PASSPHRASE)
+        page.click("button[type=submit]")
+        # Chromium posted the form with our own Origin (not "null"): the guard let it through.
+        assert page.locator("h1").inner_text() == "Allow access?", page.content()
+        assert axe_violations(page) == []
+        if redirect_host == "127.0.0.1":
+            page.screenshot(path=str(DOCS / "console-consent.png"), full_page=True)
+        page.uncheck("input[name=scope][value='read:memories']")
+        page.check("input[name=space][value=work]")
+        page.select_option("#sens", "medium")
+        with page.expect_navigation(url=f"{redirect_uri}*"):
+            page.click("button[value=approve]")
+        # The answer that sent the browser to the client deleted the session; only the back-off device id stays.
+        assert [c["name"] for c in context.cookies(f"{base}/consent/")] == ["cv_device"]
+
+        # What the rogue redirect server saw: the code and state, and no cookie or page URL of ours.
+        (visit,) = [v for v in rogue.seen if v["path"].startswith("/cb")]
+        back = parse_qs(urlsplit(visit["path"]).query)
+        assert back["state"] == ["s-1"] and back["iss"] == [base]
+        assert "cookie" not in visit["headers"], visit["headers"]
+        assert "referer" not in visit["headers"], visit["headers"]
+
+        # The replay: whatever headers it got, sent back to the vault, win nothing.
+        replay = {k: v for k, v in visit["headers"].items() if k not in ("host", "content-length", "connection", "accept-encoding")}
+        widened = http.post(f"{base}/authorize", headers=replay, data={"scope": "search:* read:* write:* delete:*", "decision": "approve",
+                            "client_id": client_id, "redirect_uri": redirect_uri, "code_challenge": challenge})  # fmt: skip
+        assert widened.status_code in (404, 405) and "location" not in widened.headers
+        home = http.get(f"{base}/consent/", headers=replay)
+        assert "passphrase" in home.text and "set-cookie" not in {k.lower() for k in home.headers if k.lower() == "cv_session"}
+        again = http.get(f"{base}/authorize?{urlencode({**query, 'scope': 'read:*'})}", headers=replay)
+        assert again.status_code == 303 and again.headers["location"].startswith("/consent/oauth/")
+        assert "passphrase" in http.get(f"{base}{again.headers['location']}", headers=replay).text
+
+        # The code buys exactly what the owner approved, and the next MCP call sees only that.
+        issued = http.post(f"{base}/token", data={"grant_type": "authorization_code", "client_id": client_id, "code": back["code"][0],
+                           "redirect_uri": redirect_uri, "code_verifier": verifier, "resource": f"{base}/mcp"})  # fmt: skip
+        assert issued.status_code == 200, issued.text
+        tokens = issued.json()
+        assert tokens["scope"] == "search:memories#space=work;sens=medium"
+        # Playwright's sync API runs an event loop in this thread: the MCP client gets its own thread.
+        with ThreadPoolExecutor(1) as pool:
+            found = pool.submit(anyio.run, call_tool, base, tokens["access_token"], "search_context", {"query": "standup"}).result()
+        texts = json.dumps(found.structured_content)
+        assert "9:30" in texts and "salary" not in texts and "back pain" not in texts
+        context.close()
+
+
+@pytest.mark.parametrize("referrer", ["no-referrer", "origin"])
+def test_a_cross_site_form_post_from_another_loopback_port_is_refused_in_chromium(
+    base: str, rogue: Rogue, browser: Any, referrer: str
+) -> None:
+    # no-referrer makes Chromium send "Origin: null"; origin sends the rogue's own origin: both are refused.
+    rogue.attack_html = (
+        f"<!doctype html><meta name=referrer content={referrer}><title>win a prize</title>"
+        f'<form method=post action="{base}/consent/login"><input name=passphrase value=guess>'
+        "<input name=token value=x><input name=next value=/consent/><button id=go>go</button></form>"
+    )
+    page = browser.new_page()
+    page.goto(f"http://127.0.0.1:{rogue.port}/attack")
+    with page.expect_response(f"{base}/consent/login") as answer:
+        page.click("#go")
+    assert answer.value.status == 403
+    assert answer.value.json() == {"error": "forbidden_origin"}
+    assert answer.value.request.header_value("origin") == ("null" if referrer == "no-referrer" else f"http://127.0.0.1:{rogue.port}")
+    page.close()
+
+
+def test_the_one_time_link_logs_chromium_in_and_the_pages_pass_axe(base: str, vault: VaultService, browser: Any) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{base}/consent/link?token={vault.owner_login_link(OWNER)}")
+    assert axe_violations(page) == []
+    page.click("button[type=submit]")
+    assert page.locator("h1").inner_text() == "Signed in"
+    assert axe_violations(page) == []
+    (session,) = [c for c in context.cookies(f"{base}/consent/") if c["name"] == "cv_session"]
+    assert session["httpOnly"] and session["sameSite"] == "Strict" and session["path"] == "/consent/"
+    page.click("button[type=submit]")
+    assert page.locator("h1").inner_text() == "Logged out"
+    assert [c for c in context.cookies(f"{base}/consent/") if c["name"] == "cv_session"] == []
+    context.close()
