@@ -3,8 +3,9 @@
 Every decision is a core call; this module parses the form, calls, and renders. The session
 cookie is the only owner credential a browser holds: ``HttpOnly; SameSite=Strict``, under
 ``/consent/`` over plain http (``__Host-`` with ``Secure`` and ``/`` over https), and deleted
-by the answer that sends the browser to an OAuth client, so the client's loopback server
-(another port of the same host, which browsers send the same cookies) never receives it.
+by the answer that sends the browser to an OAuth client (with the back-off device id), so
+the client's loopback server (another port of the same host, which browsers send the same
+cookies) never receives either.
 """
 
 from __future__ import annotations
@@ -78,6 +79,9 @@ class Cookies:
 
     def drop_session(self, response: Response) -> None:
         response.delete_cookie(self.session, path=self.path, secure=self.secure, httponly=True, samesite="strict")
+
+    def drop_device(self, response: Response) -> None:
+        response.delete_cookie(self.device, path=self.path, secure=self.secure, httponly=True, samesite="strict")
 
     def set_device(self, response: Response, device: str) -> None:
         response.set_cookie(
@@ -235,9 +239,11 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, sessions: OwnerSessi
         else:
             response = redirect_with(pending.redirect_uri, {"error": "access_denied", **back})
         sessions.take(pid)
-        # The browser follows this answer to the client's server, which may share our host: no session cookie goes along.
+        # The browser follows this answer to the client's server, which may share our host and even our
+        # cookie path (/consent/…): no cookie of ours goes along, not even the back-off device id.
         sessions.end(sid)
         cookies.drop_session(response)
+        cookies.drop_device(response)
         return response
 
     # The consent page for requests made over MCP (request_access): the same owner login.
