@@ -19,6 +19,7 @@ from schemas.portable import Selection
 from tests.security.conftest import make_app
 from vault import OWNER, Principal, VaultService
 from vault.errors import NotFound, ScopeDenied
+from vault.owner_sessions import PendingAuthorization
 from vault.portable.records import ImportBatch
 
 
@@ -87,6 +88,10 @@ OWNER_ONLY: dict[str, Call] = {
     "oauth_approve": lambda v, p, w: v.oauth_approve(
         p, "client", ["read:*"], redirect_uri="http://127.0.0.1/cb", code_challenge="x" * 43, resource="http://127.0.0.1/mcp"
     ),
+    "oauth_decide": lambda v, p, w: v.oauth_decide(
+        p, PendingAuthorization("client", "C", "http://127.0.0.1/cb", "x" * 43, "http://127.0.0.1/mcp", None, ("read:*",), True), ["read:*"]
+    ),
+    "owner_login_link": lambda v, p, w: v.owner_login_link(p),
 }
 
 # Calls about the app itself: allowed to any app, and they lend it nothing.
