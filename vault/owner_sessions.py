@@ -39,6 +39,9 @@ LOGIN_LINK_TTL = timedelta(minutes=5)
 FREE_FAILURES = 5
 GLOBAL_FREE_FAILURES = 20
 MAX_BACKOFF = 300.0
+# Any local page can make a browser GET /authorize or the login page: bound what that holds in memory.
+MAX_PENDING = 256
+MAX_FORM_TOKENS = 4096
 _DEVICE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 
@@ -138,6 +141,8 @@ class OwnerSessions:
         self._prune(now)
         token = secrets.token_urlsafe(32)
         self._forms.by_value[token] = (owner, form, now + ttl)
+        while len(self._forms.by_value) > MAX_FORM_TOKENS:
+            del self._forms.by_value[next(iter(self._forms.by_value))]
         return token
 
     def _check(self, owner: str, form: str, token: str) -> bool:
@@ -153,6 +158,8 @@ class OwnerSessions:
         self._prune(now)
         pid = secrets.token_urlsafe(24)
         self._pending[pid] = (pending, now + PENDING_TTL)
+        while len(self._pending) > MAX_PENDING:
+            del self._pending[next(iter(self._pending))]
         return pid
 
     def pending(self, pid: str) -> PendingAuthorization | None:

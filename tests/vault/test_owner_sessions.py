@@ -14,6 +14,8 @@ from vault.owner_sessions import (
     GLOBAL_FREE_FAILURES,
     LOGIN_LINK_TTL,
     MAX_BACKOFF,
+    MAX_FORM_TOKENS,
+    MAX_PENDING,
     SESSION_IDLE,
     SESSION_MAX,
     OwnerSessions,
@@ -120,3 +122,17 @@ def test_a_login_link_works_once_and_lapses(vault: VaultService) -> None:
         vault.redeem_owner_login(late, now=utcnow() + LOGIN_LINK_TTL + timedelta(seconds=1))
     with pytest.raises(InvalidToken):
         vault.redeem_owner_login("cvl_made-up")
+
+
+def test_a_flood_of_authorize_requests_and_login_pages_stays_bounded_and_evicts_the_oldest() -> None:
+    sessions = OwnerSessions(Clock())
+    pending = PendingAuthorization("c", "C", "http://127.0.0.1:9/cb", "x" * 43, "http://v/mcp", None, ("search:memories",), True)
+    first = sessions.hold(pending)
+    for _ in range(MAX_PENDING):
+        last = sessions.hold(pending)
+    assert sessions.pending(first) is None and sessions.pending(last) == pending
+    device = OwnerSessions.device(None)
+    oldest = sessions.login_token(device)
+    for _ in range(MAX_FORM_TOKENS):
+        newest = sessions.login_token(device)
+    assert not sessions.login_ok(device, oldest) and sessions.login_ok(device, newest)
