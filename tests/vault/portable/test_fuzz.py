@@ -369,7 +369,7 @@ def run_bundle(vault: VaultService, count: int, work: Path) -> Tally:
                     data = (folder / name).read_bytes()
                     entry.update(sha256=sha256(data), size=len(data))
                 manifest_path.write_text(json.dumps(manifest))
-            except (ValueError, KeyError, TypeError, AttributeError, OSError):
+            except (ValueError, KeyError, TypeError, AttributeError, OSError, RecursionError):
                 pass  # the manifest itself was mutated past re-signing: the reader meets it as it is
         path: Path = folder
         if rng.random() < 0.4:
