@@ -141,6 +141,11 @@ def instant(text: str) -> datetime:
     return aware(datetime.fromisoformat(text))
 
 
+def readable_path(name: str) -> str:
+    """A path as text: bytes of a file name that are not UTF-8 (kept by Python as lone surrogates) become U+FFFD."""
+    return name if name.isascii() else name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def clean_tags(tags: object) -> tuple[str, ...]:
     """Foreign tags made valid for the vault: separators become '-', at most 64 characters."""
     if not isinstance(tags, list | tuple):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -140,3 +141,17 @@ def test_reimport_over_a_row_stored_without_a_timezone_reads_it_as_utc(source: V
     (folder / "MyActivity.json").write_text(json.dumps(entries))
     report = source.import_source(OWNER, folder)
     assert (report.new, report.updated) == (0, 1)
+
+
+def test_notes_whose_file_names_are_not_utf8_import_under_readable_names(source: VaultService, tmp_path: Path) -> None:
+    """os.fsdecode keeps such bytes as lone surrogates, which SQLite (and JSON) cannot store."""
+    root = os.fsencode(tmp_path) + b"/notes\xfe"
+    os.makedirs(root + b"/sub\xff")
+    Path(os.fsdecode(root + b"/caf\xe9.md")).write_text("# Coffee\n\nOat milk, no sugar.")
+    Path(os.fsdecode(root + b"/sub\xff/tea.md")).write_text("# Tea\n\nGreen, in the afternoon.")
+    report = source.import_source(OWNER, Path(os.fsdecode(root)))
+    assert (report.detected, report.new) == ("markdown", 2)
+    assert json.loads(report.model_dump_json())["source"].endswith("notes\ufffd")
+    docs = {i.text: i for i in items(source)}
+    assert set(docs) == {"Coffee", "Tea"}
+    assert docs["Coffee"].provenance.source == "import:markdown:caf\ufffd.md"
