@@ -400,6 +400,7 @@ def test_mutated_bundle_imports_or_is_refused_leaving_the_vault_unchanged(source
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # 1,000 inputs take 1-2 minutes here; the suite's 600 s bound is for one short test
 @pytest.mark.parametrize("src", SOURCES, ids=[s.name for s in SOURCES])
 def test_long_fuzz_of_a_source(source: VaultService, src: Source, tmp_path: Path) -> None:
     tally = run_source(source, src, LONG, tmp_path)
@@ -407,6 +408,7 @@ def test_long_fuzz_of_a_source(source: VaultService, src: Source, tmp_path: Path
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_long_fuzz_of_the_bundle_reader(source: VaultService, tmp_path: Path) -> None:
     tally = run_bundle(source, LONG, tmp_path)
     print(f"fuzz bundle: {tally.inputs} inputs, {tally.imported} imported, {tally.refused} refused, 0 crashes")
