@@ -61,7 +61,14 @@ def _weekend_of(d: date) -> str:
 
 
 def resolve(match: re.Match[str], at: date) -> str | None:
-    """The absolute date (or span) one matched expression means, said on ``at``."""
+    """The absolute date (or span) one matched expression means, said on ``at``; None past the calendar."""
+    try:
+        return _resolve(match, at)
+    except OverflowError:  # "tomorrow" said on 31 December 9999 (an imported timestamp): no such date
+        return None
+
+
+def _resolve(match: re.Match[str], at: date) -> str | None:
     if word := match.group("day"):
         word = word.lower()
         if word == "yesterday" or word == "last night":

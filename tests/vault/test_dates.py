@@ -73,3 +73,17 @@ def test_ascii_text_resolves_as_the_case_insensitive_pattern_does(parts: list[tu
     # expressions through the case-insensitive one.
     text = "".join(word + sep for word, sep in parts)
     assert date_context(text, said) == date_context(text + " \u00e9", said)
+
+
+@given(
+    st.lists(
+        st.sampled_from(["tomorrow", "yesterday", "next weekend", "last sunday", "10 weeks ago", "next week", "3 days ago"]), min_size=1
+    ),
+    st.sampled_from([date.min, date.min + timedelta(days=3), date.max - timedelta(days=3), date.max]),
+)
+def test_an_expression_past_the_calendar_is_left_unresolved(words: list[str], said: date) -> None:
+    """An imported timestamp may sit at 1 January 1 or 31 December 9999: "tomorrow" then has no date."""
+    context = date_context(" and ".join(words), said)
+    assert context == "" or context.startswith(" ⟨")
+    if said == date.max:
+        assert "tomorrow =" not in context

@@ -320,13 +320,39 @@ def _no_constants(name: str) -> object:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _refuse_lone_surrogates(value: object, name: str) -> None:
+    """BadBundle if a string (or key) holds a surrogate that JSON's ``\\ud800`` escape left unpaired.
+
+    Such a string is not Unicode text: UTF-8 cannot encode it, and pydantic's validators raise
+    UnicodeEncodeError on it. Walked with a stack, since the parsed value may nest deeply.
+    """
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, str) and not node.isascii():
+            try:
+                node.encode()
+            except UnicodeEncodeError:
+                raise BadBundle(f"{name} holds a string with an unpaired surrogate ({node[:40]!r}): not Unicode text") from None
+
+
 def load_json(data: bytes, name: str) -> Any:
-    """Parse one JSON file of a bundle; hostile JSON (deep nesting, NaN, bad UTF-8) is BadBundle."""
+    """Parse one JSON file of a bundle; hostile JSON (deep nesting, NaN, bad UTF-8, lone surrogates) is BadBundle."""
     if len(data) > MAX_JSON_BYTES:
         raise BadBundle(f"{name} is {len(data)} bytes; the limit is {MAX_JSON_BYTES}")
     try:
-        return json.loads(data.decode("utf-8"), parse_constant=_no_constants)
+        value = json.loads(data.decode("utf-8"), parse_constant=_no_constants)
     except RecursionError as exc:
         raise BadBundle(f"{name} is nested too deeply") from exc
     except (UnicodeDecodeError, ValueError) as exc:
         raise BadBundle(f"{name} is not valid JSON: {str(exc)[:120]}") from exc
+    # A surrogate reaches a string only through a \u escape (a raw one is not UTF-8, refused above): the
+    # walk runs only when the bytes hold one.
+    if b"\\ud" in data or b"\\uD" in data:
+        _refuse_lone_surrogates(value, name)
+    return value

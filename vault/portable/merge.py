@@ -37,7 +37,7 @@ from vault.items import (
     row_statements,
     unit_text,
 )
-from vault.portable.records import MAX_TEXT_CHARS, ImportBatch, ItemRecord, VectorSet, check_text
+from vault.portable.records import MAX_TEXT_CHARS, ImportBatch, ItemRecord, VectorSet, check_text, instant
 from vault.settings import Settings
 from vault.store import Row, Store
 
@@ -232,7 +232,7 @@ def _steps(batch: ImportBatch, known: _Known, progress: Progress | None, phase: 
                 yield _Step("skipped", r, e["id"], f"id is a {e['kind']} in this vault")
             elif _same(r, e):
                 yield _Step("unchanged", r, e["id"])
-            elif r.updated_at > datetime.fromisoformat(e["updated_at"]):
+            elif r.updated_at > instant(e["updated_at"]):
                 yield _Step("updated", r, e["id"])
             else:
                 yield _Step("skipped", r, e["id"], "the vault's copy is newer")
@@ -251,7 +251,7 @@ def _steps(batch: ImportBatch, known: _Known, progress: Progress | None, phase: 
         if r.kind == "preference" and r.superseded_at is None and r.key:
             row = None if r.key in live_keys else known.live_prefs.get(r.key)
             if row is not None and row["id"] not in batch_ids:
-                vault_since = datetime.fromisoformat(row["created_at"])
+                vault_since = instant(row["created_at"])
                 if r.created_at >= vault_since:
                     step.supersede_live = row["id"]
                 else:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from schemas.items import SPACE_PATTERN, TAG_PATTERN, Kind, Sensitivity
@@ -25,6 +25,7 @@ _TAG = re.compile(TAG_PATTERN)
 _SPACE = re.compile(SPACE_PATTERN)
 _BAD_TAG_CHARS = re.compile(r"[\s,;#=]+")
 _ID = re.compile(r"^[\x21-\x7e]{1,128}$")
+_INSTANTS = ("created_at", "updated_at", "valid_from", "valid_until", "superseded_at")
 
 # Hostile input is refused before anything is written; these bound what one import may
 # hold in memory (the plaintext never goes to disk). docs/export-format.md states them.
@@ -67,6 +68,22 @@ class ItemRecord:
     document: DocumentPayload | None = None
     # Computed once, on first use; init=False so that dataclasses.replace() never carries it over.
     _hash: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # A source may state an instant without an offset (a Gemini ``time``, a PAM ``created_at``);
+        # the merge compares them with the vault's aware ones, so every instant is aware from here on.
+        # Written out, the common case (all aware) costs 0.2 µs a record, a loop over the names 0.6 µs.
+        if (
+            self.created_at.tzinfo is None
+            or self.updated_at.tzinfo is None
+            or (self.valid_from is not None and self.valid_from.tzinfo is None)
+            or (self.valid_until is not None and self.valid_until.tzinfo is None)
+            or (self.superseded_at is not None and self.superseded_at.tzinfo is None)
+        ):
+            for name in _INSTANTS:
+                value = getattr(self, name)
+                if value is not None and value.tzinfo is None:
+                    object.__setattr__(self, name, aware(value))
 
     @property
     def content_hash(self) -> str:
@@ -112,6 +129,21 @@ class ImportBatch:
     records: tuple[ItemRecord, ...]
     vectors: VectorSet | None = None
     skipped: tuple[Skipped, ...] = ()
+
+
+def aware(dt: datetime) -> datetime:
+    """``dt`` with an offset: a naive instant is read as UTC; an offset it states is kept."""
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+
+
+def instant(text: str) -> datetime:
+    """An ISO 8601 instant as the vault stores it, aware (rows written before every record was aware may be naive)."""
+    return aware(datetime.fromisoformat(text))
+
+
+def readable_path(name: str) -> str:
+    """A path as text: bytes of a file name that are not UTF-8 (kept by Python as lone surrogates) become U+FFFD."""
+    return name if name.isascii() else name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def clean_tags(tags: object) -> tuple[str, ...]:

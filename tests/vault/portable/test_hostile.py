@@ -157,6 +157,25 @@ def test_unpaired_surrogate_is_refused(vault: VaultService, tmp_path: Path) -> N
     refused(vault, path, fmt="mem0")
 
 
+def test_unpaired_surrogate_in_a_pam_tag_is_refused(vault: VaultService, tmp_path: Path) -> None:
+    """pydantic raised UnicodeEncodeError on it; every JSON file now refuses unpaired surrogates as it is parsed."""
+    store = json.loads((FIXTURES / "pam" / "memory-store.json").read_text())
+    store["memories"][0]["tags"].append("\ud800x")
+    path = tmp_path / "memory-store.json"
+    path.write_text(json.dumps(store))
+    refused(vault, path)
+
+
+def test_chatgpt_timestamp_out_of_range_is_refused(vault: VaultService, tmp_path: Path) -> None:
+    """The converter's datetime.fromtimestamp(1e20) raised OverflowError."""
+    conversations = json.loads((FIXTURES / "chatgpt" / "conversations.json").read_text())
+    conversations[0]["create_time"] = 1e20
+    folder = tmp_path / "chatgpt"
+    folder.mkdir()
+    (folder / "conversations.json").write_text(json.dumps(conversations))
+    refused(vault, folder)
+
+
 def test_huge_count_is_refused(vault: VaultService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(records, "MAX_ITEMS", 10)
     path = tmp_path / "memory.jsonl"

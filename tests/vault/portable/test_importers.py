@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -87,3 +90,68 @@ def test_provider_export_converts_conversations_to_documents_and_memories_to_mem
     assert kinds.count("document") == documents and kinds.count("memory") == memories
     hits = source.search(OWNER, SearchQuery(text=phrase, mode="lexical")).hits
     assert hits and hits[0].kind == "document" and provider in hits[0].tags
+
+
+def test_copilot_row_with_more_cells_than_the_header_keeps_its_message(source: VaultService, tmp_path: Path) -> None:
+    """csv.DictReader files extra cells under the key None, which the converter lowercased (AttributeError)."""
+    path = tmp_path / "copilot.csv"
+    path.write_text(
+        "Conversation,Time,Author,Message\n"
+        "Garden plans,2025-06-01T09:00:00Z,user,Which tomatoes grow on a balcony?,extra,cells\n"
+        "Garden plans,2025-06-01T09:00:05Z,AI\n"  # a short row: its message is missing, so it is left out
+    )
+    report = source.import_source(OWNER, path)
+    assert (report.detected, report.new) == ("copilot", 1)
+    hits = source.search(OWNER, SearchQuery(text="balcony", mode="lexical")).hits
+    assert hits and hits[0].kind == "document"
+
+
+def test_mem0_categories_that_are_not_a_list_give_no_tags(source: VaultService, tmp_path: Path) -> None:
+    path = tmp_path / "mem0.json"
+    path.write_text(
+        json.dumps([{"id": "a", "memory": "likes tea", "categories": 5}, {"id": "b", "memory": "owns a cat", "categories": "pets"}])
+    )
+    report = source.import_source(OWNER, path)
+    assert report.new == 2
+    assert [i.tags for i in items(source)] == [[], []]
+
+
+def test_gemini_entry_without_a_timezone_reimports_over_one_with_a_timezone(source: VaultService, tmp_path: Path) -> None:
+    """A naive instant is read as UTC when the record is built, so the merge never compares naive with aware."""
+    entries = json.loads((FIXTURES / "gemini" / "MyActivity.json").read_text())
+    source.import_source(OWNER, FIXTURES / "gemini")
+    entries[0]["time"] = "2025-05-02T12:00:00"  # a day later, without an offset
+    folder = tmp_path / "gemini"
+    folder.mkdir()
+    (folder / "MyActivity.json").write_text(json.dumps(entries))
+    report = source.import_source(OWNER, folder)
+    assert (report.new, report.updated) == (0, 1)
+    assert items(source)[0].provenance.updated_at == datetime(2025, 5, 2, 12, tzinfo=UTC)
+
+
+def test_reimport_over_a_row_stored_without_a_timezone_reads_it_as_utc(source: VaultService, tmp_path: Path) -> None:
+    """Vaults written before every record was aware may hold naive instants; the merge reads them as UTC."""
+    source.import_source(OWNER, FIXTURES / "gemini")
+    with source.store.transaction():
+        source.store.execute("UPDATE items SET created_at = '2025-05-01T12:00:00', updated_at = '2025-05-01T12:00:00'")
+    entries = json.loads((FIXTURES / "gemini" / "MyActivity.json").read_text())
+    entries[0]["time"] = "2025-05-02T12:00:00Z"
+    folder = tmp_path / "gemini"
+    folder.mkdir()
+    (folder / "MyActivity.json").write_text(json.dumps(entries))
+    report = source.import_source(OWNER, folder)
+    assert (report.new, report.updated) == (0, 1)
+
+
+def test_notes_whose_file_names_are_not_utf8_import_under_readable_names(source: VaultService, tmp_path: Path) -> None:
+    """os.fsdecode keeps such bytes as lone surrogates, which SQLite (and JSON) cannot store."""
+    root = os.fsencode(tmp_path) + b"/notes\xfe"
+    os.makedirs(root + b"/sub\xff")
+    Path(os.fsdecode(root + b"/caf\xe9.md")).write_text("# Coffee\n\nOat milk, no sugar.")
+    Path(os.fsdecode(root + b"/sub\xff/tea.md")).write_text("# Tea\n\nGreen, in the afternoon.")
+    report = source.import_source(OWNER, Path(os.fsdecode(root)))
+    assert (report.detected, report.new) == ("markdown", 2)
+    assert json.loads(report.model_dump_json())["source"].endswith("notes\ufffd")
+    docs = {i.text: i for i in items(source)}
+    assert set(docs) == {"Coffee", "Tea"}
+    assert docs["Coffee"].provenance.source == "import:markdown:caf\ufffd.md"

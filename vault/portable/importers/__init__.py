@@ -16,7 +16,7 @@ from vault.items import utcnow
 from vault.portable import bundle as bundle_io
 from vault.portable.bundle import Identity
 from vault.portable.importers import bundle, markdown, mcp_memory, mem0, providers
-from vault.portable.records import ImportBatch
+from vault.portable.records import ImportBatch, readable_path
 
 _SNIFF_BYTES = 64 << 20
 
@@ -85,7 +85,7 @@ def read_source(
     if not path.exists():
         raise InvalidInput(f"{path} does not exist")
     stamp = now or utcnow()
-    source = str(path)
+    source = readable_path(str(path))  # a label in the summary: never a lone surrogate
     match fmt:
         case "bundle":
             return bundle.read(bundle.open_files(path, identities=identities, passphrase=passphrase), source, space)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from schemas.portable import Skipped
 from vault.items import content_hash
-from vault.portable.records import DocumentPayload, ImportBatch, ItemRecord, check_count, clean_tags
+from vault.portable.records import DocumentPayload, ImportBatch, ItemRecord, check_count, clean_tags, readable_path
 
 SUFFIXES = {".md": "text/markdown", ".markdown": "text/markdown", ".txt": "text/plain"}
 MAX_NOTE_BYTES = 10 << 20
@@ -60,7 +60,7 @@ def read(folder: Path, source: str, space: str | None) -> ImportBatch:
     records: list[ItemRecord] = []
     skipped: list[Skipped] = []
     for path in paths:
-        rel = path.relative_to(folder).as_posix() if folder.is_dir() else path.name
+        rel = readable_path(path.relative_to(folder).as_posix() if folder.is_dir() else path.name)
         if any(part.startswith(".") for part in Path(rel).parts):
             continue
         if path.is_symlink():
@@ -86,7 +86,7 @@ def read(folder: Path, source: str, space: str | None) -> ImportBatch:
             skipped.append(Skipped(ref=rel, reason="empty note"))
             continue
         heading = _HEADING.search(body)
-        title = str(meta.get("title") or (heading.group(1) if heading else path.stem))[:300]
+        title = str(meta.get("title") or (heading.group(1) if heading else readable_path(path.stem)))[:300]
         tags = meta.pop("tags", [])
         stamp = datetime.fromtimestamp(path.stat().st_mtime, UTC)
         records.append(
@@ -102,7 +102,12 @@ def read(folder: Path, source: str, space: str | None) -> ImportBatch:
                 meta={"front_matter": {k: v for k, v in meta.items() if isinstance(v, str | list)}, "chars": len(body)},
                 hash=content_hash(body),
                 document=DocumentPayload(
-                    path=str(path.resolve()), filename=path.name, mime=mime, data=data, sha256=hashlib.sha256(data).hexdigest(), text=body
+                    path=readable_path(str(path.resolve())),
+                    filename=readable_path(path.name),
+                    mime=mime,
+                    data=data,
+                    sha256=hashlib.sha256(data).hexdigest(),
+                    text=body,
                 ),
             )
         )

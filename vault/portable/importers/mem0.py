@@ -53,6 +53,9 @@ def read(data: object, source: str, space: str | None, now: datetime) -> ImportB
         if isinstance(metadata, dict):
             meta["mem0_metadata"] = {str(k)[:64]: v for k, v in list(metadata.items())[:50] if isinstance(v, str | int | float | bool)}
         item_id = valid_id(e.get("id"))
+        categories = e.get("categories")
+        if not isinstance(categories, list):  # a number or an object is no list of names
+            categories = []
         records.append(
             ItemRecord(
                 id=f"mem0-{item_id}" if item_id else None,
@@ -61,7 +64,7 @@ def read(data: object, source: str, space: str | None, now: datetime) -> ImportB
                 space=space or "personal",
                 created_at=created,
                 updated_at=max(created, _when(e.get("updated_at"), created)),
-                tags=clean_tags([c.lower() for c in e.get("categories") or [] if isinstance(c, str)]),
+                tags=clean_tags([c.lower() for c in categories if isinstance(c, str)]),
                 source="import:mem0",
                 meta=meta,
             )

@@ -9,7 +9,9 @@ CSV reader; Gemini's HTML layout is left to ``pam convert`` (import its output w
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 from dataclasses import replace
 from datetime import datetime
@@ -33,6 +35,11 @@ from vault.portable.records import DocumentPayload, ImportBatch, ItemRecord, che
 
 PROVIDERS = ("chatgpt", "claude", "gemini", "grok", "copilot")
 MAX_EXPORT_BYTES = 1 << 30
+# What the converters (code we do not maintain) raise on a hostile export, translated once to BadBundle:
+# their own and pydantic's errors, a field of the wrong type or missing (TypeError, AttributeError,
+# LookupError), a value out of range (ValueError; OverflowError from ``datetime.fromtimestamp(1e20)``)
+# and nesting deeper than the interpreter's stack (RecursionError). UnicodeError is a ValueError.
+CONVERTER_ERRORS = (PAMError, ValidationError, LookupError, TypeError, ValueError, AttributeError, ArithmeticError, RecursionError)
 
 
 def export_file(path: Path) -> Path:
@@ -86,7 +93,7 @@ def read(path: Path, provider: str | None, source: str, space: str | None, now: 
         _, memories = conv.extract_owner_info(main.parent, "owner")
         conversations = conv.convert_conversations(data, owner_id="owner")
         extra = conv.convert_memories(data, owner_id="owner").memories
-    except (PAMError, ValidationError, KeyError, TypeError, ValueError, AttributeError) as exc:
+    except CONVERTER_ERRORS as exc:
         raise BadBundle(f"the {name} converter could not read {main.name}: {str(exc)[:160]}") from exc
     check_count(len(conversations), main.name)
     records: list[ItemRecord] = [_document(name, c, space) for c in conversations]
@@ -125,11 +132,22 @@ def _document(name: str, c: Conversation, space: str | None) -> ItemRecord:
     )  # fmt: skip
 
 
+def csv_rows(text: str) -> list[dict[str, str]]:
+    """The rows of a CSV as header → cell, every cell a string: cells past the header are dropped, missing ones empty.
+
+    ``csv.DictReader`` files extra cells under the key ``None`` and missing ones as ``None``, which the
+    converter calls string methods on.
+    """
+    lines = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    header = next(lines, [])
+    return [dict(zip(header, [*cells, *[""] * (len(header) - len(cells))], strict=False)) for cells in lines if cells]
+
+
 def _copilot_csv(main: Path, source: str, space: str | None) -> ImportBatch:
     try:
-        text = main.read_text(encoding="utf-8-sig")
-        conversations = MicrosoftConverter().convert_conversations_from_csv(text, owner_id="owner")
-    except (PAMError, ValidationError, KeyError, TypeError, ValueError, UnicodeError) as exc:
+        rows = csv_rows(main.read_text(encoding="utf-8-sig"))
+        conversations = MicrosoftConverter().convert_conversations(rows, owner_id="owner")
+    except (csv.Error, *CONVERTER_ERRORS) as exc:
         raise BadBundle(f"the copilot converter could not read {main.name}: {str(exc)[:160]}") from exc
     check_count(len(conversations), main.name)
     return ImportBatch("copilot", source, tuple(_document("copilot", c, space) for c in conversations))
