@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from schemas.items import MemoryIn, SearchQuery
+from schemas.items import MAX_TEXT_CHARS, MemoryIn, SearchQuery
 from vault import Principal, VaultService
 from vault.errors import EmbedderUnavailable, InvalidInput, NotFound, TooLarge
 
@@ -34,7 +34,7 @@ def test_empty_or_oversized_text_is_refused(vault: VaultService, owner: Principa
     with pytest.raises(ValidationError):
         MemoryIn(text="   ")
     with pytest.raises(TooLarge):
-        vault.remember(owner, MemoryIn(text="x" * (vault.settings.max_text_chars + 1)))
+        vault.remember(owner, MemoryIn(text="x" * (MAX_TEXT_CHARS + 1)))
     with pytest.raises(ValidationError):
         MemoryIn(text="ok", tags=["has space"])
 
