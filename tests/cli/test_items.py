@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from tests.cli.conftest import Invoke
 
@@ -18,6 +19,23 @@ def test_add_then_show_and_list_as_json(ctxvault: Invoke, initialised: str) -> N
     )
     listed = json.loads(ctxvault("list", "--kind", "memory", "--json").stdout)
     assert listed["total"] == 1 and listed["items"][0]["id"] == item["id"]
+
+
+def test_add_says_plainly_that_a_similar_memory_was_kept(ctxvault: Invoke, initialised: str) -> None:
+    first = json.loads(ctxvault("add", "Meeting with Bob on Monday about the budget", "--json").stdout)["item"]["id"]
+    second = ctxvault("add", "Meeting with Bob on Tuesday about the budget")
+    assert second.exit_code == 0 and second.stdout.startswith("added ")
+    assert re.search(rf"similar to {first} \(0\.9\d\) .*: kept both", second.stdout), second.stdout
+    assert json.loads(ctxvault("list", "--json").stdout)["total"] == 2
+
+
+def test_add_merge_updates_the_similar_memory_and_no_merge_always_adds(ctxvault: Invoke, initialised: str) -> None:
+    first = json.loads(ctxvault("add", "Meeting with Bob on Monday about the budget", "--json").stdout)["item"]["id"]
+    merged = ctxvault("add", "Meeting with Bob on Tuesday about the budget", "--merge")
+    assert merged.exit_code == 0 and merged.stdout.startswith(f"updated {first} ")
+    kept = ctxvault("add", "meeting with Bob on Tuesday, about the budget!", "--no-merge", "--json")
+    assert json.loads(kept.stdout)["action"] == "added"
+    assert json.loads(ctxvault("list", "--json").stdout)["total"] == 2
 
 
 def test_add_with_a_bad_sensitivity_is_a_usage_error(ctxvault: Invoke, initialised: str) -> None:

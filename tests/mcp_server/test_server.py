@@ -10,7 +10,7 @@ from mcp import MCPError
 from mcp.types import CallToolResult, TextContent, TextResourceContents
 
 from tests.mcp_server.conftest import Connect
-from vault import Principal, VaultService
+from vault import OWNER, Principal, VaultService
 
 pytestmark = pytest.mark.anyio
 
@@ -106,6 +106,20 @@ async def test_remember_adds_then_reports_an_identical_memory_unchanged(connect:
     assert body(first)["action"] == "added"
     assert body(second)["action"] == "unchanged"
     assert body(first)["item"]["provenance"]["source"] == "mcp"
+
+
+async def test_remember_reports_a_similar_memory_and_updates_it_only_when_asked(
+    connect: Connect, vault: VaultService, seeded: dict[str, str]
+) -> None:
+    async with connect() as client:
+        near = await client.call_tool("remember", {"text": "The Atlas project ships in April", "space": "work"})
+        similar = body(near)["similar"]
+        assert body(near)["action"] == "added" and [s["id"] for s in similar] == [seeded["project"]]
+        assert similar[0]["snippet"] == "The Atlas project ships in March" and similar[0]["score"] >= 0.92
+        update = {"text": "The Atlas project ships in May", "space": "work", "update_id": seeded["project"]}
+        updated = await client.call_tool("remember", update)
+    assert (body(updated)["action"], body(updated)["item"]["id"]) == ("updated", seeded["project"])
+    assert vault.get_item(OWNER, seeded["project"]).text == "The Atlas project ships in May"
 
 
 async def test_remember_with_a_bad_tag_is_a_tool_error_the_model_can_fix(connect: Connect) -> None:
