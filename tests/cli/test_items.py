@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import re
 
+from schemas.items import MAX_TAGS, MAX_TEXT_CHARS
 from tests.cli.conftest import Invoke
 
 
@@ -41,6 +42,10 @@ def test_add_merge_updates_the_similar_memory_and_no_merge_always_adds(ctxvault:
 def test_add_with_a_bad_sensitivity_is_a_usage_error(ctxvault: Invoke, initialised: str) -> None:
     assert ctxvault("add", "x", "--sensitivity", "secret").exit_code == 2
     assert ctxvault("add", "x", "--tag", "has space").exit_code == 8
+    too_many = [arg for n in range(MAX_TAGS + 1) for arg in ("--tag", f"t{n}")]
+    assert ctxvault("add", "x", *too_many).exit_code == 8
+    assert ctxvault("add", "x" * (MAX_TEXT_CHARS + 1)).exit_code == 14
+    assert json.loads(ctxvault("list", "--json").stdout)["total"] == 0
 
 
 def test_show_of_a_missing_item_exits_with_not_found(ctxvault: Invoke, initialised: str) -> None:

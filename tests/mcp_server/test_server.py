@@ -9,6 +9,7 @@ import pytest
 from mcp import MCPError
 from mcp.types import CallToolResult, TextContent, TextResourceContents
 
+from schemas.items import MAX_TAGS
 from tests.mcp_server.conftest import Connect
 from vault import OWNER, Principal, VaultService
 
@@ -125,8 +126,9 @@ async def test_remember_reports_a_similar_memory_and_updates_it_only_when_asked(
 async def test_remember_with_a_bad_tag_is_a_tool_error_the_model_can_fix(connect: Connect) -> None:
     async with connect() as client:
         result = await client.call_tool("remember", {"text": "x y z", "tags": ["has space"]})
-    assert result.is_error
-    assert "tags" in text_of(result)
+        too_many = await client.call_tool("remember", {"text": "x y z", "tags": [f"t{n}" for n in range(MAX_TAGS + 1)]})
+    assert result.is_error and too_many.is_error
+    assert "tags" in text_of(result) and "the limit is" in text_of(too_many)
 
 
 async def test_search_context_rejects_a_bad_k_before_searching(connect: Connect, seeded: dict[str, str]) -> None:
