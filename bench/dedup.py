@@ -69,6 +69,7 @@ def score_rule(pairs: list[dict[str, Any]], merged: list[bool]) -> dict[str, Any
     tp = sum(1 for p, m in zip(pairs, merged, strict=True) if m and p["label"] == "same")
     fp = sum(1 for p, m in zip(pairs, merged, strict=True) if m and p["label"] == "distinct")
     same = sum(1 for p in pairs if p["label"] == "same")
+    hand = [m for p, m in zip(pairs, merged, strict=True) if p["label"] == "same" and p.get("made") == "hand"]
     by_category: dict[str, dict[str, int]] = {}
     for p, m in zip(pairs, merged, strict=True):
         cell = by_category.setdefault(f"{p['label']}:{p['category']}", {"pairs": 0, "merged": 0})
@@ -79,6 +80,7 @@ def score_rule(pairs: list[dict[str, Any]], merged: list[bool]) -> dict[str, Any
         "false_merges": fp,
         "precision": round(tp / (tp + fp), 4) if tp + fp else None,
         "recall": round(tp / same, 4) if same else None,
+        "recall_hand_written": round(sum(hand) / len(hand), 4) if hand else None,
         "by_category": dict(sorted(by_category.items())),
         "false_merge_examples": [[p["a"], p["b"]] for p, m in zip(pairs, merged, strict=True) if m and p["label"] == "distinct"][:8],
     }

@@ -768,11 +768,13 @@ def main() -> None:
     pairs: list[dict[str, str]] = []
     seen: set[tuple[str, str]] = set()
     for first, variants in GROUPS:
-        for label, category, second in [*variants, *derived(first)]:
+        written = [(label, category, second, "hand") for label, category, second in variants]
+        copies = [(label, category, second, "derived") for label, category, second in derived(first)]
+        for label, category, second, made in [*written, *copies]:
             if (first, second) in seen or first == second:
                 continue
             seen.add((first, second))
-            pairs.append({"a": first, "b": second, "label": label, "category": category})
+            pairs.append({"a": first, "b": second, "label": label, "category": category, "made": made})
     out = Path(__file__).with_name("dedup_pairs.json")
     out.write_text(json.dumps({"pairs": pairs}, indent=1, ensure_ascii=False) + "\n")
     counts: dict[str, int] = {}
