@@ -182,6 +182,8 @@ class ItemsPart(ServiceCore):
             for item, score in neighbours
             if (into is None or item.id != into[0].id) and (score >= self.settings.dedup_threshold or merges(item.text, memory.text, score))
         ]
+        if similar:  # their ids and snippets are handed to the caller
+            self._audit.record(principal, "disclose", item_ids=[x.id for x in similar], detail={"via": "remember"})
         if into is not None:
             return self._merge_into(principal, into[0].id, memory, into[1], similar, now)
         with self.store.transaction():
@@ -190,7 +192,7 @@ class ItemsPart(ServiceCore):
                 source=memory.source, valid_from=memory.valid_from, valid_until=memory.valid_until, now=now,
             )  # fmt: skip
             self._insert_unit(item_id, 0, unit_text("memory", memory.text, at=memory.valid_from or now))
-            self._audit.record(principal, "write", item_ids=[item_id], detail={"action": "added", "similar": [s.id for s in similar]})
+            self._audit.record(principal, "write", item_ids=[item_id], detail={"action": "added"})
         self._index_written()
         return RememberResult(item=self._fetch(ItemFilter(), item_id), action="added", similar=similar)
 
