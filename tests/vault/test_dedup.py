@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -141,6 +142,18 @@ def test_the_same_fact_said_again_updates_the_memory(vault: VaultService, owner:
     assert (result.action, result.item.id, result.duplicate_of) == ("updated", kept.id, kept.id)
     assert result.item.text == "Every Sunday morning, I run 10 km." and result.item.tags == ["health", "sport"]
     assert vault.list_items(owner).total == 1
+
+
+def test_the_same_relative_date_said_on_another_day_is_another_fact(vault: VaultService, owner: Principal, embedder: Embedder) -> None:
+    monday, friday = datetime(2026, 3, 2, 9, tzinfo=UTC), datetime(2026, 3, 6, 9, tzinfo=UTC)
+    first = vault.remember(owner, MemoryIn(text="I saw Bob yesterday"), now=monday).item
+    assert vault.remember(owner, MemoryIn(text="I saw Bob yesterday"), now=monday).action == "unchanged"
+    assert vault.remember(owner, MemoryIn(text="I saw Bob yesterday!"), now=monday).action == "updated"
+    later = vault.remember(owner, MemoryIn(text="I saw Bob yesterday!"), now=friday)
+    assert later.action == "added" and [s.id for s in later.similar] == [first.id]
+    again = vault.remember(owner, MemoryIn(text="I saw Bob yesterday"), now=friday)
+    assert again.action == "updated" and again.item.id == later.item.id
+    assert vault.list_items(owner).total == 2
 
 
 def test_merge_true_updates_the_most_similar_and_merge_false_always_adds(vault: VaultService, owner: Principal, embedder: Embedder) -> None:

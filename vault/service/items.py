@@ -19,6 +19,7 @@ from schemas.items import (
     StatusReport,
     limit_problem,
 )
+from vault.dates import date_context
 from vault.dedup import MERGE_FLOOR, merges
 from vault.errors import InvalidInput, NotFound
 from vault.filters import Clause, ItemFilter
@@ -164,14 +165,15 @@ class ItemsPart(ServiceCore):
         where += " AND i.sensitivity = ?" + ("" if principal.is_owner else " AND i.created_by = ?")
         params = [*params, memory.sensitivity, *([] if principal.is_owner else [principal.label])]
         twin = self.store.one(f"SELECT i.id FROM items i WHERE i.content_hash = ? AND {where}", [content_hash(memory.text), *params])
-        if twin is not None:
-            item = self._fetch(same_space, twin[0])
+        if twin is not None and _same_dates(item := self._fetch(same_space, twin[0]), memory, now):
             self._audit.record(principal, "write", item_ids=[item.id], detail={"action": "unchanged"})
             return RememberResult(item=item, action="unchanged", duplicate_of=item.id, similarity=1.0)
         # Neighbours come from the vectors in the caller's reach only (scope first, then ranking).
         found = self._retriever.similar(memory.text, same_space, k=SIMILAR_LIMIT, floor=min(MERGE_FLOOR, self.settings.dedup_threshold))
         neighbours = [(self._fetch(same_space, item_id), score) for item_id, score in found]
-        mergeable = [(item, score) for item, score in neighbours if self._may_merge(principal, item, memory)]
+        mergeable = [
+            (item, score) for item, score in neighbours if self._may_merge(principal, item, memory) and _same_dates(item, memory, now)
+        ]
         into: tuple[Item, float] | None = None
         if merge is None:
             into = next(((i, sc) for i, sc in mergeable if merges(i.text, memory.text, sc)), None)
@@ -319,3 +321,8 @@ class ItemsPart(ServiceCore):
         self.store.execute("INSERT INTO units_fts (units_fts) VALUES ('optimize')")
         self.store.execute("VACUUM")
         self.store.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _same_dates(item: Item, memory: MemoryIn, now: datetime) -> bool:
+    """Whether the relative dates of both texts mean the same days: "I saw Bob yesterday" said on two days is two facts."""
+    return date_context(item.text, item.valid_from or item.provenance.created_at) == date_context(memory.text, memory.valid_from or now)
