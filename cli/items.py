@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import Annotated, assert_never, cast
 
 import typer
 from rich.markup import escape
 
 from cli.context import JsonFlag, service
 from cli.output import console, items_table, print_json, render
-from schemas.items import Kind, MemoryIn, Sensitivity
+from schemas.items import Kind, MemoryIn, RememberResult, Sensitivity
 from vault import OWNER, Principal, VaultService
 
 SensOpt = Annotated[str | None, typer.Option("--sensitivity", help="low, medium or high.")]
@@ -50,15 +50,41 @@ def add(
     space: SpaceOpt = None,
     tag: TagOpt = None,
     sensitivity: SensOpt = None,
+    merge: Annotated[
+        bool | None,
+        typer.Option(
+            "--merge/--no-merge",
+            help="Update the most similar memory instead of adding (--merge), or always add (--no-merge). "
+            "Default: update only a memory that states the same fact; keep a merely similar one and say so.",
+        ),
+    ] = None,
     json_out: JsonFlag = False,
 ) -> None:
-    """Remember something. A near-identical memory is updated instead of copied.
+    """Remember something. The same fact said again updates it; a similar memory is kept and reported.
 
     Example: ctxvault add "I prefer window seats on long flights" --space travel --tag flights
     """
     memory = MemoryIn(text=text, space=space or "personal", tags=tag or [], sensitivity=_sens(sensitivity) or "low")
-    result = service(ctx).remember(OWNER, memory)
-    render(result, json_out, f"{result.action} {result.item.id}")
+    result = service(ctx).remember(OWNER, memory, merge=merge)
+    render(result, json_out, _remembered(result))
+
+
+def _remembered(result: RememberResult) -> str:
+    """What add did, in words: a near-duplicate kept apart is said plainly, never hidden behind a success line."""
+    score = f" ({result.similarity:.2f})" if result.similarity is not None else ""
+    match result.action:
+        case "unchanged":
+            lines = [f"unchanged {result.item.id}: already stored"]
+        case "updated":
+            lines = [f"updated {result.item.id}{score}: merged into the existing memory"]
+        case "added":
+            lines = [f"added {result.item.id}"]
+        case _ as never:
+            assert_never(never)
+    for s in result.similar:
+        snippet = s.snippet if len(s.snippet) <= 60 else s.snippet[:59] + "…"
+        lines.append(f"similar to {s.id} ({s.score:.2f}) {escape(repr(snippet))}: kept both (--merge updates it instead)")
+    return "\n".join(lines)
 
 
 def list_cmd(

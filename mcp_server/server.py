@@ -25,7 +25,7 @@ from pydantic import Field
 
 from mcp_server.errors import prompt_errors, resource_errors, tool_errors
 from schemas.access import ConsentRequest
-from schemas.items import SPACE_PATTERN, Item, Kind, MemoryIn, RememberResult, SearchPage, SearchQuery, Sensitivity
+from schemas.items import MAX_TEXT_CHARS, SPACE_PATTERN, Item, Kind, MemoryIn, RememberResult, SearchPage, SearchQuery, Sensitivity
 from schemas.mcp import AccessReport, AccessRequested, ForgetResult, PreferenceList, ProfileSummary
 from vault.principal import Principal
 from vault.service import VaultService
@@ -143,16 +143,20 @@ def build_server(
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False),
     )
     def remember(
-        text: Annotated[str, Field(min_length=1, max_length=100_000, description="The fact or event, in a sentence or two.")],
+        text: Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS, description="The fact or event, in a sentence or two.")],
         space: SpaceArg = "personal",
         tags: Annotated[list[str] | None, Field(description="Short labels without spaces.")] = None,
         sensitivity: Annotated[Sensitivity, Field(description="low, medium or high.")] = "low",
+        update_id: Annotated[
+            str | None, Field(max_length=64, description="Id of a memory from a previous result's `similar` to replace with this text.")
+        ] = None,
     ) -> RememberResult:
-        """Store a memory about the user (needs write scope); a near-duplicate updates the existing memory instead.
-        Returns what happened: added, updated or unchanged. Store facts the user stated, not guesses."""
+        """Store a memory about the user (needs write scope): the same fact said again updates it, and memories that are
+        only similar (another date, number or name) are kept apart and listed in `similar`. If one of them is now out of
+        date, call remember again with its update_id. Store facts the user stated, not guesses."""
         with tool_errors(), access.calling() as (svc, who):
             memory = MemoryIn(text=text, space=space, tags=tags or [], sensitivity=sensitivity, source="mcp")
-            return svc.remember(who, memory)
+            return svc.remember(who, memory, update_id=update_id)
 
     @tool(
         title="Forget",

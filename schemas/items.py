@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -10,8 +12,28 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 Kind = Literal["memory", "preference", "document"]
 Sensitivity = Literal["low", "medium", "high"]
 
-SPACE_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
-TAG_PATTERN = r"^[^\s,;#=]{1,64}$"
+# One set of limits for every way an item arrives: `add`, `remember`, `edit`, `pref set` and
+# every importer (vault.portable.records.within_limits) read these and no number of their own.
+MAX_TEXT_CHARS = 100_000  # a memory's text or a preference's value (a document's text is chunked)
+MAX_TAGS = 32
+MAX_TAG_CHARS = 64
+MAX_SPACE_CHARS = 64
+SPACE_PATTERN = rf"^[a-z0-9][a-z0-9_-]{{0,{MAX_SPACE_CHARS - 1}}}$"
+TAG_PATTERN = rf"^[^\s,;#=]{{1,{MAX_TAG_CHARS}}}$"
+
+
+def limit_problem(text: str | None = None, tags: Sequence[str] = (), space: str | None = None) -> str | None:
+    """What in ``text``, ``tags`` or ``space`` breaks the item limits, in words; None when nothing does."""
+    if text is not None and len(text) > MAX_TEXT_CHARS:
+        return f"text is {len(text):,} characters; the limit is {MAX_TEXT_CHARS:,}"
+    if len(set(tags)) > MAX_TAGS:
+        return f"{len(set(tags))} tags; the limit is {MAX_TAGS}"
+    bad = [t for t in tags if not re.fullmatch(TAG_PATTERN, t)]
+    if bad:
+        return f"invalid tag(s) {[t[:70] for t in bad[:3]]}: tags are 1-{MAX_TAG_CHARS} characters without spaces, ',', ';', '#', '='"
+    if space is not None and not re.fullmatch(SPACE_PATTERN, space):
+        return f"invalid space {space[:70]!r}: 1-{MAX_SPACE_CHARS} lowercase letters, digits, '_' or '-'"
+    return None
 
 
 class _Model(BaseModel):
@@ -66,11 +88,8 @@ class MemoryIn(_Model):
     @field_validator("tags")
     @classmethod
     def _tags(cls, tags: list[str]) -> list[str]:
-        import re
-
-        bad = [t for t in tags if not re.fullmatch(TAG_PATTERN, t)]
-        if bad:
-            raise ValueError(f"invalid tag(s) {bad}: tags are 1-64 characters without spaces, ',', ';', '#', '='")
+        if problem := limit_problem(tags=tags):
+            raise ValueError(problem)
         return sorted(set(tags))
 
     @field_validator("text")
@@ -81,13 +100,26 @@ class MemoryIn(_Model):
         return text.strip()
 
 
+class SimilarItem(_Model):
+    """A memory like the one just remembered, found among those the caller may read."""
+
+    id: str
+    score: float = Field(description="Cosine similarity of the two texts (1.0 = the same words).")
+    snippet: str = Field(description="The start of its text.")
+
+
 class RememberResult(_Model):
-    """What remember did: added a new memory, or updated a near-duplicate."""
+    """What remember did: added a new memory, merged it into the same fact, or found it stored already."""
 
     item: Item
     action: Literal["added", "updated", "unchanged"]
-    duplicate_of: str | None = Field(default=None, description="The existing memory a near-duplicate matched.")
+    duplicate_of: str | None = Field(default=None, description="The existing memory it was merged into, or found as.")
     similarity: float | None = None
+    similar: list[SimilarItem] = Field(
+        default_factory=list,
+        description="Near-duplicates that were kept apart because they may state a different fact (another number, "
+        "date, name or a negation): call remember again with update_id to replace one of them with this text.",
+    )
 
 
 class PreferenceOut(_Model):

@@ -44,7 +44,7 @@ from vault import vectors as vector_rows
 from vault.crypto import DataKey
 from vault.dates import without_context
 from vault.embed import Embedder, load_embedder
-from vault.errors import InvalidInput
+from vault.errors import EmbedderUnavailable, InvalidInput
 from vault.filters import ItemFilter
 from vault.fusion import DEFAULT_FUSION, Fusion, fuse
 from vault.index import TrainedLists, VectorIndex, index_file, load_sealed, save_sealed, seal_beside
@@ -585,22 +585,34 @@ class Retriever:
             )
         return hits
 
-    def near_duplicate(self, text: str, scope: ItemFilter) -> tuple[str, float] | None:
-        """The most similar live memory above the dedup threshold, if any."""
+    def similar(self, text: str, scope: ItemFilter, k: int, floor: float) -> list[tuple[str, float]]:
+        """Up to ``k`` (item id, cosine) of the units in ``scope`` most like ``text``, best first, none below ``floor``.
+
+        Only units that have a vector are compared: nothing is embedded here but ``text``
+        (a backlog of pending units waits for the next sync, not for a write). Empty while
+        vectors of another model exist or the model cannot load.
+        """
         if self._stale_count():
-            return None
-        self.sync()
+            return []
         index = self._ensure_index()
         if len(index) == 0:
-            return None
+            return []
         allowed, covers = self._allowed(scope, index)
         if len(allowed) == 0:
-            return None
-        scores, ids = index.search(self.embedder().encode_query(embedding_texts([text])[0]), 1, None if covers else allowed)
-        if len(ids) == 0 or float(scores[0]) < self._settings.dedup_threshold:
-            return None
-        row = self._store.one("SELECT item_id FROM units WHERE uid = ?", [int(ids[0])])
-        return (str(row[0]), float(scores[0])) if row else None
+            return []
+        try:
+            query = self.embedder().encode_query(embedding_texts([text])[0])
+        except EmbedderUnavailable:
+            return []
+        scores, ids = index.search(query, k, None if covers else allowed)
+        keep = [(int(uid), float(score)) for uid, score in zip(ids, scores, strict=True) if float(score) >= floor]
+        if not keep:
+            return []
+        rows = self._store.query(
+            "SELECT uid, item_id FROM units WHERE uid IN (SELECT value FROM json_each(?))", [json.dumps([u for u, _ in keep])]
+        )
+        owner = {int(r[0]): str(r[1]) for r in rows}
+        return [(owner[uid], score) for uid, score in keep if uid in owner]
 
     def discard_index(self) -> None:
         """Delete the sealed index files and the in-memory index; the next search rebuilds them.

@@ -28,7 +28,6 @@ class Settings:
     chunk_chars: int = 1200
     chunk_overlap: int = 200
     max_document_bytes: int = 50 * 1024 * 1024
-    max_text_chars: int = 100_000
     dedup_threshold: float = 0.92
     ann_threshold: int = 50_000
     extra: Mapping[str, str] = field(default_factory=dict)

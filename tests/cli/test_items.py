@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import json
+import re
 
+from schemas.items import MAX_TAGS, MAX_TEXT_CHARS
 from tests.cli.conftest import Invoke
 
 
@@ -20,9 +22,30 @@ def test_add_then_show_and_list_as_json(ctxvault: Invoke, initialised: str) -> N
     assert listed["total"] == 1 and listed["items"][0]["id"] == item["id"]
 
 
+def test_add_says_plainly_that_a_similar_memory_was_kept(ctxvault: Invoke, initialised: str) -> None:
+    first = json.loads(ctxvault("add", "Meeting with Bob on Monday about the budget", "--json").stdout)["item"]["id"]
+    second = ctxvault("add", "Meeting with Bob on Tuesday about the budget")
+    assert second.exit_code == 0 and second.stdout.startswith("added ")
+    assert re.search(rf"similar to {first} \(0\.9\d\) .*: kept both", second.stdout), second.stdout
+    assert json.loads(ctxvault("list", "--json").stdout)["total"] == 2
+
+
+def test_add_merge_updates_the_similar_memory_and_no_merge_always_adds(ctxvault: Invoke, initialised: str) -> None:
+    first = json.loads(ctxvault("add", "Meeting with Bob on Monday about the budget", "--json").stdout)["item"]["id"]
+    merged = ctxvault("add", "Meeting with Bob on Tuesday about the budget", "--merge")
+    assert merged.exit_code == 0 and merged.stdout.startswith(f"updated {first} ")
+    kept = ctxvault("add", "meeting with Bob on Tuesday, about the budget!", "--no-merge", "--json")
+    assert json.loads(kept.stdout)["action"] == "added"
+    assert json.loads(ctxvault("list", "--json").stdout)["total"] == 2
+
+
 def test_add_with_a_bad_sensitivity_is_a_usage_error(ctxvault: Invoke, initialised: str) -> None:
     assert ctxvault("add", "x", "--sensitivity", "secret").exit_code == 2
     assert ctxvault("add", "x", "--tag", "has space").exit_code == 8
+    too_many = [arg for n in range(MAX_TAGS + 1) for arg in ("--tag", f"t{n}")]
+    assert ctxvault("add", "x", *too_many).exit_code == 8
+    assert ctxvault("add", "x" * (MAX_TEXT_CHARS + 1)).exit_code == 14
+    assert json.loads(ctxvault("list", "--json").stdout)["total"] == 0
 
 
 def test_show_of_a_missing_item_exits_with_not_found(ctxvault: Invoke, initialised: str) -> None:

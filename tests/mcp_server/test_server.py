@@ -9,8 +9,9 @@ import pytest
 from mcp import MCPError
 from mcp.types import CallToolResult, TextContent, TextResourceContents
 
+from schemas.items import MAX_TAGS
 from tests.mcp_server.conftest import Connect
-from vault import Principal, VaultService
+from vault import OWNER, Principal, VaultService
 
 pytestmark = pytest.mark.anyio
 
@@ -108,11 +109,26 @@ async def test_remember_adds_then_reports_an_identical_memory_unchanged(connect:
     assert body(first)["item"]["provenance"]["source"] == "mcp"
 
 
+async def test_remember_reports_a_similar_memory_and_updates_it_only_when_asked(
+    connect: Connect, vault: VaultService, seeded: dict[str, str]
+) -> None:
+    async with connect() as client:
+        near = await client.call_tool("remember", {"text": "The Atlas project ships in April", "space": "work"})
+        similar = body(near)["similar"]
+        assert body(near)["action"] == "added" and [s["id"] for s in similar] == [seeded["project"]]
+        assert similar[0]["snippet"] == "The Atlas project ships in March" and similar[0]["score"] >= 0.92
+        update = {"text": "The Atlas project ships in May", "space": "work", "update_id": seeded["project"]}
+        updated = await client.call_tool("remember", update)
+    assert (body(updated)["action"], body(updated)["item"]["id"]) == ("updated", seeded["project"])
+    assert vault.get_item(OWNER, seeded["project"]).text == "The Atlas project ships in May"
+
+
 async def test_remember_with_a_bad_tag_is_a_tool_error_the_model_can_fix(connect: Connect) -> None:
     async with connect() as client:
         result = await client.call_tool("remember", {"text": "x y z", "tags": ["has space"]})
-    assert result.is_error
-    assert "tags" in text_of(result)
+        too_many = await client.call_tool("remember", {"text": "x y z", "tags": [f"t{n}" for n in range(MAX_TAGS + 1)]})
+    assert result.is_error and too_many.is_error
+    assert "tags" in text_of(result) and "the limit is" in text_of(too_many)
 
 
 async def test_search_context_rejects_a_bad_k_before_searching(connect: Connect, seeded: dict[str, str]) -> None:

@@ -33,7 +33,7 @@ def test_every_item_an_app_receives_is_recorded_as_disclosed(vault: VaultService
     vault.set_preference(OWNER, "drink", "jasmine tea")
     (tmp_path / "tea.md").write_text("# Tea\n\nBrew green tea for three minutes.\n")
     doc = vault.add_document(OWNER, tmp_path / "tea.md").item_id
-    app = make_app(vault, "cursor", "read:*", "search:*")
+    app = make_app(vault, "cursor", "read:*", "search:*", "write:memories")
     reads: dict[str, Callable[[], list[str]]] = {
         "get_item": lambda: [vault.get_item(app, tea).id],
         "list_items": lambda: [i.id for i in vault.list_items(app).items],
@@ -47,6 +47,7 @@ def test_every_item_an_app_receives_is_recorded_as_disclosed(vault: VaultService
         "preferences_for task": lambda: [p.item.id for p in vault.preferences_for(app, task="what to drink").preferences],
         "profile": lambda: [p.item.id for p in vault.profile(app).preferences],
         "task_context": lambda: [h.item_id for h in vault.task_context(app, "tea").hits],
+        "remember (similar)": lambda: [x.id for x in vault.remember(app, MemoryIn(text="I like green tea in the evening")).similar],
     }
     for name, read in reads.items():
         seq = last_seq(vault)

@@ -81,10 +81,13 @@ def test_out_of_scope_items_never_appear(filled: VaultService) -> None:
     assert retriever.search(SearchQuery(text="Porto"), ItemFilter(reach=())) == []
 
 
-def test_a_near_duplicate_memory_updates_the_existing_one(filled: VaultService, owner: Principal) -> None:
-    result = filled.remember(owner, MemoryIn(text="I am allergic to peanuts and to shellfish", space="health"))
-    assert result.action == "updated" and result.similarity is not None and result.similarity >= 0.92
-    assert filled.list_items(owner, spaces=["health"]).total == 2
+def test_a_near_duplicate_memory_is_kept_and_reported_and_the_same_fact_updates(filled: VaultService, owner: Principal) -> None:
+    existing = filled.search(owner, SearchQuery(text="allergic peanuts", spaces=["health"], limit=1)).hits[0].item_id
+    near = filled.remember(owner, MemoryIn(text="I am allergic to peanuts and to shellfish", space="health"))
+    assert near.action == "added" and [s.id for s in near.similar] == [existing] and near.similar[0].score >= 0.92
+    same = filled.remember(owner, MemoryIn(text="I'm allergic to peanuts and shellfish!", space="health"))
+    assert same.action == "updated" and same.item.id == existing and same.similarity is not None
+    assert filled.list_items(owner, spaces=["health"]).total == 3
 
 
 def test_a_different_memory_is_added(filled: VaultService, owner: Principal) -> None:

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from schemas.items import MemoryIn, SearchQuery
+from schemas.items import MAX_TAGS, MAX_TEXT_CHARS, MemoryIn, SearchQuery
 from vault import Principal, VaultService
 from vault.errors import EmbedderUnavailable, InvalidInput, NotFound, TooLarge
 
@@ -34,9 +34,32 @@ def test_empty_or_oversized_text_is_refused(vault: VaultService, owner: Principa
     with pytest.raises(ValidationError):
         MemoryIn(text="   ")
     with pytest.raises(TooLarge):
-        vault.remember(owner, MemoryIn(text="x" * (vault.settings.max_text_chars + 1)))
+        vault.remember(owner, MemoryIn(text="x" * (MAX_TEXT_CHARS + 1)))
     with pytest.raises(ValidationError):
         MemoryIn(text="ok", tags=["has space"])
+
+
+def test_add_edit_and_pref_set_obey_one_set_of_limits(vault: VaultService, owner: Principal) -> None:
+    """The limits import obeys too (tests/vault/portable/test_importers.py): nothing changes on a refusal."""
+    many = [f"t{n}" for n in range(MAX_TAGS + 1)]
+    with pytest.raises(ValidationError):
+        MemoryIn(text="ok", tags=many)
+    item = vault.remember(owner, MemoryIn(text="I drink oolong tea", tags=["drinks"])).item
+    with pytest.raises(TooLarge):
+        vault.edit(owner, item.id, text="x" * (MAX_TEXT_CHARS + 1))
+    with pytest.raises(InvalidInput):
+        vault.edit(owner, item.id, tags=many)
+    with pytest.raises(InvalidInput):
+        vault.edit(owner, item.id, tags=["has space"])
+    with pytest.raises(InvalidInput):
+        vault.edit(owner, item.id, space="Not A Space")
+    assert vault.get_item(owner, item.id) == item
+    with pytest.raises(TooLarge):
+        vault.set_preference(owner, "bio", "x" * (MAX_TEXT_CHARS + 1))
+    with pytest.raises(ValidationError):
+        vault.set_preference(owner, "diet", "vegan", tags=many)
+    assert vault.list_items(owner, kinds=["preference"]).total == 0
+    assert vault.edit(owner, item.id, tags=many[:MAX_TAGS]).tags == sorted(many[:MAX_TAGS])
 
 
 def test_edit_changes_text_and_search_follows(vault: VaultService, owner: Principal) -> None:

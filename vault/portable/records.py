@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from schemas.items import SPACE_PATTERN, TAG_PATTERN, Kind, Sensitivity
+from schemas.items import MAX_TAG_CHARS, MAX_TAGS, SPACE_PATTERN, TAG_PATTERN, Kind, Sensitivity
+from schemas.items import MAX_TEXT_CHARS as ITEM_TEXT_CHARS
 from schemas.portable import ImportFormat, Skipped
 from vault.chunking import Chunk
 from vault.errors import BadBundle
@@ -29,6 +30,7 @@ _INSTANTS = ("created_at", "updated_at", "valid_from", "valid_until", "supersede
 
 # Hostile input is refused before anything is written; these bound what one import may
 # hold in memory (the plaintext never goes to disk). docs/export-format.md states them.
+# What a vault stores is bounded tighter, by the item limits every write obeys (within_limits).
 MAX_ITEMS = 2_000_000
 MAX_TEXT_CHARS = 1_000_000
 
@@ -184,6 +186,33 @@ def check_text(text: object, where: str) -> str:
         except UnicodeEncodeError as exc:  # a lone surrogate (JSON "\ud800"): not storable as UTF-8
             raise BadBundle(f"{where}: text holds an unpaired surrogate at character {exc.start}") from None
     return text
+
+
+def within_limits(batch: ImportBatch) -> ImportBatch:
+    """``batch`` without the records that break the item limits ``add`` obeys (schemas.items), each one
+    listed in ``skipped`` with the reason: one over-long memory does not refuse the rest of the import.
+
+    A document's content is chunked, so only its title counts as its text.
+    """
+    problems = [(r, problem) for r in batch.records if (problem := _limit_problem(r)) is not None]
+    if not problems:
+        return batch
+    dropped = {id(r) for r, _ in problems}
+    skipped = [Skipped(ref=(r.id or f"{r.kind} {r.text[:40]!r}")[:128], reason=f"{r.kind}: {problem}") for r, problem in problems]
+    records = tuple(r for r in batch.records if id(r) not in dropped)
+    return replace(batch, records=records, skipped=(*batch.skipped, *skipped))
+
+
+def _limit_problem(r: ItemRecord) -> str | None:
+    if len(r.text) > ITEM_TEXT_CHARS:
+        return f"text is {len(r.text):,} characters; the limit is {ITEM_TEXT_CHARS:,}" + (
+            "" if r.kind == "document" else " (add it as a document to keep it whole)"
+        )
+    if len(r.tags) > MAX_TAGS and len(set(r.tags)) > MAX_TAGS:
+        return f"{len(set(r.tags))} tags; the limit is {MAX_TAGS}"
+    if any(len(t) > MAX_TAG_CHARS for t in r.tags):
+        return f"a tag is longer than {MAX_TAG_CHARS} characters"
+    return None
 
 
 def check_count(n: int, what: str) -> None:

@@ -11,6 +11,7 @@ from typing import Self
 from schemas.items import (
     Item,
     Kind,
+    limit_problem,
 )
 from vault.audit import AuditLog
 from vault.crypto import DataKey
@@ -64,8 +65,8 @@ class ServiceCore:
         return row_to_item(row)
 
     def _check_text(self, text: str) -> None:
-        if len(text) > self.settings.max_text_chars:
-            raise TooLarge(f"text is {len(text)} characters; the limit is {self.settings.max_text_chars}")
+        if problem := limit_problem(text=text):
+            raise TooLarge(problem)
 
     def _insert_item(
         self,

@@ -14,15 +14,22 @@ from schemas.items import (
     SearchPage,
     SearchQuery,
     Sensitivity,
+    SimilarItem,
     SpaceCount,
     StatusReport,
+    limit_problem,
 )
+from vault.dates import date_context
+from vault.dedup import MERGE_FLOOR, merges
 from vault.errors import InvalidInput, NotFound
 from vault.filters import Clause, ItemFilter
 from vault.items import ITEM_COLUMNS, content_hash, row_to_item, unit_text, utcnow
 from vault.migrations import version
 from vault.principal import Principal
 from vault.service.core import ServiceCore
+
+SIMILAR_LIMIT = 5  # neighbours compared and reported per remember
+SNIPPET_CHARS = 200
 
 
 class ItemsPart(ServiceCore):
@@ -118,56 +125,99 @@ class ItemsPart(ServiceCore):
             db_bytes=size,
         )
 
-    def remember(self, principal: Principal, memory: MemoryIn, now: datetime | None = None) -> RememberResult:
-        """Store a memory; an identical or near-identical one is updated instead of copied.
+    def remember(
+        self,
+        principal: Principal,
+        memory: MemoryIn,
+        *,
+        merge: bool | None = None,
+        update_id: str | None = None,
+        now: datetime | None = None,
+    ) -> RememberResult:
+        """Store a memory: an exact duplicate stays one item, the same fact said again updates it, and
+        near-duplicates that may state another fact are kept apart and returned in ``similar``.
+
+        ``merge=True`` updates the most similar memory even when it may be another fact, ``merge=False``
+        never updates one; ``update_id`` names the memory to update (one of a previous result's ``similar``).
 
         Raises:
-            ScopeDenied: the principal may not write in that space.
+            ScopeDenied: the principal may not write in that space. NotFound: ``update_id`` is not a
+            memory the principal may read. InvalidInput: it is in another space or sensitivity.
         """
         self._check_text(memory.text)
         self._policy.check_write(principal, "memory", memory.space, memory.tags, memory.sensitivity)
         now = now or utcnow()  # one stamp for the row and for resolving the text's relative dates
         # Dedup only against what the app may read: a match elsewhere would reveal that item.
-        write_scope = ItemFilter(reach=self._policy.reach(principal, "read"))
-        same_space = ItemFilter(request=Clause(kinds=frozenset({"memory"}), spaces=frozenset({memory.space})), reach=write_scope.reach)
+        reach = self._policy.reach(principal, "read")
+        same_space = ItemFilter(request=Clause(kinds=frozenset({"memory"}), spaces=frozenset({memory.space})), reach=reach)
+        if update_id is not None:
+            target = self._fetch(ItemFilter(request=Clause(kinds=frozenset({"memory"})), reach=reach), update_id)
+            if (target.space, target.sensitivity) != (memory.space, memory.sensitivity):
+                raise InvalidInput(
+                    f"memory {target.id} is in space {target.space!r} at sensitivity {target.sensitivity!r}: "
+                    "remember with the same space and sensitivity to update it"
+                )
+            self._policy.check_write(principal, "memory", target.space, target.tags, target.sensitivity)
+            return self._merge_into(principal, target.id, memory, None, [], now)
         where, params = same_space.where("i")
         # A twin must match in sensitivity, or merging would move the text to another level;
         # an app merges only into its own memories, so provenance stays true.
         where += " AND i.sensitivity = ?" + ("" if principal.is_owner else " AND i.created_by = ?")
         params = [*params, memory.sensitivity, *([] if principal.is_owner else [principal.label])]
         twin = self.store.one(f"SELECT i.id FROM items i WHERE i.content_hash = ? AND {where}", [content_hash(memory.text), *params])
-        if twin is not None:
-            item = self._fetch(same_space, twin[0])
+        if twin is not None and _same_dates(item := self._fetch(same_space, twin[0]), memory, now):
             self._audit.record(principal, "write", item_ids=[item.id], detail={"action": "unchanged"})
             return RememberResult(item=item, action="unchanged", duplicate_of=item.id, similarity=1.0)
-        near = self._retriever.near_duplicate(memory.text, same_space)
-        if near is not None:
-            twin_item = self._fetch(same_space, near[0])
-            if twin_item.sensitivity != memory.sensitivity or (
-                not principal.is_owner
-                and (
-                    twin_item.provenance.created_by != principal.label
-                    or not self._policy.allows(principal, "write", "memory", twin_item.space, twin_item.tags, twin_item.sensitivity)
-                )
-            ):
-                near = None
+        # Neighbours come from the vectors in the caller's reach only (scope first, then ranking).
+        found = self._retriever.similar(memory.text, same_space, k=SIMILAR_LIMIT, floor=min(MERGE_FLOOR, self.settings.dedup_threshold))
+        neighbours = [(self._fetch(same_space, item_id), score) for item_id, score in found]
+        mergeable = [
+            (item, score) for item, score in neighbours if self._may_merge(principal, item, memory) and _same_dates(item, memory, now)
+        ]
+        into: tuple[Item, float] | None = None
+        if merge is None:
+            into = next(((i, sc) for i, sc in mergeable if merges(i.text, memory.text, sc)), None)
+        elif merge:
+            into = next(((i, sc) for i, sc in mergeable if sc >= self.settings.dedup_threshold or merges(i.text, memory.text, sc)), None)
+        similar = [
+            SimilarItem(id=item.id, score=round(score, 4), snippet=item.text[:SNIPPET_CHARS])
+            for item, score in neighbours
+            if (into is None or item.id != into[0].id) and (score >= self.settings.dedup_threshold or merges(item.text, memory.text, score))
+        ]
+        if similar:  # their ids and snippets are handed to the caller
+            self._audit.record(principal, "disclose", item_ids=[x.id for x in similar], detail={"via": "remember"})
+        if into is not None:
+            return self._merge_into(principal, into[0].id, memory, into[1], similar, now)
         with self.store.transaction():
-            if near is not None:
-                item_id, similarity = near
-                self._update_text(item_id, "memory", memory.text, now=now)
-                self._merge_tags(item_id, memory.tags)
-                action = "updated"
-            else:
-                item_id = self._insert_item(
-                    principal, "memory", memory.text, space=memory.space, tags=memory.tags, sensitivity=memory.sensitivity,
-                    source=memory.source, valid_from=memory.valid_from, valid_until=memory.valid_until, now=now,
-                )  # fmt: skip
-                self._insert_unit(item_id, 0, unit_text("memory", memory.text, at=memory.valid_from or now))
-                action, similarity = "added", None
-            self._audit.record(principal, "write", item_ids=[item_id], detail={"action": action})
+            item_id = self._insert_item(
+                principal, "memory", memory.text, space=memory.space, tags=memory.tags, sensitivity=memory.sensitivity,
+                source=memory.source, valid_from=memory.valid_from, valid_until=memory.valid_until, now=now,
+            )  # fmt: skip
+            self._insert_unit(item_id, 0, unit_text("memory", memory.text, at=memory.valid_from or now))
+            self._audit.record(principal, "write", item_ids=[item_id], detail={"action": "added"})
+        self._index_written()
+        return RememberResult(item=self._fetch(ItemFilter(), item_id), action="added", similar=similar)
+
+    def _may_merge(self, principal: Principal, item: Item, memory: MemoryIn) -> bool:
+        """Whether remember may fold ``memory`` into ``item``: same level, and for an app its own writable memory."""
+        if item.sensitivity != memory.sensitivity:
+            return False
+        return principal.is_owner or (
+            item.provenance.created_by == principal.label
+            and self._policy.allows(principal, "write", "memory", item.space, item.tags, item.sensitivity)
+        )
+
+    def _merge_into(
+        self, principal: Principal, item_id: str, memory: MemoryIn, similarity: float | None, similar: list[SimilarItem], now: datetime
+    ) -> RememberResult:
+        """Update memory ``item_id`` with the remembered text and its tags (the core's update path)."""
+        with self.store.transaction():
+            self._update_text(item_id, "memory", memory.text, now=now)
+            self._merge_tags(item_id, memory.tags)
+            self._audit.record(principal, "write", item_ids=[item_id], detail={"action": "updated"})
         self._index_written()
         return RememberResult(
-            item=self._fetch(ItemFilter(), item_id), action=action, duplicate_of=item_id if near else None, similarity=similarity
+            item=self._fetch(ItemFilter(), item_id), action="updated", duplicate_of=item_id, similarity=similarity, similar=similar
         )
 
     def edit(
@@ -187,14 +237,16 @@ class ItemsPart(ServiceCore):
             NotFound, ScopeDenied, InvalidInput
         """
         item = self._fetch(self._policy.read_filter(principal, "read"), item_id)
+        if text is not None:
+            self._check_text(text)
+        if problem := limit_problem(tags=tags or (), space=space):  # the limits add and import obey
+            raise InvalidInput(problem)
         self._policy.check_write(principal, item.kind, item.space, item.tags, item.sensitivity)
         new_space, new_tags = space or item.space, tags if tags is not None else item.tags
         new_sens = sensitivity or item.sensitivity
         self._policy.check_write(principal, item.kind, new_space, new_tags, new_sens)
         if text is not None and item.kind != "memory":
             raise InvalidInput("only a memory's text can be edited; use `pref set` or re-add the document")
-        if space is not None:
-            MemoryIn(text="x", space=space)  # validates the space name
         with self.store.transaction():
             if text is not None:
                 self._check_text(text)
@@ -269,3 +321,8 @@ class ItemsPart(ServiceCore):
         self.store.execute("INSERT INTO units_fts (units_fts) VALUES ('optimize')")
         self.store.execute("VACUUM")
         self.store.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _same_dates(item: Item, memory: MemoryIn, now: datetime) -> bool:
+    """Whether the relative dates of both texts mean the same days: "I saw Bob yesterday" said on two days is two facts."""
+    return date_context(item.text, item.valid_from or item.provenance.created_at) == date_context(memory.text, memory.valid_from or now)

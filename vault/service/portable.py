@@ -13,7 +13,7 @@ from schemas.portable import Selection as PortableSelection
 from vault.errors import InvalidInput
 from vault.filters import Clause, ItemFilter
 from vault.items import ITEM_COLUMNS, new_id, row_to_item, utcnow
-from vault.portable.records import ImportBatch
+from vault.portable.records import ImportBatch, within_limits
 from vault.principal import Principal
 from vault.service.core import Progress, ServiceCore
 
@@ -82,6 +82,7 @@ class PortablePart(ServiceCore):
         from vault.portable.merge import apply
 
         self._policy.require_owner(principal, "import into the vault")
+        batch = within_limits(batch)  # the limits `add` obeys; what breaks them is skipped with the reason
         if not dry_run:
             self._retriever.prepare()
         summary = apply(

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from schemas.items import Item, SearchQuery
+from schemas.items import MAX_TAGS, MAX_TEXT_CHARS, Item, SearchQuery
 from tests.vault.portable.conftest import FIXTURES
 from vault import OWNER, VaultService
+from vault.items import content_hash
 from vault.portable.importers import detect
+from vault.portable.records import ImportBatch, ItemRecord
 
 
 def items(vault: VaultService) -> list[Item]:
@@ -155,3 +157,79 @@ def test_notes_whose_file_names_are_not_utf8_import_under_readable_names(source:
     docs = {i.text: i for i in items(source)}
     assert set(docs) == {"Coffee", "Tea"}
     assert docs["Coffee"].provenance.source == "import:markdown:caf\ufffd.md"
+
+
+# -- one set of limits (issue 24): what `add` refuses, an import skips with the reason -----------
+
+LONG = "x" * (MAX_TEXT_CHARS + 1)
+
+
+def _pam_memory(memory_id: str, content: str) -> dict[str, object]:
+    return {
+        "id": memory_id, "type": "fact", "content": content, "content_hash": content_hash(content),
+        "temporal": {"created_at": "2025-01-15T10:30:00Z"}, "provenance": {"platform": "chatgpt"},
+    }  # fmt: skip
+
+
+def _write_source(fmt: str, folder: Path) -> Path:
+    """A source of ``fmt`` with one memory within the limits and one past the text limit."""
+    match fmt:
+        case "mem0":
+            path = folder / "mem0.json"
+            path.write_text(json.dumps({"results": [{"id": "fine", "memory": "I like jazz"}, {"id": "long", "memory": LONG}]}))
+        case "mcp-memory":
+            path = folder / "memory.jsonl"
+            path.write_text(json.dumps({"type": "entity", "name": "Ada", "entityType": "person", "observations": ["Likes jazz", LONG]}))
+        case "pam":
+            path = folder / "memory-store.json"
+            memories = [_pam_memory("fine", "Likes jazz"), _pam_memory("long", LONG)]
+            path.write_text(
+                json.dumps({"schema": "portable-ai-memory", "schema_version": "1.0", "owner": {"id": "ada"}, "memories": memories})
+            )
+        case _:
+            raise AssertionError(fmt)
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["mem0", "mcp-memory", "pam"])
+def test_an_import_skips_a_memory_longer_than_add_accepts_and_says_why(source: VaultService, tmp_path: Path, fmt: str) -> None:
+    path = _write_source(fmt, tmp_path)
+    dry = source.import_source(OWNER, path, dry_run=True)
+    report = source.import_source(OWNER, path)
+    assert (dry.new, report.new) == (1, 1)
+    assert (
+        [s.reason for s in report.skipped]
+        == [s.reason for s in dry.skipped]
+        == [
+            f"memory: text is {len(LONG) + (len('Ada: ') if fmt == 'mcp-memory' else 0):,} characters; the limit is 100,000 "
+            "(add it as a document to keep it whole)"
+        ]
+    )
+    stored = items(source)
+    assert len(stored) == 1 and len(stored[0].text) < 100
+
+
+def test_an_import_skips_records_past_the_tag_and_text_limits_of_every_kind(source: VaultService) -> None:
+    stamp = datetime(2025, 1, 1, tzinfo=UTC)
+    records = (
+        ItemRecord(id="ok", kind="memory", text="I like jazz", space="personal", created_at=stamp, updated_at=stamp),
+        ItemRecord(id="tags", kind="memory", text="Many tags", space="personal", created_at=stamp, updated_at=stamp,
+                   tags=tuple(f"t{n}" for n in range(MAX_TAGS + 1))),
+        ItemRecord(id="pref", kind="preference", key="bio", text=LONG, space="personal", created_at=stamp, updated_at=stamp),
+    )  # fmt: skip
+    report = source.import_items(OWNER, ImportBatch("bundle", "test", records))
+    assert report.new == 1 and [(s.ref, s.reason) for s in report.skipped] == [
+        ("tags", f"memory: {MAX_TAGS + 1} tags; the limit is {MAX_TAGS}"),
+        ("pref", "preference: text is 100,001 characters; the limit is 100,000 (add it as a document to keep it whole)"),
+    ]
+    assert [i.id for i in items(source)] == ["ok"]
+
+
+def test_a_note_longer_than_the_text_limit_is_imported_as_a_chunked_document(source: VaultService, tmp_path: Path) -> None:
+    note = tmp_path / "notes" / "long.md"
+    note.parent.mkdir()
+    note.write_text("# Long note\n\n" + "A sentence about the garden. " * 4000)
+    report = source.import_source(OWNER, note.parent)
+    assert (report.new, report.skipped) == (1, [])
+    (doc,) = items(source)
+    assert doc.kind == "document" and len(source.show_document(OWNER, doc.id).chunks) > 1
