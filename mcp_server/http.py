@@ -23,8 +23,9 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcp_server import oauth
-from mcp_server.oauth import MetadataFetcher, fetch_client_metadata, oauth_token_check
+from mcp_server.oauth import MetadataFetcher, fetch_client_metadata
 from mcp_server.server import VaultAccess, build_server
+from mcp_server.stepup import StepUp, oauth_token_check
 from vault.errors import VaultError, VaultLocked
 from vault.principal import Principal
 from vault.service import VaultService
@@ -160,7 +161,7 @@ def create_app(
             return next((p for p in (check(token) for check in checks) if p is not None), None)
 
         app.add_middleware(
-            oauth.StepUp, access=access, identify=any_token, resource_metadata=f"{base_url}/.well-known/oauth-protected-resource/mcp"
+            StepUp, access=access, identify=any_token, resource_metadata=f"{base_url}/.well-known/oauth-protected-resource/mcp"
         )
     # Our own routes go before the mount: Mount("/") matches every path.
     app.mount("/", mcp_app)
