@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated, cast
 
 import typer
-from rich.markup import escape
 
 from cli.context import JsonFlag, service
-from cli.output import console, items_table, print_json, render
+from cli.output import console, items_table, print_json, render, shown
 from schemas.items import Kind, MemoryIn, Sensitivity
 from vault import OWNER, Principal, VaultService
 
@@ -92,7 +91,7 @@ def show(ctx: typer.Context, item_id: str, json_out: JsonFlag = False) -> None:
         print_json(item)
         return
     for field, value in item.model_dump(mode="json").items():
-        console.print(f"{field:>14}: {escape(str(value))}")
+        console.print(f"{field:>14}: {shown(str(value))}")
 
 
 def edit(
@@ -150,4 +149,4 @@ def spaces(ctx: typer.Context, as_app: AsOpt = None, json_out: JsonFlag = False)
         print_json(rows)
         return
     for r in rows:
-        console.print(f"{r.space:<20} {r.memories:>6} memories {r.preferences:>5} preferences {r.documents:>5} documents")
+        console.print(f"{shown(r.space):<20} {r.memories:>6} memories {r.preferences:>5} preferences {r.documents:>5} documents")
