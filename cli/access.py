@@ -259,15 +259,31 @@ def consent_approve(
 @consent_app.command("deny")
 def consent_deny(
     ctx: typer.Context,
-    request_id: Annotated[str, typer.Argument(help="The consent request's id.")],
+    request_id: Annotated[str | None, typer.Argument(help="The consent request's id.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Deny every pending request (of --app, if given).")] = False,
+    app: Annotated[str | None, typer.Option("--app", help="With --all: only this app's requests.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="With --all: do not ask for confirmation.")] = False,
     json_out: JsonFlag = False,
 ) -> None:
-    """Deny a pending request; the app keeps only what it had before.
+    """Deny a pending request, or all of them with --all; the app keeps only what it had before.
 
-    Example: ctxvault consent deny 01JA0CQ3X4
+    Example: ctxvault consent deny --all --app flooding-agent --yes
     """
-    decided = service(ctx).deny_consent(OWNER, request_id)
-    render(decided, json_out, f"denied {decided.id}")
+    if (request_id is None) == (not all_):
+        raise typer.BadParameter("give either a REQUEST_ID or --all")
+    if app is not None and not all_:
+        raise typer.BadParameter("--app goes with --all")
+    svc = service(ctx)
+    if request_id is not None:
+        decided = svc.deny_consent(OWNER, request_id)
+        render(decided, json_out, f"denied {decided.id}")
+        return
+    pending = svc.list_consent(OWNER, status="pending", app=app)
+    whose = f" of {shown(app)}" if app else ""
+    if pending and not yes and not typer.confirm(f"Deny {len(pending)} pending consent request(s){whose}?", default=False):
+        raise typer.Exit(1)
+    denied = svc.deny_all_consent(OWNER, app=app)
+    render(denied, json_out, f"denied {len(denied)} pending consent request(s){whose}")
 
 
 # -- audit -----------------------------------------------------------------------------------
