@@ -157,11 +157,8 @@ def create_app(
     if harness_principal is None:
         oauth.install(app, access, base_url, fetch_metadata)
 
-        def any_token(token: str) -> Principal | None:
-            return next((p for p in (check(token) for check in checks) if p is not None), None)
-
         app.add_middleware(
-            StepUp, access=access, identify=any_token, resource_metadata=f"{base_url}/.well-known/oauth-protected-resource/mcp"
+            StepUp, access=access, resource=resource, resource_metadata=f"{base_url}/.well-known/oauth-protected-resource/mcp"
         )
     # Our own routes go before the mount: Mount("/") matches every path.
     app.mount("/", mcp_app)

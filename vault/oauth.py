@@ -171,5 +171,10 @@ class OAuthState:
             expires_at=datetime.fromisoformat(row["expires_at"]),
         )
 
+    def issued_to(self, access: str) -> str | None:
+        """The app an access token was issued to, live or not (None for a token never issued)."""
+        row = self._store.one("SELECT app_id FROM oauth_tokens WHERE token_hash = ? AND kind = 'access'", [_hash(access.strip())])
+        return str(row["app_id"]) if row is not None and row["app_id"] else None
+
     def revoke_app(self, app_id: str, now: datetime) -> None:
         self._store.execute("UPDATE oauth_tokens SET revoked_at = ? WHERE app_id = ? AND revoked_at IS NULL", [now.isoformat(), app_id])

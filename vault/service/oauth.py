@@ -146,6 +146,36 @@ class OAuthPart(AccessPart):
             raise InvalidToken("invalid or expired access token")
         return principal_of(app)
 
+    def authenticate_bearer(self, token: str, resource: str, client: str, now: datetime | None = None) -> Principal:
+        """The app behind an HTTP bearer token (an app token, or an OAuth access token for ``resource``).
+
+        A refused token is audited as a denial before the error is raised: filed under the
+        app a revoked or expired OAuth token was issued to, else under the client's address;
+        a burst from one client is one entry a minute with its count (``REFUSAL_WINDOW``).
+
+        Raises:
+            InvalidToken
+        """
+        try:
+            return self.authenticate_app(token, now=now)
+        except InvalidToken:
+            pass
+        try:
+            return self.authenticate_oauth(token, resource, now=now)
+        except InvalidToken:
+            self._audit.record_refused_token(OAuthState(self.store).issued_to(token), client, now=now)
+            raise
+
+    def step_up(self, principal: Principal, operation: str, now: datetime | None = None) -> str | None:
+        """The scope ``principal`` must request before ``operation`` over HTTP (403 step-up), else None.
+
+        A refusal is audited like the same call's denial over stdio.
+        """
+        needed = self.scope_needed(principal, operation)
+        if needed is not None:
+            self._audit.record_denial(principal, f"{operation} (HTTP step-up)", scope=needed, now=now)
+        return needed
+
     def missing_scope(self, principal: Principal, action: Action, kind: str | None = None) -> str | None:
         """The scope to ask for when ``principal`` holds nothing at all for ``action`` (HTTP step-up), else None."""
         if self._policy.reach(principal, action):
