@@ -9,6 +9,7 @@ bound to (DNS rebinding): a foreign Host gets 421, a foreign Origin 403.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
@@ -33,6 +34,16 @@ from vault.service import VaultService
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 TokenCheck = Callable[[str], Principal | None]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` keeps the server on this machine (``localhost``, 127.0.0.0/8, ::1)."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name other than localhost may resolve anywhere
 
 
 def transport_security(base_url: str) -> TransportSecuritySettings:

@@ -32,7 +32,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from mcp_server.consent import consent_page, decided_page, error_page, login_page, request_page
 from mcp_server.server import VaultAccess
 from vault import OWNER
-from vault.errors import InvalidInput, NotFound, VaultError, WrongPassphrase
+from vault.errors import InvalidInput, NotFound, TooLarge, VaultError, WrongPassphrase
+from vault.oauth import MAX_REGISTRATION_BYTES
 from vault.unlock import unlock_key
 
 T = TypeVar("T")
@@ -164,15 +165,31 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, fetch_metadata: Meta
 
     @app.post("/register")
     async def register(request: Request) -> JSONResponse:
+        # Read at most MAX_REGISTRATION_BYTES, streamed: a huge body is refused, never buffered.
+        declared = request.headers.get("content-length", "")
+        raw = bytearray()
+        if not (declared.isdigit() and int(declared) > MAX_REGISTRATION_BYTES):
+            async for part in request.stream():
+                raw += part
+                if len(raw) > MAX_REGISTRATION_BYTES:
+                    break
+        if len(raw) > MAX_REGISTRATION_BYTES or (declared.isdigit() and int(declared) > MAX_REGISTRATION_BYTES):
+            return _token_error("invalid_client_metadata", f"the registration is larger than {MAX_REGISTRATION_BYTES} bytes", 413)
         try:
-            body = await request.json()
-        except ValueError:
+            body = json.loads(raw)
+        except (ValueError, RecursionError):
             return _token_error("invalid_client_metadata", "the body must be JSON")
         if not isinstance(body, dict) or not isinstance(body.get("redirect_uris"), list):
             return _token_error("invalid_redirect_uri", "redirect_uris is required")
-        name = body.get("client_name") if isinstance(body.get("client_name"), str) else "MCP client"
+        uris, name = body["redirect_uris"], body.get("client_name")
+        if not all(isinstance(u, str) for u in uris):
+            return _token_error("invalid_redirect_uri", "every redirect_uri must be a string")
+        if name is not None and not isinstance(name, str):
+            return _token_error("invalid_client_metadata", "client_name must be a string")
         try:
-            client = await call(lambda: access.service.oauth_register(str(name), [str(u) for u in body["redirect_uris"]]))
+            client = await call(lambda: access.service.oauth_register(name, uris))
+        except TooLarge as exc:
+            return _token_error("invalid_client_metadata", exc.message)
         except InvalidInput as exc:
             return _token_error("invalid_redirect_uri", exc.message)
         return JSONResponse(

@@ -11,7 +11,7 @@ from vault.access import Grants
 from vault.apps import Apps, principal_of
 from vault.errors import InvalidInput, InvalidToken, NotFound
 from vault.items import utcnow
-from vault.oauth import OAuthState
+from vault.oauth import MAX_UNUSED_DYNAMIC_CLIENTS, OAuthState, check_client_name, check_redirect_uris
 from vault.policy import OPERATION_NEEDS
 from vault.principal import Principal
 from vault.scopes import ACTIONS, KINDS, Action, parse_scopes
@@ -21,14 +21,21 @@ from vault.service.access import AccessPart
 class OAuthPart(AccessPart):
     """OAuth 2.1 for the HTTP surface: clients, codes, tokens, and step-up scopes."""
 
-    def oauth_register(self, client_name: str, redirect_uris: list[str]) -> OAuthClient:
+    def oauth_register(self, client_name: str | None, redirect_uris: list[str]) -> OAuthClient:
         """Dynamic client registration (RFC 7591): a client record with no app and no access.
 
+        At most ``MAX_UNUSED_DYNAMIC_CLIENTS`` never-approved clients are kept: registering
+        another drops the oldest of them (an approved client is never dropped).
+
         Raises:
-            InvalidInput: a bad redirect URI.
+            InvalidInput: a bad redirect URI. TooLarge: a field or list past its limit.
         """
+        name = check_client_name(client_name)
+        uris = check_redirect_uris(redirect_uris)
+        oauth = OAuthState(self.store)
         with self.store.transaction():
-            return OAuthState(self.store).add_client("dynamic", client_name or "MCP client", redirect_uris)
+            oauth.prune_unused(keep=MAX_UNUSED_DYNAMIC_CLIENTS - 1)
+            return oauth.add_client("dynamic", name, uris)
 
     def oauth_client(self, client_id: str, metadata: dict[str, object] | None = None) -> OAuthClient:
         """The client behind ``client_id``: stored, a registered app with redirect URIs, or (given its
