@@ -7,11 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from cli.context import JsonFlag, service
-from cli.output import console, print_json, render
+from cli.output import console, data_table, print_json, render, shown
 from schemas.access import AccessSummary, App, ConsentRequest, Grant
 from vault import OWNER
 from vault.errors import InvalidInput
@@ -57,26 +56,20 @@ def _short(dt: datetime | None) -> str:
 
 
 def _grants_table(grants: list[Grant]) -> Table:
-    table = Table(show_lines=False)
-    for col in ("id", "app", "scopes", "purpose", "expires", "state"):
-        table.add_column(col, overflow="fold")
+    rows = []
     for g in grants:
         state = "active" if g.active else ("revoked" if g.revoked_at else "expired")
-        table.add_row(g.id, g.app_name or g.app_id, escape("\n".join(g.scopes)), escape(g.purpose or ""), _short(g.expires_at), state)
-    return table
+        rows.append([g.id, g.app_name or g.app_id, g.scopes, g.purpose or "", _short(g.expires_at), state])
+    return data_table(("id", "app", "scopes", "purpose", "expires", "state"), rows)
 
 
 def _requests_table(requests: list[ConsentRequest]) -> Table:
-    table = Table(show_lines=False)
-    for col in ("id", "app", "scopes", "purpose", "asked", "status"):
-        table.add_column(col, overflow="fold")
-    for r in requests:
-        table.add_row(r.id, r.app_name or r.app_id, escape("\n".join(r.scopes)), escape(r.purpose), _short(r.created_at), r.status)
-    return table
+    rows = [[r.id, r.app_name or r.app_id, r.scopes, r.purpose, _short(r.created_at), r.status] for r in requests]
+    return data_table(("id", "app", "scopes", "purpose", "asked", "status"), rows)
 
 
 def _print_app(app: App, token: str | None = None) -> None:
-    console.print(f"{app.name}  {app.id}  created {_short(app.created_at)}  last seen {_short(app.last_seen_at)}")
+    console.print(f"{shown(app.name)}  {app.id}  created {_short(app.created_at)}  last seen {_short(app.last_seen_at)}")
     if token is not None:
         console.print(f"token: {token}")
         console.print("[dim]Shown once; the vault keeps only its hash. Give it to the app as CTXVAULT_APP_TOKEN.[/]")
@@ -122,7 +115,7 @@ def apps_list(ctx: typer.Context, json_out: JsonFlag = False) -> None:
 def _print_summary(summary: AccessSummary) -> None:
     if summary.app is not None:
         _print_app(summary.app)
-    console.print("scopes: " + (escape(" ".join(summary.scopes)) if summary.scopes else "none"))
+    console.print("scopes: " + (shown(" ".join(summary.scopes)) if summary.scopes else "none"))
     if summary.grants:
         console.print(_grants_table(summary.grants))
     if summary.pending:
@@ -181,7 +174,7 @@ def grant(
     Example: ctxvault grant claude-desktop "search:memories#space=work" "read:preferences" --expires 30d
     """
     created = service(ctx).grant(OWNER, app, scopes, purpose=purpose, expires_at=_when(expires, future=True, option="--expires"))
-    render(created, json_out, f"granted {created.id}: " + escape(" ".join(created.scopes)))
+    render(created, json_out, f"granted {created.id}: " + shown(" ".join(created.scopes)))
 
 
 @grants_app.command("list")
@@ -260,21 +253,37 @@ def consent_approve(
     Example: ctxvault consent approve 01JA0CQ3X4 --scope "read:memories#space=work" --expires 7d
     """
     created = service(ctx).approve_consent(OWNER, request_id, scopes=scope, expires_at=_when(expires, future=True, option="--expires"))
-    render(created, json_out, f"approved: grant {created.id}: " + escape(" ".join(created.scopes)))
+    render(created, json_out, f"approved: grant {created.id}: " + shown(" ".join(created.scopes)))
 
 
 @consent_app.command("deny")
 def consent_deny(
     ctx: typer.Context,
-    request_id: Annotated[str, typer.Argument(help="The consent request's id.")],
+    request_id: Annotated[str | None, typer.Argument(help="The consent request's id.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Deny every pending request (of --app, if given).")] = False,
+    app: Annotated[str | None, typer.Option("--app", help="With --all: only this app's requests.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="With --all: do not ask for confirmation.")] = False,
     json_out: JsonFlag = False,
 ) -> None:
-    """Deny a pending request; the app keeps only what it had before.
+    """Deny a pending request, or all of them with --all; the app keeps only what it had before.
 
-    Example: ctxvault consent deny 01JA0CQ3X4
+    Example: ctxvault consent deny --all --app flooding-agent --yes
     """
-    decided = service(ctx).deny_consent(OWNER, request_id)
-    render(decided, json_out, f"denied {decided.id}")
+    if (request_id is None) == (not all_):
+        raise typer.BadParameter("give either a REQUEST_ID or --all")
+    if app is not None and not all_:
+        raise typer.BadParameter("--app goes with --all")
+    svc = service(ctx)
+    if request_id is not None:
+        decided = svc.deny_consent(OWNER, request_id)
+        render(decided, json_out, f"denied {decided.id}")
+        return
+    pending = svc.list_consent(OWNER, status="pending", app=app)
+    whose = f" of {shown(app)}" if app else ""
+    if pending and not yes and not typer.confirm(f"Deny {len(pending)} pending consent request(s){whose}?", default=False):
+        raise typer.Exit(1)
+    denied = svc.deny_all_consent(OWNER, app=app)
+    render(denied, json_out, f"denied {len(denied)} pending consent request(s){whose}")
 
 
 # -- audit -----------------------------------------------------------------------------------
@@ -299,13 +308,19 @@ def audit(
     if json_out:
         print_json(entries)
         return
-    table = Table(show_lines=False)
-    for col in ("seq", "at", "who", "event", "items", "scope", "detail"):
-        table.add_column(col, overflow="fold")
-    for e in entries:
-        detail = ", ".join(f"{k}={v}" for k, v in e.detail.items())
-        table.add_row(str(e.seq), _short(e.at), e.principal, e.event, str(len(e.item_ids)), escape(e.scope or ""), escape(detail))
-    console.print(table)
+    rows = [
+        [
+            str(e.seq),
+            _short(e.at),
+            e.principal,
+            e.event,
+            str(len(e.item_ids)),
+            e.scope or "",
+            ", ".join(f"{k}={v}" for k, v in e.detail.items()),
+        ]
+        for e in entries
+    ]
+    console.print(data_table(("seq", "at", "who", "event", "items", "scope", "detail"), rows))
 
 
 @audit_app.command("verify")

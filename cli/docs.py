@@ -6,12 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from cli.context import JsonFlag, service
 from cli.items import SensOpt, SpaceOpt, TagOpt, _sens
-from cli.output import console, items_table, print_json, render
+from cli.output import console, items_table, print_json, render, shown
 from vault import OWNER
 
 app = typer.Typer(help="Documents: files and folders of notes, split into searchable chunks.", no_args_is_help=True)
@@ -48,7 +47,7 @@ def add(
             return
         console.print(f"added {report.added}, replaced {report.replaced}, unchanged {report.unchanged}, skipped {len(report.skipped)}")
         for reason in report.skipped:
-            console.print(f"  [yellow]skipped[/] {escape(reason)}")
+            console.print(f"  [yellow]skipped[/] {shown(reason)}")
         return
     added = svc.add_document(OWNER, path, space=space or "personal", tags=tag, sensitivity=sens)
     render(added, json_out, f"{added.action} {added.item_id} ({added.chunks} chunks)")
@@ -75,10 +74,10 @@ def show(ctx: typer.Context, item_id: str, json_out: JsonFlag = False) -> None:
         print_json(detail)
         return
     console.print(
-        f"[bold]{escape(detail.item.text)}[/]  {escape(detail.path)}  {detail.mime}  {detail.size} bytes  {len(detail.chunks)} chunks"
+        f"[bold]{shown(detail.item.text)}[/]  {shown(detail.path)}  {shown(detail.mime)}  {detail.size} bytes  {len(detail.chunks)} chunks"
     )
     for n, chunk in enumerate(detail.chunks):
-        console.print(f"[dim]#{n}[/] {escape(chunk[:300])}")
+        console.print(f"[dim]#{n}[/] {shown(chunk[:300])}")
 
 
 @app.command()

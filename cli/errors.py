@@ -11,13 +11,14 @@ from pydantic import ValidationError
 from rich.console import Console
 from typer.core import TyperGroup
 
+from cli.output import shown
 from vault.errors import InvalidInput, VaultError
 
-err_console = Console(stderr=True, highlight=False)
+err_console = Console(stderr=True, highlight=False, emoji=False)
 
 
 def fail(error: VaultError) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {error.message}", markup=True, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {shown(error.message)}", markup=True, soft_wrap=True)
     return typer.Exit(error.exit_code)
 
 

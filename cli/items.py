@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated, assert_never, cast
 
 import typer
-from rich.markup import escape
 
 from cli.context import JsonFlag, service
-from cli.output import console, items_table, print_json, render
+from cli.output import console, items_table, print_json, render, shown
 from schemas.items import Kind, MemoryIn, RememberResult, Sensitivity
 from vault import OWNER, Principal, VaultService
 
@@ -83,7 +82,7 @@ def _remembered(result: RememberResult) -> str:
             assert_never(never)
     for s in result.similar:
         snippet = s.snippet if len(s.snippet) <= 60 else s.snippet[:59] + "…"
-        lines.append(f"similar to {s.id} ({s.score:.2f}) {escape(repr(snippet))}: kept both (--merge updates it instead)")
+        lines.append(f"similar to {s.id} ({s.score:.2f}) '{shown(snippet)}': kept both (--merge updates it instead)")
     return "\n".join(lines)
 
 
@@ -118,7 +117,7 @@ def show(ctx: typer.Context, item_id: str, json_out: JsonFlag = False) -> None:
         print_json(item)
         return
     for field, value in item.model_dump(mode="json").items():
-        console.print(f"{field:>14}: {escape(str(value))}")
+        console.print(f"{field:>14}: {shown(str(value))}")
 
 
 def edit(
@@ -176,4 +175,4 @@ def spaces(ctx: typer.Context, as_app: AsOpt = None, json_out: JsonFlag = False)
         print_json(rows)
         return
     for r in rows:
-        console.print(f"{r.space:<20} {r.memories:>6} memories {r.preferences:>5} preferences {r.documents:>5} documents")
+        console.print(f"{shown(r.space):<20} {r.memories:>6} memories {r.preferences:>5} preferences {r.documents:>5} documents")

@@ -103,17 +103,34 @@ def serve(
     port: Annotated[int, typer.Option("--port", help="TCP port (0: any free port).")] = 8765,
     tls_cert: Annotated[Path | None, typer.Option("--tls-cert", help="PEM certificate: serve HTTPS (needs --tls-key).")] = None,
     tls_key: Annotated[Path | None, typer.Option("--tls-key", help="PEM private key for --tls-cert.")] = None,
+    insecure_http: Annotated[
+        bool, typer.Option("--insecure-http", help="Serve plain HTTP on a non-loopback --host anyway (tokens and passphrase in cleartext).")
+    ] = False,
 ) -> None:
     """Serve MCP over Streamable HTTP at /mcp, with bearer tokens, OAuth and the owner's consent page.
+
+    Beyond loopback (e.g. --host 0.0.0.0) it needs --tls-cert and --tls-key, or --insecure-http.
 
     Example: ctxvault serve --port 8765
     """
     import uvicorn
 
-    from mcp_server.http import create_app
+    from mcp_server.http import create_app, is_loopback
 
     if (tls_cert is None) != (tls_key is None):
         raise InvalidInput("--tls-cert and --tls-key go together")
+    if tls_cert is None and not is_loopback(host):
+        if not insecure_http:
+            raise InvalidInput(
+                f"--host {host} is reachable from other machines: serve HTTPS with --tls-cert and --tls-key, or pass "
+                "--insecure-http to accept that bearer tokens and the owner's passphrase cross the network in cleartext"
+            )
+        err_console.print(
+            f"WARNING: serving PLAIN HTTP on {host}, beyond this machine: anyone on the network path can read bearer "
+            "tokens, the owner's passphrase typed on the consent page, and every answer. Use --tls-cert/--tls-key.",
+            markup=False,
+            style="bold red",
+        )
     svc = open_unattended(state(ctx))
     # Bind first: with --port 0 the OS picks the port, and clients may connect as soon as the line below is printed.
     sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)

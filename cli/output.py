@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,7 +15,45 @@ from rich.table import Table
 
 from schemas.items import Item
 
-console = Console(highlight=False, soft_wrap=True)
+# No emoji codes, no highlighting: text from apps and imports is printed as it is (see ``shown``).
+console = Console(highlight=False, soft_wrap=True, emoji=False)
+
+# What a terminal would act on rather than print: C0 controls (ESC starts CSI/OSC sequences),
+# DEL, C1 controls (U+009B is a one-character CSI), line/paragraph separators, and the bidi
+# marks, embeddings, overrides and isolates that reorder what follows them (Trojan Source).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _visible(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def neutral(text: str) -> str:
+    """``text`` with every control, escape and bidi character made visible (ESC → ``\\x1b``), for a terminal."""
+    return _UNSAFE.sub(_visible, text)
+
+
+def shown(text: object) -> str:
+    """App- or import-controlled text for a rich print: neutralised, and its ``[markup]`` printed as written.
+
+    Every renderer passes such text (names, purposes, scopes, memory text, tags, titles, paths,
+    audit details) through here, so nothing an app wrote can move the cursor, clear the
+    screen, recolour or reorder a line, or pose as another row.
+    """
+    return escape(neutral(str(text)))
+
+
+def data_table(columns: Sequence[str], rows: Sequence[Sequence[str | Sequence[str]]], title: str | None = None) -> Table:
+    """A table whose every cell is shown as data (a list of strings is one cell, a line each)."""
+    table = Table(title=shown(title) if title is not None else None, show_lines=False)
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*(shown(cell) if isinstance(cell, str) else "\n".join(shown(c) for c in cell) for cell in row))
+    return table
 
 
 def print_json(value: BaseModel | Sequence[BaseModel] | dict[str, object] | list[object]) -> None:
@@ -29,13 +68,11 @@ def print_json(value: BaseModel | Sequence[BaseModel] | dict[str, object] | list
 
 
 def items_table(items: Sequence[Item], title: str | None = None) -> Table:
-    table = Table(title=title, show_lines=False)
-    for col in ("id", "kind", "space", "text", "tags", "sens."):
-        table.add_column(col, overflow="fold")
+    rows = []
     for i in items:
         text = f"{i.key} = {i.text}" if i.kind == "preference" else i.text
-        table.add_row(i.id, i.kind, i.space, escape(text if len(text) < 200 else text[:197] + "…"), escape(",".join(i.tags)), i.sensitivity)
-    return table
+        rows.append([i.id, i.kind, i.space, text if len(text) < 200 else text[:197] + "…", ",".join(i.tags), i.sensitivity])
+    return data_table(("id", "kind", "space", "text", "tags", "sens."), rows, title=title)
 
 
 def write_private(path: Path, text: str) -> None:

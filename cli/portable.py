@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Annotated, Literal, cast
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from cli.context import JsonFlag, read_secret_file, service
 from cli.errors import err_console
 from cli.items import _kind, _sens
-from cli.output import console, print_json, render, write_private
+from cli.output import console, neutral, print_json, render, shown, write_private
 from schemas.portable import IMPORT_FORMATS, ImportFormat, Selection
 from vault import OWNER
 
@@ -86,8 +85,8 @@ def export(
             return
         # The profile is plaintext by nature (it is for pasting); it is at least private.
         write_private(out, text)
-        err_console.print(f"warning: {out} holds your profile in plaintext (mode 0600)", markup=False)
-        render({"path": str(out), "format": "markdown", "bytes": len(text.encode())}, json_out, f"wrote the profile to {escape(str(out))}")
+        err_console.print(f"warning: {neutral(str(out))} holds your profile in plaintext (mode 0600)", markup=False)
+        render({"path": str(out), "format": "markdown", "bytes": len(text.encode())}, json_out, f"wrote the profile to {shown(str(out))}")
         return
     if fmt != "bundle":
         raise typer.BadParameter("format must be bundle or markdown", param_hint="--format")
@@ -107,7 +106,7 @@ def export(
     c = summary.counts
     console.print(
         f"exported {c.memories} memories, {c.preferences} preferences (+{c.preference_versions} older values), "
-        f"{c.documents} documents, {c.vectors} vectors → {escape(summary.path)} ({summary.bytes} bytes, {summary.encryption})"
+        f"{c.documents} documents, {c.vectors} vectors → {shown(summary.path)} ({summary.bytes} bytes, {summary.encryption})"
     )
 
 
@@ -143,6 +142,6 @@ def import_cmd(
     if summary.vectors_reused:
         console.print(f"reused {summary.vectors_reused} embeddings from the bundle")
     for s in summary.skipped[:50]:
-        console.print(f"  [yellow]skipped[/] {escape(s.ref)}: {escape(s.reason)}")
+        console.print(f"  [yellow]skipped[/] {shown(s.ref)}: {shown(s.reason)}")
     if len(summary.skipped) > 50:
         console.print(f"  … and {len(summary.skipped) - 50} more skipped (see --json)")

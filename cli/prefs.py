@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from cli.context import JsonFlag, service
 from cli.items import SensOpt, SpaceOpt, TagOpt, _sens
-from cli.output import console, items_table, print_json, render
+from cli.output import console, items_table, neutral, print_json, render, shown
 from vault import OWNER
 
 app = typer.Typer(help="Preferences: one value per key, with history.", no_args_is_help=True)
@@ -30,7 +29,7 @@ def set_cmd(
     Example: ctxvault pref set diet "vegetarian, no mushrooms" --space health
     """
     pref = service(ctx).set_preference(OWNER, key, value, space=space or "personal", tags=tag, sensitivity=_sens(sensitivity) or "low")
-    render(pref, json_out, escape(f"{pref.key} = {pref.value}"))
+    render(pref, json_out, shown(f"{pref.key} = {pref.value}"))
 
 
 @app.command()
@@ -43,7 +42,7 @@ def get(ctx: typer.Context, key: str, json_out: JsonFlag = False) -> None:
     if json_out:
         print_json(pref)
     else:
-        print(pref.value)
+        print(neutral(pref.value))
 
 
 @app.command("list")
@@ -57,7 +56,7 @@ def list_cmd(ctx: typer.Context, space: SpaceOpt = None, json_out: JsonFlag = Fa
         print_json(prefs)
         return
     for p in prefs:
-        console.print(escape(f"{p.key} = {p.value}") + f"  [dim]({p.item.space})[/]")
+        console.print(shown(f"{p.key} = {p.value}") + f"  [dim]({shown(p.item.space)})[/]")
 
 
 @app.command()

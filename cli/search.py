@@ -6,12 +6,11 @@ from datetime import datetime
 from typing import Annotated, Literal, cast
 
 import typer
-from rich.markup import escape
 from rich.progress import Progress
 
 from cli.context import JsonFlag, service
 from cli.items import AsOpt, SpaceOpt, TagOpt, _kind, _principal
-from cli.output import console, print_json
+from cli.output import console, print_json, shown
 from schemas.items import SearchQuery
 from vault import OWNER
 
@@ -60,7 +59,7 @@ def search(
         console.print("no results")
     for h in page.hits:
         label = f"{h.key} = " if h.key else (f"{h.title} #{h.chunk}: " if h.title else "")
-        console.print(f"[bold]{h.score:7.3f}[/] {h.item_id} \\[{h.kind}/{h.space}] {escape(label + h.snippet)}")
+        console.print(f"[bold]{h.score:7.3f}[/] {h.item_id} \\[{h.kind}/{shown(h.space)}] {shown(label + h.snippet)}")
 
 
 def reindex(ctx: typer.Context, json_out: JsonFlag = False) -> None:
@@ -92,6 +91,6 @@ def stats(ctx: typer.Context, json_out: JsonFlag = False) -> None:
         print_json(report)
         return
     for field, value in report.model_dump().items():
-        console.print(f"{field:>16}: {value}")
+        console.print(f"{field:>16}: {shown(value)}")
     if report.stale_vectors:
         console.print("vectors of another model exist: run `ctxvault reindex`")

@@ -9,6 +9,7 @@ bound to (DNS rebinding): a foreign Host gets 421, a foreign Origin 403.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
@@ -23,8 +24,9 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcp_server import oauth
-from mcp_server.oauth import MetadataFetcher, fetch_client_metadata, oauth_token_check
+from mcp_server.oauth import MetadataFetcher, fetch_client_metadata
 from mcp_server.server import VaultAccess, build_server
+from mcp_server.stepup import StepUp, oauth_token_check
 from vault.errors import VaultError, VaultLocked
 from vault.principal import Principal
 from vault.service import VaultService
@@ -32,6 +34,16 @@ from vault.service import VaultService
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 TokenCheck = Callable[[str], Principal | None]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` keeps the server on this machine (``localhost``, 127.0.0.0/8, ::1)."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name other than localhost may resolve anywhere
 
 
 def transport_security(base_url: str) -> TransportSecuritySettings:
@@ -156,11 +168,8 @@ def create_app(
     if harness_principal is None:
         oauth.install(app, access, base_url, fetch_metadata)
 
-        def any_token(token: str) -> Principal | None:
-            return next((p for p in (check(token) for check in checks) if p is not None), None)
-
         app.add_middleware(
-            oauth.StepUp, access=access, identify=any_token, resource_metadata=f"{base_url}/.well-known/oauth-protected-resource/mcp"
+            StepUp, access=access, resource=resource, resource_metadata=f"{base_url}/.well-known/oauth-protected-resource/mcp"
         )
     # Our own routes go before the mount: Mount("/") matches every path.
     app.mount("/", mcp_app)

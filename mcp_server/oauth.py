@@ -10,8 +10,7 @@
 - Clients: pre-registered apps (``ctxvault apps add NAME --redirect-uri …``), Client ID
   Metadata Documents (an https client_id fetched on first use), and /register (RFC 7591),
   kept for clients that still need it.
-- Step-up: a tools/call for which the app holds no scope at all answers 403
-  ``insufficient_scope`` naming the scope, since the SDK checks one server-wide list only.
+- Step-up (403 ``insufficient_scope``) lives in ``mcp_server.stepup``.
 
 Every decision is a core call; this module parses, calls, and renders.
 """
@@ -25,15 +24,14 @@ from typing import TypeVar
 import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_server.consent import error_page
 from mcp_server.consent import routes as pages
 from mcp_server.consent.routes import Cookies, login_response, page, redirect, redirect_with
 from mcp_server.server import VaultAccess
-from vault.errors import InvalidInput, NotFound, VaultError
+from vault.errors import InvalidInput, NotFound, TooLarge, VaultError
+from vault.oauth import MAX_REGISTRATION_BYTES
 from vault.owner_sessions import OwnerSessions, PendingAuthorization
-from vault.principal import Principal
 
 T = TypeVar("T")
 MAX_METADATA_BYTES = 64 * 1024
@@ -105,15 +103,31 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, fetch_metadata: Meta
 
     @app.post("/register")
     async def register(request: Request) -> JSONResponse:
+        # Read at most MAX_REGISTRATION_BYTES, streamed: a huge body is refused, never buffered.
+        declared = request.headers.get("content-length", "")
+        raw = bytearray()
+        if not (declared.isdigit() and int(declared) > MAX_REGISTRATION_BYTES):
+            async for part in request.stream():
+                raw += part
+                if len(raw) > MAX_REGISTRATION_BYTES:
+                    break
+        if len(raw) > MAX_REGISTRATION_BYTES or (declared.isdigit() and int(declared) > MAX_REGISTRATION_BYTES):
+            return _token_error("invalid_client_metadata", f"the registration is larger than {MAX_REGISTRATION_BYTES} bytes", 413)
         try:
-            body = await request.json()
-        except ValueError:
+            body = json.loads(raw)
+        except (ValueError, RecursionError):
             return _token_error("invalid_client_metadata", "the body must be JSON")
         if not isinstance(body, dict) or not isinstance(body.get("redirect_uris"), list):
             return _token_error("invalid_redirect_uri", "redirect_uris is required")
-        name = body.get("client_name") if isinstance(body.get("client_name"), str) else "MCP client"
+        uris, name = body["redirect_uris"], body.get("client_name")
+        if not all(isinstance(u, str) for u in uris):
+            return _token_error("invalid_redirect_uri", "every redirect_uri must be a string")
+        if name is not None and not isinstance(name, str):
+            return _token_error("invalid_client_metadata", "client_name must be a string")
         try:
-            client = await call(lambda: access.service.oauth_register(str(name), [str(u) for u in body["redirect_uris"]]))
+            client = await call(lambda: access.service.oauth_register(name, uris))
+        except TooLarge as exc:
+            return _token_error("invalid_client_metadata", exc.message)
         except InvalidInput as exc:
             return _token_error("invalid_redirect_uri", exc.message)
         return JSONResponse(
@@ -211,78 +225,3 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, fetch_metadata: Meta
         except VaultError as exc:
             return _token_error("invalid_grant", exc.message)
         return JSONResponse(issued.model_dump(), headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
-
-
-def oauth_token_check(access: VaultAccess, resource: str) -> Callable[[str], Principal | None]:
-    def check(token: str) -> Principal | None:
-        try:
-            return access.service.authenticate_oauth(token, resource)
-        except VaultError:
-            return None
-
-    return check
-
-
-class StepUp:
-    """403 ``insufficient_scope`` for a tools/call the caller holds no scope for at all (MCP authorization, step-up)."""
-
-    def __init__(self, app: ASGIApp, access: VaultAccess, identify: Callable[[str], Principal | None], resource_metadata: str) -> None:
-        self.app = app
-        self.access = access
-        self.identify = identify
-        self.resource_metadata = resource_metadata
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].rstrip("/") != "/mcp":
-            await self.app(scope, receive, send)
-            return
-        chunks: list[bytes] = []
-        more = True
-        while more:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        needed = await self._missing(scope, body)
-        if needed is not None:
-            header = f'Bearer error="insufficient_scope", scope="{needed}", resource_metadata="{self.resource_metadata}"'
-            await JSONResponse(
-                {"error": "insufficient_scope", "error_description": f"this app holds no {needed} scope; request it", "scope": needed},
-                status_code=403,
-                headers={"WWW-Authenticate": header},
-            )(scope, receive, send)
-            return
-        await self.app(scope, replay, send)
-
-    async def _missing(self, scope: Scope, body: bytes) -> str | None:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        auth = headers.get("authorization", "")
-        if not auth.lower().startswith("bearer "):
-            return None
-        try:
-            message = json.loads(body)
-        except ValueError:
-            return None
-        if not isinstance(message, dict) or message.get("method") != "tools/call":
-            return None
-        params = message.get("params")
-        name = params.get("name") if isinstance(params, dict) else None
-        if not isinstance(name, str):
-            return None
-        token = auth[7:].strip()
-
-        def check() -> str | None:
-            with self.access.lock:
-                principal = self.identify(token)
-                return None if principal is None else self.access.service.scope_needed(principal, name)
-
-        return await anyio.to_thread.run_sync(check)

@@ -11,7 +11,7 @@ import json
 from datetime import datetime, timedelta
 
 from schemas.access import ConsentRequest, ConsentStatus, Grant
-from vault.errors import InvalidInput, NotFound
+from vault.errors import InvalidInput, LimitReached, NotFound
 from vault.items import new_id, utcnow
 from vault.scopes import Scope, format_scope, parse_scope
 from vault.store import Row, Store
@@ -20,6 +20,9 @@ from vault.store import Row, Store
 # is never shown a week-old request they no longer remember the context of.
 REQUEST_TTL = timedelta(days=1)
 CONSENT_PATH = "/consent/{id}"
+# Pending requests one app may hold at once: enough for an app asking for a few slices
+# in turn, few enough that the owner's list stays readable (300 in 10 s were seen).
+MAX_PENDING_PER_APP = 20
 
 _LIVE = "g.revoked_at IS NULL AND (g.expires_at IS NULL OR g.expires_at > ?)"
 
@@ -167,6 +170,7 @@ class ConsentRequests:
 
         Raises:
             InvalidInput: no scopes, an empty purpose, or a grant expiry already past.
+            LimitReached: the app already holds ``MAX_PENDING_PER_APP`` pending requests.
         """
         now = now or utcnow()
         if not scopes:
@@ -175,6 +179,11 @@ class ConsentRequests:
             raise InvalidInput("say why the app needs this access (purpose)")
         if grant_expires_at is not None and grant_expires_at <= now:
             raise InvalidInput("the requested expiry must be in the future")
+        if len(self.query(status="pending", app_id=app_id, now=now)) >= MAX_PENDING_PER_APP:
+            raise LimitReached(
+                f"this app already has {MAX_PENDING_PER_APP} pending consent requests; wait until the owner decides them "
+                f"(or they lapse after {REQUEST_TTL.days} day) before asking again"
+            )
         request_id = new_id()
         texts = list(dict.fromkeys(format_scope(s) for s in scopes))
         self._store.execute(
@@ -186,6 +195,14 @@ class ConsentRequests:
             ],
         )  # fmt: skip
         return self.get(request_id, now)
+
+    def duplicate(self, app_id: str, scopes: list[Scope], purpose: str, now: datetime | None = None) -> ConsentRequest | None:
+        """The app's pending request for the same scopes (in any order) and the same purpose, if any."""
+        wanted = sorted({format_scope(s) for s in scopes})
+        for request in self.query(status="pending", app_id=app_id, now=now):
+            if sorted(request.scopes) == wanted and request.purpose == purpose.strip():
+                return request
+        return None
 
     def get(self, request_id: str, now: datetime | None = None) -> ConsentRequest:
         row = self._store.one(f"{self._SELECT} WHERE c.id = ?", [request_id])

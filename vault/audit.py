@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from schemas.access import AuditEntry, AuditReport
 from vault.access import live_scopes
@@ -25,6 +25,15 @@ from vault.store import Row, Store
 _EVENT_ACTION = {"disclose": "read", "write": "write", "forget": "delete"}
 _VIA_ACTION = {"search": "search"}
 
+# Refused bearer tokens (HTTP 401) from one client are counted for this long after the
+# first, which is written at once: a flood of guesses costs one entry a minute, and none
+# is dropped. The counts are held in memory until the window closes, the log is read or
+# verified, or the vault closes (a killed server loses the count of its last minute).
+REFUSAL_WINDOW = timedelta(minutes=1)
+# Clients counted at once; past it every open count is written (memory stays bounded).
+MAX_OPEN_REFUSALS = 1024
+REFUSED_TOKEN = "invalid, expired or revoked bearer token"
+
 
 @dataclass(frozen=True, slots=True)
 class _Pending:
@@ -33,6 +42,17 @@ class _Pending:
     event: str
     scope: str | None
     detail: dict[str, object]
+
+
+@dataclass(slots=True)
+class _Refusals:
+    """Refused tokens from one client since ``opened``; ``more`` of them not yet written."""
+
+    opened: datetime
+    last: datetime
+    app_id: str | None
+    client: str
+    more: int = 0
 
 
 def entry_hash(fields: dict[str, object]) -> str:
@@ -62,6 +82,7 @@ class AuditLog:
         # Denials raised inside a caller's transaction would roll back with it; they
         # wait here and are written by the next write the log makes on its own.
         self._deferred: list[_Pending] = []
+        self._refusals: dict[tuple[str | None, str], _Refusals] = {}
 
     def record(
         self,
@@ -102,10 +123,51 @@ class AuditLog:
             self._flush()
             self._append(pending.at, principal, "deny", [], scope, None, pending.detail)
 
-    def _flush(self) -> None:
+    def record_refused_token(self, app_id: str | None, client: str, now: datetime | None = None) -> None:
+        """Record a bearer token refused at the HTTP door, aggregated per client (``REFUSAL_WINDOW``).
+
+        ``app_id`` is the app a revoked or expired token was issued to, when the vault still
+        knows it; ``client`` is the caller's network address.
+        """
+        at = now or utcnow()
+        key = (app_id, client)
+        open_ = self._refusals.get(key)
+        if open_ is not None and at - open_.opened < REFUSAL_WINDOW:
+            # Counted in memory: a flood of guesses does not become a flood of writes.
+            open_.more += 1
+            open_.last = at
+            return
+        with self._store.transaction():
+            self._flush(at)
+            if len(self._refusals) >= MAX_OPEN_REFUSALS:
+                self._write_refusals(at, close_all=True)
+            self._refusals[key] = _Refusals(opened=at, last=at, app_id=app_id, client=client)
+            self._refusal_entry(at, app_id, client, 1, at)
+
+    def _refusal_entry(self, at: datetime, app_id: str | None, client: str, count: int, since: datetime) -> None:
+        label = f"app:{app_id}" if app_id else "unknown"
+        detail = {"what": REFUSED_TOKEN, "via": "http", "client": client, "count": count, "since": since.isoformat()}
+        self._append_as(at, label, app_id, "deny", [], None, None, detail)
+
+    def _write_refusals(self, now: datetime, close_all: bool = False) -> None:
+        """Write every count not yet written; close the windows that are over (all with ``close_all``)."""
+        for key, open_ in list(self._refusals.items()):
+            if open_.more:
+                self._refusal_entry(open_.last, open_.app_id, open_.client, open_.more, open_.opened)
+                open_.more = 0
+            if close_all or now - open_.opened >= REFUSAL_WINDOW:
+                del self._refusals[key]
+
+    def _flush(self, now: datetime | None = None) -> None:
         while self._deferred:
             p = self._deferred.pop(0)
             self._append(p.at, p.principal, p.event, [], p.scope, None, p.detail)
+        now = now or utcnow()
+        expired = {k: r for k, r in self._refusals.items() if now - r.opened >= REFUSAL_WINDOW}
+        for key, open_ in expired.items():
+            if open_.more:
+                self._refusal_entry(open_.last, open_.app_id, open_.client, open_.more, open_.opened)
+            del self._refusals[key]
 
     def _append(
         self,
@@ -117,14 +179,28 @@ class AuditLog:
         purpose: str | None,
         detail: dict[str, object],
     ) -> None:
+        # An owner's act on an app (grant, revoke, consent) is filed under that app too.
+        app_id = principal.app_id or detail.get("app_id")
+        self._append_as(at, principal.label, str(app_id) if app_id else None, event, item_ids, scope, purpose, detail)
+
+    def _append_as(
+        self,
+        at: datetime,
+        label: str,
+        app_id: str | None,
+        event: str,
+        item_ids: list[str],
+        scope: str | None,
+        purpose: str | None,
+        detail: dict[str, object],
+    ) -> None:
         head = self._store.one("SELECT seq, hash FROM audit_head WHERE id = 1")
         seq, prev = (int(head["seq"]) + 1, str(head["hash"])) if head else (1, "")
         fields: dict[str, object] = {
             "seq": seq,
             "at": at.isoformat(),
-            "principal": principal.label,
-            # An owner's act on an app (grant, revoke, consent) is filed under that app too.
-            "app_id": principal.app_id or detail.get("app_id"),
+            "principal": label,
+            "app_id": app_id,
             "event": event,
             "item_ids": item_ids,
             "scope": scope,
@@ -137,17 +213,18 @@ class AuditLog:
             "INSERT INTO audit (seq, at, principal, app_id, event, item_ids, scope, purpose, detail, prev_hash, hash) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                seq, fields["at"], principal.label, fields["app_id"], event, json.dumps(item_ids), scope, purpose,
+                seq, fields["at"], label, app_id, event, json.dumps(item_ids), scope, purpose,
                 json.dumps(fields["detail"], ensure_ascii=False), prev, digest,
             ],
         )  # fmt: skip
         self._store.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", [seq, digest])
 
     def flush(self) -> None:
-        """Write any denial that was raised inside a rolled-back transaction."""
-        if self._deferred and not self._store.conn.in_transaction:
+        """Write any denial raised inside a rolled-back transaction, and every refused-token count so far."""
+        if (self._deferred or self._refusals) and not self._store.conn.in_transaction:
             with self._store.transaction():
                 self._flush()
+                self._write_refusals(utcnow())
 
     def entries(
         self,

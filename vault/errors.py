@@ -20,7 +20,8 @@ and an MCP kind (mapped to the SDK by ``mcp_server``). Messages are safe to show
     ├── EmbedderUnavailable         exit 16  HTTP 503   the embedding model cannot be loaded
     ├── InvalidToken                exit 17  HTTP 401   unknown, rotated or revoked app token
     ├── VaultBusy                   exit 18  HTTP 503   another process held the vault past the wait
-    └── LoginThrottled              exit 31  HTTP 429   too many wrong passphrases from this browser
+    ├── LoginThrottled              exit 31  HTTP 429   too many wrong passphrases from this browser
+    └── LimitReached                exit 34  HTTP 429   a per-app limit is reached (pending consent requests)
 
 Exit code 2 stays click's usage error.
 """
@@ -152,3 +153,9 @@ class LoginThrottled(VaultError):
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class LimitReached(VaultError):
+    """A per-app limit is reached (pending consent requests); the message says what frees it."""
+
+    exit_code, http_status, mcp = 34, 429, "tool_error"

@@ -17,9 +17,10 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from schemas.mcp import OAuthClient, OAuthTokens
-from vault.errors import InvalidInput, InvalidToken, NotFound
+from vault.errors import InvalidInput, InvalidToken, NotFound, TooLarge
 from vault.items import utcnow
 from vault.store import Row, Store
 
@@ -28,6 +29,18 @@ ACCESS_TTL = timedelta(hours=1)
 REFRESH_TTL = timedelta(days=30)
 ACCESS_PREFIX, REFRESH_PREFIX = "cvo_", "cvr_"
 _REDIRECT = re.compile(r"^(https://[^\s#]+|http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?/[^\s#]*)$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+# Dynamic client registration (RFC 7591) is open to any local process, so what one
+# registration may store, and how many unused ones are kept, is bounded (issue 29: 1,000
+# registrations, a 10 MB client_name and 20,000 redirect URIs were once all stored).
+MAX_REGISTRATION_BYTES = 16 * 1024  # the whole /register body; the route reads no more
+MAX_CLIENT_NAME_CHARS = 100
+MAX_REDIRECT_URIS = 10
+MAX_REDIRECT_URI_CHARS = 2000
+# Registered but never approved clients kept at once; registering past it drops the oldest.
+# Approved clients (bound to an app) are never pruned.
+MAX_UNUSED_DYNAMIC_CLIENTS = 50
 _VERIFIER = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")
 
 
@@ -41,13 +54,33 @@ def s256(verifier: str) -> str:
 
 
 def check_redirect_uris(uris: list[str]) -> list[str]:
-    """Raises InvalidInput unless every URI is https or loopback http, without a fragment."""
+    """Raises InvalidInput unless every URI is https (with a host, no user part) or loopback http, without a fragment."""
     if not uris:
         raise InvalidInput("at least one redirect_uri is required")
+    if len(uris) > MAX_REDIRECT_URIS:
+        raise TooLarge(f"{len(uris)} redirect_uris; at most {MAX_REDIRECT_URIS} are accepted")
     for uri in uris:
-        if not _REDIRECT.fullmatch(uri):
-            raise InvalidInput(f"redirect_uri {uri!r} must be https:// or a loopback http:// address, without a fragment")
+        if len(uri) > MAX_REDIRECT_URI_CHARS:
+            raise TooLarge(f"a redirect_uri is {len(uri)} characters; at most {MAX_REDIRECT_URI_CHARS} are accepted")
+        parts = urlsplit(uri) if _REDIRECT.fullmatch(uri) and not _CONTROL.search(uri) else None
+        if parts is None or not parts.hostname or "@" in parts.netloc:
+            raise InvalidInput(
+                f"redirect_uri {uri[:200]!r} must be https:// or a loopback http:// address, with a host, without a fragment"
+            )
     return list(dict.fromkeys(uris))
+
+
+def check_client_name(name: str | None) -> str:
+    """The client_name to store ("MCP client" when none is given).
+
+    Raises:
+        TooLarge: longer than ``MAX_CLIENT_NAME_CHARS``.
+    """
+    if name is None or not name.strip():
+        return "MCP client"
+    if len(name) > MAX_CLIENT_NAME_CHARS:
+        raise TooLarge(f"client_name is {len(name)} characters; at most {MAX_CLIENT_NAME_CHARS} are accepted")
+    return name.strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +119,16 @@ class OAuthState:
             [client_id, kind, client_name[:100], json.dumps(uris), utcnow().isoformat()],
         )
         return self.client(client_id)
+
+    def prune_unused(self, keep: int) -> int:
+        """Drop the oldest dynamic clients never approved, so that at most ``keep`` remain; return how many went."""
+        rows = self._store.query(
+            "SELECT client_id FROM oauth_clients WHERE kind = 'dynamic' AND app_id IS NULL ORDER BY created_at DESC, rowid DESC"
+        )
+        stale = [r[0] for r in rows[keep:]]
+        for client_id in stale:
+            self._store.execute("DELETE FROM oauth_clients WHERE client_id = ? AND app_id IS NULL", [client_id])
+        return len(stale)
 
     def client(self, client_id: str) -> OAuthClient:
         """Raises NotFound."""
@@ -170,6 +213,11 @@ class OAuthState:
             scopes=tuple(json.loads(row["scopes"])),
             expires_at=datetime.fromisoformat(row["expires_at"]),
         )
+
+    def issued_to(self, access: str) -> str | None:
+        """The app an access token was issued to, live or not (None for a token never issued)."""
+        row = self._store.one("SELECT app_id FROM oauth_tokens WHERE token_hash = ? AND kind = 'access'", [_hash(access.strip())])
+        return str(row["app_id"]) if row is not None and row["app_id"] else None
 
     def revoke_app(self, app_id: str, now: datetime) -> None:
         self._store.execute("UPDATE oauth_tokens SET revoked_at = ? WHERE app_id = ? AND revoked_at IS NULL", [now.isoformat(), app_id])

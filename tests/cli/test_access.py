@@ -132,3 +132,22 @@ def test_apps_show_rotate_and_remove(ctxvault: Invoke, initialised: str) -> None
     assert new != old
     assert ctxvault("apps", "remove", "cursor").exit_code == 0
     assert ctxvault("apps", "show", "cursor").exit_code == 3
+
+
+def test_consent_deny_all_asks_first_and_can_be_limited_to_one_app(ctxvault: Invoke, initialised: str) -> None:
+    tokens = [j(ctxvault("apps", "add", name, "--json"))["token"] for name in ("flood", "calm")]
+    with open_vault(Settings.from_env(), PASSPHRASE) as svc:
+        flood, calm = (svc.authenticate_app(t) for t in tokens)
+        for n in range(6):
+            svc.request_access(flood, ["read:*"], f"again {n}")
+        kept = svc.request_access(calm, ["read:memories"], "one question")
+    assert ctxvault("consent", "deny", "--all", "--app", "flood", input="n\n").exit_code == 1
+    assert len(j(ctxvault("consent", "list", "--json"))) == 7
+    asked = ctxvault("consent", "deny", "--all", "--app", "flood", input="y\n")
+    assert asked.exit_code == 0 and "Deny 6 pending consent request(s) of flood?" in asked.stdout
+    assert [r["id"] for r in j(ctxvault("consent", "list", "--json"))] == [kept.id]
+    denied = j(ctxvault("consent", "deny", "--all", "--yes", "--json"))
+    assert [r["id"] for r in denied] == [kept.id] and j(ctxvault("consent", "list", "--json")) == []
+    assert ctxvault("consent", "deny").exit_code == 2
+    assert ctxvault("consent", "deny", kept.id, "--all").exit_code == 2
+    assert ctxvault("consent", "deny", kept.id, "--app", "calm").exit_code == 2

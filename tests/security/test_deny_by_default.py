@@ -83,6 +83,7 @@ OWNER_ONLY: dict[str, Call] = {
     "list_consent": lambda v, p, w: v.list_consent(p),
     "approve_consent": lambda v, p, w: v.approve_consent(p, w.consent),
     "deny_consent": lambda v, p, w: v.deny_consent(p, w.consent),
+    "deny_all_consent": lambda v, p, w: v.deny_all_consent(p),
     "audit_entries": lambda v, p, w: v.audit_entries(p),
     "verify_audit": lambda v, p, w: v.verify_audit(p),
     "oauth_approve": lambda v, p, w: v.oauth_approve(
@@ -95,7 +96,7 @@ OWNER_ONLY: dict[str, Call] = {
 }
 
 # Calls about the app itself: allowed to any app, and they lend it nothing.
-SELF_SERVICE = {"list_access", "access_report", "request_access", "consent_status", "missing_scope", "scope_needed"}
+SELF_SERVICE = {"list_access", "access_report", "request_access", "consent_status", "missing_scope", "scope_needed", "step_up"}
 
 # Tables whose row counts a refused call must leave as they were (the audit log grows by the denial).
 STATE_TABLES = ["items", "units", "doc_files", "apps", "grants", "consent_requests"]

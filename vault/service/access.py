@@ -154,14 +154,22 @@ class AccessPart(ServiceCore):
     ) -> ConsentRequest:
         """An app asks for scopes; the owner decides out of band (``link`` is the consent page path).
 
+        Asking again for the same scopes with the same purpose while the first request is
+        pending returns that request (nothing new is stored or logged).
+
         Raises:
             InvalidInput: a malformed or owner-only scope, or no purpose. ScopeDenied: the owner needs no consent.
+            LimitReached: the app already holds ``MAX_PENDING_PER_APP`` pending requests.
         """
         if principal.app_id is None:
             raise InvalidInput("the owner needs no consent; use `ctxvault grant` to lend access to an app")
         parsed = parse_scopes(scopes)
+        consents = ConsentRequests(self.store)
         with self.store.transaction():
-            request = ConsentRequests(self.store).create(principal.app_id, parsed, purpose, grant_expires_at=expires_at, now=now)
+            existing = consents.duplicate(principal.app_id, parsed, purpose, now=now)
+            if existing is not None:
+                return existing
+            request = consents.create(principal.app_id, parsed, purpose, grant_expires_at=expires_at, now=now)
             self._audit.record(
                 principal, "consent_request", scope=" ".join(request.scopes), purpose=request.purpose,
                 detail={"consent_id": request.id}, now=now,
@@ -241,6 +249,25 @@ class AccessPart(ServiceCore):
                 detail={"consent_id": request.id, "app_id": request.app_id}, now=now,
             )  # fmt: skip
         return decided
+
+    def deny_all_consent(self, principal: Principal, app: str | None = None, now: datetime | None = None) -> list[ConsentRequest]:
+        """Deny every pending request (of one app, or of all), in one transaction; return those denied.
+
+        Raises:
+            NotFound: no such app. ScopeDenied: only the owner can deny.
+        """
+        self._policy.require_owner(principal, "deny consent requests")
+        consents = ConsentRequests(self.store)
+        with self.store.transaction():
+            app_id = Apps(self.store).get(app).id if app else None
+            denied = []
+            for request in consents.query(status="pending", app_id=app_id, now=now):
+                denied.append(consents.decide(request.id, "denied", now=now))
+                self._audit.record(
+                    principal, "consent_deny", scope=" ".join(request.scopes), purpose=request.purpose,
+                    detail={"consent_id": request.id, "app_id": request.app_id, "bulk": True}, now=now,
+                )  # fmt: skip
+        return denied
 
     def _access_summary(self, target: Principal, now: datetime | None) -> AccessSummary:
         if target.app_id is None:

@@ -12,7 +12,7 @@ from vault.apps import Apps, principal_of
 from vault.errors import InvalidInput, InvalidToken, NotFound
 from vault.filters import Sensitivity
 from vault.items import utcnow
-from vault.oauth import OAuthState
+from vault.oauth import MAX_UNUSED_DYNAMIC_CLIENTS, OAuthState, check_client_name, check_redirect_uris
 from vault.owner_sessions import LoginLinks, PendingAuthorization
 from vault.policy import OPERATION_NEEDS
 from vault.principal import Principal
@@ -23,14 +23,21 @@ from vault.service.access import AccessPart
 class OAuthPart(AccessPart):
     """OAuth 2.1 for the HTTP surface: clients, codes, tokens, and step-up scopes."""
 
-    def oauth_register(self, client_name: str, redirect_uris: list[str]) -> OAuthClient:
+    def oauth_register(self, client_name: str | None, redirect_uris: list[str]) -> OAuthClient:
         """Dynamic client registration (RFC 7591): a client record with no app and no access.
 
+        At most ``MAX_UNUSED_DYNAMIC_CLIENTS`` never-approved clients are kept: registering
+        another drops the oldest of them (an approved client is never dropped).
+
         Raises:
-            InvalidInput: a bad redirect URI.
+            InvalidInput: a bad redirect URI. TooLarge: a field or list past its limit.
         """
+        name = check_client_name(client_name)
+        uris = check_redirect_uris(redirect_uris)
+        oauth = OAuthState(self.store)
         with self.store.transaction():
-            return OAuthState(self.store).add_client("dynamic", client_name or "MCP client", redirect_uris)
+            oauth.prune_unused(keep=MAX_UNUSED_DYNAMIC_CLIENTS - 1)
+            return oauth.add_client("dynamic", name, uris)
 
     def oauth_client(self, client_id: str, metadata: dict[str, object] | None = None) -> OAuthClient:
         """The client behind ``client_id``: stored, a registered app with redirect URIs, or (given its
@@ -219,6 +226,36 @@ class OAuthPart(AccessPart):
         if app is None or granted.resource != resource:
             raise InvalidToken("invalid or expired access token")
         return principal_of(app)
+
+    def authenticate_bearer(self, token: str, resource: str, client: str, now: datetime | None = None) -> Principal:
+        """The app behind an HTTP bearer token (an app token, or an OAuth access token for ``resource``).
+
+        A refused token is audited as a denial before the error is raised: filed under the
+        app a revoked or expired OAuth token was issued to, else under the client's address;
+        a burst from one client is one entry a minute with its count (``REFUSAL_WINDOW``).
+
+        Raises:
+            InvalidToken
+        """
+        try:
+            return self.authenticate_app(token, now=now)
+        except InvalidToken:
+            pass
+        try:
+            return self.authenticate_oauth(token, resource, now=now)
+        except InvalidToken:
+            self._audit.record_refused_token(OAuthState(self.store).issued_to(token), client, now=now)
+            raise
+
+    def step_up(self, principal: Principal, operation: str, now: datetime | None = None) -> str | None:
+        """The scope ``principal`` must request before ``operation`` over HTTP (403 step-up), else None.
+
+        A refusal is audited like the same call's denial over stdio.
+        """
+        needed = self.scope_needed(principal, operation)
+        if needed is not None:
+            self._audit.record_denial(principal, f"{operation} (HTTP step-up)", scope=needed, now=now)
+        return needed
 
     def missing_scope(self, principal: Principal, action: Action, kind: str | None = None) -> str | None:
         """The scope to ask for when ``principal`` holds nothing at all for ``action`` (HTTP step-up), else None."""
