@@ -15,16 +15,18 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import pairwise
 from operator import attrgetter
 from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 
-from schemas.items import SPACE_PATTERN, TAG_PATTERN
+from schemas.items import SPACE_PATTERN, TAG_PATTERN, Conflict
 from schemas.portable import ImportSummary, Skipped
 from vault import vectors as vector_rows
 from vault.chunking import chunk_text
 from vault.errors import BadBundle, VaultError
+from vault.history import State, StateKey, Version, insert_versions, version_keys
 from vault.index import training_points
 from vault.items import (
     ITEM_COLUMNS,
@@ -36,6 +38,7 @@ from vault.items import (
     next_uid,
     row_statements,
     unit_text,
+    utcnow,
 )
 from vault.portable.records import MAX_TEXT_CHARS, ImportBatch, ItemRecord, VectorSet, check_text
 from vault.settings import Settings
@@ -70,6 +73,9 @@ class _Step:
     reason: str | None = None
     supersede_live: str | None = None  # id of the vault's live preference this record replaces
     history_at: datetime | None = None  # the vault's value is newer: keep this one as history from then
+    keep: tuple[Version, ...] = ()  # versions to add to the item's history (vault/history.py)
+    current: bool = True  # False: the vault's state stays current and the record only joins the history
+    conflict: Conflict | None = None  # both sides changed the item since their common version
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -144,6 +150,10 @@ class _Known:
     twins: dict[tuple[str, str], str]  # (kind, content hash) → live item id
     live_prefs: dict[str, Row]  # preference key → its live value (id, created_at)
     link_targets: set[str]  # ids that records supersede and the vault holds
+    versions: dict[str, list[StateKey]]  # existing items with history → the states it holds, oldest first
+    authors: dict[str, str]  # existing items with history → who wrote their current state
+    tombstones: set[str]  # ids purged in this vault that a record or a tombstone of the batch names
+    forget: list[str]  # live items of the vault that the source forgot or purged
 
 
 def _lookup(store: Store, batch: ImportBatch, scan: bool | None = None) -> _Known:
@@ -179,13 +189,40 @@ def _lookup(store: Store, batch: ImportBatch, scan: bool | None = None) -> _Know
         if links
         else set()
     )
-    return _Known(existing, twins, live_prefs, targets)
+    history_rows = [item_id for item_id in existing] if existing else []
+    versions = version_keys(store, history_rows) if history_rows else {}
+    authors = (
+        {
+            r[0]: r[1]
+            for r in store.query(
+                "SELECT v.item_id, v.replaced_by FROM item_versions v JOIN (SELECT item_id, max(version) AS top FROM item_versions "
+                "WHERE item_id IN (SELECT value FROM json_each(?)) GROUP BY item_id) t ON t.item_id = v.item_id AND t.top = v.version",
+                [json.dumps(list(versions))],
+            )
+        }
+        if versions
+        else {}
+    )
+    named = [*(r.id for r in batch.records if r.id), *(t.id for t in batch.tombstones)]
+    purged: set[str] = set()
+    if store.one("SELECT 1 FROM tombstones LIMIT 1") is not None:
+        for start in range(0, len(named), 5000):
+            part = json.dumps(named[start : start + 5000])
+            purged |= {r[0] for r in store.query("SELECT id FROM tombstones WHERE id IN (SELECT value FROM json_each(?))", [part])}
+    forget: list[str] = []
+    gone = [t.id for t in batch.tombstones]
+    for start in range(0, len(gone), 5000):
+        part = json.dumps(gone[start : start + 5000])
+        forget += [r[0] for r in store.query(
+            "SELECT id FROM items WHERE id IN (SELECT value FROM json_each(?)) AND deleted_at IS NULL ORDER BY id", [part]
+        )]  # fmt: skip
+    return _Known(existing, twins, live_prefs, targets, versions, authors, purged, forget)
 
 
-def plan(store: Store, batch: ImportBatch, progress: Progress | None = None) -> list[_Step]:
+def plan(store: Store, batch: ImportBatch, progress: Progress | None = None, now: datetime | None = None) -> list[_Step]:
     """Decide, for every record, whether it is new, an update, unchanged or skipped."""
     _check_all(batch.records)
-    return list(_steps(batch, _lookup(store, batch), progress, "planning"))
+    return list(_steps(batch, _lookup(store, batch), progress, "planning", actor="owner", now=now or utcnow()))
 
 
 def write_order(records: Sequence[ItemRecord]) -> list[ItemRecord]:
@@ -206,13 +243,16 @@ def _id_or_empty(r: ItemRecord) -> str:
 _CREATED = attrgetter("created_at")
 
 
-def _steps(batch: ImportBatch, known: _Known, progress: Progress | None, phase: str) -> Iterator[_Step]:
+def _steps(
+    batch: ImportBatch, known: _Known, progress: Progress | None, phase: str, *, actor: str = "owner", now: datetime | None = None
+) -> Iterator[_Step]:
     """The plan, one record at a time in write order; reads nothing from the store, so a writer may consume it as it goes.
 
     Raises:
         BadBundle: an id appears twice (a real import is inside its transaction by then, and rolls back).
     """
     existing, twins = known.existing, known.twins
+    now = now or utcnow()
     seen: dict[tuple[str, str], str] = {}
     batch_ids: set[str] = set()
     live_keys: dict[str, str] = {}
@@ -224,6 +264,9 @@ def _steps(batch: ImportBatch, known: _Known, progress: Progress | None, phase: 
             raise BadBundle(f"item id {r.id[:40]!r} appears twice in the source")
         if r.id:
             batch_ids.add(r.id)
+        if known.tombstones and r.id in known.tombstones:
+            yield _Step("skipped", r, r.id, "purged in this vault")
+            continue
         e = existing.get(r.id) if r.id else None
         if e is not None:
             if e["deleted_at"] is not None:
@@ -232,10 +275,8 @@ def _steps(batch: ImportBatch, known: _Known, progress: Progress | None, phase: 
                 yield _Step("skipped", r, e["id"], f"id is a {e['kind']} in this vault")
             elif _same(r, e):
                 yield _Step("unchanged", r, e["id"])
-            elif r.updated_at > datetime.fromisoformat(e["updated_at"]):
-                yield _Step("updated", r, e["id"])
             else:
-                yield _Step("skipped", r, e["id"], "the vault's copy is newer")
+                yield _merge_step(r, e, known, batch.source, actor, now)
             continue
         key = (r.kind, r.content_hash) if r.superseded_at is None else None
         if key is not None:
@@ -247,7 +288,7 @@ def _steps(batch: ImportBatch, known: _Known, progress: Progress | None, phase: 
                 yield _Step("unchanged", r, twin, f"same content as {twin}")
                 seen[key] = twin
                 continue
-        step = _Step("new", r, r.id or new_id())
+        step = _Step("new", r, r.id or new_id(), keep=r.history)
         if r.kind == "preference" and r.superseded_at is None and r.key:
             row = None if r.key in live_keys else known.live_prefs.get(r.key)
             if row is not None and row["id"] not in batch_ids:
@@ -260,6 +301,39 @@ def _steps(batch: ImportBatch, known: _Known, progress: Progress | None, phase: 
         if key is not None:
             seen[key] = step.item_id
         yield step
+
+
+def _merge_step(r: ItemRecord, e: Row, known: _Known, source: str, actor: str, now: datetime) -> _Step:
+    """An item both sides hold, by id: a fast-forward, an older version, or a conflict that keeps both sides.
+
+    A state is recognised by (saved_at, content hash), which travel with every export
+    (vault/history.py). The source's copy is newer when the vault's current state is in
+    its history; older when its state is in the vault's history; otherwise both changed
+    since their common version, and the later of the two (by time, then by hash, so two
+    vaults choose alike even at equal times) becomes current and the other a version.
+    """
+    ours_key: StateKey = (datetime.fromisoformat(e["updated_at"]), e["content_hash"])
+    theirs = r.state
+    ours_history = set(known.versions.get(e["id"], ()))
+    theirs_history = {v.state.key for v in r.history}
+    if theirs.key == ours_key:
+        return _Step("unchanged", r, e["id"])
+    if ours_key in theirs_history:  # the source carries on from the vault's state
+        return _Step("updated", r, e["id"], keep=tuple(v for v in r.history if v.state.key not in ours_history))
+    if theirs.key in ours_history:
+        return _Step("skipped", r, e["id"], "an earlier version of this vault's copy")
+    ours = State(
+        e["text"], e["space"], tuple(json.loads(e["tags"])), e["sensitivity"], e["content_hash"],
+        known.authors.get(e["id"], e["created_by"]), ours_key[0],
+    )  # fmt: skip
+    only_theirs = tuple(v for v in r.history if v.state.key not in ours_history and v.state.key != ours_key)
+    source_wins = (theirs.key[0], theirs.key[1]) > (ours_key[0], ours_key[1])
+    other = ours if source_wins else theirs
+    conflict = Conflict(
+        item_id=e["id"], kind=r.kind, current_updated_at=(theirs if source_wins else ours).saved_at,
+        other_updated_at=other.saved_at, kept="source" if source_wins else "vault", source=source[:200],
+    )  # fmt: skip
+    return _Step("updated", r, e["id"], keep=(*only_theirs, Version(other, actor, now)), current=source_wins, conflict=conflict)
 
 
 def _live_twins(store: Store, hashes: list[str] | None) -> dict[tuple[str, str], str]:
@@ -359,15 +433,24 @@ def _apply(
     vectors = batch.vectors
     reuse = vectors is not None and vectors.model == settings.model and vectors.dim > 0
     summary = ImportSummary(source=batch.source, detected=batch.format, dry_run=dry_run, skipped=list(batch.skipped))
+    now = utcnow()
     if dry_run:
-        steps = plan(store, batch, progress)
+        _check_all(batch.records)
+        known = _lookup(store, batch)
+        steps = list(_steps(batch, known, progress, "planning", actor=actor, now=now))
         tally = _Tally(summary)
         for s in steps:
             tally.count(s)
         tally.done()
         if reuse and vectors is not None:
-            to_write = {s.record.id for s in steps if s.action in ("new", "updated") and s.record.id}
-            summary.vectors_reused = sum(1 for key in dict.fromkeys(vectors.keys) if key[0] in to_write)
+            # Exactly the vectors the real run stores: those of the units it writes, from the rows it keeps.
+            rows = _SourceVectors(vectors)
+            rows.keep(_reusable(batch, known))
+            summary.vectors_reused = sum(
+                1 for s in steps if s.action in ("new", "updated") for seq in _unit_seqs(s, settings) if (s.item_id, seq) in rows.row
+            )
+        summary.conflicts = [s.conflict for s in steps if s.conflict is not None]
+        summary.forgotten = len(known.forget)
         return summary
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctxvault-import") as pool:
         # Reading the vault releases the GIL: it runs while the records are checked.
@@ -380,10 +463,7 @@ def _apply(
         if source is not None:
             # Only vectors of records that will likely be written (new ids, no twin): the rest would sway
             # the decision to (re)train the lists. Which rows are stored is decided exactly below, by unit.
-            twins = known.twins  # every record is hashed here only when the vault has items to be twins of
-            source.keep(
-                {r.id for r in batch.records if r.id and r.id not in known.existing and not (twins and (r.kind, r.content_hash) in twins)}
-            )
+            source.keep(_reusable(batch, known))
         if source is not None and stage is not None and source.size:
             # Indexing starts now (training needs only a sample of the vectors) and runs beside the writes.
             staged = stage(source.sample(training_points(source.size)), source.size)
@@ -401,17 +481,23 @@ def _apply(
             with _Queue(store, next_uid(store), feed, actor) as queue:
                 # Planning streams into writing: rows are built and queued while earlier ones are inserted.
                 tally = _Tally(summary)
-                for s in _steps(batch, known, progress, "writing"):
+                conflicts: list[Conflict] = []
+                chains: set[str] = set()
+                for s in _steps(batch, known, progress, "writing", actor=actor, now=now):
                     tally.count(s)
-                    if s.action == "new" and s.supersede_live is None and s.record.document is None:
+                    if s.action == "new" and s.supersede_live is None and s.record.document is None and not s.keep:
                         queue.add_new(s)  # nothing below depends on the row existing yet
                     elif s.action in ("new", "updated"):
                         queue.flush()  # the queued rows go first: writes keep their order
-                        queue.add_units(_write(store, s, settings, actor))
+                        queue.add_units(_write(store, s, settings, actor, now))
                     else:
                         continue
                     written.add(s.item_id)
-                    if s.record.supersedes:
+                    if s.conflict is not None:
+                        conflicts.append(s.conflict)
+                    if s.record.kind == "preference" and s.record.key:
+                        chains.add(s.record.key)
+                    if s.record.supersedes and s.current:
                         links.append(s)
                 queue.flush()
                 tally.done()
@@ -420,6 +506,10 @@ def _apply(
             for s in links:
                 if s.record.supersedes in known.link_targets or s.record.supersedes in written:
                     store.execute("UPDATE items SET supersedes = ? WHERE id = ?", [s.record.supersedes, s.item_id])
+            if known.live_prefs:
+                _one_chain(store, sorted(chains & set(known.live_prefs)))
+            summary.conflicts = conflicts
+            summary.forgotten = _forget(store, batch, known, now)
             if staged is not None and feed is not None:
                 staged.written(queue.units, np.array(feed.lacking, dtype=np.int64))
     except BaseException:
@@ -642,15 +732,79 @@ def _unit_text(s: _Step) -> str | None:
     return unit_text(r.kind, r.text, r.key, at=r.valid_from or r.created_at)
 
 
+def _keep(store: Store, s: _Step, now: datetime) -> None:
+    """Add a step's versions to its item's history, and record its conflict (the other side is the last version)."""
+    first = insert_versions(store, s.item_id, s.keep)
+    if s.conflict is not None:
+        c = s.conflict
+        c.version = first + len(s.keep) - 1
+        c.found_at = now
+        cursor = store.execute(
+            "INSERT INTO conflicts (item_id, version, kept, source, found_at) VALUES (?, ?, ?, ?, ?)",
+            [s.item_id, c.version, c.kept, c.source, now.isoformat()],
+        )
+        c.id = cursor.lastrowid
+
+
 def _drop_units(store: Store, item_id: str) -> None:
     """Delete an item's units and their vectors: the import runs without foreign-key actions, so the cascade is here."""
     store.execute("DELETE FROM vectors WHERE uid IN (SELECT uid FROM units WHERE item_id = ?)", [item_id])
     store.execute("DELETE FROM units WHERE item_id = ?", [item_id])
 
 
-def _write(store: Store, s: _Step, settings: Settings, actor: str) -> list[tuple[str, int, str, int, int]]:
-    """Write one item row that replaces or updates another, or carries a document file; returns the units to insert for it."""
+def _reusable(batch: ImportBatch, known: _Known) -> set[str]:
+    """Ids of the records whose source vectors may be stored: new ids without a twin in the vault."""
+    twins = known.twins  # every record is hashed here only when the vault has items to be twins of
+    return {r.id for r in batch.records if r.id and r.id not in known.existing and not (twins and (r.kind, r.content_hash) in twins)}
+
+
+def _unit_seqs(s: _Step, settings: Settings) -> list[int]:
+    """The units a step writes (their seqs), as ``_write`` and the queue write them: what a dry run counts."""
     r = s.record
+    if not s.current:
+        return []
+    if r.kind == "document" and r.document is not None:
+        if r.document.chunks:
+            return [c.seq for c in r.document.chunks]
+        return [c.seq for c in chunk_text(r.document.text or "", settings.chunk_chars, settings.chunk_overlap)]
+    return [] if _unit_text(s) is None else [0]
+
+
+def _one_chain(store: Store, keys: list[str]) -> None:
+    """Link each of these preferences' values to the one before it, by time: two vaults that both changed a
+    value import into one chain, never two values naming the same predecessor."""
+    for key in keys:
+        rows = store.query("SELECT id, created_at, supersedes FROM items WHERE kind = 'preference' AND pref_key = ?", [key])
+        ordered = sorted(rows, key=lambda row: (datetime.fromisoformat(row["created_at"]), row["id"]))
+        for before, row in pairwise(ordered):
+            if row["supersedes"] != before["id"]:
+                store.execute("UPDATE items SET supersedes = ? WHERE id = ?", [before["id"], row["id"]])
+        if ordered and ordered[0]["supersedes"] is not None:
+            store.execute("UPDATE items SET supersedes = NULL WHERE id = ?", [ordered[0]["id"]])
+
+
+def _forget(store: Store, batch: ImportBatch, known: _Known, now: datetime) -> int:
+    """Forget the live items the source forgot or purged; remember the purged ids the vault never held. Returns how many were forgotten."""
+    stamp = now.isoformat()
+    for item_id in known.forget:
+        store.execute("UPDATE items SET deleted_at = ? WHERE id = ?", [stamp, item_id])
+        _drop_units(store, item_id)
+    purged = [[t.id, t.content_hash, t.at.isoformat()] for t in batch.tombstones if t.purged]
+    if purged:
+        store.execute(
+            "INSERT OR IGNORE INTO tombstones (id, content_hash, purged_at) SELECT value ->> 0, value ->> 1, value ->> 2 "
+            "FROM json_each(?) WHERE value ->> 0 NOT IN (SELECT id FROM items)",
+            [json.dumps(purged)],
+        )
+    return len(known.forget)
+
+
+def _write(store: Store, s: _Step, settings: Settings, actor: str, now: datetime) -> list[tuple[str, int, str, int, int]]:
+    """Write one item row that replaces or updates another, carries a document file or a history; returns the units to insert for it."""
+    r = s.record
+    if not s.current:  # the vault's state stays current: the record joins its history
+        _keep(store, s, now)
+        return []
     row = [col[0] for col in _item_columns([s], actor)]
     if s.supersede_live:
         # Before the insert: only one live value per key may exist at any moment.
@@ -662,6 +816,8 @@ def _write(store: Store, s: _Step, settings: Settings, actor: str) -> list[tuple
     else:
         store.execute(f"UPDATE items SET {', '.join(c + ' = ?' for c in _COLUMNS[1:])} WHERE id = ?", [*row[1:], s.item_id])
         _drop_units(store, s.item_id)
+    if s.keep:
+        _keep(store, s, now)
     if s.supersede_live and not r.supersedes:
         store.execute("UPDATE items SET supersedes = ? WHERE id = ?", [s.supersede_live, s.item_id])
     if r.kind == "document" and r.document is not None:
