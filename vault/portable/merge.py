@@ -317,6 +317,10 @@ def _merge_step(r: ItemRecord, e: Row, known: _Known, source: str, actor: str, n
     ours_history = set(known.versions.get(e["id"], ()))
     theirs_history = {v.state.key for v in r.history}
     if theirs.key == ours_key:
+        if r.superseded_at is not None and e["superseded_at"] is None:
+            # The source replaced this preference value since: it stops being live here too (its successor follows
+            # in write order), or the successor's insert would meet a second live value for the key.
+            return _Step("updated", r, e["id"])
         return _Step("unchanged", r, e["id"])
     if ours_key in theirs_history:  # the source carries on from the vault's state
         return _Step("updated", r, e["id"], keep=tuple(v for v in r.history if v.state.key not in ours_history))
