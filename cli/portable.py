@@ -143,6 +143,8 @@ def import_cmd(
     console.print(f"detected {summary.detected}; {verb}: {summary.new} new, {summary.updated} updated, {summary.unchanged} unchanged")
     if summary.vectors_reused:
         console.print(f"reused {summary.vectors_reused} embeddings from the bundle")
+    if summary.forgotten:
+        console.print(f"forgot {summary.forgotten} item(s) the source had forgotten or purged")
     for c in summary.conflicts[:50]:
         side = "this vault's" if c.kept == "vault" else "the imported"
         console.print(

@@ -15,7 +15,6 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import pairwise
 from operator import attrgetter
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -26,7 +25,7 @@ from schemas.portable import ImportSummary, Skipped
 from vault import vectors as vector_rows
 from vault.chunking import chunk_text
 from vault.errors import BadBundle, VaultError
-from vault.history import State, StateKey, Version, insert_versions, version_keys
+from vault.history import StateKey, Version, version_keys
 from vault.index import training_points
 from vault.items import (
     ITEM_COLUMNS,
@@ -40,6 +39,8 @@ from vault.items import (
     unit_text,
     utcnow,
 )
+from vault.portable import reconcile
+from vault.portable.reconcile import drop_units
 from vault.portable.records import MAX_TEXT_CHARS, ImportBatch, ItemRecord, VectorSet, check_text
 from vault.settings import Settings
 from vault.store import Row, Store
@@ -203,9 +204,9 @@ def _lookup(store: Store, batch: ImportBatch, scan: bool | None = None) -> _Know
         if versions
         else {}
     )
-    named = [*(r.id for r in batch.records if r.id), *(t.id for t in batch.tombstones)]
     purged: set[str] = set()
-    if store.one("SELECT 1 FROM tombstones LIMIT 1") is not None:
+    if store.one("SELECT 1 FROM tombstones LIMIT 1") is not None:  # most vaults never purged: nothing to probe
+        named = [*(r.id for r in batch.records if r.id), *(t.id for t in batch.tombstones)]
         for start in range(0, len(named), 5000):
             part = json.dumps(named[start : start + 5000])
             purged |= {r[0] for r in store.query("SELECT id FROM tombstones WHERE id IN (SELECT value FROM json_each(?))", [part])}
@@ -304,40 +305,9 @@ def _steps(
 
 
 def _merge_step(r: ItemRecord, e: Row, known: _Known, source: str, actor: str, now: datetime) -> _Step:
-    """An item both sides hold, by id: a fast-forward, an older version, or a conflict that keeps both sides.
-
-    A state is recognised by (saved_at, content hash), which travel with every export
-    (vault/history.py). The source's copy is newer when the vault's current state is in
-    its history; older when its state is in the vault's history; otherwise both changed
-    since their common version, and the later of the two (by time, then by hash, so two
-    vaults choose alike even at equal times) becomes current and the other a version.
-    """
-    ours_key: StateKey = (datetime.fromisoformat(e["updated_at"]), e["content_hash"])
-    theirs = r.state
-    ours_history = set(known.versions.get(e["id"], ()))
-    theirs_history = {v.state.key for v in r.history}
-    if theirs.key == ours_key:
-        if r.superseded_at is not None and e["superseded_at"] is None:
-            # The source replaced this preference value since: it stops being live here too (its successor follows
-            # in write order), or the successor's insert would meet a second live value for the key.
-            return _Step("updated", r, e["id"])
-        return _Step("unchanged", r, e["id"])
-    if ours_key in theirs_history:  # the source carries on from the vault's state
-        return _Step("updated", r, e["id"], keep=tuple(v for v in r.history if v.state.key not in ours_history))
-    if theirs.key in ours_history:
-        return _Step("skipped", r, e["id"], "an earlier version of this vault's copy")
-    ours = State(
-        e["text"], e["space"], tuple(json.loads(e["tags"])), e["sensitivity"], e["content_hash"],
-        known.authors.get(e["id"], e["created_by"]), ours_key[0],
-    )  # fmt: skip
-    only_theirs = tuple(v for v in r.history if v.state.key not in ours_history and v.state.key != ours_key)
-    source_wins = (theirs.key[0], theirs.key[1]) > (ours_key[0], ours_key[1])
-    other = ours if source_wins else theirs
-    conflict = Conflict(
-        item_id=e["id"], kind=r.kind, current_updated_at=(theirs if source_wins else ours).saved_at,
-        other_updated_at=other.saved_at, kept="source" if source_wins else "vault", source=source[:200],
-    )  # fmt: skip
-    return _Step("updated", r, e["id"], keep=(*only_theirs, Version(other, actor, now)), current=source_wins, conflict=conflict)
+    """An item both sides hold, by id (vault/portable/reconcile.py decides)."""
+    d = reconcile.decide(r, e, known.versions.get(e["id"], ()), known.authors.get(e["id"], e["created_by"]), source, actor, now)
+    return _Step(d.action, r, e["id"], d.reason, keep=d.keep, current=d.current, conflict=d.conflict)
 
 
 def _live_twins(store: Store, hashes: list[str] | None) -> dict[tuple[str, str], str]:
@@ -475,7 +445,7 @@ def _apply(
         written: set[str] = set()
         # A bulk transaction (Store.transaction): without foreign-key checks, as each unit, vector and
         # link references a row written just before it (or known to exist), and the one cascade an
-        # import needs, units to their vectors, is done by _drop_units.
+        # import needs, units to their vectors, is done by drop_units.
         with store.transaction(bulk=True):
             feed = None
             if source is not None and vectors is not None and source.size:
@@ -511,9 +481,9 @@ def _apply(
                 if s.record.supersedes in known.link_targets or s.record.supersedes in written:
                     store.execute("UPDATE items SET supersedes = ? WHERE id = ?", [s.record.supersedes, s.item_id])
             if known.live_prefs:
-                _one_chain(store, sorted(chains & set(known.live_prefs)))
+                reconcile.one_chain(store, sorted(chains & set(known.live_prefs)))
             summary.conflicts = conflicts
-            summary.forgotten = _forget(store, batch, known, now)
+            summary.forgotten = reconcile.forget_sourced(store, batch.tombstones, known.forget, now)
             if staged is not None and feed is not None:
                 staged.written(queue.units, np.array(feed.lacking, dtype=np.int64))
     except BaseException:
@@ -736,26 +706,6 @@ def _unit_text(s: _Step) -> str | None:
     return unit_text(r.kind, r.text, r.key, at=r.valid_from or r.created_at)
 
 
-def _keep(store: Store, s: _Step, now: datetime) -> None:
-    """Add a step's versions to its item's history, and record its conflict (the other side is the last version)."""
-    first = insert_versions(store, s.item_id, s.keep)
-    if s.conflict is not None:
-        c = s.conflict
-        c.version = first + len(s.keep) - 1
-        c.found_at = now
-        cursor = store.execute(
-            "INSERT INTO conflicts (item_id, version, kept, source, found_at) VALUES (?, ?, ?, ?, ?)",
-            [s.item_id, c.version, c.kept, c.source, now.isoformat()],
-        )
-        c.id = cursor.lastrowid
-
-
-def _drop_units(store: Store, item_id: str) -> None:
-    """Delete an item's units and their vectors: the import runs without foreign-key actions, so the cascade is here."""
-    store.execute("DELETE FROM vectors WHERE uid IN (SELECT uid FROM units WHERE item_id = ?)", [item_id])
-    store.execute("DELETE FROM units WHERE item_id = ?", [item_id])
-
-
 def _reusable(batch: ImportBatch, known: _Known) -> set[str]:
     """Ids of the records whose source vectors may be stored: new ids without a twin in the vault."""
     twins = known.twins  # every record is hashed here only when the vault has items to be twins of
@@ -774,33 +724,8 @@ def _unit_seqs(s: _Step, settings: Settings) -> list[int]:
     return [] if _unit_text(s) is None else [0]
 
 
-def _one_chain(store: Store, keys: list[str]) -> None:
-    """Link each of these preferences' values to the one before it, by time: two vaults that both changed a
-    value import into one chain, never two values naming the same predecessor."""
-    for key in keys:
-        rows = store.query("SELECT id, created_at, supersedes FROM items WHERE kind = 'preference' AND pref_key = ?", [key])
-        ordered = sorted(rows, key=lambda row: (datetime.fromisoformat(row["created_at"]), row["id"]))
-        for before, row in pairwise(ordered):
-            if row["supersedes"] != before["id"]:
-                store.execute("UPDATE items SET supersedes = ? WHERE id = ?", [before["id"], row["id"]])
-        if ordered and ordered[0]["supersedes"] is not None:
-            store.execute("UPDATE items SET supersedes = NULL WHERE id = ?", [ordered[0]["id"]])
-
-
-def _forget(store: Store, batch: ImportBatch, known: _Known, now: datetime) -> int:
-    """Forget the live items the source forgot or purged; remember the purged ids the vault never held. Returns how many were forgotten."""
-    stamp = now.isoformat()
-    for item_id in known.forget:
-        store.execute("UPDATE items SET deleted_at = ? WHERE id = ?", [stamp, item_id])
-        _drop_units(store, item_id)
-    purged = [[t.id, t.content_hash, t.at.isoformat()] for t in batch.tombstones if t.purged]
-    if purged:
-        store.execute(
-            "INSERT OR IGNORE INTO tombstones (id, content_hash, purged_at) SELECT value ->> 0, value ->> 1, value ->> 2 "
-            "FROM json_each(?) WHERE value ->> 0 NOT IN (SELECT id FROM items)",
-            [json.dumps(purged)],
-        )
-    return len(known.forget)
+def _keep(store: Store, s: _Step, now: datetime) -> None:
+    reconcile.keep_versions(store, s.item_id, s.keep, s.conflict, now)
 
 
 def _write(store: Store, s: _Step, settings: Settings, actor: str, now: datetime) -> list[tuple[str, int, str, int, int]]:
@@ -814,12 +739,12 @@ def _write(store: Store, s: _Step, settings: Settings, actor: str, now: datetime
         # Before the insert: only one live value per key may exist at any moment.
         stamp = r.created_at.isoformat()
         store.execute("UPDATE items SET superseded_at = ?, valid_until = ? WHERE id = ?", [stamp, stamp, s.supersede_live])
-        _drop_units(store, s.supersede_live)
+        drop_units(store, s.supersede_live)
     if s.action == "new":
         store.execute(f"INSERT INTO items ({ITEM_COLUMNS}) VALUES ({','.join('?' * len(row))})", row)
     else:
         store.execute(f"UPDATE items SET {', '.join(c + ' = ?' for c in _COLUMNS[1:])} WHERE id = ?", [*row[1:], s.item_id])
-        _drop_units(store, s.item_id)
+        drop_units(store, s.item_id)
     if s.keep:
         _keep(store, s, now)
     if s.supersede_live and not r.supersedes:
