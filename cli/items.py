@@ -18,7 +18,7 @@ AsOpt = Annotated[str | None, typer.Option("--as", help="See exactly what this a
 
 
 def register(app: typer.Typer) -> None:
-    for fn in (add, list_cmd, show, edit, forget, purge, spaces):
+    for fn in (add, list_cmd, show, edit, history, restore, forget, purge, spaces):
         name = {"list_cmd": "list"}.get(fn.__name__, fn.__name__)
         app.command(name=name)(fn)
 
@@ -137,6 +137,45 @@ def edit(
         raise typer.BadParameter("nothing to change: give --text, --space, --tag or --sensitivity")
     item = service(ctx).edit(OWNER, item_id, text=text, space=space, tags=tag, sensitivity=_sens(sensitivity))
     render(item, json_out, f"edited {item.id}")
+
+
+def history(ctx: typer.Context, item_id: str, json_out: JsonFlag = False) -> None:
+    """Show an item's earlier versions (kept by every edit, update, merge and restore), oldest first.
+
+    Example: ctxvault history 01J9Z3QK5V2Y6N8X0M4T7R1B2C
+    """
+    found = service(ctx).item_history(OWNER, item_id)
+    if json_out:
+        print_json(found)
+        return
+    item = found.item
+    for v in found.versions:
+        console.print(
+            f"v{v.version}  {v.saved_at:%Y-%m-%d %H:%M:%S}  by {shown(v.saved_by)}  [{v.space}] {shown(','.join(v.tags))} "
+            f"({v.sensitivity})  replaced by {shown(v.replaced_by)} {v.replaced_at:%Y-%m-%d %H:%M:%S}"
+        )
+        console.print(f"    {shown(v.text)}")
+    console.print(
+        f"v{found.current_version}  {item.provenance.updated_at:%Y-%m-%d %H:%M:%S}  current  [{item.space}] "
+        f"{shown(','.join(item.tags))} ({item.sensitivity})"
+    )
+    console.print(f"    {shown(item.text)}")
+    if found.conflicts:
+        console.print(f"open conflicts: {', '.join(map(str, found.conflicts))} (ctxvault conflicts)")
+
+
+def restore(
+    ctx: typer.Context,
+    item_id: str,
+    version: Annotated[int, typer.Option("--version", min=1, help="The version to make current (see `ctxvault history`).")],
+    json_out: JsonFlag = False,
+) -> None:
+    """Make an earlier version of an item current again; the state it replaces is kept as a new version.
+
+    Example: ctxvault restore 01J9Z3QK5V2Y6N8X0M4T7R1B2C --version 1
+    """
+    item = service(ctx).restore(OWNER, item_id, version)
+    render(item, json_out, f"restored {item.id} to version {version}")
 
 
 def forget(ctx: typer.Context, item_id: str, json_out: JsonFlag = False) -> None:

@@ -24,6 +24,7 @@ Tick = Callable[[int, int, str], None]
 def register(app: typer.Typer) -> None:
     app.command(name="export")(export)
     app.command(name="import")(import_cmd)
+    app.command(name="conflicts")(conflicts)
 
 
 @contextmanager
@@ -141,7 +142,48 @@ def import_cmd(
     console.print(f"detected {summary.detected}; {verb}: {summary.new} new, {summary.updated} updated, {summary.unchanged} unchanged")
     if summary.vectors_reused:
         console.print(f"reused {summary.vectors_reused} embeddings from the bundle")
+    if summary.forgotten:
+        console.print(f"forgot {summary.forgotten} item(s) the source had forgotten or purged")
+    for c in summary.conflicts[:50]:
+        side = "this vault's" if c.kept == "vault" else "the imported"
+        console.print(
+            f"  [red]conflict[/] {shown(c.item_id)}: changed on both sides; kept {side} as current, the other as "
+            f"{'version ' + str(c.version) if c.version else 'a version'} (ctxvault conflicts)"
+        )
     for s in summary.skipped[:50]:
         console.print(f"  [yellow]skipped[/] {shown(s.ref)}: {shown(s.reason)}")
     if len(summary.skipped) > 50:
         console.print(f"  … and {len(summary.skipped) - 50} more skipped (see --json)")
+
+
+def conflicts(
+    ctx: typer.Context,
+    resolve: Annotated[int | None, typer.Option("--resolve", help="Close this conflict (its id in the list).")] = None,
+    version: Annotated[
+        int | None, typer.Option("--version", min=1, help="With --resolve: make this version current (default: keep the current one).")
+    ] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """List items an import found changed on both sides (both are kept), or resolve one by choosing a version.
+
+    Example: ctxvault conflicts --resolve 3 --version 2
+    """
+    svc = service(ctx)
+    if version is not None and resolve is None:
+        raise typer.BadParameter("--version needs --resolve ID", param_hint="--version")
+    if resolve is not None:
+        item = svc.resolve_conflict(OWNER, resolve, version)
+        render(item, json_out, f"resolved conflict {resolve}: {item.id} is at the chosen version")
+        return
+    found = svc.conflicts(OWNER)
+    if json_out:
+        print_json(found)
+        return
+    if not found:
+        console.print("no open conflicts")
+    for c in found:
+        current = "this vault's edit" if c.kept == "vault" else "the imported edit"
+        console.print(
+            f"{c.id}  {shown(c.item_id)} ({c.kind})  current: {current} of {c.current_updated_at:%Y-%m-%d %H:%M:%S}; "
+            f"other side: version {c.version} of {c.other_updated_at:%Y-%m-%d %H:%M:%S}  from {shown(c.source)}"
+        )

@@ -122,11 +122,14 @@ def build_server(
             return svc.search(who, SearchQuery(text=query, limit=k, kinds=kind, spaces=space, tags=tags))
 
     @tool(title="Read an item", annotations=READ_ONLY)
-    def get_item(item_id: ItemIdArg) -> Item:
-        """Read one item (memory, preference or document) by id, with its provenance.
+    def get_item(
+        item_id: ItemIdArg,
+        versions: Annotated[bool, Field(description="Also return the item's earlier versions that this app may read.")] = False,
+    ) -> Item:
+        """Read one item (memory, preference or document) by id, with its provenance, and with `versions` its earlier versions.
         An item outside this app's grant is reported exactly like one that does not exist."""
         with tool_errors(), access.calling() as (svc, who):
-            return svc.get_item(who, item_id)
+            return svc.get_item(who, item_id, versions=versions)
 
     @tool(title="Get preferences", annotations=READ_ONLY)
     def get_preferences(

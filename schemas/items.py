@@ -49,6 +49,21 @@ class Provenance(_Model):
     updated_at: datetime
 
 
+class ItemVersion(_Model):
+    """One earlier state of an item, kept when an edit, update, merge or restore replaced it."""
+
+    version: int = Field(ge=1, description="1 is the oldest kept; the current state is the number after the last.")
+    text: str
+    space: str
+    tags: list[str]
+    sensitivity: Sensitivity
+    content_hash: str
+    saved_by: str = Field(description="'owner' or the app that wrote this state.")
+    saved_at: datetime = Field(description="When this state was written.")
+    replaced_by: str = Field(description="Who replaced it (an import names the owner who ran it).")
+    replaced_at: datetime
+
+
 class Item(_Model):
     """One memory, preference or document."""
 
@@ -67,6 +82,32 @@ class Item(_Model):
     superseded_at: datetime | None = None
     deleted_at: datetime | None = None
     meta: dict[str, object] = Field(default_factory=dict)
+    versions: list[ItemVersion] | None = Field(
+        default=None, description="Earlier versions, oldest first, when asked for (get_item with versions)."
+    )
+
+
+class ItemHistory(_Model):
+    """An item's current state and every earlier version kept, oldest first."""
+
+    item: Item
+    current_version: int = Field(description="The number the current state has in this history.")
+    versions: list[ItemVersion]
+    conflicts: list[int] = Field(default_factory=list, description="Open import conflicts of this item (ids).")
+
+
+class Conflict(_Model):
+    """An item an import found changed on both sides: both are kept, the newer current and the other as a version."""
+
+    id: int | None = Field(default=None, description="Conflict id (none in a dry run).")
+    item_id: str
+    kind: Kind
+    version: int | None = Field(default=None, description="The version holding the side that is not current (none in a dry run).")
+    current_updated_at: datetime
+    other_updated_at: datetime
+    kept: Literal["vault", "source"] = Field(description="Whose side is current: the vault's own or the imported one.")
+    source: str
+    found_at: datetime | None = None
 
 
 class ItemPage(_Model):

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.items import Sensitivity
+from schemas.items import Conflict, Sensitivity
 
 FORMAT_NAME = "ctxvault-bundle"
 FORMAT_VERSION = 1
@@ -76,6 +76,20 @@ class Manifest(_Model):
     files: dict[str, FileEntry]
 
 
+class VersionEntry(_Model):
+    """An earlier version of an item (``history`` in ``metadata["x-ctxvault"]`` and in documents.json), oldest first."""
+
+    text: str
+    space: str
+    tags: list[str]
+    sensitivity: Sensitivity
+    content_hash: str
+    saved_by: str
+    saved_at: datetime = Field(description="When this version was written; with content_hash, how vaults recognise a shared version.")
+    replaced_by: str
+    replaced_at: datetime
+
+
 class ItemExtras(_Model):
     """``metadata["x-ctxvault"]`` of every PAM memory we write: what PAM has no field for."""
 
@@ -89,6 +103,7 @@ class ItemExtras(_Model):
     supersedes: str | None = None
     superseded_at: datetime | None = None
     meta: dict[str, object] = Field(default_factory=dict)
+    history: list[VersionEntry] = Field(default_factory=list, description="Earlier versions, oldest first (omitted when none).")
 
 
 class PreferenceHistory(_Model):
@@ -135,6 +150,7 @@ class DocumentEntry(_Model):
     meta: dict[str, object] = Field(default_factory=dict)
     file: DocumentFileInfo
     chunks: list[ChunkEntry]
+    history: list[VersionEntry] = Field(default_factory=list, description="Earlier versions, oldest first.")
 
 
 class DocumentsFile(_Model):
@@ -154,6 +170,22 @@ class SpacesFile(_Model):
     """``x-ctxvault/spaces.json``: the spaces of the exported items."""
 
     spaces: list[SpaceEntry]
+
+
+class TombstoneEntry(_Model):
+    id: str = Field(min_length=1, max_length=128)
+    content_hash: str
+    state: Literal["forgotten", "purged"]
+    at: datetime = Field(description="When it was forgotten or purged.")
+
+
+class TombstonesFile(_Model):
+    """``x-ctxvault/tombstones.json``: items forgotten or purged in the exporting vault, by id and content hash only.
+
+    An import forgets them in the target, and a purged id is never brought back by an older bundle.
+    """
+
+    tombstones: list[TombstoneEntry]
 
 
 class VectorsFile(_Model):
@@ -192,6 +224,10 @@ class ImportSummary(_Model):
     skipped: list[Skipped] = Field(default_factory=list)
     vectors_reused: int = 0
     by_kind: dict[str, int] = Field(default_factory=dict, description="New or updated items per kind.")
+    conflicts: list[Conflict] = Field(
+        default_factory=list, description="Items changed on both sides: both kept, listed by `ctxvault conflicts`."
+    )
+    forgotten: int = Field(default=0, description="Items the source had forgotten or purged, forgotten here too.")
 
 
 COMPANION_MODELS: dict[str, type[BaseModel]] = {
@@ -199,6 +235,7 @@ COMPANION_MODELS: dict[str, type[BaseModel]] = {
     "preferences": PreferencesFile,
     "documents": DocumentsFile,
     "spaces": SpacesFile,
+    "tombstones": TombstonesFile,
     "vectors": VectorsFile,
 }
 

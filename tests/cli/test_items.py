@@ -80,3 +80,16 @@ def test_spaces_counts_items(ctxvault: Invoke, initialised: str) -> None:
     rows = json.loads(ctxvault("spaces", "--json").stdout)
     assert rows == [{"space": "work", "memories": 1, "preferences": 0, "documents": 0}]
     assert ctxvault("add", "x", "--space", "Bad Space").exit_code == 8
+
+
+def test_history_lists_the_previous_version_and_restore_brings_it_back(ctxvault: Invoke, initialised: str) -> None:
+    item = json.loads(ctxvault("add", "Meeting with Bob on Monday", "--json").stdout)["item"]
+    assert ctxvault("edit", item["id"], "--text", "Meeting with Bob on Tuesday").exit_code == 0
+    shown = ctxvault("history", item["id"])
+    assert shown.exit_code == 0 and "v1" in shown.stdout and "Monday" in shown.stdout and "current" in shown.stdout
+    found = json.loads(ctxvault("history", item["id"], "--json").stdout)
+    assert [v["text"] for v in found["versions"]] == ["Meeting with Bob on Monday"] and found["current_version"] == 2
+    restored = ctxvault("restore", item["id"], "--version", "1", "--json")
+    assert restored.exit_code == 0 and json.loads(restored.stdout)["text"] == "Meeting with Bob on Monday"
+    assert len(json.loads(ctxvault("history", item["id"], "--json").stdout)["versions"]) == 2
+    assert ctxvault("restore", item["id"], "--version", "9").exit_code == 3

@@ -47,3 +47,24 @@ def test_hostile_import_exits_with_the_bad_bundle_code(ctxvault: Invoke, initial
     result = ctxvault("import", str(FIXTURES / "hostile" / "traversal.tar"))
     assert result.exit_code == 7
     assert ctxvault("import", str(FIXTURES / "mem0" / "export.json"), "--from", "nonsense").exit_code == 2
+
+
+def test_import_lists_a_conflict_and_conflicts_resolves_it_by_version(ctxvault: Invoke, initialised: str, tmp_path: Path) -> None:
+    item = json.loads(ctxvault("add", "Meeting with Bob on Monday", "--json").stdout)["item"]["id"]
+    assert ctxvault("export", "--plaintext", str(tmp_path / "first")).exit_code == 0
+    other = str(tmp_path / "other-vault")
+    assert ctxvault("--vault", other, "init").exit_code == 0
+    assert ctxvault("--vault", other, "import", str(tmp_path / "first")).exit_code == 0
+    assert ctxvault("edit", item, "--text", "Meeting with Bob on Tuesday").exit_code == 0
+    assert ctxvault("--vault", other, "edit", item, "--text", "Meeting with Bob on Friday").exit_code == 0
+    assert ctxvault("--vault", other, "export", "--plaintext", str(tmp_path / "theirs")).exit_code == 0
+
+    imported = ctxvault("import", str(tmp_path / "theirs"))
+    assert imported.exit_code == 0 and "conflict" in imported.stdout and item in imported.stdout
+    (conflict,) = json.loads(ctxvault("conflicts", "--json").stdout)
+    assert (conflict["item_id"], conflict["kept"]) == (item, "source")
+    assert item in ctxvault("conflicts").stdout
+    resolved = ctxvault("conflicts", "--resolve", str(conflict["id"]), "--version", str(conflict["version"]), "--json")
+    assert resolved.exit_code == 0 and json.loads(resolved.stdout)["text"] == "Meeting with Bob on Tuesday"
+    assert json.loads(ctxvault("conflicts", "--json").stdout) == []
+    assert ctxvault("conflicts", "--resolve", str(conflict["id"])).exit_code == 3  # closed already

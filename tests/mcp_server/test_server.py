@@ -196,3 +196,12 @@ async def test_an_app_without_a_grant_cannot_remember_or_forget(connect: Connect
         wrote = await client.call_tool("remember", {"text": "I like jazz"})
         deleted = await client.call_tool("forget", {"item_id": seeded["coffee"]})
     assert wrote.is_error and deleted.is_error
+
+
+async def test_get_item_with_versions_returns_the_earlier_versions(connect: Connect, vault: VaultService, seeded: dict[str, str]) -> None:
+    vault.edit(OWNER, seeded["coffee"], text="I drink my coffee with oat milk")
+    async with connect() as client:
+        plain = await client.call_tool("get_item", {"item_id": seeded["coffee"]})
+        full = await client.call_tool("get_item", {"item_id": seeded["coffee"], "versions": True})
+    assert body(plain)["versions"] is None
+    assert [v["text"] for v in body(full)["versions"]] == ["I drink my coffee black, no sugar"]

@@ -94,3 +94,25 @@ def test_purge_leaves_no_vector_in_the_sealed_index_file(settings: Settings, vau
         assert svc.search(OWNER, SearchQuery(text="bees", mode="dense")).hits
     ids = sealed_ids(settings)
     assert ids is not None and uid not in ids
+
+
+def test_purge_leaves_no_copy_of_an_items_earlier_versions(settings: Settings, vault: VaultService) -> None:
+    item = vault.remember(OWNER, MemoryIn(text="my old address is zqxversionmarker63 street")).item.id
+    vault.edit(OWNER, item, text="my address is on the hill", tags=["zqxversiontag64"])
+    vault.edit(OWNER, item, text="my address is by the sea", tags=["home"])
+    for n in range(20):
+        vault.remember(OWNER, MemoryIn(text=f"filler memory number {n} about gardening"))
+    key = unlock_key(settings, PASSPHRASE).raw()
+    vault.close()
+    # A test of the test: before purge, the decrypted pages hold both earlier versions.
+    before = decrypt_pages(settings.db_path.read_bytes(), key)
+    assert b"zqxversionmarker63" in before and b"zqxversiontag64" in before
+    with open_vault(settings, PASSPHRASE) as svc:
+        svc.forget(OWNER, item)
+        svc.purge(OWNER)
+        assert svc.store.one("SELECT count(*) FROM item_versions WHERE item_id = ?", [item])[0] == 0  # type: ignore[index]
+    for path in settings.home.glob("vault.db*"):
+        data = path.read_bytes()
+        plain = decrypt_pages(data, key)
+        for marker in (b"zqxversionmarker63", b"zqxversiontag64"):
+            assert marker not in plain and marker not in data, path

@@ -44,6 +44,8 @@ DATA: dict[str, Call] = {
     "spaces": lambda v, p, w: v.spaces(p),
     "remember": lambda v, p, w: v.remember(p, MemoryIn(text="I like coffee")),
     "edit": lambda v, p, w: v.edit(p, w.item, tags=["x"]),
+    "item_history": lambda v, p, w: v.item_history(p, w.item),
+    "restore": lambda v, p, w: v.restore(p, w.item, 1),  # the version the edit above kept
     "set_preference": lambda v, p, w: v.set_preference(p, "drink", "coffee"),
     "get_preference": lambda v, p, w: v.get_preference(p, "drink"),
     "list_preferences": lambda v, p, w: v.list_preferences(p),
@@ -67,6 +69,8 @@ OWNER_ONLY: dict[str, Call] = {
     "purge": lambda v, p, w: v.purge(p),
     "reindex": lambda v, p, w: v.reindex(p),
     "retrieval_stats": lambda v, p, w: v.retrieval_stats(p),
+    "conflicts": lambda v, p, w: v.conflicts(p),
+    "resolve_conflict": lambda v, p, w: v.resolve_conflict(p, 1),
     "export_bundle": lambda v, p, w: v.export_bundle(p, Selection(), w.tmp / "export", plaintext=True),
     "export_profile": lambda v, p, w: v.export_profile(p, Selection()),
     "import_items": lambda v, p, w: v.import_items(p, ImportBatch(format="pam", source="test", records=())),

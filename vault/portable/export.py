@@ -28,7 +28,10 @@ from schemas.portable import (
     Selection,
     SpaceEntry,
     SpacesFile,
+    TombstoneEntry,
+    TombstonesFile,
     VectorsFile,
+    VersionEntry,
 )
 from vault import vectors as vector_rows
 from vault.filters import ItemFilter
@@ -80,6 +83,7 @@ def build_bundle(
     vec_units = [(str(r["item_id"]), int(r["seq"])) for r in vec_rows]
     with_vector = {item_id for item_id, seq in vec_units if seq == 0}
 
+    versions = _histories(store, scope, where, params)
     counts = BundleCounts(vectors=len(vec_rows))
     memories: list[dict[str, Any]] = []
     embeddings: list[dict[str, Any]] = []
@@ -97,12 +101,12 @@ def build_bundle(
             field = {"memory": "memories", "preference": "preferences", "document": "documents"}[item.kind]
             setattr(entry, field, getattr(entry, field) + 1)
         if item.kind == "document":
-            documents.append(_document(store, item, files))
+            documents.append(_document(store, item, files, versions.get(item.id, [])))
             counts.documents += 1
             counts.chunks += len(documents[-1].chunks)
             continue
         ref = f"emb-{item.id}" if item.id in with_vector else None
-        memories.append(pam.memory_object(item, superseded_by.get(item.id), ref))
+        memories.append(pam.memory_object(item, superseded_by.get(item.id), ref, versions.get(item.id)))
         if ref is not None:
             embeddings.append(
                 {
@@ -140,6 +144,7 @@ def build_bundle(
         ).model_dump(mode="json")
     )
     files[f"{c}/documents.json"] = _dump(DocumentsFile(documents=documents).model_dump(mode="json"))
+    files[f"{c}/tombstones.json"] = _dump(_tombstones(store, scope, selection).model_dump(mode="json"))
     files[f"{c}/spaces.json"] = _dump(SpacesFile(spaces=sorted(spaces.values(), key=lambda s: s.name)).model_dump(mode="json"))
     if vec_rows:
         assert model is not None and dim is not None
@@ -159,7 +164,47 @@ def build_bundle(
     return files, counts
 
 
-def _document(store: Store, item: Item, files: Files) -> DocumentEntry:
+def _histories(store: Store, scope: ItemFilter, where: str, params: list[object]) -> dict[str, list[VersionEntry]]:
+    """The kept versions of the exported items, oldest first; a version outside the selection stays out, as an item would."""
+    out: dict[str, list[VersionEntry]] = {}
+    rows = store.query(
+        f"SELECT i.kind, v.* FROM item_versions v JOIN items i ON i.id = v.item_id WHERE {where} ORDER BY v.item_id, v.version", params
+    )
+    for r in rows:
+        tags = json.loads(r["tags"])
+        if not (
+            scope.request.matches(r["kind"], r["space"], tags, r["sensitivity"])
+            and scope.allows(r["kind"], r["space"], tags, r["sensitivity"])
+        ):
+            continue
+        out.setdefault(r["item_id"], []).append(
+            VersionEntry(
+                text=r["text"], space=r["space"], tags=tags, sensitivity=r["sensitivity"], content_hash=r["content_hash"],
+                saved_by=r["saved_by"], saved_at=r["saved_at"], replaced_by=r["replaced_by"], replaced_at=r["replaced_at"],
+            )
+        )  # fmt: skip
+    return out
+
+
+def _tombstones(store: Store, scope: ItemFilter, selection: Selection) -> TombstonesFile:
+    """Forgotten items inside the selection, and (in a full export) purged ones: id and content hash, no content."""
+    request, request_params = scope.request.sql("i")
+    entries = [
+        TombstoneEntry(id=r[0], content_hash=r[1], state="forgotten", at=r[2])
+        for r in store.query(
+            f"SELECT i.id, i.content_hash, i.deleted_at FROM items i WHERE i.deleted_at IS NOT NULL AND {request} ORDER BY i.id",
+            request_params,
+        )
+    ]
+    if selection.is_everything:  # a purged id has no space or kind left to select by
+        entries += [
+            TombstoneEntry(id=r[0], content_hash=r[1], state="purged", at=r[2])
+            for r in store.query("SELECT id, content_hash, purged_at FROM tombstones ORDER BY id")
+        ]
+    return TombstonesFile(tombstones=entries)
+
+
+def _document(store: Store, item: Item, files: Files, history: list[VersionEntry]) -> DocumentEntry:
     f = store.one("SELECT path, filename, mime, size, sha256, data FROM doc_files WHERE item_id = ?", [item.id])
     assert f is not None, f"document {item.id} has no file row"
     member = f"{COMPANION_DIR}/files/{item.id}/{_safe_filename(f['filename'])}"
@@ -181,4 +226,5 @@ def _document(store: Store, item: Item, files: Files) -> DocumentEntry:
         meta=item.meta,
         file=DocumentFileInfo(member=member, path=f["path"], filename=f["filename"], mime=f["mime"], size=f["size"], sha256=f["sha256"]),
         chunks=[ChunkEntry(seq=u["seq"], start=u["start"], end=u["end"], text=u["text"]) for u in units],
+        history=history,
     )

@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 
-from schemas.items import SPACE_PATTERN, TAG_PATTERN
+from schemas.items import SPACE_PATTERN, TAG_PATTERN, Conflict
 from schemas.portable import ImportSummary, Skipped
 from vault import vectors as vector_rows
 from vault.chunking import chunk_text
 from vault.errors import BadBundle, VaultError
+from vault.history import StateKey, Version, version_keys
 from vault.index import training_points
 from vault.items import (
     ITEM_COLUMNS,
@@ -36,7 +37,10 @@ from vault.items import (
     next_uid,
     row_statements,
     unit_text,
+    utcnow,
 )
+from vault.portable import reconcile
+from vault.portable.reconcile import drop_units
 from vault.portable.records import MAX_TEXT_CHARS, ImportBatch, ItemRecord, VectorSet, check_text, instant
 from vault.settings import Settings
 from vault.store import Row, Store
@@ -70,6 +74,9 @@ class _Step:
     reason: str | None = None
     supersede_live: str | None = None  # id of the vault's live preference this record replaces
     history_at: datetime | None = None  # the vault's value is newer: keep this one as history from then
+    keep: tuple[Version, ...] = ()  # versions to add to the item's history (vault/history.py)
+    current: bool = True  # False: the vault's state stays current and the record only joins the history
+    conflict: Conflict | None = None  # both sides changed the item since their common version
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -144,6 +151,10 @@ class _Known:
     twins: dict[tuple[str, str], str]  # (kind, content hash) → live item id
     live_prefs: dict[str, Row]  # preference key → its live value (id, created_at)
     link_targets: set[str]  # ids that records supersede and the vault holds
+    versions: dict[str, list[StateKey]]  # existing items with history → the states it holds, oldest first
+    authors: dict[str, str]  # existing items with history → who wrote their current state
+    tombstones: set[str]  # ids purged in this vault that a record or a tombstone of the batch names
+    forget: list[str]  # live items of the vault that the source forgot or purged
 
 
 def _lookup(store: Store, batch: ImportBatch, scan: bool | None = None) -> _Known:
@@ -179,13 +190,40 @@ def _lookup(store: Store, batch: ImportBatch, scan: bool | None = None) -> _Know
         if links
         else set()
     )
-    return _Known(existing, twins, live_prefs, targets)
+    history_rows = [item_id for item_id in existing] if existing else []
+    versions = version_keys(store, history_rows) if history_rows else {}
+    authors = (
+        {
+            r[0]: r[1]
+            for r in store.query(
+                "SELECT v.item_id, v.replaced_by FROM item_versions v JOIN (SELECT item_id, max(version) AS top FROM item_versions "
+                "WHERE item_id IN (SELECT value FROM json_each(?)) GROUP BY item_id) t ON t.item_id = v.item_id AND t.top = v.version",
+                [json.dumps(list(versions))],
+            )
+        }
+        if versions
+        else {}
+    )
+    purged: set[str] = set()
+    if store.one("SELECT 1 FROM tombstones LIMIT 1") is not None:  # most vaults never purged: nothing to probe
+        named = [*(r.id for r in batch.records if r.id), *(t.id for t in batch.tombstones)]
+        for start in range(0, len(named), 5000):
+            part = json.dumps(named[start : start + 5000])
+            purged |= {r[0] for r in store.query("SELECT id FROM tombstones WHERE id IN (SELECT value FROM json_each(?))", [part])}
+    forget: list[str] = []
+    gone = [t.id for t in batch.tombstones]
+    for start in range(0, len(gone), 5000):
+        part = json.dumps(gone[start : start + 5000])
+        forget += [r[0] for r in store.query(
+            "SELECT id FROM items WHERE id IN (SELECT value FROM json_each(?)) AND deleted_at IS NULL ORDER BY id", [part]
+        )]  # fmt: skip
+    return _Known(existing, twins, live_prefs, targets, versions, authors, purged, forget)
 
 
-def plan(store: Store, batch: ImportBatch, progress: Progress | None = None) -> list[_Step]:
+def plan(store: Store, batch: ImportBatch, progress: Progress | None = None, now: datetime | None = None) -> list[_Step]:
     """Decide, for every record, whether it is new, an update, unchanged or skipped."""
     _check_all(batch.records)
-    return list(_steps(batch, _lookup(store, batch), progress, "planning"))
+    return list(_steps(batch, _lookup(store, batch), progress, "planning", actor="owner", now=now or utcnow()))
 
 
 def write_order(records: Sequence[ItemRecord]) -> list[ItemRecord]:
@@ -206,13 +244,16 @@ def _id_or_empty(r: ItemRecord) -> str:
 _CREATED = attrgetter("created_at")
 
 
-def _steps(batch: ImportBatch, known: _Known, progress: Progress | None, phase: str) -> Iterator[_Step]:
+def _steps(
+    batch: ImportBatch, known: _Known, progress: Progress | None, phase: str, *, actor: str = "owner", now: datetime | None = None
+) -> Iterator[_Step]:
     """The plan, one record at a time in write order; reads nothing from the store, so a writer may consume it as it goes.
 
     Raises:
         BadBundle: an id appears twice (a real import is inside its transaction by then, and rolls back).
     """
     existing, twins = known.existing, known.twins
+    now = now or utcnow()
     seen: dict[tuple[str, str], str] = {}
     batch_ids: set[str] = set()
     live_keys: dict[str, str] = {}
@@ -224,6 +265,9 @@ def _steps(batch: ImportBatch, known: _Known, progress: Progress | None, phase: 
             raise BadBundle(f"item id {r.id[:40]!r} appears twice in the source")
         if r.id:
             batch_ids.add(r.id)
+        if known.tombstones and r.id in known.tombstones:
+            yield _Step("skipped", r, r.id, "purged in this vault")
+            continue
         e = existing.get(r.id) if r.id else None
         if e is not None:
             if e["deleted_at"] is not None:
@@ -232,10 +276,8 @@ def _steps(batch: ImportBatch, known: _Known, progress: Progress | None, phase: 
                 yield _Step("skipped", r, e["id"], f"id is a {e['kind']} in this vault")
             elif _same(r, e):
                 yield _Step("unchanged", r, e["id"])
-            elif r.updated_at > instant(e["updated_at"]):
-                yield _Step("updated", r, e["id"])
             else:
-                yield _Step("skipped", r, e["id"], "the vault's copy is newer")
+                yield _merge_step(r, e, known, batch.source, actor, now)
             continue
         key = (r.kind, r.content_hash) if r.superseded_at is None else None
         if key is not None:
@@ -248,6 +290,8 @@ def _steps(batch: ImportBatch, known: _Known, progress: Progress | None, phase: 
                 seen[key] = twin
                 continue
         step = _Step("new", r, r.id or new_id())
+        if r.history:  # rare: a keyword argument per record costs measurably at 100k
+            step.keep = r.history
         if r.kind == "preference" and r.superseded_at is None and r.key:
             row = None if r.key in live_keys else known.live_prefs.get(r.key)
             if row is not None and row["id"] not in batch_ids:
@@ -260,6 +304,12 @@ def _steps(batch: ImportBatch, known: _Known, progress: Progress | None, phase: 
         if key is not None:
             seen[key] = step.item_id
         yield step
+
+
+def _merge_step(r: ItemRecord, e: Row, known: _Known, source: str, actor: str, now: datetime) -> _Step:
+    """An item both sides hold, by id (vault/portable/reconcile.py decides)."""
+    d = reconcile.decide(r, e, known.versions.get(e["id"], ()), known.authors.get(e["id"], e["created_by"]), source, actor, now)
+    return _Step(d.action, r, e["id"], d.reason, keep=d.keep, current=d.current, conflict=d.conflict)
 
 
 def _live_twins(store: Store, hashes: list[str] | None) -> dict[tuple[str, str], str]:
@@ -359,15 +409,24 @@ def _apply(
     vectors = batch.vectors
     reuse = vectors is not None and vectors.model == settings.model and vectors.dim > 0
     summary = ImportSummary(source=batch.source, detected=batch.format, dry_run=dry_run, skipped=list(batch.skipped))
+    now = utcnow()
     if dry_run:
-        steps = plan(store, batch, progress)
+        _check_all(batch.records)
+        known = _lookup(store, batch)
+        steps = list(_steps(batch, known, progress, "planning", actor=actor, now=now))
         tally = _Tally(summary)
         for s in steps:
             tally.count(s)
         tally.done()
         if reuse and vectors is not None:
-            to_write = {s.record.id for s in steps if s.action in ("new", "updated") and s.record.id}
-            summary.vectors_reused = sum(1 for key in dict.fromkeys(vectors.keys) if key[0] in to_write)
+            # Exactly the vectors the real run stores: those of the units it writes, from the rows it keeps.
+            rows = _SourceVectors(vectors)
+            rows.keep(_reusable(batch, known))
+            summary.vectors_reused = sum(
+                1 for s in steps if s.action in ("new", "updated") for seq in _unit_seqs(s, settings) if (s.item_id, seq) in rows.row
+            )
+        summary.conflicts = [s.conflict for s in steps if s.conflict is not None]
+        summary.forgotten = len(known.forget)
         return summary
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctxvault-import") as pool:
         # Reading the vault releases the GIL: it runs while the records are checked.
@@ -380,10 +439,7 @@ def _apply(
         if source is not None:
             # Only vectors of records that will likely be written (new ids, no twin): the rest would sway
             # the decision to (re)train the lists. Which rows are stored is decided exactly below, by unit.
-            twins = known.twins  # every record is hashed here only when the vault has items to be twins of
-            source.keep(
-                {r.id for r in batch.records if r.id and r.id not in known.existing and not (twins and (r.kind, r.content_hash) in twins)}
-            )
+            source.keep(_reusable(batch, known))
         if source is not None and stage is not None and source.size:
             # Indexing starts now (training needs only a sample of the vectors) and runs beside the writes.
             staged = stage(source.sample(training_points(source.size)), source.size)
@@ -391,7 +447,7 @@ def _apply(
         written: set[str] = set()
         # A bulk transaction (Store.transaction): without foreign-key checks, as each unit, vector and
         # link references a row written just before it (or known to exist), and the one cascade an
-        # import needs, units to their vectors, is done by _drop_units.
+        # import needs, units to their vectors, is done by drop_units.
         with store.transaction(bulk=True):
             feed = None
             if source is not None and vectors is not None and source.size:
@@ -401,17 +457,23 @@ def _apply(
             with _Queue(store, next_uid(store), feed, actor) as queue:
                 # Planning streams into writing: rows are built and queued while earlier ones are inserted.
                 tally = _Tally(summary)
-                for s in _steps(batch, known, progress, "writing"):
+                conflicts: list[Conflict] = []
+                chains: set[str] = set()
+                for s in _steps(batch, known, progress, "writing", actor=actor, now=now):
                     tally.count(s)
-                    if s.action == "new" and s.supersede_live is None and s.record.document is None:
+                    if s.action == "new" and s.supersede_live is None and s.record.document is None and not s.keep:
                         queue.add_new(s)  # nothing below depends on the row existing yet
                     elif s.action in ("new", "updated"):
                         queue.flush()  # the queued rows go first: writes keep their order
-                        queue.add_units(_write(store, s, settings, actor))
+                        queue.add_units(_write(store, s, settings, actor, now))
                     else:
                         continue
                     written.add(s.item_id)
-                    if s.record.supersedes:
+                    if s.conflict is not None:
+                        conflicts.append(s.conflict)
+                    if s.record.kind == "preference" and s.record.key:
+                        chains.add(s.record.key)
+                    if s.record.supersedes and s.current:
                         links.append(s)
                 queue.flush()
                 tally.done()
@@ -420,6 +482,10 @@ def _apply(
             for s in links:
                 if s.record.supersedes in known.link_targets or s.record.supersedes in written:
                     store.execute("UPDATE items SET supersedes = ? WHERE id = ?", [s.record.supersedes, s.item_id])
+            if known.live_prefs:
+                reconcile.one_chain(store, sorted(chains & set(known.live_prefs)))
+            summary.conflicts = conflicts
+            summary.forgotten = reconcile.forget_sourced(store, batch.tombstones, known.forget, now)
             if staged is not None and feed is not None:
                 staged.written(queue.units, np.array(feed.lacking, dtype=np.int64))
     except BaseException:
@@ -642,26 +708,47 @@ def _unit_text(s: _Step) -> str | None:
     return unit_text(r.kind, r.text, r.key, at=r.valid_from or r.created_at)
 
 
-def _drop_units(store: Store, item_id: str) -> None:
-    """Delete an item's units and their vectors: the import runs without foreign-key actions, so the cascade is here."""
-    store.execute("DELETE FROM vectors WHERE uid IN (SELECT uid FROM units WHERE item_id = ?)", [item_id])
-    store.execute("DELETE FROM units WHERE item_id = ?", [item_id])
+def _reusable(batch: ImportBatch, known: _Known) -> set[str]:
+    """Ids of the records whose source vectors may be stored: new ids without a twin in the vault."""
+    twins = known.twins  # every record is hashed here only when the vault has items to be twins of
+    return {r.id for r in batch.records if r.id and r.id not in known.existing and not (twins and (r.kind, r.content_hash) in twins)}
 
 
-def _write(store: Store, s: _Step, settings: Settings, actor: str) -> list[tuple[str, int, str, int, int]]:
-    """Write one item row that replaces or updates another, or carries a document file; returns the units to insert for it."""
+def _unit_seqs(s: _Step, settings: Settings) -> list[int]:
+    """The units a step writes (their seqs), as ``_write`` and the queue write them: what a dry run counts."""
     r = s.record
+    if not s.current:
+        return []
+    if r.kind == "document" and r.document is not None:
+        if r.document.chunks:
+            return [c.seq for c in r.document.chunks]
+        return [c.seq for c in chunk_text(r.document.text or "", settings.chunk_chars, settings.chunk_overlap)]
+    return [] if _unit_text(s) is None else [0]
+
+
+def _keep(store: Store, s: _Step, now: datetime) -> None:
+    reconcile.keep_versions(store, s.item_id, s.keep, s.conflict, now)
+
+
+def _write(store: Store, s: _Step, settings: Settings, actor: str, now: datetime) -> list[tuple[str, int, str, int, int]]:
+    """Write one item row that replaces or updates another, carries a document file or a history; returns the units to insert for it."""
+    r = s.record
+    if not s.current:  # the vault's state stays current: the record joins its history
+        _keep(store, s, now)
+        return []
     row = [col[0] for col in _item_columns([s], actor)]
     if s.supersede_live:
         # Before the insert: only one live value per key may exist at any moment.
         stamp = r.created_at.isoformat()
         store.execute("UPDATE items SET superseded_at = ?, valid_until = ? WHERE id = ?", [stamp, stamp, s.supersede_live])
-        _drop_units(store, s.supersede_live)
+        drop_units(store, s.supersede_live)
     if s.action == "new":
         store.execute(f"INSERT INTO items ({ITEM_COLUMNS}) VALUES ({','.join('?' * len(row))})", row)
     else:
         store.execute(f"UPDATE items SET {', '.join(c + ' = ?' for c in _COLUMNS[1:])} WHERE id = ?", [*row[1:], s.item_id])
-        _drop_units(store, s.item_id)
+        drop_units(store, s.item_id)
+    if s.keep:
+        _keep(store, s, now)
     if s.supersede_live and not r.supersedes:
         store.execute("UPDATE items SET supersedes = ? WHERE id = ?", [s.supersede_live, s.item_id])
     if r.kind == "document" and r.document is not None:

@@ -23,9 +23,9 @@ from portable_ai_memory.models.memory_store import MemoryObject, MemoryStore
 from pydantic import ValidationError
 
 from schemas.items import Item
-from schemas.portable import PAM_SCHEMA_VERSION, ItemExtras, Skipped
+from schemas.portable import PAM_SCHEMA_VERSION, ItemExtras, Skipped, VersionEntry
 from vault.errors import BadBundle
-from vault.portable.records import ItemRecord, check_count, check_text, clean_space, clean_tags, valid_id
+from vault.portable.records import ItemRecord, check_count, check_text, clean_space, clean_tags, valid_id, versions_from
 
 PLATFORM = "context-vault"
 EXPORTER = "context-vault/0.1.0"
@@ -44,7 +44,9 @@ def _method(source: str, created_by: str) -> str:
     return "explicit_user_input" if created_by == "owner" else "llm_inference"
 
 
-def memory_object(item: Item, superseded_by: str | None = None, embedding_ref: str | None = None) -> dict[str, Any]:
+def memory_object(
+    item: Item, superseded_by: str | None = None, embedding_ref: str | None = None, history: list[VersionEntry] | None = None
+) -> dict[str, Any]:
     """One memory or preference as a PAM memory dict (not yet validated)."""
     content = f"{item.key}: {item.text}" if item.kind == "preference" else item.text
     pam_type = "preference" if item.kind == "preference" else str(item.meta.get("pam_type", "fact"))
@@ -61,6 +63,7 @@ def memory_object(item: Item, superseded_by: str | None = None, embedding_ref: s
         supersedes=item.supersedes,
         superseded_at=item.superseded_at,
         meta=item.meta,
+        history=history or [],
     )
     temporal: dict[str, Any] = {"created_at": item.provenance.created_at, "updated_at": item.provenance.updated_at}
     if item.valid_from:
@@ -83,11 +86,18 @@ def memory_object(item: Item, superseded_by: str | None = None, embedding_ref: s
             "extractor": EXPORTER,
         },
         "access": {"visibility": "private", "exportable": True, "shared_with": []},
-        "metadata": {"domain": item.space, EXTRAS: extras.model_dump(mode="json", exclude_none=True)},
+        "metadata": {"domain": item.space, EXTRAS: _extras_json(extras)},
     }
     if embedding_ref:
         obj["embedding_ref"] = embedding_ref
     return obj
+
+
+def _extras_json(extras: ItemExtras) -> dict[str, Any]:
+    out = extras.model_dump(mode="json", exclude_none=True)
+    if not out["history"]:
+        del out["history"]  # most items have none: the bundle stays as it was before history existed
+    return out
 
 
 def memory_store(memories: list[dict[str, Any]], *, owner_id: str, export_id: str, now: datetime) -> dict[str, Any]:
@@ -256,4 +266,5 @@ def _own_record(m: MemoryObject, extra: object, space: str | None, name: str) ->
         supersedes=x.supersedes,
         superseded_at=x.superseded_at,
         meta=x.meta,
+        history=versions_from(x.history, f"{name}: memory {m.id[:40]!r}"),
     )

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING
 
 from schemas.items import MAX_TAG_CHARS, MAX_TAGS, SPACE_PATTERN, TAG_PATTERN, Kind, Sensitivity
 from schemas.items import MAX_TEXT_CHARS as ITEM_TEXT_CHARS
-from schemas.portable import ImportFormat, Skipped
+from schemas.portable import ImportFormat, Skipped, VersionEntry
 from vault.chunking import Chunk
 from vault.errors import BadBundle
+from vault.history import State, Version
 from vault.items import content_hash
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ class ItemRecord:
     meta: Mapping[str, object] = field(default_factory=dict)
     hash: str | None = None  # content hash when it is not the text's (documents)
     document: DocumentPayload | None = None
+    history: tuple[Version, ...] = ()  # earlier versions, oldest first (vault/history.py)
     # Computed once, on first use; init=False so that dataclasses.replace() never carries it over.
     _hash: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
 
@@ -94,6 +96,22 @@ class ItemRecord:
         if not self._hash:
             self._hash.append(content_hash(f"{self.key}: {self.text}" if self.kind == "preference" and self.key else self.text))
         return self._hash[0]
+
+    @property
+    def state(self) -> State:
+        """The record's own state, as history would keep it."""
+        by = self.history[-1].replaced_by if self.history else self.created_by
+        return State(self.text, self.space, self.tags, self.sensitivity, self.content_hash, by, self.updated_at)
+
+
+@dataclass(frozen=True, slots=True)
+class Tombstone:
+    """An item the source forgot or purged: its id and content hash, never its content."""
+
+    id: str
+    content_hash: str
+    purged: bool
+    at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +149,7 @@ class ImportBatch:
     records: tuple[ItemRecord, ...]
     vectors: VectorSet | None = None
     skipped: tuple[Skipped, ...] = ()
+    tombstones: tuple[Tombstone, ...] = ()
 
 
 def aware(dt: datetime) -> datetime:
@@ -213,6 +232,17 @@ def _limit_problem(r: ItemRecord) -> str | None:
     if any(len(t) > MAX_TAG_CHARS for t in r.tags):
         return f"a tag is longer than {MAX_TAG_CHARS} characters"
     return None
+
+
+def versions_from(entries: Sequence[VersionEntry], where: str) -> tuple[Version, ...]:
+    """A record's history from its bundle entries, each text checked like the record's own."""
+    out: list[Version] = []
+    for n, e in enumerate(entries):
+        text = check_text(e.text, f"{where} version {n + 1}")
+        tags = clean_tags(e.tags)
+        state = State(text, clean_space(e.space, "personal"), tags, e.sensitivity, e.content_hash, e.saved_by[:128], e.saved_at)
+        out.append(Version(state, e.replaced_by[:128], e.replaced_at))
+    return tuple(out)
 
 
 def check_count(n: int, what: str) -> None:

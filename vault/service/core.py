@@ -18,6 +18,7 @@ from vault.crypto import DataKey
 from vault.embed import Embedder
 from vault.errors import EmbedderUnavailable, NotFound, TooLarge
 from vault.filters import ItemFilter
+from vault.history import keep_version
 from vault.items import ITEM_COLUMNS, content_hash, new_id, row_to_item, unit_text, utcnow
 from vault.policy import Policy
 from vault.principal import Principal
@@ -104,7 +105,20 @@ class ServiceCore:
             "INSERT INTO units (item_id, seq, text, start, end) VALUES (?, ?, ?, ?, ?)", [item_id, seq, text, start, end or len(text)]
         )
 
-    def _update_text(self, item_id: str, kind: str, text: str, key: str | None = None, now: datetime | None = None) -> None:
+    def _update_text(
+        self,
+        item_id: str,
+        kind: str,
+        text: str,
+        key: str | None = None,
+        now: datetime | None = None,
+        *,
+        by: str = "owner",
+        keep: bool = True,
+    ) -> None:
+        """Replace an item's text; its previous state is kept as a version (by ``by``) unless the caller kept it already."""
+        if keep:
+            keep_version(self.store, item_id, replaced_by=by, replaced_at=now or utcnow())
         stamp = (now or utcnow()).isoformat()
         self.store.execute(
             "UPDATE items SET text = ?, content_hash = ?, updated_at = ? WHERE id = ?", [text, content_hash(text), stamp, item_id]

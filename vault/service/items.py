@@ -8,6 +8,7 @@ from datetime import datetime
 from schemas.items import (
     Item,
     ItemPage,
+    ItemVersion,
     Kind,
     MemoryIn,
     RememberResult,
@@ -19,10 +20,12 @@ from schemas.items import (
     StatusReport,
     limit_problem,
 )
+from vault import history
 from vault.dates import date_context
 from vault.dedup import MERGE_FLOOR, merges
 from vault.errors import InvalidInput, NotFound
 from vault.filters import Clause, ItemFilter
+from vault.history import keep_version
 from vault.items import ITEM_COLUMNS, content_hash, row_to_item, unit_text, utcnow
 from vault.migrations import version
 from vault.principal import Principal
@@ -35,16 +38,26 @@ SNIPPET_CHARS = 200
 class ItemsPart(ServiceCore):
     """Items in general and memories: read, list, search, remember, edit, forget, purge."""
 
-    def get_item(self, principal: Principal, item_id: str) -> Item:
-        """One live item the principal may read.
+    def get_item(self, principal: Principal, item_id: str, *, versions: bool = False) -> Item:
+        """One live item the principal may read; with ``versions``, its earlier versions that the principal may read too.
 
         Raises:
             NotFound: no such item, forgotten, or outside the principal's reach.
         """
         scope = self._policy.read_filter(principal, "read")
         item = self._fetch(scope, item_id)
-        self._audit.record(principal, "disclose", item_ids=[item.id], detail={"via": "get_item"})
+        detail: dict[str, object] = {"via": "get_item"}
+        if versions:
+            kept = self._readable_versions(scope, item)
+            item = item.model_copy(update={"versions": kept})
+            detail["versions"] = len(kept)
+        self._audit.record(principal, "disclose", item_ids=[item.id], detail=detail)
         return item
+
+    def _readable_versions(self, scope: ItemFilter, item: Item) -> list[ItemVersion]:
+        """The item's kept versions inside ``scope``'s reach, oldest first: each is checked like an item, so an
+        earlier state in another space or at a higher sensitivity stays hidden from an app whose grant does not reach it."""
+        return [v for v in history.versions(self.store, item.id) if scope.allows(item.kind, v.space, v.tags, v.sensitivity)]
 
     def list_items(
         self,
@@ -212,7 +225,7 @@ class ItemsPart(ServiceCore):
     ) -> RememberResult:
         """Update memory ``item_id`` with the remembered text and its tags (the core's update path)."""
         with self.store.transaction():
-            self._update_text(item_id, "memory", memory.text, now=now)
+            self._update_text(item_id, "memory", memory.text, now=now, by=principal.label)
             self._merge_tags(item_id, memory.tags)
             self._audit.record(principal, "write", item_ids=[item_id], detail={"action": "updated"})
         self._index_written()
@@ -247,13 +260,25 @@ class ItemsPart(ServiceCore):
         self._policy.check_write(principal, item.kind, new_space, new_tags, new_sens)
         if text is not None and item.kind != "memory":
             raise InvalidInput("only a memory's text can be edited; use `pref set` or re-add the document")
+        if space is not None:
+            MemoryIn(text="x", space=space)  # validates the space name
+        new_text = None if text is None else MemoryIn(text=text).text
+        if (
+            (new_text in (None, item.text))
+            and new_space == item.space
+            and sorted(set(new_tags)) == item.tags
+            and new_sens == item.sensitivity
+        ):
+            return item  # nothing changes: no write, and no version that equals the current state
+        stamp = now or utcnow()
         with self.store.transaction():
-            if text is not None:
-                self._check_text(text)
-                self._update_text(item_id, item.kind, MemoryIn(text=text).text, now=now)
+            # The previous state is kept once per edit, before any field changes.
+            keep_version(self.store, item_id, replaced_by=principal.label, replaced_at=stamp)
+            if new_text is not None and new_text != item.text:
+                self._update_text(item_id, item.kind, new_text, now=stamp, keep=False)
             self.store.execute(
                 "UPDATE items SET space = ?, tags = ?, sensitivity = ?, updated_at = ? WHERE id = ?",
-                [new_space, json.dumps(sorted(set(new_tags))), new_sens, (now or utcnow()).isoformat(), item_id],
+                [new_space, json.dumps(sorted(set(new_tags))), new_sens, stamp.isoformat(), item_id],
             )
             self._audit.record(principal, "write", item_ids=[item_id], detail={"action": "edit"})
         self._index_written()
@@ -291,9 +316,16 @@ class ItemsPart(ServiceCore):
             else:
                 forgotten = [r[0] for r in self.store.query("SELECT id FROM items WHERE deleted_at IS NOT NULL")]
                 ids = list(dict.fromkeys([*forgotten, *self._older_versions(forgotten)]))
+            stamp = utcnow().isoformat()
             for chunk in range(0, len(ids), 500):
                 part = ids[chunk : chunk + 500]
                 marks = ",".join("?" * len(part))
+                # A tombstone (id and content hash, no content) keeps an older bundle from bringing the item back;
+                # its history and conflicts go with the row (ON DELETE CASCADE).
+                self.store.execute(
+                    f"INSERT OR REPLACE INTO tombstones (id, content_hash, purged_at) SELECT id, content_hash, ? FROM items WHERE id IN ({marks})",
+                    [stamp, *part],
+                )
                 self.store.execute(f"UPDATE items SET supersedes = NULL WHERE supersedes IN ({marks})", part)
                 self.store.execute(f"DELETE FROM items WHERE id IN ({marks})", part)
             self._audit.record(principal, "purge", item_ids=ids)

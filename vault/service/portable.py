@@ -88,8 +88,10 @@ class PortablePart(ServiceCore):
         summary = apply(
             self.store, batch, self.settings, actor=principal.label, dry_run=dry_run, progress=progress, stage=self._retriever.stage
         )
-        if not dry_run and (summary.new or summary.updated):
+        if not dry_run and (summary.new or summary.updated or summary.forgotten):
             detail: dict[str, object] = {"action": "import", "format": batch.format, "new": summary.new, "updated": summary.updated}
+            if summary.forgotten or summary.conflicts:
+                detail |= {"forgotten": summary.forgotten, "conflicts": len(summary.conflicts)}
             self._audit.record(principal, "write", detail=detail)
             # Units whose vectors the source did not carry (or carried for another model) are embedded here.
             self._retriever.sync((lambda done, total: progress(done, total, "embedding")) if progress else None)

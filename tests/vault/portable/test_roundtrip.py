@@ -312,3 +312,35 @@ def test_an_import_that_updates_items_keeps_the_index_in_step_with_the_vectors_t
     assert set(retriever._ensure_index().ids().tolist()) == table
     hits = target.search(OWNER, SearchQuery(text="harbour ferry at noon", limit=3, mode="dense")).hits
     assert hits and hits[0].text.startswith("revised note")
+
+
+def test_history_travels_in_the_bundle_and_every_export_with_it_passes_pam_validate(
+    source: VaultService, make_vault: Callable[..., VaultService], tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    from schemas.items import MemoryIn
+
+    t0, t1 = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)
+    item = source.remember(OWNER, MemoryIn(text="My daughter Alice is 7 years old"), now=t0).item
+    source.edit(OWNER, item.id, text="My daughter Alice is 8 years old", tags=["family"], now=t1)
+    doc = tmp_path / "plan.md"
+    doc.write_text("# Plan\n\nBrew the tea.\n")
+    added = source.add_document(OWNER, doc).item_id
+    source.edit(OWNER, added, space="work", now=t1)
+    out = tmp_path / "plain"
+    source.export_bundle(OWNER, Selection(), out, plaintext=True)
+    result = subprocess.run([pam_cli(), "validate", str(out)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    target = make_vault()
+    target.import_source(OWNER, out)
+    assert target.item_history(OWNER, item.id).versions == source.item_history(OWNER, item.id).versions
+    assert [v.space for v in target.item_history(OWNER, added).versions] == ["personal"]
+    # A scoped export leaves out a version outside its selection, as it would an item.
+    source.edit(OWNER, item.id, sensitivity="high", now=datetime(2026, 3, 1, tzinfo=UTC))
+    source.edit(OWNER, item.id, sensitivity="low", now=datetime(2026, 4, 1, tzinfo=UTC))
+    source.export_bundle(OWNER, Selection(max_sensitivity="low"), tmp_path / "low", plaintext=True)
+    store = json.loads((tmp_path / "low" / "memory-store.json").read_text())
+    (exported,) = [m for m in store["memories"] if m["id"] == item.id]
+    assert [v["sensitivity"] for v in exported["metadata"]["x-ctxvault"]["history"]] == ["low", "low"]
+    assert subprocess.run([pam_cli(), "validate", str(tmp_path / "low")], capture_output=True, timeout=120).returncode == 0

@@ -7,12 +7,21 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from schemas.portable import COMPANION_DIR, FORMAT_NAME, FORMAT_VERSION, DocumentsFile, Manifest, VectorsFile
+from schemas.portable import COMPANION_DIR, FORMAT_NAME, FORMAT_VERSION, DocumentsFile, Manifest, TombstonesFile, VectorsFile
 from vault.chunking import Chunk
 from vault.errors import BadBundle
 from vault.portable import bundle, pam
 from vault.portable.bundle import Files, Identity
-from vault.portable.records import DocumentPayload, ImportBatch, ItemRecord, VectorSet, check_count, check_text
+from vault.portable.records import (
+    DocumentPayload,
+    ImportBatch,
+    ItemRecord,
+    Tombstone,
+    VectorSet,
+    check_count,
+    check_text,
+    versions_from,
+)
 
 MANIFEST = f"{COMPANION_DIR}/manifest.json"
 M = TypeVar("M", bound=BaseModel)
@@ -97,10 +106,21 @@ def read(files: Files, source: str, space: str | None) -> ImportBatch:
                     meta=d.meta,
                     hash=d.content_hash,
                     document=DocumentPayload(d.file.path, d.file.filename, d.file.mime, data, d.file.sha256, None, chunks),
+                    history=versions_from(d.history, f"document {d.id[:40]!r}"),
                 )
             )
     vectors = _vectors(files, manifest)
-    return ImportBatch("bundle", source, tuple(records), vectors, tuple(skipped))
+    return ImportBatch("bundle", source, tuple(records), vectors, tuple(skipped), _tombstones(files))
+
+
+def _tombstones(files: Files) -> tuple[Tombstone, ...]:
+    """Items the exporting vault forgot or purged (id and content hash); bundles made before history have none."""
+    name = f"{COMPANION_DIR}/tombstones.json"
+    if name not in files:
+        return ()
+    entries = _model(TombstonesFile, files, name).tombstones
+    check_count(len(entries), "tombstones.json")
+    return tuple(Tombstone(t.id, t.content_hash, t.state == "purged", t.at) for t in entries)
 
 
 def _vectors(files: Files, manifest: Manifest) -> VectorSet | None:

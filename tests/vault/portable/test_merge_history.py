@@ -1,0 +1,193 @@
+"""Merges that lose nothing: conflicts keep both sides, tombstones travel, preference chains stay one (issue 24)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from schemas.items import MemoryIn
+from schemas.portable import Selection
+from tests.vault.portable.conftest import fake_vectors
+from vault import OWNER, VaultService
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+T1 = datetime(2026, 2, 1, tzinfo=UTC)
+T2 = datetime(2026, 3, 1, tzinfo=UTC)
+T3 = datetime(2026, 4, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def other(make_vault: Callable[..., VaultService], monkeypatch: pytest.MonkeyPatch) -> VaultService:
+    """Vault B (another machine), embedding with fake vectors like ``source`` (vault A)."""
+    vault = make_vault("b")
+    monkeypatch.setattr(vault._retriever, "sync", lambda *a, **k: fake_vectors(vault))
+    return vault
+
+
+def export(vault: VaultService, path: Path) -> Path:
+    vault.export_bundle(OWNER, Selection(), path, plaintext=True)
+    return path
+
+
+def texts(vault: VaultService, item_id: str) -> tuple[str, list[str]]:
+    found = vault.item_history(OWNER, item_id)
+    return found.item.text, [v.text for v in found.versions]
+
+
+def shared_memory(a: VaultService, b: VaultService, tmp_path: Path, text: str) -> str:
+    item = a.remember(OWNER, MemoryIn(text=text), now=T0).item.id
+    b.import_source(OWNER, export(a, tmp_path / "first"))
+    return item
+
+
+def test_two_vaults_edit_the_same_memory_and_both_edits_survive_imports_both_ways(
+    source: VaultService, other: VaultService, tmp_path: Path
+) -> None:
+    a, b = source, other
+    item = shared_memory(a, b, tmp_path, "Meeting with Bob on Monday about the budget")
+    a.edit(OWNER, item, text="Meeting with Bob on Tuesday about the budget", now=T1)
+    b.edit(OWNER, item, text="Meeting with Bob on Wednesday about the budget", now=T2)
+    bundle_a, bundle_b = export(a, tmp_path / "bundle-a"), export(b, tmp_path / "bundle-b")
+
+    into_b = b.import_source(OWNER, bundle_a)
+    into_a = a.import_source(OWNER, bundle_b)
+    for summary, kept in ((into_b, "vault"), (into_a, "source")):
+        assert [(c.item_id, c.kept) for c in summary.conflicts] == [(item, kept)]
+        assert not [s for s in summary.skipped if s.ref == item]
+    both = {"Meeting with Bob on Monday about the budget", "Meeting with Bob on Tuesday about the budget"}
+    for vault in (a, b):
+        current, earlier = texts(vault, item)
+        assert current == "Meeting with Bob on Wednesday about the budget"  # the later edit is current
+        assert set(earlier) == both  # the other edit and the common version are kept
+        (conflict,) = vault.conflicts(OWNER)
+        assert conflict.item_id == item and vault.item_history(OWNER, item).versions[conflict.version - 1].text.startswith(
+            "Meeting with Bob on Tuesday"
+        )
+    # Once both vaults agree, exchanging bundles again changes nothing and reports no new conflict.
+    again = b.import_source(OWNER, export(a, tmp_path / "a2"))
+    assert again.conflicts == [] and again.updated == 0
+
+
+def test_the_owner_resolves_a_conflict_by_choosing_a_version(source: VaultService, other: VaultService, tmp_path: Path) -> None:
+    a, b = source, other
+    item = shared_memory(a, b, tmp_path, "order-1001 shipped")
+    a.edit(OWNER, item, text="order-1001 shipped to Lisbon", now=T1)
+    b.edit(OWNER, item, text="order-1001 shipped to Porto", now=T2)
+    (conflict,) = b.import_source(OWNER, export(a, tmp_path / "bundle-a")).conflicts
+    assert conflict.id is not None and conflict.version is not None
+    resolved = b.resolve_conflict(OWNER, conflict.id, conflict.version)
+    assert resolved.text == "order-1001 shipped to Lisbon"
+    assert b.conflicts(OWNER) == []
+    assert "order-1001 shipped to Porto" in texts(b, item)[1]  # the side not chosen stays in the history
+
+
+def test_equal_timestamps_are_a_conflict_not_the_vaults_copy_is_newer_and_both_vaults_choose_alike(
+    source: VaultService, other: VaultService, tmp_path: Path
+) -> None:
+    a, b = source, other
+    item = shared_memory(a, b, tmp_path, "My daughter Alice is 7 years old")
+    a.edit(OWNER, item, text="My daughter Alice is 8 years old", now=T1)
+    b.edit(OWNER, item, text="My daughter Alice is 9 years old", now=T1)
+    bundle_a, bundle_b = export(a, tmp_path / "bundle-a"), export(b, tmp_path / "bundle-b")
+    into_b = b.import_source(OWNER, bundle_a)
+    into_a = a.import_source(OWNER, bundle_b)
+    assert [s.reason for s in [*into_a.skipped, *into_b.skipped]] == []
+    assert len(into_a.conflicts) == len(into_b.conflicts) == 1
+    assert texts(a, item)[0] == texts(b, item)[0]
+    assert {texts(a, item)[0], *texts(a, item)[1]} == {f"My daughter Alice is {n} years old" for n in (7, 8, 9)}
+
+
+def test_an_edit_on_one_side_only_fast_forwards_without_a_conflict(source: VaultService, other: VaultService, tmp_path: Path) -> None:
+    a, b = source, other
+    item = shared_memory(a, b, tmp_path, "I live in Porto")
+    a.edit(OWNER, item, text="I live in Lisbon", now=T1)
+    summary = b.import_source(OWNER, export(a, tmp_path / "bundle-a"))
+    assert summary.updated == 1 and summary.conflicts == []
+    assert texts(b, item) == ("I live in Lisbon", ["I live in Porto"])
+    # The older bundle (before the edit) does not undo it.
+    older = b.import_source(OWNER, tmp_path / "first")
+    assert [s.reason for s in older.skipped] == ["an earlier version of this vault's copy"]
+    assert texts(b, item)[0] == "I live in Lisbon"
+
+
+def test_an_item_forgotten_in_a_travels_to_b(source: VaultService, other: VaultService, tmp_path: Path) -> None:
+    a, b = source, other
+    item = shared_memory(a, b, tmp_path, "I drive a blue Toyota")
+    a.forget(OWNER, item)
+    summary = b.import_source(OWNER, export(a, tmp_path / "bundle-a"))
+    assert summary.forgotten == 1
+    assert [i.id for i in b.list_items(OWNER).items] == []
+    assert b.store.one("SELECT count(*) FROM units WHERE item_id = ?", [item])[0] == 0  # type: ignore[index]
+
+
+def test_a_purge_in_a_then_an_older_bundle_of_a_resurrects_nothing(source: VaultService, other: VaultService, tmp_path: Path) -> None:
+    a, b = source, other
+    item = shared_memory(a, b, tmp_path, "zqxtombstone55 my old address")
+    older = export(a, tmp_path / "older")
+    a.forget(OWNER, item)
+    a.purge(OWNER)
+    summary = a.import_source(OWNER, older)
+    assert summary.new == 0 and [s.reason for s in summary.skipped] == ["purged in this vault"]
+    assert a.store.one("SELECT count(*) FROM items")[0] == 0  # type: ignore[index]
+    # The purge travels as a tombstone of id and hash only, and forgets the item in B.
+    bundle = export(a, tmp_path / "after")
+    assert b"zqxtombstone55" not in (bundle / "x-ctxvault" / "tombstones.json").read_bytes()
+    assert b.import_source(OWNER, bundle).forgotten == 1
+    assert b.list_items(OWNER).items == []
+    # A vault that never held the item keeps the tombstone: the older bundle cannot bring it there either.
+    fresh_summary = (c := _fresh(b, tmp_path)).import_source(OWNER, bundle)
+    assert fresh_summary.new == 0
+    assert c.import_source(OWNER, older).new == 0
+
+
+def _fresh(b: VaultService, tmp_path: Path) -> VaultService:
+    from dataclasses import replace
+
+    from tests.conftest import PASSPHRASE
+    from vault import Settings, init_vault, open_vault
+
+    settings = replace(Settings.from_env(home=tmp_path / "c"))
+    init_vault(settings, PASSPHRASE)
+    vault = open_vault(settings, PASSPHRASE)
+    vault._retriever.sync = lambda *a, **k: fake_vectors(vault)  # type: ignore[method-assign]
+    return vault
+
+
+def test_a_preference_edited_on_both_sides_imports_into_one_chain(source: VaultService, other: VaultService, tmp_path: Path) -> None:
+    a, b = source, other
+    a.set_preference(OWNER, "diet", "omnivore", now=T0)
+    b.import_source(OWNER, export(a, tmp_path / "first"))
+    a.set_preference(OWNER, "diet", "vegetarian", now=T1)
+    b.set_preference(OWNER, "diet", "vegan", now=T2)
+    b.import_source(OWNER, export(a, tmp_path / "bundle-a"))
+    a.import_source(OWNER, export(b, tmp_path / "bundle-b"))
+    for vault in (a, b):
+        assert vault.get_preference(OWNER, "diet").value == "vegan"
+        values = vault.preference_history(OWNER, "diet")
+        assert [i.text for i in values] == ["vegan", "vegetarian", "omnivore"]
+        links = [i.supersedes for i in values]
+        assert links == [values[1].id, values[2].id, None]  # each names the one before it: no fork
+        assert len({x for x in links if x}) == len([x for x in links if x])
+
+
+def test_a_dry_run_reports_exactly_what_the_import_does(source: VaultService, other: VaultService, tmp_path: Path) -> None:
+    a, b = source, other
+    ids = [a.remember(OWNER, MemoryIn(text=f"memory number {n} about gardening"), now=T0).item.id for n in range(6)]
+    b.import_source(OWNER, export(a, tmp_path / "first"))
+    a.edit(OWNER, ids[0], text="memory number 0 about gardening, edited in A", now=T1)
+    b.edit(OWNER, ids[0], text="memory number 0 about gardening, edited in B", now=T2)
+    a.edit(OWNER, ids[1], text="memory number 1 about gardening, edited in A", now=T1)
+    a.forget(OWNER, ids[2])
+    for n in range(3):
+        a.remember(OWNER, MemoryIn(text=f"a new memory {n} about bees"), now=T3)
+    bundle = export(a, tmp_path / "bundle-a")
+    dry = b.import_source(OWNER, bundle, dry_run=True)
+    real = b.import_source(OWNER, bundle)
+    assert dry.dry_run and not real.dry_run
+    keys = ("new", "updated", "unchanged", "skipped", "vectors_reused", "by_kind", "forgotten")
+    assert {k: getattr(dry, k) for k in keys} == {k: getattr(real, k) for k in keys}
+    assert dry.vectors_reused == 3  # the new memories' vectors; the updated ones are embedded again
+    assert [(c.item_id, c.kept) for c in dry.conflicts] == [(c.item_id, c.kept) for c in real.conflicts] == [(ids[0], "vault")]
