@@ -11,7 +11,7 @@ without it).
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 _NUMBERS = {
     "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
@@ -142,3 +142,13 @@ def date_context(text: str, at: datetime | date) -> str:
 
 
 __all__ = ["MAX_RESOLVED", "date_context", "resolve", "without_context"]
+
+
+def aware(dt: datetime) -> datetime:
+    """``dt`` with an offset: a naive instant is read as UTC; an offset it states is kept."""
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+
+
+def instant(text: str) -> datetime:
+    """An ISO 8601 instant as the vault stores it, aware (rows written before every record was aware may be naive)."""
+    return aware(datetime.fromisoformat(text))

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from schemas.items import ItemVersion
+from vault.dates import instant
 from vault.store import Row, Store
 
 VERSION_COLUMNS = "item_id, version, text, space, tags, sensitivity, content_hash, saved_by, saved_at, replaced_by, replaced_at"
@@ -62,9 +63,9 @@ def row_to_version(row: Row) -> ItemVersion:
         sensitivity=row["sensitivity"],
         content_hash=row["content_hash"],
         saved_by=row["saved_by"],
-        saved_at=datetime.fromisoformat(row["saved_at"]),
+        saved_at=instant(row["saved_at"]),
         replaced_by=row["replaced_by"],
-        replaced_at=datetime.fromisoformat(row["replaced_at"]),
+        replaced_at=instant(row["replaced_at"]),
     )
 
 
@@ -85,7 +86,7 @@ def version_keys(store: Store, item_ids: Sequence[str]) -> dict[str, list[StateK
             "ORDER BY item_id, version",
             [part],
         ):
-            out.setdefault(item_id, []).append((datetime.fromisoformat(saved_at), digest))
+            out.setdefault(item_id, []).append((instant(saved_at), digest))
     return out
 
 
@@ -107,7 +108,7 @@ def current_state(store: Store, item_id: str) -> State | None:
         sensitivity=row["sensitivity"],
         content_hash=row["content_hash"],
         saved_by=author(store, item_id, row["created_by"]),
-        saved_at=datetime.fromisoformat(row["updated_at"]),
+        saved_at=instant(row["updated_at"]),
     )
 
 

@@ -24,6 +24,7 @@ from schemas.items import SPACE_PATTERN, TAG_PATTERN, Conflict
 from schemas.portable import ImportSummary, Skipped
 from vault import vectors as vector_rows
 from vault.chunking import chunk_text
+from vault.dates import instant
 from vault.errors import BadBundle, VaultError
 from vault.history import StateKey, Version, version_keys
 from vault.index import training_points
@@ -41,7 +42,7 @@ from vault.items import (
 )
 from vault.portable import reconcile
 from vault.portable.reconcile import drop_units
-from vault.portable.records import MAX_TEXT_CHARS, ImportBatch, ItemRecord, VectorSet, check_text, instant
+from vault.portable.records import MAX_TEXT_CHARS, ImportBatch, ItemRecord, VectorSet, check_text
 from vault.settings import Settings
 from vault.store import Row, Store
 

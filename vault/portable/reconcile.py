@@ -15,6 +15,7 @@ from itertools import pairwise
 from typing import Literal
 
 from schemas.items import Conflict
+from vault.dates import instant
 from vault.history import State, StateKey, Version, insert_versions
 from vault.portable.records import ItemRecord, Tombstone
 from vault.store import Row, Store
@@ -41,7 +42,7 @@ def decide(r: ItemRecord, e: Row, ours_history: Sequence[StateKey], author: str,
     vaults choose alike even at equal times) becomes current and the other a version.
     ``author`` wrote the vault's current state; ``actor`` runs the import.
     """
-    ours_key: StateKey = (datetime.fromisoformat(e["updated_at"]), e["content_hash"])
+    ours_key: StateKey = (instant(e["updated_at"]), e["content_hash"])
     theirs = r.state
     ours_seen = set(ours_history)
     theirs_seen = {v.state.key for v in r.history}
@@ -90,7 +91,7 @@ def one_chain(store: Store, keys: Sequence[str]) -> None:
     value import into one chain, never two values naming the same predecessor."""
     for key in keys:
         rows = store.query("SELECT id, created_at, supersedes FROM items WHERE kind = 'preference' AND pref_key = ?", [key])
-        ordered = sorted(rows, key=lambda row: (datetime.fromisoformat(row["created_at"]), row["id"]))
+        ordered = sorted(rows, key=lambda row: (instant(row["created_at"]), row["id"]))
         for before, row in pairwise(ordered):
             if row["supersedes"] != before["id"]:
                 store.execute("UPDATE items SET supersedes = ? WHERE id = ?", [before["id"], row["id"]])

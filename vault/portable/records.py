@@ -8,13 +8,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from schemas.items import MAX_TAG_CHARS, MAX_TAGS, SPACE_PATTERN, TAG_PATTERN, Kind, Sensitivity
 from schemas.items import MAX_TEXT_CHARS as ITEM_TEXT_CHARS
 from schemas.portable import ImportFormat, Skipped, VersionEntry
 from vault.chunking import Chunk
+from vault.dates import aware
 from vault.errors import BadBundle
 from vault.history import State, Version
 from vault.items import content_hash
@@ -150,16 +151,6 @@ class ImportBatch:
     vectors: VectorSet | None = None
     skipped: tuple[Skipped, ...] = ()
     tombstones: tuple[Tombstone, ...] = ()
-
-
-def aware(dt: datetime) -> datetime:
-    """``dt`` with an offset: a naive instant is read as UTC; an offset it states is kept."""
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
-
-
-def instant(text: str) -> datetime:
-    """An ISO 8601 instant as the vault stores it, aware (rows written before every record was aware may be naive)."""
-    return aware(datetime.fromisoformat(text))
 
 
 def readable_path(name: str) -> str:
