@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from schemas.limits import QUERY_CHARS
+
 Kind = Literal["memory", "preference", "document"]
 Sensitivity = Literal["low", "medium", "high"]
 
@@ -99,7 +101,7 @@ class PreferenceOut(_Model):
 class SearchQuery(_Model):
     """A search inside what the caller may read."""
 
-    text: str = Field(min_length=1, max_length=2000)
+    text: str = Field(min_length=1, max_length=QUERY_CHARS)
     limit: int = Field(default=10, ge=1, le=200)
     kinds: list[Kind] | None = None
     spaces: list[str] | None = None
