@@ -138,10 +138,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 qvec = embedder.encode_query(q)
                 ds, di = index.search(qvec, 100)
                 dense = list(zip(di.tolist(), ds.tolist(), strict=True))
-                lexical = bv.retriever._lexical(q, scope, 100)
+                lexical, rare = bv.retriever._lexical_and_rare(q, scope, 100)
                 rankings = {"lexical": [u for u, _ in lexical], "dense": [u for u, _ in dense]}
                 for name, f in fusions.items():
-                    rankings[name] = [u for u, _ in fuse(f, qvec, index, dense, lexical)]
+                    rankings[name] = [u for u, _ in fuse(f, qvec, index, dense, lexical, rare)]
                 if args.dump:
                     union = sorted(set(rankings["lexical"]) | set(rankings["dense"]))
                     cos = dict(zip(union, (index.vectors(np.array(union, dtype=np.int64)) @ qvec).tolist(), strict=True)) if union else {}

@@ -174,9 +174,9 @@ def measure(n: int, args: argparse.Namespace, embedder: CachedEmbedder) -> dict[
             allowed, covers = r._allowed(scope, index)
             ds, di = index.search(qv, 100, None if covers else allowed)
             t2 = time.perf_counter()
-            lex = r._lexical(q, scope, 100)
+            lex, rare = r._lexical_and_rare(q, scope, 100)
             t3 = time.perf_counter()
-            ranked = fuse(r.fusion, qv, index, list(zip(di.tolist(), ds.tolist(), strict=True)), lex)[:10]
+            ranked = fuse(r.fusion, qv, index, list(zip(di.tolist(), ds.tolist(), strict=True)), lex, rare)[:10]
             t4 = time.perf_counter()
             r._store.query(
                 "SELECT u.uid, u.text, i.* FROM units u JOIN items i ON i.id = u.item_id WHERE u.uid IN (SELECT value FROM json_each(?))",

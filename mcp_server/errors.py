@@ -16,6 +16,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.types import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST
 from pydantic import ValidationError
 
+from schemas.limits import ERROR_CHARS
 from vault.errors import NotFound, VaultError
 
 
@@ -55,10 +56,48 @@ def prompt_errors() -> Iterator[None]:
         raise protocol_error(exc) from exc
 
 
+def short(text: str) -> str:
+    """An error message cut to ERROR_CHARS: messages may quote the caller's input, never all of it."""
+    return text if len(text) <= ERROR_CHARS else text[: ERROR_CHARS - 1] + "…"
+
+
 def _first_problem(exc: ValidationError) -> str:
-    errors = exc.errors(include_url=False)
-    where = ".".join(str(p) for p in errors[0]["loc"]) if errors else "argument"
-    return f"invalid {where}: {errors[0]['msg'] if errors else exc}"
+    """The first of a validation's problems, by field and without the rejected value."""
+    errors = exc.errors(include_url=False, include_input=False)
+    if not errors:
+        return "invalid argument"
+    where = ".".join(str(p) for p in errors[0]["loc"]) or "argument"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return short(f"invalid {where}: {errors[0]['msg']}{more}")
+
+
+def argument_error(tool: str, exc: ValidationError) -> ToolError:
+    """A tool's arguments did not validate: one short line the model can act on."""
+    return ToolError(f"{tool}: {_first_problem(exc)}")
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: BaseException | None = exc
+    while seen is not None:
+        yield seen
+        seen = seen.__cause__
+
+
+def prompt_failure(exc: Exception) -> MCPError:
+    """The JSON-RPC error for a failed ``prompts/get`` (the SDK sends them all as code 0).
+
+    The SDK reports every failure as a ValueError: an unknown prompt or a missing
+    argument is one with no other cause; arguments that failed validation carry a
+    pydantic ValidationError. Both are the caller's -32602; anything else is internal,
+    and its text stays in the server's log.
+    """
+    causes = list(_chain(exc))
+    invalid = next((c for c in causes if isinstance(c, ValidationError)), None)
+    if invalid is not None:
+        return MCPError(INVALID_PARAMS, _first_problem(invalid))
+    if all(type(c) is ValueError for c in causes):
+        return MCPError(INVALID_PARAMS, short(str(causes[-1])))
+    return MCPError(INTERNAL_ERROR, "the prompt failed")
 
 
 @contextmanager

@@ -118,6 +118,23 @@ exactly like a missing one. A failure it cannot fix (vault locked, corrupt store
 JSON-RPC error for the host. Resource reads have only the protocol path (`-32602` for a
 missing item).
 
+### Protocol edges (stdio framing, argument caps)
+
+- **Every stdio line is answered.** A line that is not JSON (or not UTF-8) gets `-32700`;
+  JSON that is not one JSON-RPC 2.0 message (an array, a number, a wrong `jsonrpc`, nesting
+  deeper than 64 levels, a line over 1 MiB, a lone surrogate outside `params`) gets `-32600`;
+  `params` that are not an object, nest too deeply or hold a lone surrogate get `-32602`;
+  each with the request's id when it can be read, else `null`. Notifications are never
+  answered. The server then reads the next line (mcp_server/stdio.py, in front of the
+  SDK's transport; tests/security/test_stdio.py).
+- **Every string and list argument is capped** (schemas/limits.py: a query or task 2,000
+  characters, a memory 100,000, an id 64, a space, tag or key 64, at most 50 of them, 3
+  kinds, 20 scopes of 256 characters). Past a cap the call is one tool error of at most
+  300 characters naming the argument, never echoing it, and no work is done.
+- **`prompts/get`** failures carry JSON-RPC codes: `-32602` for an unknown prompt or a
+  missing or invalid argument, `-32603` for anything else (the SDK alone sends code 0).
+  A resource URI longer than the longest item URI is `-32602` without an echo.
+
 ## Security notes (threat model)
 
 - **Loopback HTTP.** The MCP authorization spec wants HTTPS authorization endpoints.

@@ -9,15 +9,17 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from schemas.limits import MEMORY_CHARS, NAME_CHARS, QUERY_CHARS
+
 Kind = Literal["memory", "preference", "document"]
 Sensitivity = Literal["low", "medium", "high"]
 
 # One set of limits for every way an item arrives: `add`, `remember`, `edit`, `pref set` and
 # every importer (vault.portable.records.within_limits) read these and no number of their own.
-MAX_TEXT_CHARS = 100_000  # a memory's text or a preference's value (a document's text is chunked)
+MAX_TEXT_CHARS = MEMORY_CHARS  # a memory's text or a preference's value (a document's text is chunked)
 MAX_TAGS = 32
-MAX_TAG_CHARS = 64
-MAX_SPACE_CHARS = 64
+MAX_TAG_CHARS = NAME_CHARS
+MAX_SPACE_CHARS = NAME_CHARS
 SPACE_PATTERN = rf"^[a-z0-9][a-z0-9_-]{{0,{MAX_SPACE_CHARS - 1}}}$"
 TAG_PATTERN = rf"^[^\s,;#=]{{1,{MAX_TAG_CHARS}}}$"
 
@@ -172,7 +174,7 @@ class PreferenceOut(_Model):
 class SearchQuery(_Model):
     """A search inside what the caller may read."""
 
-    text: str = Field(min_length=1, max_length=2000)
+    text: str = Field(min_length=1, max_length=QUERY_CHARS)
     limit: int = Field(default=10, ge=1, le=200)
     kinds: list[Kind] | None = None
     spaces: list[str] | None = None

@@ -33,8 +33,16 @@ def fuse(
     index: VectorIndex,
     dense: list[tuple[int, float]],
     lexical: list[tuple[int, float]],
+    rare: frozenset[int] = frozenset(),
 ) -> list[tuple[int, float]]:
-    """Combine the two candidate lists into one ranking."""
+    """Combine the two candidate lists into one ranking.
+
+    ``rare``: lexical hits holding a query term that few units hold (vault/lexical.py
+    ``RARE_TERM_POSTINGS``): an exact code, name or number. Each ranks above every
+    candidate that matches no query term at all, however similar its vector: among 1,000
+    memories each ending in a unique token, hybrid search for the token used to find its
+    memory 4-5 times in 10 (min-maxed cosines of unrelated items outweighed BM25).
+    """
     if f.method == "rrf":
         scores: dict[int, float] = {}
         for ranked in (dense, lexical):
@@ -56,4 +64,9 @@ def fuse(
     lex = {u: (s / best if best > 0 else 0.0) for u, s in lexical}
     w = f.dense_weight
     fused = {u: w * cos.get(u, 0.0) + (1 - w) * lex.get(u, 0.0) for u in set(cos) | set(lex)}
+    floor = max((s for u, s in fused.items() if u not in lex), default=None)
+    if floor is not None:
+        for u in rare & fused.keys():
+            # Just above the best term-less candidate, keeping the rare hits' own order.
+            fused[u] = max(fused[u], floor + 1e-6 * (1 + fused[u]))
     return sorted(fused.items(), key=lambda kv: -kv[1])

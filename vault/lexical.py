@@ -179,6 +179,11 @@ def match_expression(words: list[str]) -> str | None:
 COMMON_TERM_UNITS = 2000
 COMMON_TERM_FRACTION = 0.05
 
+# A query term held by at most this many units of the scope is rare: an exact code, name
+# or number. Hybrid search ranks its lexical hits above every candidate that matches no
+# query term (vault/fusion.py). 2 was the best of 1-3 on LoCoMo (docs/benchmarks.md).
+RARE_TERM_POSTINGS = 2
+
 
 def snippet(text: str, terms: list[str], width: int = 160) -> str:
     """A window of ``text`` around the first query term it contains, matches in [brackets]."""

@@ -53,6 +53,7 @@ from vault.lexical import (
     BM25_K1,
     COMMON_TERM_FRACTION,
     COMMON_TERM_UNITS,
+    RARE_TERM_POSTINGS,
     SCOPED_CANDIDATES,
     fts_query,
     match_expression,
@@ -434,6 +435,43 @@ class Retriever:
             return [(int(r[0]), -float(r[1])) for r in rows]
         return self._scoped_bm25(query_terms(text), match, scope, n)
 
+    def _rare_hits(self, text: str, scope: ItemFilter, lexical: list[tuple[int, float]]) -> frozenset[int]:
+        """The lexical hits that hold a query term at most RARE_TERM_POSTINGS units of the scope hold.
+
+        Counted inside the scope only (out-of-scope items must not change an app's ranking,
+        BRIEF §4), and never past RARE_TERM_POSTINGS + 1 rows, so a common term costs no more than a rare one.
+        """
+        if not lexical:
+            return frozenset()
+        where, params = scope.where("i")
+        owner = scope == ItemFilter()
+        rare = []
+        for term in query_terms(text):
+            phrase = match_expression([term])
+            if owner:
+                sql = "SELECT count(*) FROM (SELECT 1 FROM units_fts WHERE units_fts MATCH ? LIMIT ?)"
+                args: list[object] = [phrase, RARE_TERM_POSTINGS + 1]
+            else:
+                sql = (
+                    "SELECT count(*) FROM (SELECT 1 FROM units_fts JOIN units u ON u.uid = units_fts.rowid "
+                    f"JOIN items i ON i.id = u.item_id WHERE units_fts MATCH ? AND {where} LIMIT ?)"
+                )
+                args = [phrase, *params, RARE_TERM_POSTINGS + 1]
+            row = self._store.one(sql, args)
+            if row and 0 < int(row[0]) <= RARE_TERM_POSTINGS:
+                rare.append(term)
+        if not rare:
+            return frozenset()
+        rows = self._store.query(
+            "SELECT rowid FROM units_fts WHERE units_fts MATCH ? AND rowid IN (SELECT value FROM json_each(?))",
+            [match_expression(rare), json.dumps([u for u, _ in lexical])],
+        )
+        return frozenset(int(r[0]) for r in rows)
+
+    def _lexical_and_rare(self, text: str, scope: ItemFilter, n: int) -> tuple[list[tuple[int, float]], frozenset[int]]:
+        lexical = self._lexical(text, scope, n)
+        return lexical, self._rare_hits(text, scope, lexical)
+
     def _without_common(self, terms: list[str]) -> list[str]:
         """The terms of a store-wide query minus those in very many units, if a rarer one is left (lexical.py)."""
         key = (*self._data_version(), self._generation())
@@ -521,15 +559,16 @@ class Retriever:
         # The FTS query runs on the second core while the query is encoded on the first
         # (both release the GIL): end-to-end ≈ max(encode, FTS) instead of their sum.
         # Only the worker touches the connection until its result is taken.
-        pending = self._worker().submit(self._lexical, query.text, scope, n) if mode == "hybrid" else None
+        pending = self._worker().submit(self._lexical_and_rare, query.text, scope, n) if mode == "hybrid" else None
         try:
             qvec = embedder.encode_query(query.text)
             dense_scores, dense_ids = index.search(qvec, n if mode == "hybrid" else query.limit, None if covers else allowed)
         finally:
-            lexical = pending.result() if pending is not None else []
+            lexical, rare = pending.result() if pending is not None else ([], frozenset())
         if mode == "dense":
             return [(int(i), float(s)) for i, s in zip(dense_ids, dense_scores, strict=True)]
-        return fuse(f, qvec, index, list(zip(dense_ids.tolist(), dense_scores.tolist(), strict=True)), lexical)[: query.limit]
+        dense = list(zip(dense_ids.tolist(), dense_scores.tolist(), strict=True))
+        return fuse(f, qvec, index, dense, lexical, rare)[: query.limit]
 
     def _worker(self) -> ThreadPoolExecutor:
         if self._pool is None:
