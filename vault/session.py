@@ -461,7 +461,7 @@ def run_in_agent(settings: Settings, op: str, argv: Sequence[str], env: Mapping[
             report = None
     if isinstance(report, dict) and isinstance(report.get("exit"), int):
         return int(report["exit"])
-    raise VaultLocked("the server stopped: the unlock session was locked or timed out (run `ctxvault unlock`)")
+    raise VaultLocked("the command stopped: the unlock session was locked or timed out (run `ctxvault unlock`)")
 
 
 def agent_main(programs: Mapping[str, Program] | None = None, preload: Callable[[], None] | None = None) -> None:
