@@ -105,6 +105,12 @@ def _peer_uid(conn: socket.socket) -> int | None:
     return int(struct.unpack("3i", creds)[1])
 
 
+def same_user(peer_uid: int | None) -> bool:
+    """Whether a peer may talk to the agent: only its own OS user (None: no SO_PEERCRED here, e.g. macOS,
+    where the 0700 directory and the 0600 socket are the whole guard)."""
+    return peer_uid is None or peer_uid == os.getuid()
+
+
 def _reply(conn: socket.socket, payload: dict[str, object]) -> None:
     conn.sendall(json.dumps(payload).encode() + b"\n")
 
@@ -235,7 +241,7 @@ class _Agent:
         """Answer one connection; False once someone asked to lock."""
         with conn:
             conn.settimeout(5)
-            if _peer_uid(conn) not in (None, os.getuid()):
+            if not same_user(_peer_uid(conn)):
                 return True
             try:
                 line, fds = _receive(conn)
