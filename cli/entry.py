@@ -3,7 +3,7 @@
 Importing the CLI and the service costs ~1.3 s and an Argon2id unlock ~0.5 s more, on
 every command. When an unlock agent for this vault is running (it pre-imported all of
 that once and holds the key, see cli/agent.py), this launcher imports only the standard
-library and vault.session, passes its stdin, stdout and stderr (the descriptors
+library and vault/agent_client.py, passes its stdin, stdout and stderr (the descriptors
 themselves, so bytes, terminal width and colour detection are exactly its own), argv,
 environment, umask and working directory to the agent, and exits with the code of the
 child that ran the command. ``ctxvault mcp`` goes to the agent's ``mcp`` program, every
@@ -18,10 +18,10 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
-from vault import session
+from vault import agent_client
 from vault.errors import VaultError
-from vault.settings import Settings
 
 VALUED_ROOT_OPTIONS = ("--vault", "--passphrase-file")
 """The root options of cli/app.py that take a value (tests/cli/test_entry.py keeps the two in step)."""
@@ -68,6 +68,10 @@ def invocation(args: Sequence[str]) -> tuple[str | None, Path | None]:
     return None, None
 
 
+class _Home(NamedTuple):
+    home: Path
+
+
 def program_for(command: str | None) -> str | None:
     """The agent program that runs ``command``, or None when it runs in this process."""
     if command is None or command in IN_PROCESS:
@@ -82,8 +86,8 @@ def through_agent(argv: Sequence[str]) -> int | None:
     if program is None:
         return None
     try:
-        settings = Settings.from_env(home=vault)  # the home cli/context.py would open
-        return session.run_in_agent(settings, program, argv, env=os.environ, cwd=os.getcwd())
+        home = agent_client.vault_home(os.environ, vault)  # the home cli/context.py would open
+        return agent_client.run_in_agent(_Home(home), program, argv, env=os.environ, cwd=os.getcwd())
     except VaultError as exc:
         # Raised only after the hand-over (the session locked under a running command):
         # reported as cli/errors.py reports every VaultError, without loading rich.

@@ -201,3 +201,24 @@ def test_a_command_kept_in_process_runs_in_the_launcher_with_a_session(walked: F
     assert done.returncode == VaultExists.exit_code
     assert all(program_for(command) is None for command in IN_PROCESS)
     assert program_for(AGENT_COMMAND) == AGENT_COMMAND
+
+
+LEAN = (
+    "import atexit, json, sys\n"
+    "out = sys.argv.pop(1)\n"
+    "roots = ('vault', 'cli', 'schemas', 'typer', 'click', 'rich', 'pydantic', 'cryptography', 'platformdirs', 'numpy', 'dataclasses')\n"
+    "atexit.register(lambda: open(out, 'w').write(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in roots))))\n"
+    "from cli.entry import main\n"
+    "sys.argv[0] = 'ctxvault'\n"
+    "main()\n"
+)
+
+
+def test_a_launcher_that_hands_over_imports_only_the_agent_client(walked: Fixture) -> None:
+    # python -X importtime: these cost ~20 ms of CPU; Settings alone (cryptography, platformdirs) cost ~50 ms more.
+    report = walked.tmp / "modules.json"
+    walked.restore()
+    env = walked.env(session_runs=True)
+    done = subprocess.run([sys.executable, "-c", LEAN, str(report), "status"], env=env, cwd=walked.tmp, capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(report.read_text()) == ["cli", "cli.entry", "vault", "vault.agent_client", "vault.errors"]
