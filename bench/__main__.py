@@ -5,7 +5,13 @@ from __future__ import annotations
 import importlib
 import sys
 
-NAMES = {"locomo": "bench.locomo", "prefeval": "bench.prefeval", "scifact": "bench.scifact", "search": "bench.speed"}
+NAMES = {
+    "cli-latency": "bench.cli_latency",
+    "locomo": "bench.locomo",
+    "prefeval": "bench.prefeval",
+    "scifact": "bench.scifact",
+    "search": "bench.speed",
+}
 
 
 def main() -> None:
