@@ -10,8 +10,10 @@ are normalised: the ids and timestamps of what a command creates, and app tokens
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pty
 import re
 import shutil
 import subprocess
@@ -222,3 +224,31 @@ def test_a_launcher_that_hands_over_imports_only_the_agent_client(walked: Fixtur
     done = subprocess.run([sys.executable, "-c", LEAN, str(report), "status"], env=env, cwd=walked.tmp, capture_output=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert json.loads(report.read_text()) == ["cli", "cli.entry", "vault", "vault.agent_client", "vault.errors"]
+
+
+def on_a_terminal(fx: Fixture, argv: list[str], *, session_runs: bool) -> bytes:
+    """What `ctxvault ARGV` writes to a terminal (a pty as its stdout)."""
+    fx.restore()
+    env = fx.env(session_runs=session_runs) | {"TERM": "xterm-256color"}
+    for name in ("NO_COLOR", "FORCE_COLOR", "COLUMNS", "TTY_COMPATIBLE"):
+        env.pop(name, None)
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen(
+        [str(CTXVAULT), *argv], env=env, cwd=fx.tmp, stdin=subprocess.DEVNULL, stdout=secondary, stderr=subprocess.DEVNULL
+    )
+    os.close(secondary)
+    out = b""
+    with contextlib.suppress(OSError):  # EIO once the command has exited and closed the terminal
+        while chunk := os.read(primary, 65536):
+            out += chunk
+    os.close(primary)
+    assert proc.wait(timeout=300) == 0
+    return out
+
+
+def test_a_terminal_gets_the_same_colours_through_the_agent(walked: Fixture) -> None:
+    # The agent's consoles were built with /dev/null as stdout; a child rebuilds them for its terminal.
+    warm = on_a_terminal(walked, ["search", "window seats"], session_runs=True)
+    cold = on_a_terminal(walked, ["search", "window seats"], session_runs=False)
+    assert b"\x1b[1m" in cold  # the score is bold on a terminal
+    assert warm == cold
