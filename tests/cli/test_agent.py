@@ -27,6 +27,7 @@ import pytest
 import typer.main
 from typer.core import TyperGroup
 
+from cli.agent import run_cli
 from cli.app import app
 from cli.entry import AGENT_COMMAND, IN_PROCESS, program_for
 from schemas.items import MemoryIn
@@ -252,3 +253,9 @@ def test_a_terminal_gets_the_same_colours_through_the_agent(walked: Fixture) -> 
     cold = on_a_terminal(walked, ["search", "window seats"], session_runs=False)
     assert b"\x1b[1m" in cold  # the score is bold on a terminal
     assert warm == cold
+
+
+@pytest.mark.parametrize("command", sorted(IN_PROCESS | {AGENT_COMMAND}))
+def test_the_agents_cli_program_refuses_what_it_must_not_run(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["ctxvault", "--vault", "/nowhere", command]) == 2
+    assert "does not run this command" in capsys.readouterr().err
