@@ -8,13 +8,16 @@ production Argon2id parameters unless ``--fast-kdf``. Then every command runs ``
 times as the installed `ctxvault` console script, wall clock around the whole process:
 cold (CTXVAULT_PASSPHRASE set, no session: imports and the unlock paid each time) and
 with `ctxvault unlock` running (the launcher hands the command to the agent). Each
-``add`` writes a new memory; the figures are medians. The machine's load average is
-recorded beside them: on a shared 2-core machine it moves every figure.
+``add`` writes a new memory; the figures are medians. Beside the wall clock: the CPU
+seconds each path used (cold: the process; session: the launcher plus the agent's child,
+read from the agent's reaped-children counters), which the load of a shared machine
+moves far less, and the load average.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import statistics
@@ -72,16 +75,28 @@ def build(home: Path, n: int, data: Path, fast_kdf: bool) -> tuple[dict[str, str
     return env, item
 
 
-def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall seconds of one `ctxvault` process, and the CPU seconds that process itself used."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+def reaped_cpu(agent: int | None) -> float:
+    """CPU seconds of the agent's children so far, once every child has ended and been reaped (Linux /proc)."""
+    if agent is None:
+        return 0.0
+    children = Path(f"/proc/{agent}/task/{agent}/children")
+    while children.read_text().strip():
+        time.sleep(0.002)  # the agent reaps a child as soon as its pidfd says it ended
+    fields = Path(f"/proc/{agent}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")  # cutime + cstime
+
+
+def timed(argv: list[str], env: dict[str, str], agent: int | None = None) -> tuple[float, float, float]:
+    """Wall seconds of one `ctxvault` process, the CPU seconds it used itself, and those of the agent's child."""
+    before, child_before = resource.getrusage(resource.RUSAGE_CHILDREN), reaped_cpu(agent)
     t0 = time.perf_counter()
     done = subprocess.run([CTXVAULT, *argv], env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=600)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise RuntimeError(f"ctxvault {' '.join(argv)} exited {done.returncode}: {done.stderr.decode()[-500:]}")
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    own = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, own, reaped_cpu(agent) - child_before
 
 
 def commands(item: str, run: int) -> dict[str, list[str]]:
@@ -104,20 +119,25 @@ def measure(n: int, args: argparse.Namespace) -> dict[str, Any]:
         runtime.mkdir(mode=0o700)
         cold_env = {**env, "CTXVAULT_PASSPHRASE": PASSPHRASE, "CTXVAULT_RUNTIME_DIR": str(Path(tmp) / "none")}
         warm_env = {**env, "CTXVAULT_RUNTIME_DIR": str(runtime)}
-        samples: dict[str, dict[str, list[float]]] = {name: {"cold": [], "session": [], "launcher_cpu": []} for name in TARGETS}
+        kinds = ("cold", "cold_cpu", "session", "launcher_cpu", "child_cpu")
+        samples: dict[str, dict[str, list[float]]] = {name: {k: [] for k in kinds} for name in TARGETS}
         for run in range(args.runs):
             for name, argv in commands(item, run).items():
-                samples[name]["cold"].append(timed(argv, cold_env)[0])
-        subprocess.run([CTXVAULT, "unlock", "--timeout", "30m"], env={**warm_env, "CTXVAULT_PASSPHRASE": PASSPHRASE}, check=True,
-                       capture_output=True, timeout=120)  # fmt: skip
+                wall, cpu, _ = timed(argv, cold_env)
+                samples[name]["cold"].append(wall)
+                samples[name]["cold_cpu"].append(cpu)
+        started = subprocess.run([CTXVAULT, "unlock", "--timeout", "30m", "--json"], env={**warm_env, "CTXVAULT_PASSPHRASE": PASSPHRASE},
+                                 check=True, capture_output=True, timeout=120)  # fmt: skip
+        agent = int(json.loads(started.stdout)["pid"])
         try:
             for argv in commands(item, -1).values():
-                timed(argv, warm_env)  # one warm-up each: the first touch of the vault's pages after the unlock
+                timed(argv, warm_env, agent)  # one warm-up each: the first touch of the vault's pages after the unlock
             for run in range(args.runs):
                 for name, argv in commands(item, run).items():
-                    wall, cpu = timed(argv, warm_env)
+                    wall, cpu, child = timed(argv, warm_env, agent)
                     samples[name]["session"].append(wall)
                     samples[name]["launcher_cpu"].append(cpu)
+                    samples[name]["child_cpu"].append(child)
         finally:
             subprocess.run([CTXVAULT, "lock"], env=warm_env, capture_output=True, timeout=120, check=False)
     out: dict[str, Any] = {"items": n, "vault_built_s": round(built_s, 1), "commands": {}}
@@ -129,7 +149,10 @@ def measure(n: int, args: argparse.Namespace) -> dict[str, Any]:
             "target_s": TARGETS[name],
             "meets_target": session_median <= TARGETS[name],
             "speedup": round(statistics.median(s["cold"]) / session_median, 1),
+            "cold_cpu_median_s": round(statistics.median(s["cold_cpu"]), 3),
+            "session_cpu_median_s": round(statistics.median([a + b for a, b in zip(s["launcher_cpu"], s["child_cpu"], strict=True)]), 3),
             "launcher_cpu_median_s": round(statistics.median(s["launcher_cpu"]), 3),
+            "child_cpu_median_s": round(statistics.median(s["child_cpu"]), 3),
             "cold_s": [round(x, 3) for x in s["cold"]],
             "session_s": [round(x, 3) for x in s["session"]],
         }

@@ -32,7 +32,7 @@ from cli.app import app
 from cli.entry import AGENT_COMMAND, IN_PROCESS, program_for
 from schemas.items import MemoryIn
 from tests.conftest import FAST_KDF_ENV, PASSPHRASE
-from vault import OWNER, Settings, init_vault, open_vault, session
+from vault import OWNER, Settings, init_vault, open_vault
 from vault.errors import VaultExists
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -167,9 +167,12 @@ def walked() -> Iterator[Fixture]:
         env=fx.env(session_runs=True) | {"CTXVAULT_PASSPHRASE": PASSPHRASE}, cwd=ROOT, capture_output=True, timeout=120,
     )  # fmt: skip
     assert started.returncode == 0, started.stderr
-    yield fx
-    session.lock(Settings.from_env(env={"CTXVAULT_HOME": str(fx.home)}))
-    shutil.rmtree(base, ignore_errors=True)
+    try:
+        yield fx
+    finally:
+        locked = subprocess.run([str(CTXVAULT), "lock", "--json"], env=fx.env(session_runs=True), capture_output=True, timeout=120)
+        shutil.rmtree(base, ignore_errors=True)
+    assert json.loads(locked.stdout) == {"locked": True}
 
 
 def normalised(text: bytes) -> str:
