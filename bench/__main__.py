@@ -6,6 +6,7 @@ import importlib
 import sys
 
 NAMES = {
+    "cli-latency": "bench.cli_latency",
     "dedup": "bench.dedup",
     "locomo": "bench.locomo",
     "prefeval": "bench.prefeval",

@@ -1,59 +1,140 @@
-"""The unlock agent as `ctxvault unlock` starts it: the core's agent, warmed with `ctxvault mcp`.
+"""The unlock agent as `ctxvault unlock` starts it: the core's agent, warmed with the whole CLI.
 
 The core (vault/session.py) holds the key and knows how to fork a child onto a launcher's
-stdio; it must not import adapters. This module is the adapter's half: it names the one
-program the agent may start (``mcp``, run through the same `cli.app.main` as an ordinary
-`ctxvault mcp`, so identity, token checks, errors and exit codes are the same) and
-imports its code once, before the agent reports ready. torch, faiss and onnxruntime stay
-out: the server loads them only when a search needs them, and a child that does so
-loads them itself (tests/cli/test_entry.py checks the children's memory maps).
+stdio; it must not import adapters. This module is the adapter's half: it names the
+programs the agent may start and imports their code once, before the agent reports ready:
+
+- ``mcp`` runs `ctxvault mcp` (the stdio server a host app launches);
+- ``cli`` runs any other command but those cli/entry.py keeps in-process (``IN_PROCESS``).
+
+Both run the same `cli.app.main` as an ordinary `ctxvault`, so parsing, errors, output
+and exit codes are the same; the child opens the vault with the session's key
+(cli/context.py), so it pays no Argon2id. The query encoder (ONNX, one thread) and faiss
+are loaded here too, so a `search` or an `add` (dedup) does not load them; torch stays
+out (its thread pools are not safe to fork, and its import costs ~4 s).
 
     python -m cli.agent   # reads {"home", "key", "timeout_s"} as one JSON line on stdin
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, cast
+from collections.abc import Callable, Collection, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
-from cli.entry import AGENT_COMMAND, invocation
+from cli.entry import AGENT_COMMAND, CLI_PROGRAM, IN_PROCESS, invocation
 from vault import session
 
 if TYPE_CHECKING:
     from vault.service import VaultService
 
+_CONSOLES: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = []
+"""Every rich Console built while the CLI was imported, with its arguments (see ``fresh_consoles``)."""
+
 
 def preload() -> None:
-    """Do once what every `ctxvault mcp` does before its first answer (~1.3 s, once per unlock).
+    """Do once what every command does before its first answer (~1.3 s, once per unlock).
 
     Imports (typer, rich, the service, the MCP SDK and its pydantic types), then the click
     command tree, then one throwaway server: its first build fills pydantic's schema
-    caches (~40 ms), and its service is never called.
+    caches (~40 ms), and its service is never called. Then one table rendered (rich's
+    first render costs ~60 ms more than the next), and the search stack if it can load
+    without torch.
     """
     import anyio._backends._asyncio  # noqa: F401 - anyio.run loads its backend lazily
     import mcp.server.stdio  # noqa: F401
+    from rich.console import Console
 
-    from cli.app import command
-    from mcp_server.server import VaultAccess, build_server
+    built = Console.__init__
+
+    def recording(self: Console, *args: Any, **kwargs: Any) -> None:
+        _CONSOLES.append((self, args, kwargs))
+        built(self, *args, **kwargs)
+
+    Console.__init__ = recording  # type: ignore[method-assign] # undone below, before any child exists
+    try:
+        from cli.app import command
+        from mcp_server.server import VaultAccess, build_server
+    finally:
+        Console.__init__ = built  # type: ignore[method-assign]
     from vault import OWNER
 
     command()
     build_server(VaultAccess(cast("VaultService", None), lambda: OWNER))
+    warm_rendering()
+    with contextlib.suppress(Exception):  # a child that searches then loads what it needs itself
+        warm_search()
 
 
-def run_mcp(argv: Sequence[str]) -> int:
-    """`ctxvault mcp …` in a child of the agent; the exit code it would have had in its own process."""
+def warm_rendering() -> None:
+    """Render one table as `ctxvault list` does, into nothing: rich loads and compiles what it needs on first use."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="warm-up")
+    for col in ("id", "kind", "space", "text", "tags", "sens."):
+        table.add_column(col, overflow="fold")
+    table.add_row("01M8XREM98ZZW88MF8AWWFRFT8", "memory", "personal", "A sentence, with punctuation — and ünïcode…", "a,b", "low")
+    Console(file=io.StringIO(), width=80).print(table)
+
+
+def warm_search() -> None:
+    """Load faiss and the query encoder of the agent's vault, as a search would: only the ONNX backend.
+
+    torch would be loaded for a model with no ONNX export: then nothing is loaded here.
+    The tokenizer runs without its thread pool here, so a forked child starts with none.
+    """
+    from vault.embed import load_embedder, onnx_file
+    from vault.index import VectorIndex
+    from vault.settings import Settings
+
+    settings = Settings.from_env()
+    if os.environ.get("CTXVAULT_EMBED_BACKEND", "auto") not in ("auto", "onnx") or not onnx_file(settings.model).exists():
+        return
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    VectorIndex(1, settings.ann_threshold)  # imports faiss and sets its one search thread
+    load_embedder(settings).encode_query("warm up")
+
+
+def fresh_consoles() -> None:
+    """Build the CLI's rich consoles again, as their modules did, for this child's terminal and environment.
+
+    A Console reads its colour system, COLUMNS, NO_COLOR and FORCE_COLOR when it is built:
+    built in the agent, whose stdio is /dev/null, it would print plain text to a terminal.
+    """
+    for console, args, kwargs in _CONSOLES:
+        console.__init__(*args, **kwargs)
+
+
+def run(argv: Sequence[str], commands: Callable[[str | None], bool]) -> int:
+    """Run the CLI on ``argv`` in a child of the agent; the exit code it would have had in its own process."""
     from cli.app import main
 
-    if invocation(argv[1:])[0] != AGENT_COMMAND:
-        sys.stderr.write(f"error: the unlock agent only starts `ctxvault {AGENT_COMMAND}`\n")
+    if not commands(invocation(argv[1:])[0]):
+        sys.stderr.write("error: the unlock agent does not run this command\n")
         return 2
+    fresh_consoles()
+    # click names the program after argv[0] unless __main__ is a package's module, as the
+    # agent's (`python -m cli.agent`) is: the child runs the launcher's script, not that.
+    sys.modules["__main__"].__package__ = None
     try:
         main()
     except SystemExit as exc:
         return _exit_status(exc.code)
     return 0
+
+
+def run_mcp(argv: Sequence[str]) -> int:
+    """`ctxvault mcp …`, as its own process would run it."""
+    return run(argv, lambda command: command == AGENT_COMMAND)
+
+
+def run_cli(argv: Sequence[str], in_process: Collection[str] = IN_PROCESS) -> int:
+    """Any other forwarded command (cli/entry.py decides which), as its own process would run it."""
+    return run(argv, lambda command: command is not None and command != AGENT_COMMAND and command not in in_process)
 
 
 def _exit_status(code: object) -> int:
@@ -67,7 +148,7 @@ def _exit_status(code: object) -> int:
 
 
 def main() -> None:
-    session.agent_main(programs={AGENT_COMMAND: run_mcp}, preload=preload)
+    session.agent_main(programs={AGENT_COMMAND: run_mcp, CLI_PROGRAM: run_cli}, preload=preload)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,9 @@ from typing import Annotated
 
 import typer
 
-from vault import Settings, VaultService, open_vault
+from vault import Settings, VaultService, open_vault, session
 from vault.errors import InvalidInput, VaultLocked
+from vault.unlock import open_store
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
@@ -37,8 +38,14 @@ class CLIState:
         return value
 
     def service(self) -> VaultService:
+        """The open vault: with the unlock session's key when one runs (no passphrase, no KDF), else unlocked here."""
         if self._service is None:
-            self._service = open_vault(self.settings, self.passphrase())
+            settings = self.settings
+            key = session.fetch_key(settings)
+            if key is not None:
+                self._service = VaultService(open_store(settings, key), settings, key)
+            else:
+                self._service = open_vault(settings, self.passphrase())
         return self._service
 
     def close(self) -> None:

@@ -184,11 +184,13 @@ def unlock(
     timeout: Annotated[str, typer.Option("--timeout", help="Lock again after this long: 30m, 8h, 2d.")] = "8h",
     json_out: JsonFlag = False,
 ) -> None:
-    """Start an unlock session: a per-user agent keeps the key in memory so host apps can launch `ctxvault mcp`.
+    """Start an unlock session: a per-user agent keeps the key in memory for every command and host app.
 
-    The agent also keeps `ctxvault mcp` loaded: while it runs, a host's `ctxvault mcp` is
-    served by a child forked from the agent, which answers about eight times sooner.
-    `ctxvault lock` and the timeout stop those servers too.
+    While it runs, `ctxvault` commands and a host's `ctxvault mcp` are served by children
+    forked from the agent, which has the CLI loaded and the key at hand: no passphrase, and
+    answers in a fraction of the time. init, unlock, lock, passwd, recover, purge and serve
+    still run in their own process (they use the session's key all the same).
+    `ctxvault lock` and the timeout stop the session and what it runs.
 
     Example: ctxvault unlock --timeout 8h
     """
@@ -210,12 +212,12 @@ def unlock(
     render(
         {"unlocked": True, "seconds_left": left, "pid": pid},
         json_out,
-        f"Unlocked for {timeout} (agent pid {pid}). `ctxvault lock` ends it early.",
+        f"Unlocked for {timeout}: commands in this login use it (agent pid {pid}). `ctxvault lock` ends it early.",
     )
 
 
 def lock(ctx: typer.Context, json_out: JsonFlag = False) -> None:
-    """End the unlock session: the agent forgets the key and stops the MCP servers it started.
+    """End the unlock session: the agent forgets the key and stops the commands and MCP servers it started.
 
     Example: ctxvault lock
     """

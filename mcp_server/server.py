@@ -207,7 +207,8 @@ def build_server(
         tags: Annotated[Names | None, Field(max_length=FILTER_ITEMS, description="Short labels without spaces.")] = None,
         sensitivity: Annotated[Sensitivity, Field(description="low, medium or high.")] = "low",
         update_id: Annotated[
-            str | None, Field(max_length=ID_CHARS, description="Id of a memory from a previous result's `similar` to replace with this text.")
+            str | None,
+            Field(max_length=ID_CHARS, description="Id of a memory from a previous result's `similar` to replace with this text."),
         ] = None,
     ) -> RememberResult:
         """Store a memory about the user (needs write scope): the same fact said again updates it, and memories that are

@@ -230,6 +230,12 @@ def export_onnx(model: str) -> Path:
     return target
 
 
+# Fewer texts than this are encoded on the query session: building the bulk session costs
+# 0.4-0.9 s here (measured in a fresh process), far more than a few texts take on one thread,
+# and an `add` embeds one text (bench/cli_latency.py).
+FEW_TEXTS = 8
+
+
 class OnnxEmbedder:
     """The same model run by onnxruntime: mean pooling and normalisation done here."""
 
@@ -286,13 +292,17 @@ class OnnxEmbedder:
         return _normalise(pooled.astype(np.float32))
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, progress: Progress | None = None) -> NDArray[np.float32]:
-        if self._bulk is None:
-            self._bulk = self._session(os.cpu_count() or 1)
+        if len(texts) < FEW_TEXTS:
+            session = self._query
+        else:
+            if self._bulk is None:
+                self._bulk = self._session(os.cpu_count() or 1)
+            session = self._bulk
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths pad less
         ranked = [texts[i] for i in order]
 
         def run(chunk: list[str]) -> NDArray[np.float32]:
-            parts = [self._run(self._bulk, chunk[s : s + batch_size]) for s in range(0, len(chunk), batch_size)]
+            parts = [self._run(session, chunk[s : s + batch_size]) for s in range(0, len(chunk), batch_size)]
             return np.concatenate(parts) if parts else np.zeros((0, self._dim), np.float32)
 
         done = _batched(run, ranked, self._dim, progress)

@@ -13,6 +13,9 @@ directory, and a forked child runs the program on them. The child inherits the
 warm interpreter, so it answers without paying the imports again. Children are
 reaped as they end and killed when the session locks or times out.
 
+The clients' half (finding the socket, asking for the key, handing a command over) is
+vault/agent_client.py, light enough for every launcher; its names are re-exported here.
+
 Wire format: one JSON line in, one JSON line out: ``{"op": "key" | "status" | "lock"}``.
 A program op ``{"op": NAME, "argv": [...], "env": {...}, "cwd": "...", "umask": N}``
 carries three descriptors; the child answers ``{"started": true}``, runs only after the
@@ -24,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import hashlib
 import io
 import json
 import os
@@ -42,16 +44,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vault.errors import InvalidInput, VaultLocked
-from vault.settings import Settings
+from vault.agent_client import (
+    SessionStatus,
+    fetch_key,
+    lock,
+    read_line,
+    run_in_agent,
+    runtime_dir,
+    socket_path,
+    status,
+)
+from vault.errors import InvalidInput
 
 if TYPE_CHECKING:
     from vault.crypto import DataKey
+    from vault.settings import Settings
 
-MAX_LINE = 4096
 MAX_REQUEST = 1 << 20  # a launcher's whole environment rides in its request
 GO_TIMEOUT_S = 30.0
-HANDOVER_TIMEOUT_S = 10.0  # the agent answers in milliseconds unless another client holds it
 END_GRACE_S = 3.0
 POLL_S = 1.0  # reaping without pidfds (macOS): a finished child waits at most this long
 
@@ -60,34 +70,11 @@ Program = Callable[[Sequence[str]], int]
 
 
 @dataclass(frozen=True, slots=True)
-class SessionStatus:
-    """A running agent: when it locks by itself."""
-
-    socket: Path
-    seconds_left: int
-
-
-@dataclass(frozen=True, slots=True)
 class _Job:
     argv: list[str]
     env: dict[str, str]
     cwd: str
     umask: int
-
-
-def runtime_dir() -> Path:
-    """The per-user directory holding agent sockets (CTXVAULT_RUNTIME_DIR, XDG_RUNTIME_DIR, or /tmp)."""
-    if os.environ.get("CTXVAULT_RUNTIME_DIR"):
-        return Path(os.environ["CTXVAULT_RUNTIME_DIR"])
-    if os.environ.get("XDG_RUNTIME_DIR"):
-        return Path(os.environ["XDG_RUNTIME_DIR"]) / "ctxvault"
-    return Path(f"/tmp/ctxvault-{os.getuid()}")
-
-
-def socket_path(settings: Settings) -> Path:
-    """The agent socket for one vault: short, because Unix socket paths are limited to ~108 bytes."""
-    digest = hashlib.sha256(str(settings.home.resolve()).encode()).hexdigest()[:16]
-    return runtime_dir() / f"agent-{digest}.sock"
 
 
 def _private_dir(path: Path) -> None:
@@ -105,18 +92,14 @@ def _peer_uid(conn: socket.socket) -> int | None:
     return int(struct.unpack("3i", creds)[1])
 
 
+def same_user(peer_uid: int | None) -> bool:
+    """Whether a peer may talk to the agent: only its own OS user (None: no SO_PEERCRED here, e.g. macOS,
+    where the 0700 directory and the 0600 socket are the whole guard)."""
+    return peer_uid is None or peer_uid == os.getuid()
+
+
 def _reply(conn: socket.socket, payload: dict[str, object]) -> None:
     conn.sendall(json.dumps(payload).encode() + b"\n")
-
-
-def _read_line(conn: socket.socket) -> bytes:
-    data = b""
-    while not data.endswith(b"\n") and len(data) < MAX_LINE:
-        chunk = conn.recv(MAX_LINE)
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 def _receive(conn: socket.socket) -> tuple[bytes, list[int]]:
@@ -235,7 +218,7 @@ class _Agent:
         """Answer one connection; False once someone asked to lock."""
         with conn:
             conn.settimeout(5)
-            if _peer_uid(conn) not in (None, os.getuid()):
+            if not same_user(_peer_uid(conn)):
                 return True
             try:
                 line, fds = _receive(conn)
@@ -306,7 +289,7 @@ def _child(conn: socket.socket, job: _Job, fds: Sequence[int], program: Program)
     """Become the launcher's process (stdio, env, cwd, umask, argv) and run the program on it."""
     conn.settimeout(GO_TIMEOUT_S)
     _reply(conn, {"started": True})
-    if _read_line(conn).strip() != b"go":
+    if read_line(conn).strip() != b"go":
         return 0  # the launcher gave up waiting and runs the command itself
     for target, fd in zip((0, 1, 2), fds, strict=True):
         os.dup2(fd, target)
@@ -383,87 +366,6 @@ def serve(
             path.unlink()
 
 
-def _ask(settings: Settings, op: str) -> dict[str, object] | None:
-    path = socket_path(settings)
-    if not path.exists():
-        return None
-    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    client.settimeout(5)
-    try:
-        client.connect(str(path))
-        client.sendall(json.dumps({"op": op}).encode() + b"\n")
-        answer = json.loads(_read_line(client) or b"{}")
-    except (OSError, ValueError):
-        # A stale socket left by a killed agent: as good as no session.
-        return None
-    finally:
-        client.close()
-    return answer if isinstance(answer, dict) else None
-
-
-def fetch_key(settings: Settings) -> DataKey | None:
-    """The data key from a running unlock session for this vault, or None."""
-    from vault.crypto import DataKey
-
-    answer = _ask(settings, "key")
-    if not answer or not isinstance(answer.get("key"), str):
-        return None
-    return DataKey(bytes.fromhex(str(answer["key"])))
-
-
-def status(settings: Settings) -> SessionStatus | None:
-    """The running unlock session for this vault, or None."""
-    answer = _ask(settings, "status")
-    if not answer or "seconds_left" not in answer:
-        return None
-    return SessionStatus(socket=socket_path(settings), seconds_left=int(str(answer["seconds_left"])))
-
-
-def lock(settings: Settings) -> bool:
-    """End the unlock session and the programs it started; True if one was running."""
-    return bool(_ask(settings, "lock"))
-
-
-def run_in_agent(settings: Settings, op: str, argv: Sequence[str], env: Mapping[str, str], cwd: str) -> int | None:
-    """Run program ``op`` in a child of this vault's agent on this process's stdio; its exit code.
-
-    None means nothing was handed over (no agent, an agent without ``op``, any failure
-    before the child confirmed): the caller runs the command itself, as if the agent
-    were not there. Only the launcher's exit or the child's end stops the child.
-
-    Raises:
-        VaultLocked: the child ended without an exit code (the session locked or timed out).
-    """
-    path = socket_path(settings)
-    if not path.exists():
-        return None
-    umask = os.umask(0o077)
-    os.umask(umask)
-    request = json.dumps({"op": op, "argv": list(argv), "env": dict(env), "cwd": cwd, "umask": umask}).encode() + b"\n"
-    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    with client:
-        client.settimeout(HANDOVER_TIMEOUT_S)
-        try:
-            client.connect(str(path))
-            sent = socket.send_fds(client, [request], [0, 1, 2])
-            client.sendall(request[sent:])
-            answer = json.loads(_read_line(client) or b"{}")
-            if not (isinstance(answer, dict) and answer.get("started") is True):
-                return None
-            client.sendall(b"go\n")
-        except (OSError, ValueError):
-            return None
-        # Handed over: the child owns stdin now, so no path below may fall back.
-        client.settimeout(None)
-        try:
-            report = json.loads(_read_line(client) or b"{}")
-        except (OSError, ValueError):
-            report = None
-    if isinstance(report, dict) and isinstance(report.get("exit"), int):
-        return int(report["exit"])
-    raise VaultLocked("the server stopped: the unlock session was locked or timed out (run `ctxvault unlock`)")
-
-
 def agent_main(programs: Mapping[str, Program] | None = None, preload: Callable[[], None] | None = None) -> None:
     """Entry point of the agent: read the one-line JSON job from stdin, detach, warm up, serve.
 
@@ -474,6 +376,7 @@ def agent_main(programs: Mapping[str, Program] | None = None, preload: Callable[
     single-threaded: every child forked later inherits what it imported.
     """
     from vault.crypto import DataKey
+    from vault.settings import Settings
 
     job = json.loads(sys.stdin.readline())
     sys.stdin.close()
@@ -510,6 +413,12 @@ def agent_main(programs: Mapping[str, Program] | None = None, preload: Callable[
         serve(settings, key, float(job["timeout_s"]), ready=ready, programs=programs)
     finally:
         os._exit(0)
+
+
+__all__ = [
+    "Program", "SessionStatus", "agent_main", "fetch_key", "lock", "run_in_agent", "runtime_dir", "same_user", "serve",
+    "socket_path", "status",
+]  # fmt: skip
 
 
 if __name__ == "__main__":

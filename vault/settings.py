@@ -7,8 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import platformdirs
-
+from vault.agent_client import vault_home
 from vault.crypto import KdfParams
 
 # Tuned on a 2-core machine to about half a second per unlock: 128 MiB, t=4, 4 lanes measured
@@ -47,8 +46,7 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, home: Path | None = None) -> Settings:
         env = os.environ if env is None else env
-        chosen = home or (Path(env["CTXVAULT_HOME"]) if env.get("CTXVAULT_HOME") else None)
-        base = cls(home=(chosen or Path(platformdirs.user_data_dir("ctxvault"))).expanduser())
+        base = cls(home=vault_home(env, home))
         kdf = KdfParams(
             memory_kib=int(env.get("CTXVAULT_KDF_MEMORY_KIB", base.kdf.memory_kib)),
             iterations=int(env.get("CTXVAULT_KDF_ITERATIONS", base.kdf.iterations)),

@@ -127,7 +127,8 @@ def test_mcp_is_served_by_a_warm_child_of_the_agent_that_never_loaded_torch(agen
     code, err = server.finish()
     assert {"search_context", "request_access", "list_access"} <= tools
     assert access["structuredContent"]["app"]["name"] == "tester"
-    assert [lib for lib in HEAVY if lib in maps] == []
+    # faiss and the ONNX query encoder come loaded from the agent (cli/agent.py warm_search); torch never.
+    assert "torch" not in maps
     assert (code, err) == (0, "")
     assert ends_within(child, 30)  # it reports its exit code just before it exits
     session.status(agent.settings)  # a turn of the agent's loop after the child ended
@@ -187,7 +188,7 @@ def test_the_agent_starts_no_other_command(agent: Agent) -> None:
     )
     done = run([sys.executable, "-c", asks_for_status], host_env())
     assert (done.returncode, done.stdout) == (2, "")
-    assert "only starts `ctxvault mcp`" in done.stderr
+    assert "does not run this command" in done.stderr
 
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])

@@ -51,3 +51,11 @@ def test_auto_backend_prefers_onnx(embedder: Embedder) -> None:
 def test_an_unknown_backend_is_refused() -> None:
     with pytest.raises(EmbedderUnavailable):
         load_embedder(Settings(home=__import__("pathlib").Path("unused")), backend="tpu")  # type: ignore[arg-type]
+
+
+def test_a_few_texts_are_encoded_on_the_query_session_without_building_the_bulk_one() -> None:
+    onnx = OnnxEmbedder(DEFAULT_MODEL)
+    vecs = onnx.encode(SENTENCES)
+    assert onnx._bulk is None  # building it costs more than the texts take
+    for i, text in enumerate(SENTENCES):
+        assert float(onnx.encode_query(text) @ vecs[i]) > 0.9999

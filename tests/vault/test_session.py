@@ -23,6 +23,7 @@ import pytest
 
 from tests.conftest import PASSPHRASE
 from vault import Settings, VaultService, session
+from vault.crypto import DataKey
 from vault.errors import VaultLocked
 from vault.unlock import unlock_key
 
@@ -259,3 +260,32 @@ def test_killing_the_agent_ends_its_children(settings: Settings, runtime_dir: Pa
     assert ends_within(child, 30)  # PR_SET_PDEATHSIG
     launcher.communicate(timeout=30)
     assert launcher.returncode == VaultLocked.exit_code
+
+
+def test_the_agent_answers_nothing_to_another_uid(settings: Settings, runtime_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # In-thread, so the test can stand in for a peer of another uid: every connection's
+    # SO_PEERCRED goes through the agent's one check (a real second uid cannot even reach
+    # the socket in its 0700 directory).
+    ready = threading.Event()
+    thread = threading.Thread(target=session.serve, args=(settings, DataKey(bytes(32)), 600.0), kwargs={"ready": ready.set})
+    thread.start()
+    assert ready.wait(timeout=30)
+    try:
+        assert session.socket_path(settings).stat().st_mode & 0o777 == 0o600
+        assert session.fetch_key(settings) is not None  # the same uid is served
+        with monkeypatch.context() as m:
+            m.setattr(session, "_peer_uid", lambda conn: os.getuid() + 1)
+            assert session.fetch_key(settings) is None
+            assert session.status(settings) is None
+            assert not session.lock(settings)
+            assert session.run_in_agent(settings, "cli", ["ctxvault", "list"], env={}, cwd="/") is None
+        assert session.status(settings) is not None  # the other uid's lock was ignored
+    finally:
+        session.lock(settings)
+        thread.join(timeout=30)
+
+
+def test_the_peer_check_accepts_only_the_agents_own_uid() -> None:
+    assert session.same_user(os.getuid())
+    assert not session.same_user(os.getuid() + 1)
+    assert not session.same_user(0 if os.getuid() else 1)
