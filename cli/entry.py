@@ -32,7 +32,7 @@ AGENT_COMMAND = "mcp"
 CLI_PROGRAM = "cli"
 """The agent's program that runs every other forwarded command."""
 
-IN_PROCESS = frozenset({"init", "unlock", "lock", "passwd", "recover", "purge", "serve"})
+IN_PROCESS = frozenset({"init", "unlock", "lock", "passwd", "recover", "purge", "serve", "ui"})
 """Commands that never run in the agent, and why (docs/architecture.md lists them too):
 
 - init, passwd, recover: they ask for or change the passphrase itself; a hidden prompt
@@ -40,6 +40,8 @@ IN_PROCESS = frozenset({"init", "unlock", "lock", "passwd", "recover", "purge", 
 - unlock, lock: they start and end the agent.
 - purge: without --yes it asks for confirmation on the terminal; it is rare and slow anyway.
 - serve: a long-running HTTP server owns its own process, port and lifetime.
+- ui: it may open the owner's browser, which belongs to the launcher's desktop session; it
+  already takes the key from the session, so it pays no KDF.
 """
 
 

@@ -58,6 +58,7 @@ COMMANDS: dict[str, list[list[str]]] = {
     "apps show": [["apps", "show", "tester"]],
     "audit": [["audit"], ["audit", "--json", "--limit", "3"]],
     "audit verify": [["audit", "verify"]],
+    "conflicts": [["conflicts"], ["conflicts", "--json"], ["conflicts", "--resolve", "99"]],
     "connect": [["connect", "cursor", "--app", "tester", "--print"]],
     "consent": [["consent"]],
     "consent approve": [["consent", "approve", "{consent}"]],
@@ -75,6 +76,7 @@ COMMANDS: dict[str, list[list[str]]] = {
     "grants": [["grants"]],
     "grants list": [["grants", "list"], ["grants", "list", "--json"]],
     "grants revoke": [["grants", "revoke", "--app", "tester"]],
+    "history": [["history", "{memory}"], ["history", "{memory}", "--json"], ["history", "01AAAAAAAAAAAAAAAAAAAAAAAA"]],
     "import": [["import", "{tmp}/memory.jsonl", "--dry-run"], ["import", "{tmp}/memory.jsonl", "--json"]],
     "list": [["list"], ["list", "--json", "--limit", "2"], ["list", "--limit", "0"], ["list", "--help"]],
     "mcp": [["mcp", "--app", "tester"], ["mcp", "--app", "nobody"]],
@@ -85,6 +87,7 @@ COMMANDS: dict[str, list[list[str]]] = {
     "pref set": [["pref", "set", "diet", "vegan"], ["pref", "set", "bad key!", "x"]],
     "pref unset": [["pref", "unset", "diet", "--json"]],
     "reindex": [["reindex", "--json"]],
+    "restore": [["restore", "{memory}", "--version", "1", "--json"], ["restore", "{memory}", "--version", "9"]],
     "search": [["search", "coffee"], ["search", "train", "--json", "--k", "2"], ["search", "x", "--mode", "nope"]],
     "show": [["show", "{memory}"], ["show", "01AAAAAAAAAAAAAAAAAAAAAAAA", "--json"]],
     "spaces": [["spaces"], ["spaces", "--json"]],
@@ -151,6 +154,7 @@ def walked() -> Iterator[Fixture]:
     svc = open_vault(settings, PASSPHRASE)
     try:
         fx.ids["memory"] = svc.remember(OWNER, MemoryIn(text="I prefer window seats on long flights", space="travel")).item.id
+        svc.edit(OWNER, fx.ids["memory"], text="I prefer window seats on long night flights")  # a version for history/restore
         svc.remember(OWNER, MemoryIn(text="My sister lives in Lyon", tags=["family"]))
         svc.set_preference(OWNER, "diet", "vegetarian", space="health")
         svc.set_preference(OWNER, "diet", "vegetarian, no mushrooms", space="health")
