@@ -19,7 +19,8 @@ and an MCP kind (mapped to the SDK by ``mcp_server``). Messages are safe to show
     ├── AuditTampered               exit 15  HTTP 500   the audit hash chain does not verify
     ├── EmbedderUnavailable         exit 16  HTTP 503   the embedding model cannot be loaded
     ├── InvalidToken                exit 17  HTTP 401   unknown, rotated or revoked app token
-    └── VaultBusy                   exit 18  HTTP 503   another process held the vault past the wait
+    ├── VaultBusy                   exit 18  HTTP 503   another process held the vault past the wait
+    └── StorageFailed               exit 19  HTTP 507   the disk refused a write (full, read-only, failing)
 
 Exit code 2 stays click's usage error.
 """
@@ -141,3 +142,9 @@ class VaultBusy(VaultError):
     """Another process held the vault for longer than a writer waits (a bulk import on a rollback journal)."""
 
     exit_code, http_status, mcp = 18, 503, "tool_error"
+
+
+class StorageFailed(VaultError):
+    """The disk refused a write the vault needs to be durable (full, read-only or failing); nothing was changed."""
+
+    exit_code, http_status, mcp = 19, 507, "internal"

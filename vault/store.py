@@ -16,7 +16,7 @@ from typing import Any
 import sqlcipher3
 
 from vault.crypto import DataKey
-from vault.errors import StoreCorrupt, VaultBusy, VaultError
+from vault.errors import StorageFailed, StoreCorrupt, VaultBusy, VaultError
 
 Row = sqlcipher3.Row
 DriverError = sqlcipher3.Error
@@ -34,7 +34,7 @@ class Store:
         try:
             conn = sqlcipher3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
         except sqlcipher3.Error as exc:
-            raise StoreCorrupt(f"cannot open the vault database at {path}") from exc
+            raise (translate(exc) if _is_storage(exc) else StoreCorrupt(f"cannot open the vault database at {path}")) from exc
         conn.row_factory = sqlcipher3.Row
         self.conn = conn
         # SQLCipher logs a wrong key to stderr by default; stdio MCP needs a clean channel.
@@ -44,8 +44,8 @@ class Store:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlcipher3.DatabaseError as exc:
             conn.close()
-            if _is_busy(exc):
-                raise _busy() from exc
+            if _is_busy(exc) or _is_storage(exc):
+                raise translate(exc) from exc
             raise StoreCorrupt("the vault database cannot be decrypted with this vault's key (corrupt or replaced file)") from exc
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -225,11 +225,22 @@ def _busy() -> VaultBusy:
     return VaultBusy(f"the vault was held by another process for more than {BUSY_TIMEOUT_MS // 1000} s (a bulk import?): try again")
 
 
+def _is_storage(exc: Exception) -> bool:
+    """SQLITE_FULL, SQLITE_IOERR, SQLITE_READONLY, SQLITE_CANTOPEN: the disk, not the data, failed."""
+    text = str(exc)
+    return isinstance(exc, sqlcipher3.OperationalError) and any(
+        part in text for part in ("disk is full", "disk I/O error", "readonly database", "unable to open database file")
+    )
+
+
 def translate(exc: Exception) -> VaultError:
     """Map a driver error to our hierarchy."""
     if _is_busy(exc):
         return _busy()
     text = str(exc)
+    if _is_storage(exc):
+        # The write was rolled back (SQLite keeps the database consistent); nothing committed was lost.
+        return StorageFailed(f"the disk refused a write to the vault ({text}): free space or fix the disk, then try again")
     if "not a database" in text or "malformed" in text:
         return StoreCorrupt("the vault database is corrupt or not readable with this key")
     return VaultError(f"database error: {text}")
