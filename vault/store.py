@@ -229,7 +229,7 @@ def _is_storage(exc: Exception) -> bool:
     """SQLITE_FULL, SQLITE_IOERR, SQLITE_READONLY, SQLITE_CANTOPEN: the disk, not the data, failed."""
     text = str(exc)
     return isinstance(exc, sqlcipher3.OperationalError) and any(
-        part in text for part in ("disk is full", "disk I/O error", "readonly database", "unable to open database file")
+        part in text for part in ("disk is full", "disk I/O error", "unable to open database file")
     )
 
 
@@ -241,6 +241,14 @@ def translate(exc: Exception) -> VaultError:
     if _is_storage(exc):
         # The write was rolled back (SQLite keeps the database consistent); nothing committed was lost.
         return StorageFailed(f"the disk refused a write to the vault ({text}): free space or fix the disk, then try again")
+    if "readonly database" in text:
+        # SQLCipher makes a connection read-only once a page fails its HMAC (or the file itself is read-only).
+        return StoreCorrupt(
+            "the vault database refused a write: a damaged page makes it read-only (or the file is): "
+            "`ctxvault export --salvage` exports what is still readable"
+        )
     if "not a database" in text or "malformed" in text:
-        return StoreCorrupt("the vault database is corrupt or not readable with this key")
+        return StoreCorrupt(
+            "the vault database is corrupt or not readable with this key: `ctxvault export --salvage` exports what is still readable"
+        )
     return VaultError(f"database error: {text}")
