@@ -65,9 +65,14 @@ def export(
     tag: Annotated[list[str] | None, typer.Option("--tag", help="Only items with this tag (repeatable).")] = None,
     max_sensitivity: Annotated[str | None, typer.Option("--max-sensitivity", help="Only items up to low, medium or high.")] = None,
     since: Annotated[str | None, typer.Option("--since", help="Only items created on or after this ISO date.")] = None,
+    salvage: Annotated[
+        bool, typer.Option("--salvage", help="Damaged vault: export every readable row, list what could not be read.")
+    ] = False,
     json_out: JsonFlag = False,
 ) -> None:
     """Export everything, or one slice, as an encrypted PAM bundle or a Markdown profile.
+
+    A vault reported corrupt (exit 13) can still give what is readable: `ctxvault export --salvage`.
 
     Example: ctxvault export --recipient age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p --out vault.age
     """
@@ -80,6 +85,8 @@ def export(
     )
     svc = service(ctx)
     if fmt == "markdown":
+        if salvage:
+            raise typer.BadParameter("--salvage writes a bundle; it does not combine with --format markdown")
         text = svc.export_profile(OWNER, selection)
         if out is None:
             print(text, end="")
@@ -99,8 +106,13 @@ def export(
         err_console.print("[yellow]warning:[/] writing an UNENCRYPTED bundle: anyone who can read this folder reads your vault.")
     with _progress(not json_out) as tick:
         summary = svc.export_bundle(
-            OWNER, selection, target, recipients=recipient, passphrase=passphrase, plaintext=plaintext is not None, progress=tick
-        )
+            OWNER, selection, target, recipients=recipient, passphrase=passphrase, plaintext=plaintext is not None, progress=tick,
+            salvage=salvage,
+        )  # fmt: skip
+    for lost in summary.unreadable:
+        err_console.print(f"warning: not exported: {lost}", markup=False)
+    if not summary.audited:
+        err_console.print("warning: the audit log is damaged: this export is not recorded in it", markup=False)
     if json_out:
         print_json(summary)
         return

@@ -205,6 +205,10 @@ class ExportSummary(_Model):
     counts: BundleCounts
     bytes: int
     files: int
+    unreadable: list[str] = Field(
+        default_factory=list, description="A salvage export (--salvage): what the damaged vault could not give, row groups or files."
+    )
+    audited: bool = Field(default=True, description="False when a salvage export could not be written to the (damaged) audit log.")
 
 
 class Skipped(_Model):

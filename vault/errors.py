@@ -20,6 +20,7 @@ and an MCP kind (mapped to the SDK by ``mcp_server``). Messages are safe to show
     ├── EmbedderUnavailable         exit 16  HTTP 503   the embedding model cannot be loaded
     ├── InvalidToken                exit 17  HTTP 401   unknown, rotated or revoked app token
     ├── VaultBusy                   exit 18  HTTP 503   another process held the vault past the wait
+    ├── StorageFailed               exit 19  HTTP 507   the disk refused a write (full, read-only, failing)
     ├── LoginThrottled              exit 31  HTTP 429   too many wrong passphrases from this browser
     └── LimitReached                exit 34  HTTP 429   a per-app limit is reached (pending consent requests)
 
@@ -143,6 +144,12 @@ class VaultBusy(VaultError):
     """Another process held the vault for longer than a writer waits (a bulk import on a rollback journal)."""
 
     exit_code, http_status, mcp = 18, 503, "tool_error"
+
+
+class StorageFailed(VaultError):
+    """The disk refused a write the vault needs to be durable (full, read-only or failing); nothing was changed."""
+
+    exit_code, http_status, mcp = 19, 507, "internal"
 
 
 class LoginThrottled(VaultError):

@@ -22,6 +22,7 @@ only those (an id selector; exact scoring of the allowed vectors when they are f
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -412,30 +413,58 @@ def index_file(index_dir: Path, model: str) -> Path:
     return index_dir / f"{safe}.cvx"
 
 
-def save_sealed(path: Path, key: DataKey, index: VectorIndex, model: str, generation: int) -> None:
-    """Seal the index under the data key and replace the file atomically (0600)."""
-    os.replace(seal_beside(path, key, index, model, generation), path)
+def save_sealed(path: Path, key: DataKey, index: VectorIndex, model: str, generation: int) -> bool:
+    """Seal the index under the data key and replace the file atomically (0600); False when the disk refused it.
+
+    The file is a cache of the ``vectors`` table: a full disk, a read-only one, or an ``index``
+    that is not a directory must not fail the search or import that saves it (issue 29). The
+    index stays in memory, and the next save (or the next process, from the table) tries again.
+    """
+    tmp = seal_beside(path, key, index, model, generation)
+    if tmp is None:
+        return False
+    try:
+        os.replace(tmp, path)
+    except OSError:
+        _discard(tmp)
+        return False
+    return True
 
 
-def seal_beside(path: Path, key: DataKey, index: VectorIndex, model: str, generation: int) -> Path:
-    """Seal the index into a temporary file next to ``path``; the caller renames it into place (or deletes it)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+def seal_beside(path: Path, key: DataKey, index: VectorIndex, model: str, generation: int) -> Path | None:
+    """Seal the index into a temporary file next to ``path``; the caller renames it into place (or deletes it).
+
+    None when the disk refused it (``save_sealed``): no partial temporary file is left behind.
+    """
     blob = seal(key, index.to_bytes(model, generation), _AAD + b"|" + model.encode())
     # Unique per writer: two threads of one process (or two processes) may save at once.
     tmp = path.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(blob)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(blob)
+    except OSError:
+        _discard(tmp)
+        return None
     # No fsync: the file is a cache. After a crash a torn or empty file fails to open
     # (authenticated encryption) or is behind the database, and is rebuilt from the table.
     return tmp
+
+
+def _discard(tmp: Path) -> None:
+    with contextlib.suppress(OSError):
+        tmp.unlink(missing_ok=True)
 
 
 def load_sealed(path: Path, key: DataKey, model: str, ann_threshold: int) -> tuple[VectorIndex, IndexHeader] | None:
     """The sealed index at ``path``, or None when it is missing, damaged, or for another model."""
     try:
         blob = path.read_bytes()
-    except FileNotFoundError:
+    except OSError:  # missing, or ``index`` (or the file) is not what it should be: rebuilt from the table
         return None
     try:
         index, header = VectorIndex.from_bytes(open_sealed(key, blob, _AAD + b"|" + model.encode()), ann_threshold)

@@ -16,7 +16,7 @@ from typing import Any
 import sqlcipher3
 
 from vault.crypto import DataKey
-from vault.errors import StoreCorrupt, VaultBusy, VaultError
+from vault.errors import StorageFailed, StoreCorrupt, VaultBusy, VaultError
 
 Row = sqlcipher3.Row
 DriverError = sqlcipher3.Error
@@ -34,7 +34,7 @@ class Store:
         try:
             conn = sqlcipher3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
         except sqlcipher3.Error as exc:
-            raise StoreCorrupt(f"cannot open the vault database at {path}") from exc
+            raise (translate(exc) if _is_storage(exc) else StoreCorrupt(f"cannot open the vault database at {path}")) from exc
         conn.row_factory = sqlcipher3.Row
         self.conn = conn
         # SQLCipher logs a wrong key to stderr by default; stdio MCP needs a clean channel.
@@ -44,12 +44,13 @@ class Store:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlcipher3.DatabaseError as exc:
             conn.close()
-            if _is_busy(exc):
-                raise _busy() from exc
+            if _is_busy(exc) or _is_storage(exc):
+                raise translate(exc) from exc
             raise StoreCorrupt("the vault database cannot be decrypted with this vault's key (corrupt or replaced file)") from exc
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            # Another process may be inside a bulk import on a rollback journal (see transaction()).
+            # A vault left on a rollback journal by an older version (a hot journal is rolled back
+            # by the read above) goes back to the WAL, waiting out a process still writing it.
             if not _use_wal(conn, BUSY_TIMEOUT_MS / 1000):
                 conn.close()
                 raise _busy()
@@ -80,19 +81,20 @@ class Store:
         """Run a block as one IMMEDIATE transaction (writers queue, readers continue).
 
         ``bulk`` is for a writer of many rows whose rows reference rows it wrote just
-        before, and which deletes children itself (an import):
+        before, and which deletes children itself (an import): no foreign-key checks or
+        actions (0.2-0.3 s per 100k rows on its one writer).
 
-        - no foreign-key checks or actions (0.2-0.3 s per 100k rows on its one writer);
-        - when no other connection has the vault open, a rollback journal instead of the
-          WAL until it ends, with ``synchronous = FULL``: each page is written once, to
-          the database file, instead of to the WAL and then again by the checkpoint
-          (a 100k import writes 150 MB; docs/benchmarks.md). The journal holds the
-          original pages, encrypted as in the database. A process that opens the vault
-          meanwhile waits for the import to end. If another connection is already
-          open, the import stays on the WAL, where that connection's reads never wait.
+        A bulk write stays on the WAL like every other write. It once switched to a
+        rollback journal when alone on the vault (each page written once instead of twice,
+        about 0.5 s of a 100k import), but then the journal of an import killed midway was
+        the only copy of the pages it had overwritten in the database file: a lost or
+        deleted ``vault.db-journal`` destroyed the whole vault (issue 29). On the WAL the
+        database file is written only by checkpoints of committed transactions, so a lost
+        ``-wal`` costs at most the writes since the last checkpoint (docs/architecture.md,
+        "Files that travel together").
 
-        SQLite switches these only between transactions, so a nested block keeps the
-        outer one's (correct, only slower).
+        SQLite switches foreign keys only between transactions, so a nested block keeps
+        the outer one's (correct, only slower).
         """
         conn = self.conn
         if conn.in_transaction:
@@ -104,15 +106,11 @@ class Store:
                 yield conn
             return
         conn.execute("PRAGMA foreign_keys = OFF")
-        journal = _use_rollback_journal(conn)
         try:
             with self._immediate(conn):
                 yield conn
         finally:
             conn.execute("PRAGMA foreign_keys = ON")
-            # Back to the WAL, waiting for a process that opened the vault meanwhile to finish a read.
-            if journal and _use_wal(conn, BUSY_TIMEOUT_MS / 1000):
-                conn.execute("PRAGMA synchronous = NORMAL")
 
     @staticmethod
     @contextmanager
@@ -135,9 +133,9 @@ class Store:
                     conn.execute("ROLLBACK")
                 raise translate(exc) from exc
 
-    def execute(self, sql: str, params: Any = ()) -> sqlcipher3.Cursor:
+    def execute(self, sql: str, params: Any = ()) -> Cursor:
         try:
-            return self.conn.execute(sql, params)
+            return Cursor(self.conn.execute(sql, params))
         except sqlcipher3.DatabaseError as exc:
             raise translate(exc) from exc
 
@@ -149,26 +147,56 @@ class Store:
             raise translate(exc) from exc
 
     def query(self, sql: str, params: Any = ()) -> list[sqlcipher3.Row]:
-        return list(self.execute(sql, params).fetchall())
+        return self.execute(sql, params).fetchall()
 
     def one(self, sql: str, params: Any = ()) -> sqlcipher3.Row | None:
-        row: sqlcipher3.Row | None = self.execute(sql, params).fetchone()
+        return self.execute(sql, params).fetchone()
+
+
+class Cursor:
+    """A driver cursor whose fetches translate driver errors too.
+
+    SQLite reads most pages while stepping through rows, not when the statement starts:
+    a damaged page past the first rows fails in a fetch (issue 29), and must surface as
+    ``StoreCorrupt`` like one that fails at once.
+    """
+
+    __slots__ = ("_cur",)
+
+    def __init__(self, cur: sqlcipher3.Cursor) -> None:
+        self._cur = cur
+
+    @property
+    def rowcount(self) -> int:
+        return int(self._cur.rowcount)
+
+    @property
+    def lastrowid(self) -> int | None:
+        rowid = self._cur.lastrowid
+        return None if rowid is None else int(rowid)
+
+    def fetchone(self) -> sqlcipher3.Row | None:
+        try:
+            row: sqlcipher3.Row | None = self._cur.fetchone()
+        except sqlcipher3.DatabaseError as exc:
+            raise translate(exc) from exc
         return row
 
+    def fetchmany(self, size: int) -> list[sqlcipher3.Row]:
+        try:
+            return list(self._cur.fetchmany(size))
+        except sqlcipher3.DatabaseError as exc:
+            raise translate(exc) from exc
 
-def _use_rollback_journal(conn: sqlcipher3.Connection) -> bool:
-    """Leave the WAL for a rollback journal, if this is the only connection open on the vault (no waiting)."""
-    try:
-        mode = conn.execute("PRAGMA journal_mode = DELETE").fetchone()
-    except sqlcipher3.OperationalError as exc:
-        if _is_busy(exc):  # another connection has the vault open
-            return False
-        raise
-    if mode is None or mode[0] != "delete":
-        return False
-    # NORMAL is only safe from corruption on power loss with the WAL.
-    conn.execute("PRAGMA synchronous = FULL")
-    return True
+    def fetchall(self) -> list[sqlcipher3.Row]:
+        try:
+            return list(self._cur.fetchall())
+        except sqlcipher3.DatabaseError as exc:
+            raise translate(exc) from exc
+
+    def __iter__(self) -> Iterator[sqlcipher3.Row]:
+        while batch := self.fetchmany(1000):
+            yield from batch
 
 
 def _use_wal(conn: sqlcipher3.Connection, wait_s: float) -> bool:
@@ -202,11 +230,30 @@ def _busy() -> VaultBusy:
     return VaultBusy(f"the vault was held by another process for more than {BUSY_TIMEOUT_MS // 1000} s (a bulk import?): try again")
 
 
+def _is_storage(exc: Exception) -> bool:
+    """SQLITE_FULL, SQLITE_IOERR, SQLITE_READONLY, SQLITE_CANTOPEN: the disk, not the data, failed."""
+    text = str(exc)
+    return isinstance(exc, sqlcipher3.OperationalError) and any(
+        part in text for part in ("disk is full", "disk I/O error", "unable to open database file")
+    )
+
+
 def translate(exc: Exception) -> VaultError:
     """Map a driver error to our hierarchy."""
     if _is_busy(exc):
         return _busy()
     text = str(exc)
+    if _is_storage(exc):
+        # The write was rolled back (SQLite keeps the database consistent); nothing committed was lost.
+        return StorageFailed(f"the disk refused a write to the vault ({text}): free space or fix the disk, then try again")
+    if "readonly database" in text:
+        # SQLCipher makes a connection read-only once a page fails its HMAC (or the file itself is read-only).
+        return StoreCorrupt(
+            "the vault database refused a write: a damaged page makes it read-only (or the file is): "
+            "`ctxvault export --salvage` exports what is still readable"
+        )
     if "not a database" in text or "malformed" in text:
-        return StoreCorrupt("the vault database is corrupt or not readable with this key")
+        return StoreCorrupt(
+            "the vault database is corrupt or not readable with this key: `ctxvault export --salvage` exports what is still readable"
+        )
     return VaultError(f"database error: {text}")

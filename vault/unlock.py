@@ -7,10 +7,16 @@ from pathlib import Path
 
 from vault import keys
 from vault.crypto import DataKey
-from vault.errors import NoVault, VaultExists
+from vault.errors import KeyFileCorrupt, NoVault, VaultExists
 from vault.migrations import migrate
 from vault.settings import Settings
 from vault.store import Store
+
+# The recovery key opens a slot stored in vault.key: without the file, neither it nor the passphrase can help.
+_KEY_MISSING = (
+    "the vault database is at {home}, but its key file vault.key is missing: restore vault.key from a backup "
+    "(the passphrase and the recovery key both open slots inside it; without it the database cannot be decrypted)"
+)
 
 
 def exists(settings: Settings) -> bool:
@@ -18,6 +24,8 @@ def exists(settings: Settings) -> bool:
 
 
 def _require(settings: Settings) -> keys.KeyFile:
+    if not settings.key_path.exists() and settings.db_path.exists():
+        raise KeyFileCorrupt(_KEY_MISSING.format(home=settings.home))
     if not settings.key_path.exists():
         raise NoVault(f"no vault at {settings.home}; create one with `ctxvault init`")
     return keys.read(settings.key_path)
@@ -30,6 +38,8 @@ def init_vault(settings: Settings, passphrase: str) -> tuple[DataKey, str]:
         VaultExists: a vault is already there.
         InvalidInput: the passphrase is too weak.
     """
+    if not settings.key_path.exists() and settings.db_path.exists():
+        raise VaultExists(_KEY_MISSING.format(home=settings.home) + "; `init` will not overwrite the database")
     if settings.key_path.exists() or settings.db_path.exists():
         raise VaultExists(f"a vault already exists at {settings.home}")
     keys.check_passphrase_strength(passphrase)

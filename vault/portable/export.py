@@ -34,11 +34,12 @@ from schemas.portable import (
     VersionEntry,
 )
 from vault import vectors as vector_rows
+from vault.errors import StoreCorrupt
 from vault.filters import ItemFilter
 from vault.items import ITEM_COLUMNS, row_to_item
 from vault.portable import pam
 from vault.portable.bundle import Files, sha256
-from vault.store import Store
+from vault.store import Row, Store
 
 Progress = Callable[[int, int, str], None]
 _UNSAFE = re.compile(r"[\x00-\x1f/\\:]+")
@@ -63,27 +64,50 @@ def build_bundle(
     export_id: str,
     model: str | None = None,
     progress: Progress | None = None,
+    salvage: Salvage | None = None,
 ) -> tuple[Files, BundleCounts]:
-    """Every file of the bundle, by path inside it, and what it holds."""
+    """Every file of the bundle, by path inside it, and what it holds.
+
+    ``salvage``: a damaged vault, read through the salvage's own connection. Every row that can
+    still be read is exported; what cannot be (a damaged page) is listed in ``salvage.unreadable``.
+    """
+    unreadable = salvage.unreadable if salvage is not None else None
     history = ItemFilter(request=scope.request, reach=scope.reach, since=scope.since, until=scope.until, include_superseded=True)
     where, params = history.where("i")
-    rows = store.query(f"SELECT {ITEM_COLUMNS} FROM items i WHERE {where} ORDER BY i.created_at, i.id", params)
+    if unreadable is None:
+        rows = store.query(f"SELECT {ITEM_COLUMNS} FROM items i WHERE {where} ORDER BY i.created_at, i.id", params)
+    else:
+        assert salvage is not None
+        rows = _readable_items(salvage, where, params)
+        store = salvage.store
     items = [row_to_item(r) for r in rows]
     ids = {i.id for i in items}
     superseded_by = {i.supersedes: i.id for i in items if i.supersedes in ids}
 
-    vec_rows = store.query(
-        f"""SELECT u.item_id, u.seq, m.name AS model, m.dim, v.vec FROM vectors v JOIN models m ON m.id = v.model
+    vec_sql = f"""SELECT u.item_id, u.seq, m.name AS model, m.dim, v.vec FROM vectors v JOIN models m ON m.id = v.model
             JOIN units u ON u.uid = v.uid JOIN items i ON i.id = u.item_id
-            WHERE {where} ORDER BY m.name = ? DESC, m.name, u.item_id, u.seq""",
-        [*params, model],
-    )  # the vault's current model first: one model per bundle
+            WHERE {where} ORDER BY m.name = ? DESC, m.name, u.item_id, u.seq"""  # the vault's current model first: one model per bundle
+    try:
+        vec_rows = store.query(vec_sql, [*params, model])
+    except StoreCorrupt:
+        if salvage is None:
+            raise
+        store = salvage.reopen()
+        vec_rows = []
+        salvage.unreadable.append("vectors: unreadable; exported without them (an import re-embeds the items)")
     model, dim = (vec_rows[0]["model"], int(vec_rows[0]["dim"])) if vec_rows else (None, None)
     vec_rows = [r for r in vec_rows if r["model"] == model and r["dim"] == dim]
     vec_units = [(str(r["item_id"]), int(r["seq"])) for r in vec_rows]
     with_vector = {item_id for item_id, seq in vec_units if seq == 0}
 
-    versions = _histories(store, scope, where, params)
+    try:
+        versions = _histories(store, scope, where, params)
+    except StoreCorrupt:
+        if salvage is None:
+            raise
+        store = salvage.reopen()
+        versions = {}
+        salvage.unreadable.append("history: the items' earlier versions are unreadable; exported without them")
     counts = BundleCounts(vectors=len(vec_rows))
     memories: list[dict[str, Any]] = []
     embeddings: list[dict[str, Any]] = []
@@ -101,7 +125,14 @@ def build_bundle(
             field = {"memory": "memories", "preference": "preferences", "document": "documents"}[item.kind]
             setattr(entry, field, getattr(entry, field) + 1)
         if item.kind == "document":
-            documents.append(_document(store, item, files, versions.get(item.id, [])))
+            try:
+                documents.append(_document(store, item, files, versions.get(item.id, [])))
+            except StoreCorrupt:
+                if salvage is None:
+                    raise
+                store = salvage.reopen()
+                salvage.unreadable.append(f"document {item.id}: its file or chunks are unreadable; left out")
+                continue
             counts.documents += 1
             counts.chunks += len(documents[-1].chunks)
             continue
@@ -144,7 +175,15 @@ def build_bundle(
         ).model_dump(mode="json")
     )
     files[f"{c}/documents.json"] = _dump(DocumentsFile(documents=documents).model_dump(mode="json"))
-    files[f"{c}/tombstones.json"] = _dump(_tombstones(store, scope, selection).model_dump(mode="json"))
+    try:
+        tombstones = _tombstones(store, scope, selection)
+    except StoreCorrupt:
+        if salvage is None:
+            raise
+        store = salvage.reopen()
+        tombstones = TombstonesFile(tombstones=[])
+        salvage.unreadable.append("tombstones: unreadable; exported without them")
+    files[f"{c}/tombstones.json"] = _dump(tombstones.model_dump(mode="json"))
     files[f"{c}/spaces.json"] = _dump(SpacesFile(spaces=sorted(spaces.values(), key=lambda s: s.name)).model_dump(mode="json"))
     if vec_rows:
         assert model is not None and dim is not None
@@ -162,6 +201,56 @@ def build_bundle(
     )
     files[f"{c}/manifest.json"] = _dump(manifest.model_dump(mode="json", exclude_none=True))
     return files, counts
+
+
+class Salvage:
+    """Reading a damaged vault: its own connection, opened again after each damaged page.
+
+    SQLCipher leaves a connection in an error state once a page fails its HMAC, so every read
+    after the first damaged page would fail too (issue 29).
+    """
+
+    def __init__(self, open_store: Callable[[], Store]) -> None:
+        self._open = open_store
+        self.store = open_store()
+        self.unreadable: list[str] = []
+
+    def reopen(self) -> Store:
+        self.store.conn.close()
+        self.store = self._open()
+        return self.store
+
+    def close(self) -> None:
+        self.store.conn.close()
+
+
+def _readable_items(salvage: Salvage, where: str, params: list[Any]) -> list[Row]:
+    """The item rows of ``where`` that can be read, row by row by rowid: a damaged page loses only its own rows.
+
+    A scan stops at the first damaged page; a lookup by rowid reads only the pages on its own path.
+    """
+    try:
+        top_row = salvage.store.one("SELECT max(rowid) FROM items")
+    except StoreCorrupt:
+        salvage.reopen()
+        salvage.unreadable.append("items: the table cannot be read at all")
+        return []
+    top = int(top_row[0]) if top_row is not None and top_row[0] is not None else 0
+    rows: list[Row] = []
+    lost = 0
+    for rowid in range(1, top + 1):
+        try:
+            row = salvage.store.one(f"SELECT {ITEM_COLUMNS} FROM items i WHERE i.rowid = ? AND ({where})", [rowid, *params])
+        except StoreCorrupt:
+            salvage.reopen()
+            lost += 1
+            continue
+        if row is not None:
+            rows.append(row)
+    if lost:
+        salvage.unreadable.append(f"items: {lost} rows on damaged pages could not be read")
+    rows.sort(key=lambda r: (r["created_at"], r["id"]))
+    return rows
 
 
 def _histories(store: Store, scope: ItemFilter, where: str, params: list[object]) -> dict[str, list[VersionEntry]]:
@@ -206,7 +295,8 @@ def _tombstones(store: Store, scope: ItemFilter, selection: Selection) -> Tombst
 
 def _document(store: Store, item: Item, files: Files, history: list[VersionEntry]) -> DocumentEntry:
     f = store.one("SELECT path, filename, mime, size, sha256, data FROM doc_files WHERE item_id = ?", [item.id])
-    assert f is not None, f"document {item.id} has no file row"
+    if f is None:
+        raise StoreCorrupt(f"document {item.id} has no file row")
     member = f"{COMPANION_DIR}/files/{item.id}/{_safe_filename(f['filename'])}"
     files[member] = bytes(f["data"])
     units = store.query("SELECT seq, start, end, text FROM units WHERE item_id = ? ORDER BY seq", [item.id])

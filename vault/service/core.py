@@ -41,6 +41,7 @@ class ServiceCore:
         """``embedder`` replaces the configured model, loaded lazily otherwise (benchmarks pass a caching one)."""
         self.store = store
         self.settings = settings
+        self._key = key  # a salvage export opens its own connections (vault/portable/export.py Salvage)
         self._audit = AuditLog(store)
         self._policy = Policy(store, self._audit)
         self._retriever = Retriever(store, settings, key, embedder=embedder)

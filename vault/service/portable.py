@@ -10,12 +10,13 @@ from schemas.items import (
 )
 from schemas.portable import ExportSummary, ImportFormat, ImportSummary
 from schemas.portable import Selection as PortableSelection
-from vault.errors import InvalidInput
+from vault.errors import InvalidInput, StoreCorrupt
 from vault.filters import Clause, ItemFilter
 from vault.items import ITEM_COLUMNS, new_id, row_to_item, utcnow
 from vault.portable.records import ImportBatch, within_limits
 from vault.principal import Principal
 from vault.service.core import Progress, ServiceCore
+from vault.store import Store
 
 
 class PortablePart(ServiceCore):
@@ -32,14 +33,19 @@ class PortablePart(ServiceCore):
         plaintext: bool = False,
         progress: Progress | None = None,
         now: datetime | None = None,
+        salvage: bool = False,
     ) -> ExportSummary:
         """Write the selected items as an age-sealed bundle (or, if asked, a plain folder) (owner only).
+
+        ``salvage``: the vault is damaged (StoreCorrupt). Export every row that can still be read,
+        list what could not be in ``unreadable``, and record the export in the audit log only if the
+        log can still be written (``audited``).
 
         Raises:
             ScopeDenied: not the owner. InvalidInput: bad recipient or target. TooLarge: passphrase bundle over its limit.
         """
         from vault.portable import bundle
-        from vault.portable.export import build_bundle
+        from vault.portable.export import Salvage, build_bundle
 
         self._policy.require_owner(principal, "export the vault")
         stamp = now or utcnow()
@@ -47,9 +53,14 @@ class PortablePart(ServiceCore):
         if not plaintext and not keys and passphrase is None:
             raise InvalidInput("an export is encrypted: give --recipient or --passphrase-file (or --plaintext DIR)")
         scope = _selection_filter(selection)
-        files, counts = build_bundle(
-            self.store, scope, selection, now=stamp, export_id=new_id(), model=self.settings.model, progress=progress
-        )
+        reader = Salvage(lambda: Store(self.settings.db_path, self._key)) if salvage else None
+        try:
+            files, counts = build_bundle(
+                self.store, scope, selection, now=stamp, export_id=new_id(), model=self.settings.model, progress=progress, salvage=reader
+            )
+        finally:
+            if reader is not None:
+                reader.close()
         if plaintext:
             size, mode = bundle.write_directory(files, target), "none"
         elif keys:
@@ -57,8 +68,18 @@ class PortablePart(ServiceCore):
         else:
             size, mode = bundle.write_encrypted(files, target, passphrase=passphrase, mtime=stamp.timestamp()), "passphrase"
         held = counts.memories + counts.preferences + counts.documents
-        self._audit.record(principal, "export", detail={"encryption": mode, "items": held})
-        return ExportSummary(path=str(target), format="bundle", encryption=mode, counts=counts, bytes=size, files=len(files))
+        detail: dict[str, object] = {"encryption": mode, "items": held, **({"salvage": True} if salvage else {})}
+        audited = True
+        try:
+            self._audit.record(principal, "export", detail=detail)
+        except StoreCorrupt:
+            if not salvage:
+                raise
+            audited = False  # the damaged page may be the log's own: the bundle is written all the same
+        return ExportSummary(
+            path=str(target), format="bundle", encryption=mode, counts=counts, bytes=size, files=len(files),
+            unreadable=reader.unreadable if reader else [], audited=audited,
+        )  # fmt: skip
 
     def export_profile(self, principal: Principal, selection: PortableSelection, now: datetime | None = None) -> str:
         """A readable Markdown profile of the selected preferences and memories (owner only)."""

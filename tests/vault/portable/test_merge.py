@@ -235,9 +235,8 @@ sys.exit("the import ended")
 
 
 def test_an_import_killed_midway_leaves_the_vault_as_it_was_and_nothing_readable_on_disk(settings: Settings, recovery_key: str) -> None:
-    """A bulk import alone on the vault runs on a rollback journal (Store.transaction): killed after its pages
-    reached the database file, it must leave a journal holding only ciphertext, and the next open must roll
-    the file back to the vault as it was."""
+    """A bulk import runs on the WAL (Store.transaction): killed after its pages spilled, it must leave a WAL
+    holding only ciphertext and no rollback journal, and the next open must find the vault as it was."""
     svc = open_vault(settings, PASSPHRASE)
     svc._retriever.sync = lambda *a, **k: fake_vectors(svc)  # type: ignore[method-assign]
     populate(svc, memories=300, documents=1)
@@ -252,8 +251,9 @@ def test_an_import_killed_midway_leaves_the_vault_as_it_was_and_nothing_readable
     )  # fmt: skip
     assert child.returncode == 9, child.stderr
     journal = settings.db_path.with_name(settings.db_path.name + "-journal")
-    assert journal.stat().st_size > 4096  # hot: the original pages, for the next open to put back
-    assert settings.db_path.stat().st_size > size  # uncommitted pages did reach the database file
+    assert not journal.exists()
+    assert settings.db_path.with_name(settings.db_path.name + "-wal").stat().st_size > 4096  # the uncommitted pages
+    assert settings.db_path.stat().st_size == size  # the database file holds only committed pages
     on_disk = b"".join(p.read_bytes() for p in settings.home.rglob("*") if p.is_file())
     assert b"zqxcrashmarker" not in on_disk and b"I like" not in on_disk
 
