@@ -151,12 +151,12 @@ def history(ctx: typer.Context, item_id: str, json_out: JsonFlag = False) -> Non
     item = found.item
     for v in found.versions:
         console.print(
-            f"v{v.version}  {v.saved_at:%Y-%m-%d %H:%M:%S}  by {shown(v.saved_by)}  [{v.space}] {shown(','.join(v.tags))} "
+            f"v{v.version}  {v.saved_at:%Y-%m-%d %H:%M:%S}  by {shown(v.saved_by)}  {shown(f'[{v.space}]')} {shown(','.join(v.tags))} "
             f"({v.sensitivity})  replaced by {shown(v.replaced_by)} {v.replaced_at:%Y-%m-%d %H:%M:%S}"
         )
         console.print(f"    {shown(v.text)}")
     console.print(
-        f"v{found.current_version}  {item.provenance.updated_at:%Y-%m-%d %H:%M:%S}  current  [{item.space}] "
+        f"v{found.current_version}  {item.provenance.updated_at:%Y-%m-%d %H:%M:%S}  current  {shown(f'[{item.space}]')} "
         f"{shown(','.join(item.tags))} ({item.sensitivity})"
     )
     console.print(f"    {shown(item.text)}")

@@ -87,6 +87,7 @@ def test_history_lists_the_previous_version_and_restore_brings_it_back(ctxvault:
     assert ctxvault("edit", item["id"], "--text", "Meeting with Bob on Tuesday").exit_code == 0
     shown = ctxvault("history", item["id"])
     assert shown.exit_code == 0 and "v1" in shown.stdout and "Monday" in shown.stdout and "current" in shown.stdout
+    assert shown.stdout.count("[personal]") == 2  # each version's space, printed as text, not eaten as rich markup
     found = json.loads(ctxvault("history", item["id"], "--json").stdout)
     assert [v["text"] for v in found["versions"]] == ["Meeting with Bob on Monday"] and found["current_version"] == 2
     restored = ctxvault("restore", item["id"], "--version", "1", "--json")
