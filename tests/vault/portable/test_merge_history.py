@@ -191,3 +191,22 @@ def test_a_dry_run_reports_exactly_what_the_import_does(source: VaultService, ot
     assert {k: getattr(dry, k) for k in keys} == {k: getattr(real, k) for k in keys}
     assert dry.vectors_reused == 3  # the new memories' vectors; the updated ones are embedded again
     assert [(c.item_id, c.kept) for c in dry.conflicts] == [(c.item_id, c.kept) for c in real.conflicts] == [(ids[0], "vault")]
+
+
+def test_a_tombstone_does_not_forget_an_item_the_target_changed_after_it(source: VaultService, other: VaultService, tmp_path: Path) -> None:
+    a, b = source, other
+    item = shared_memory(a, b, tmp_path, "The spare key is under the blue pot")
+    a.forget(OWNER, item, now=T1)
+    b.edit(OWNER, item, text="The spare key is under the red pot", now=T2)
+    bundle = export(a, tmp_path / "bundle-a")
+    dry = b.import_source(OWNER, bundle, dry_run=True)
+    real = b.import_source(OWNER, bundle)
+    for summary in (dry, real):
+        assert summary.forgotten == 0
+        assert [(s.ref, s.reason) for s in summary.skipped] == [(item, "forgotten in the source, changed here since: kept")]
+    assert b.get_item(OWNER, item).text == "The spare key is under the red pot"
+    # Unchanged here, the same tombstone forgets the item.
+    other_item = shared_memory(a, b, tmp_path / "again", "The wifi password is on the fridge")
+    a.forget(OWNER, other_item, now=T3)
+    assert b.import_source(OWNER, export(a, tmp_path / "bundle-a2")).forgotten == 1
+    assert [i.id for i in b.list_items(OWNER).items] == [item]
