@@ -506,8 +506,7 @@ def _apply(
             for s in links:
                 if s.record.supersedes in known.link_targets or s.record.supersedes in written:
                     store.execute("UPDATE items SET supersedes = ? WHERE id = ?", [s.record.supersedes, s.item_id])
-            if known.live_prefs:
-                reconcile.one_chain(store, sorted(chains & set(known.live_prefs)))
+            reconcile.one_chain(store, sorted(chains))  # every key written, whether or not it has a live value here
             summary.conflicts = conflicts
             summary.forgotten = reconcile.forget_sourced(store, batch.tombstones, known.forget, now)
             summary.skipped += [Skipped(ref=item_id, reason=FORGOTTEN_BUT_CHANGED) for item_id in known.kept]

@@ -210,3 +210,17 @@ def test_a_tombstone_does_not_forget_an_item_the_target_changed_after_it(source:
     a.forget(OWNER, other_item, now=T3)
     assert b.import_source(OWNER, export(a, tmp_path / "bundle-a2")).forgotten == 1
     assert [i.id for i in b.list_items(OWNER).items] == [item]
+
+
+def test_a_preference_unset_in_the_target_still_imports_into_one_chain(source: VaultService, other: VaultService, tmp_path: Path) -> None:
+    a, b = source, other
+    a.set_preference(OWNER, "diet", "vegan", now=T0)
+    b.import_source(OWNER, export(a, tmp_path / "first"))
+    a.set_preference(OWNER, "diet", "vegetarian", now=T1)
+    b.set_preference(OWNER, "diet", "pescatarian", now=T2)
+    a.unset_preference(OWNER, "diet", now=T3)
+    a.import_source(OWNER, export(b, tmp_path / "bundle-b"))
+    # Every value a holds, the forgotten one too, is one link of one chain by time.
+    rows = a.store.query("SELECT id, text, supersedes FROM items WHERE pref_key = 'diet' ORDER BY created_at")
+    assert [r["text"] for r in rows] == ["vegan", "vegetarian", "pescatarian"]
+    assert [r["supersedes"] for r in rows] == [None, rows[0]["id"], rows[1]["id"]]
