@@ -9,7 +9,7 @@ import pytest
 from schemas.items import MemoryIn
 from tests.security.conftest import make_app
 from vault import OWNER, VaultService
-from vault.errors import NotFound, ScopeDenied
+from vault.errors import InvalidInput, NotFound, ScopeDenied, TooLarge
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 T1 = datetime(2026, 2, 1, tzinfo=UTC)
@@ -101,3 +101,19 @@ def test_purge_erases_the_history_and_leaves_a_tombstone_of_id_and_hash_only(vau
     rows = [tuple(r) for r in vault.store.query("SELECT * FROM tombstones")]
     assert [(r[0], r[1]) for r in rows] == [(item.id, current_hash)]
     assert not any("zqxhistorymarker91" in str(col) for r in rows for col in r)
+
+
+@pytest.mark.parametrize(
+    ("stored", "error"),
+    [("text = ''", InvalidInput), ("text = printf('%.*c', 100001, 'x')", TooLarge), ("tags = '[\"a b\"]'", InvalidInput)],
+)
+def test_restore_refuses_a_version_that_breaks_the_item_limits(vault: VaultService, stored: str, error: type[Exception]) -> None:
+    # A version that came in a bundle before its limits were checked, or was written by hand: restore obeys the limits of every write.
+    item = vault.remember(OWNER, MemoryIn(text="I grow tomatoes"), now=T0).item
+    vault.edit(OWNER, item.id, text="I grow tomatoes and basil", now=T1)
+    with vault.store.transaction():
+        vault.store.execute(f"UPDATE item_versions SET {stored} WHERE item_id = ?", [item.id])
+    with pytest.raises(error):
+        vault.restore(OWNER, item.id, 1, now=T2)
+    assert vault.item_history(OWNER, item.id).item.text == "I grow tomatoes and basil"
+    assert len(vault.item_history(OWNER, item.id).versions) == 1

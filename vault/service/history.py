@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from schemas.items import Conflict, Item, ItemHistory
+from schemas.items import Conflict, Item, ItemHistory, limit_problem
 from vault import history
-from vault.errors import NotFound
+from vault.errors import InvalidInput, NotFound
 from vault.filters import ItemFilter
 from vault.items import content_hash, utcnow
 from vault.principal import Principal
@@ -40,6 +40,7 @@ class HistoryPart(ItemsPart):
 
         Raises:
             NotFound: no such item or version, or outside the principal's reach. ScopeDenied: may not write it.
+            TooLarge, InvalidInput: the version breaks the item limits (empty text, too long, too many tags).
         """
         scope = self._policy.read_filter(principal, "read")
         item = self._fetch(scope, item_id)
@@ -48,6 +49,12 @@ class HistoryPart(ItemsPart):
             raise NotFound(f"item {item_id!r} has no version {version}")
         self._policy.check_write(principal, item.kind, item.space, item.tags, item.sensitivity)
         self._policy.check_write(principal, item.kind, chosen.space, chosen.tags, chosen.sensitivity)
+        # The limits every write obeys: a version may have arrived in a bundle (a document's text is its title).
+        if not chosen.text.strip():
+            raise InvalidInput(f"version {version} of item {item_id!r} has no text")
+        self._check_text(chosen.text)
+        if problem := limit_problem(tags=chosen.tags, space=chosen.space):
+            raise InvalidInput(problem)
         stamp = now or utcnow()
         with self.store.transaction():
             kept = history.keep_version(self.store, item.id, replaced_by=principal.label, replaced_at=stamp)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +13,7 @@ from schemas.items import MemoryIn
 from schemas.portable import Selection
 from tests.vault.portable.conftest import fake_vectors
 from vault import OWNER, VaultService
+from vault.portable.bundle import sha256
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 T1 = datetime(2026, 2, 1, tzinfo=UTC)
@@ -224,3 +226,37 @@ def test_a_preference_unset_in_the_target_still_imports_into_one_chain(source: V
     rows = a.store.query("SELECT id, text, supersedes FROM items WHERE pref_key = 'diet' ORDER BY created_at")
     assert [r["text"] for r in rows] == ["vegan", "vegetarian", "pescatarian"]
     assert [r["supersedes"] for r in rows] == [None, rows[0]["id"], rows[1]["id"]]
+
+
+def rewrite_memories(bundle: Path, change: Callable[[dict[str, object]], None]) -> None:
+    """Edit the bundle's memories as a hostile author would, the manifest re-signed to match."""
+    path = bundle / "memory-store.json"
+    store = json.loads(path.read_text())
+    for memory in store["memories"]:
+        change(memory)
+    path.write_text(json.dumps(store))
+    manifest_path = bundle / "x-ctxvault" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    for name, entry in manifest["files"].items():
+        data = (bundle / name).read_bytes()
+        entry.update(sha256=sha256(data), size=len(data))
+    manifest_path.write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize(
+    ("version", "reason"),
+    [
+        ({"text": "x" * 100_001}, "memory: version 1: text is 100,001 characters; the limit is 100,000"),
+        ({"text": "   "}, "memory: version 1: text is empty"),
+        ({"tags": [f"t{n}" for n in range(40)]}, "memory: version 1: 40 tags; the limit is 32"),
+    ],
+)
+def test_a_bundle_version_that_breaks_the_item_limits_skips_its_record(
+    source: VaultService, other: VaultService, tmp_path: Path, version: dict[str, object], reason: str
+) -> None:
+    item = source.remember(OWNER, MemoryIn(text="I grow tomatoes"), now=T0).item.id
+    source.edit(OWNER, item, text="I grow tomatoes and basil", now=T1)
+    bundle = export(source, tmp_path / "bundle")
+    rewrite_memories(bundle, lambda m: m["metadata"]["x-ctxvault"]["history"][0].update(version))  # type: ignore[index]
+    summary = other.import_source(OWNER, bundle)
+    assert summary.new == 0 and [(s.ref, s.reason) for s in summary.skipped] == [(item, reason)]
