@@ -117,10 +117,10 @@ def forget_sourced(store: Store, tombstones: Sequence[Tombstone], live: Sequence
     for item_id in live:
         store.execute("UPDATE items SET deleted_at = ? WHERE id = ?", [stamp, item_id])
         drop_units(store, item_id)
-    purged = [[t.id, t.content_hash, t.at.isoformat()] for t in tombstones if t.purged]
-    if purged:
+    purged = [[t.id, t.at.isoformat()] for t in tombstones if t.purged]
+    if purged:  # the id only, as a purge here keeps it (vault/service/items.py purge)
         store.execute(
-            "INSERT OR IGNORE INTO tombstones (id, content_hash, purged_at) SELECT value ->> 0, value ->> 1, value ->> 2 "
+            "INSERT OR IGNORE INTO tombstones (id, content_hash, purged_at) SELECT value ->> 0, '', value ->> 1 "
             "FROM json_each(?) WHERE value ->> 0 NOT IN (SELECT id FROM items)",
             [json.dumps(purged)],
         )

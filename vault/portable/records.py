@@ -107,10 +107,10 @@ class ItemRecord:
 
 @dataclass(frozen=True, slots=True)
 class Tombstone:
-    """An item the source forgot or purged: its id and content hash, never its content."""
+    """An item the source forgot (its id and content hash) or purged (its id only), never its content."""
 
     id: str
-    content_hash: str
+    content_hash: str | None  # None for a purged id
     purged: bool
     at: datetime
 

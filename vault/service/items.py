@@ -320,10 +320,10 @@ class ItemsPart(ServiceCore):
             for chunk in range(0, len(ids), 500):
                 part = ids[chunk : chunk + 500]
                 marks = ",".join("?" * len(part))
-                # A tombstone (id and content hash, no content) keeps an older bundle from bringing the item back;
-                # its history and conflicts go with the row (ON DELETE CASCADE).
+                # A tombstone (the id only: no content, and no hash that would confirm a guess at it) keeps an older
+                # bundle from bringing the item back; its history and conflicts go with the row (ON DELETE CASCADE).
                 self.store.execute(
-                    f"INSERT OR REPLACE INTO tombstones (id, content_hash, purged_at) SELECT id, content_hash, ? FROM items WHERE id IN ({marks})",
+                    f"INSERT OR REPLACE INTO tombstones (id, content_hash, purged_at) SELECT id, '', ? FROM items WHERE id IN ({marks})",
                     [stamp, *part],
                 )
                 self.store.execute(f"UPDATE items SET supersedes = NULL WHERE supersedes IN ({marks})", part)

@@ -7,12 +7,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from schemas.items import MemoryIn
 from schemas.portable import Selection
-from tests.vault.portable.conftest import fake_vectors
+from tests.vault.portable.conftest import REPO, fake_vectors
 from vault import OWNER, VaultService
+from vault.errors import BadBundle
 from vault.portable.bundle import sha256
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -134,9 +136,11 @@ def test_a_purge_in_a_then_an_older_bundle_of_a_resurrects_nothing(source: Vault
     summary = a.import_source(OWNER, older)
     assert summary.new == 0 and [s.reason for s in summary.skipped] == ["purged in this vault"]
     assert a.store.one("SELECT count(*) FROM items")[0] == 0  # type: ignore[index]
-    # The purge travels as a tombstone of id and hash only, and forgets the item in B.
+    # The purge travels as a tombstone of the id only (no text, no hash to confirm a guess), and forgets the item in B.
     bundle = export(a, tmp_path / "after")
-    assert b"zqxtombstone55" not in (bundle / "x-ctxvault" / "tombstones.json").read_bytes()
+    written = json.loads((bundle / "x-ctxvault" / "tombstones.json").read_text())
+    assert [sorted(t) for t in written["tombstones"]] == [["at", "id", "state"]] and written["tombstones"][0]["id"] == item
+    jsonschema.validate(written, json.loads((REPO / "schemas" / "json" / "ctxvault-tombstones.schema.json").read_text()))
     assert b.import_source(OWNER, bundle).forgotten == 1
     assert b.list_items(OWNER).items == []
     # A vault that never held the item keeps the tombstone: the older bundle cannot bring it there either.
@@ -260,3 +264,35 @@ def test_a_bundle_version_that_breaks_the_item_limits_skips_its_record(
     rewrite_memories(bundle, lambda m: m["metadata"]["x-ctxvault"]["history"][0].update(version))  # type: ignore[index]
     summary = other.import_source(OWNER, bundle)
     assert summary.new == 0 and [(s.ref, s.reason) for s in summary.skipped] == [(item, reason)]
+
+
+def rewrite_tombstones(bundle: Path, tombstones: list[dict[str, object]]) -> None:
+    (bundle / "x-ctxvault" / "tombstones.json").write_text(json.dumps({"tombstones": tombstones}))
+    rewrite_memories(bundle, lambda m: None)  # re-signs the manifest
+
+
+@pytest.mark.parametrize(
+    ("entry", "error"),
+    [
+        ({"id": "an id\x1b[31m with escapes", "state": "purged", "at": "2026-01-01T00:00:00Z"}, "is not an item id"),
+        ({"id": "01J00000000000000000000000", "state": "forgotten", "at": "2026-01-01T00:00:00Z"}, "carries its content hash"),
+    ],
+)
+def test_a_tombstone_with_a_bad_id_or_a_forgotten_one_without_its_hash_refuses_the_bundle(
+    source: VaultService, other: VaultService, tmp_path: Path, entry: dict[str, object], error: str
+) -> None:
+    source.remember(OWNER, MemoryIn(text="I grow tomatoes"), now=T0)
+    bundle = export(source, tmp_path / "bundle")
+    rewrite_tombstones(bundle, [entry])
+    with pytest.raises(BadBundle, match=error):
+        other.import_source(OWNER, bundle)
+    assert other.store.query("SELECT id FROM items") == [] and other.store.query("SELECT id FROM tombstones") == []
+
+
+def test_a_purged_tombstone_keeps_no_hash_even_if_the_bundle_carries_one(source: VaultService, other: VaultService, tmp_path: Path) -> None:
+    source.remember(OWNER, MemoryIn(text="I grow tomatoes"), now=T0)
+    bundle = export(source, tmp_path / "bundle")
+    gone = "01J00000000000000000000000"
+    rewrite_tombstones(bundle, [{"id": gone, "content_hash": "ab" * 32, "state": "purged", "at": "2026-01-01T00:00:00Z"}])
+    other.import_source(OWNER, bundle)
+    assert [tuple(r) for r in other.store.query("SELECT id, content_hash FROM tombstones")] == [(gone, "")]
