@@ -78,7 +78,7 @@ def test_get_item_returns_only_the_versions_the_app_may_read(vault: VaultService
     assert [v.text for v in vault.get_item(OWNER, item.id, versions=True).versions or []] == ["My salary is 90k", "I work in finance"]
     assert vault.get_item(app, item.id).versions is None
     with pytest.raises(NotFound):
-        vault.restore(app, item.id, 1)  # a version it may not read does not exist for it
+        vault.restore(app, item.id, 2)  # a version it may not read does not exist for it
 
 
 def test_an_app_without_write_scope_cannot_restore(vault: VaultService) -> None:
@@ -118,3 +118,19 @@ def test_restore_refuses_a_version_that_breaks_the_item_limits(vault: VaultServi
         vault.restore(OWNER, item.id, 1, now=T2)
     assert vault.item_history(OWNER, item.id).item.text == "I grow tomatoes and basil"
     assert len(vault.item_history(OWNER, item.id).versions) == 1
+
+
+def test_an_app_sees_its_readable_versions_numbered_from_one_and_restores_by_those_numbers(vault: VaultService) -> None:
+    item = vault.remember(OWNER, MemoryIn(text="My salary is 90k", sensitivity="high"), now=T0).item
+    vault.edit(OWNER, item.id, text="I work in finance", sensitivity="low", now=T1)
+    vault.edit(OWNER, item.id, text="I work in banking", now=T2)
+    app = make_app(vault, "reader", "read:memories#sens=low", "write:memories")
+    # Neither a gap in the numbers nor the current number reveals that a hidden version exists.
+    assert [(v.version, v.text) for v in vault.get_item(app, item.id, versions=True).versions or []] == [(1, "I work in finance")]
+    seen = vault.item_history(app, item.id)
+    assert ([v.version for v in seen.versions], seen.current_version) == ([1], 2)
+    owner = vault.item_history(OWNER, item.id)
+    assert ([v.version for v in owner.versions], owner.current_version) == ([1, 2], 3)  # the owner's numbers are the vault's
+    assert vault.restore(app, item.id, 1, now=T2).text == "I work in finance"
+    assert [v.text for v in vault.item_history(OWNER, item.id).versions] == ["My salary is 90k", "I work in finance", "I work in banking"]
+    assert vault.restore(OWNER, item.id, 3).text == "I work in banking"
