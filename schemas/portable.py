@@ -174,13 +174,16 @@ class SpacesFile(_Model):
 
 class TombstoneEntry(_Model):
     id: str = Field(min_length=1, max_length=128)
-    content_hash: str
+    content_hash: str | None = Field(
+        default=None,
+        description="A forgotten item's content hash; a purged id carries none (a hash would confirm a guess at erased content).",
+    )
     state: Literal["forgotten", "purged"]
     at: datetime = Field(description="When it was forgotten or purged.")
 
 
 class TombstonesFile(_Model):
-    """``x-ctxvault/tombstones.json``: items forgotten or purged in the exporting vault, by id and content hash only.
+    """``x-ctxvault/tombstones.json``: items forgotten (id and content hash) or purged (id only) in the exporting vault.
 
     An import forgets them in the target, and a purged id is never brought back by an older bundle.
     """

@@ -9,7 +9,7 @@ import pytest
 from schemas.items import MemoryIn
 from tests.security.conftest import make_app
 from vault import OWNER, VaultService
-from vault.errors import NotFound, ScopeDenied
+from vault.errors import InvalidInput, NotFound, ScopeDenied, TooLarge
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 T1 = datetime(2026, 2, 1, tzinfo=UTC)
@@ -78,7 +78,7 @@ def test_get_item_returns_only_the_versions_the_app_may_read(vault: VaultService
     assert [v.text for v in vault.get_item(OWNER, item.id, versions=True).versions or []] == ["My salary is 90k", "I work in finance"]
     assert vault.get_item(app, item.id).versions is None
     with pytest.raises(NotFound):
-        vault.restore(app, item.id, 1)  # a version it may not read does not exist for it
+        vault.restore(app, item.id, 2)  # a version it may not read does not exist for it
 
 
 def test_an_app_without_write_scope_cannot_restore(vault: VaultService) -> None:
@@ -91,7 +91,7 @@ def test_an_app_without_write_scope_cannot_restore(vault: VaultService) -> None:
     assert vault.get_item(OWNER, item.id).text == "I like black tea"
 
 
-def test_purge_erases_the_history_and_leaves_a_tombstone_of_id_and_hash_only(vault: VaultService) -> None:
+def test_purge_erases_the_history_and_leaves_a_tombstone_of_the_id_only(vault: VaultService) -> None:
     item = vault.remember(OWNER, MemoryIn(text="zqxhistorymarker91 first"), now=T0).item
     vault.edit(OWNER, item.id, text="zqxhistorymarker91 second", now=T1)
     current_hash = vault.get_item(OWNER, item.id).content_hash
@@ -99,5 +99,38 @@ def test_purge_erases_the_history_and_leaves_a_tombstone_of_id_and_hash_only(vau
     vault.purge(OWNER)
     assert vault.store.query("SELECT * FROM item_versions") == []
     rows = [tuple(r) for r in vault.store.query("SELECT * FROM tombstones")]
-    assert [(r[0], r[1]) for r in rows] == [(item.id, current_hash)]
-    assert not any("zqxhistorymarker91" in str(col) for r in rows for col in r)
+    assert [r[0] for r in rows] == [item.id]
+    # No content, and no hash that would let whoever holds a bundle confirm a guess at the erased text.
+    assert not any("zqxhistorymarker91" in str(col) or current_hash in str(col) for r in rows for col in r)
+
+
+@pytest.mark.parametrize(
+    ("stored", "error"),
+    [("text = ''", InvalidInput), ("text = printf('%.*c', 100001, 'x')", TooLarge), ("tags = '[\"a b\"]'", InvalidInput)],
+)
+def test_restore_refuses_a_version_that_breaks_the_item_limits(vault: VaultService, stored: str, error: type[Exception]) -> None:
+    # A version that came in a bundle before its limits were checked, or was written by hand: restore obeys the limits of every write.
+    item = vault.remember(OWNER, MemoryIn(text="I grow tomatoes"), now=T0).item
+    vault.edit(OWNER, item.id, text="I grow tomatoes and basil", now=T1)
+    with vault.store.transaction():
+        vault.store.execute(f"UPDATE item_versions SET {stored} WHERE item_id = ?", [item.id])
+    with pytest.raises(error):
+        vault.restore(OWNER, item.id, 1, now=T2)
+    assert vault.item_history(OWNER, item.id).item.text == "I grow tomatoes and basil"
+    assert len(vault.item_history(OWNER, item.id).versions) == 1
+
+
+def test_an_app_sees_its_readable_versions_numbered_from_one_and_restores_by_those_numbers(vault: VaultService) -> None:
+    item = vault.remember(OWNER, MemoryIn(text="My salary is 90k", sensitivity="high"), now=T0).item
+    vault.edit(OWNER, item.id, text="I work in finance", sensitivity="low", now=T1)
+    vault.edit(OWNER, item.id, text="I work in banking", now=T2)
+    app = make_app(vault, "reader", "read:memories#sens=low", "write:memories")
+    # Neither a gap in the numbers nor the current number reveals that a hidden version exists.
+    assert [(v.version, v.text) for v in vault.get_item(app, item.id, versions=True).versions or []] == [(1, "I work in finance")]
+    seen = vault.item_history(app, item.id)
+    assert ([v.version for v in seen.versions], seen.current_version) == ([1], 2)
+    owner = vault.item_history(OWNER, item.id)
+    assert ([v.version for v in owner.versions], owner.current_version) == ([1, 2], 3)  # the owner's numbers are the vault's
+    assert vault.restore(app, item.id, 1, now=T2).text == "I work in finance"
+    assert [v.text for v in vault.item_history(OWNER, item.id).versions] == ["My salary is 90k", "I work in finance", "I work in banking"]
+    assert vault.restore(OWNER, item.id, 3).text == "I work in banking"

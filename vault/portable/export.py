@@ -183,7 +183,7 @@ def build_bundle(
         store = salvage.reopen()
         tombstones = TombstonesFile(tombstones=[])
         salvage.unreadable.append("tombstones: unreadable; exported without them")
-    files[f"{c}/tombstones.json"] = _dump(tombstones.model_dump(mode="json"))
+    files[f"{c}/tombstones.json"] = _dump(tombstones.model_dump(mode="json", exclude_none=True))
     files[f"{c}/spaces.json"] = _dump(SpacesFile(spaces=sorted(spaces.values(), key=lambda s: s.name)).model_dump(mode="json"))
     if vec_rows:
         assert model is not None and dim is not None
@@ -276,7 +276,7 @@ def _histories(store: Store, scope: ItemFilter, where: str, params: list[object]
 
 
 def _tombstones(store: Store, scope: ItemFilter, selection: Selection) -> TombstonesFile:
-    """Forgotten items inside the selection, and (in a full export) purged ones: id and content hash, no content."""
+    """Forgotten items inside the selection (id and content hash), and (in a full export) purged ids: no content."""
     request, request_params = scope.request.sql("i")
     entries = [
         TombstoneEntry(id=r[0], content_hash=r[1], state="forgotten", at=r[2])
@@ -287,8 +287,8 @@ def _tombstones(store: Store, scope: ItemFilter, selection: Selection) -> Tombst
     ]
     if selection.is_everything:  # a purged id has no space or kind left to select by
         entries += [
-            TombstoneEntry(id=r[0], content_hash=r[1], state="purged", at=r[2])
-            for r in store.query("SELECT id, content_hash, purged_at FROM tombstones ORDER BY id")
+            TombstoneEntry(id=r[0], state="purged", at=r[1])  # the id only: a hash would confirm a guess at what was erased
+            for r in store.query("SELECT id, purged_at FROM tombstones ORDER BY id")
         ]
     return TombstonesFile(tombstones=entries)
 

@@ -42,7 +42,7 @@ from vault.items import (
 )
 from vault.portable import reconcile
 from vault.portable.reconcile import drop_units
-from vault.portable.records import MAX_TEXT_CHARS, ImportBatch, ItemRecord, VectorSet, check_text
+from vault.portable.records import MAX_TEXT_CHARS, ImportBatch, ItemRecord, Tombstone, VectorSet, check_text
 from vault.settings import Settings
 from vault.store import Row, Store
 
@@ -155,7 +155,8 @@ class _Known:
     versions: dict[str, list[StateKey]]  # existing items with history → the states it holds, oldest first
     authors: dict[str, str]  # existing items with history → who wrote their current state
     tombstones: set[str]  # ids purged in this vault that a record or a tombstone of the batch names
-    forget: list[str]  # live items of the vault that the source forgot or purged
+    forget: list[str]  # live items of the vault that the source forgot or purged, unchanged here since
+    kept: list[str]  # live items the source forgot or purged that this vault changed since: they stay
 
 
 def _lookup(store: Store, batch: ImportBatch, scan: bool | None = None) -> _Known:
@@ -211,14 +212,35 @@ def _lookup(store: Store, batch: ImportBatch, scan: bool | None = None) -> _Know
         for start in range(0, len(named), 5000):
             part = json.dumps(named[start : start + 5000])
             purged |= {r[0] for r in store.query("SELECT id FROM tombstones WHERE id IN (SELECT value FROM json_each(?))", [part])}
+    forget, kept = _forgettable(store, batch.tombstones)
+    return _Known(existing, twins, live_prefs, targets, versions, authors, purged, forget, kept)
+
+
+FORGOTTEN_BUT_CHANGED = "forgotten in the source, changed here since: kept"
+
+
+def _forgettable(store: Store, tombstones: Sequence[Tombstone]) -> tuple[list[str], list[str]]:
+    """The vault's live items a tombstone names, split into those to forget and those to keep.
+
+    A tombstone forgets only the state the source forgot: the vault's copy must still hold the
+    tombstone's content hash (a purged tombstone carries none) and must not have changed after the
+    tombstone's instant. An item changed here since is kept, and reported, rather than lost.
+    """
+    by_id = {t.id: t for t in tombstones}
     forget: list[str] = []
-    gone = [t.id for t in batch.tombstones]
+    kept: list[str] = []
+    gone = list(by_id)
     for start in range(0, len(gone), 5000):
         part = json.dumps(gone[start : start + 5000])
-        forget += [r[0] for r in store.query(
-            "SELECT id FROM items WHERE id IN (SELECT value FROM json_each(?)) AND deleted_at IS NULL ORDER BY id", [part]
-        )]  # fmt: skip
-    return _Known(existing, twins, live_prefs, targets, versions, authors, purged, forget)
+        for row in store.query(
+            "SELECT id, content_hash, updated_at FROM items WHERE id IN (SELECT value FROM json_each(?)) AND deleted_at IS NULL "
+            "ORDER BY id",
+            [part],
+        ):
+            t = by_id[row["id"]]
+            same = t.content_hash is None or t.content_hash == row["content_hash"]
+            (forget if same and instant(row["updated_at"]) <= t.at else kept).append(row["id"])
+    return forget, kept
 
 
 def plan(store: Store, batch: ImportBatch, progress: Progress | None = None, now: datetime | None = None) -> list[_Step]:
@@ -428,6 +450,7 @@ def _apply(
             )
         summary.conflicts = [s.conflict for s in steps if s.conflict is not None]
         summary.forgotten = len(known.forget)
+        summary.skipped += [Skipped(ref=item_id, reason=FORGOTTEN_BUT_CHANGED) for item_id in known.kept]
         return summary
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctxvault-import") as pool:
         # Reading the vault releases the GIL: it runs while the records are checked.
@@ -483,10 +506,10 @@ def _apply(
             for s in links:
                 if s.record.supersedes in known.link_targets or s.record.supersedes in written:
                     store.execute("UPDATE items SET supersedes = ? WHERE id = ?", [s.record.supersedes, s.item_id])
-            if known.live_prefs:
-                reconcile.one_chain(store, sorted(chains & set(known.live_prefs)))
+            reconcile.one_chain(store, sorted(chains))  # every key written, whether or not it has a live value here
             summary.conflicts = conflicts
             summary.forgotten = reconcile.forget_sourced(store, batch.tombstones, known.forget, now)
+            summary.skipped += [Skipped(ref=item_id, reason=FORGOTTEN_BUT_CHANGED) for item_id in known.kept]
             if staged is not None and feed is not None:
                 staged.written(queue.units, np.array(feed.lacking, dtype=np.int64))
     except BaseException:

@@ -88,14 +88,25 @@ def drop_units(store: Store, item_id: str) -> None:
 
 def one_chain(store: Store, keys: Sequence[str]) -> None:
     """Link each of these preferences' values to the one before it, by time: two vaults that both changed a
-    value import into one chain, never two values naming the same predecessor."""
-    for key in keys:
-        rows = store.query("SELECT id, created_at, supersedes FROM items WHERE kind = 'preference' AND pref_key = ?", [key])
+    value import into one chain, never two values naming the same predecessor.
+
+    Every value the vault still holds is a link, a forgotten one too (until purge): leaving it out would
+    leave its own link naming a predecessor that the next value names as well. One read for all the keys.
+    """
+    if not keys:
+        return
+    by_key: dict[str, list[Row]] = {}
+    for row in store.query(
+        "SELECT pref_key, id, created_at, supersedes FROM items WHERE kind = 'preference' AND pref_key IN (SELECT value FROM json_each(?))",
+        [json.dumps(list(keys))],
+    ):
+        by_key.setdefault(row["pref_key"], []).append(row)
+    for rows in by_key.values():
         ordered = sorted(rows, key=lambda row: (instant(row["created_at"]), row["id"]))
         for before, row in pairwise(ordered):
             if row["supersedes"] != before["id"]:
                 store.execute("UPDATE items SET supersedes = ? WHERE id = ?", [before["id"], row["id"]])
-        if ordered and ordered[0]["supersedes"] is not None:
+        if ordered[0]["supersedes"] is not None:
             store.execute("UPDATE items SET supersedes = NULL WHERE id = ?", [ordered[0]["id"]])
 
 
@@ -106,10 +117,10 @@ def forget_sourced(store: Store, tombstones: Sequence[Tombstone], live: Sequence
     for item_id in live:
         store.execute("UPDATE items SET deleted_at = ? WHERE id = ?", [stamp, item_id])
         drop_units(store, item_id)
-    purged = [[t.id, t.content_hash, t.at.isoformat()] for t in tombstones if t.purged]
-    if purged:
+    purged = [[t.id, t.at.isoformat()] for t in tombstones if t.purged]
+    if purged:  # the id only, as a purge here keeps it (vault/service/items.py purge)
         store.execute(
-            "INSERT OR IGNORE INTO tombstones (id, content_hash, purged_at) SELECT value ->> 0, value ->> 1, value ->> 2 "
+            "INSERT OR IGNORE INTO tombstones (id, content_hash, purged_at) SELECT value ->> 0, '', value ->> 1 "
             "FROM json_each(?) WHERE value ->> 0 NOT IN (SELECT id FROM items)",
             [json.dumps(purged)],
         )

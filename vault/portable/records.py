@@ -107,10 +107,10 @@ class ItemRecord:
 
 @dataclass(frozen=True, slots=True)
 class Tombstone:
-    """An item the source forgot or purged: its id and content hash, never its content."""
+    """An item the source forgot (its id and content hash) or purged (its id only), never its content."""
 
     id: str
-    content_hash: str
+    content_hash: str | None  # None for a purged id
     purged: bool
     at: datetime
 
@@ -214,13 +214,26 @@ def within_limits(batch: ImportBatch) -> ImportBatch:
 
 
 def _limit_problem(r: ItemRecord) -> str | None:
-    if len(r.text) > ITEM_TEXT_CHARS:
-        return f"text is {len(r.text):,} characters; the limit is {ITEM_TEXT_CHARS:,}" + (
-            "" if r.kind == "document" else " (add it as a document to keep it whole)"
+    """What in a record, or in one of its earlier versions (a restore would make it current), breaks the item limits."""
+    problem = _state_problem(r.text, r.tags, advice=r.kind != "document")
+    if problem is not None or not r.history:
+        return problem
+    for n, v in enumerate(r.history, 1):
+        if not v.state.text.strip():
+            return f"version {n}: text is empty"
+        if (problem := _state_problem(v.state.text, v.state.tags, advice=False)) is not None:
+            return f"version {n}: {problem}"
+    return None
+
+
+def _state_problem(text: str, tags: Sequence[str], *, advice: bool) -> str | None:
+    if len(text) > ITEM_TEXT_CHARS:
+        return f"text is {len(text):,} characters; the limit is {ITEM_TEXT_CHARS:,}" + (
+            " (add it as a document to keep it whole)" if advice else ""
         )
-    if len(r.tags) > MAX_TAGS and len(set(r.tags)) > MAX_TAGS:
-        return f"{len(set(r.tags))} tags; the limit is {MAX_TAGS}"
-    if any(len(t) > MAX_TAG_CHARS for t in r.tags):
+    if len(tags) > MAX_TAGS and len(set(tags)) > MAX_TAGS:
+        return f"{len(set(tags))} tags; the limit is {MAX_TAGS}"
+    if any(len(t) > MAX_TAG_CHARS for t in tags):
         return f"a tag is longer than {MAX_TAG_CHARS} characters"
     return None
 

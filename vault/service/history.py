@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from schemas.items import Conflict, Item, ItemHistory
+from schemas.items import Conflict, Item, ItemHistory, limit_problem
 from vault import history
-from vault.errors import NotFound
+from vault.errors import InvalidInput, NotFound
 from vault.filters import ItemFilter
 from vault.items import content_hash, utcnow
 from vault.principal import Principal
@@ -25,12 +25,12 @@ class HistoryPart(ItemsPart):
         """
         scope = self._policy.read_filter(principal, "read")
         item = self._fetch(scope, item_id)
-        readable = self._readable_versions(scope, item)
+        readable = self._numbered_for(principal, self._readable_versions(scope, item))
         open_ids = [int(r[0]) for r in self.store.query("SELECT id FROM conflicts WHERE item_id = ? AND resolved_at IS NULL", [item.id])]
         self._audit.record(principal, "disclose", item_ids=[item.id], detail={"via": "item_history", "versions": len(readable)})
         return ItemHistory(
             item=item,
-            current_version=history.next_version(self.store, item.id),
+            current_version=history.next_version(self.store, item.id) if principal.is_owner else len(readable) + 1,
             versions=readable,
             conflicts=open_ids if principal.is_owner else [],
         )
@@ -38,16 +38,28 @@ class HistoryPart(ItemsPart):
     def restore(self, principal: Principal, item_id: str, version: int, now: datetime | None = None) -> Item:
         """Make an earlier version current again; the state it replaces is kept as a new version.
 
+        ``version`` is numbered as ``item_history`` and ``get_item`` show the principal its versions.
+
         Raises:
             NotFound: no such item or version, or outside the principal's reach. ScopeDenied: may not write it.
+            TooLarge, InvalidInput: the version breaks the item limits (empty text, too long, too many tags).
         """
         scope = self._policy.read_filter(principal, "read")
         item = self._fetch(scope, item_id)
-        chosen = next((v for v in self._readable_versions(scope, item) if v.version == version), None)
+        # ``version`` as the principal sees it (_numbered_for); ``chosen.version`` is the vault's own number.
+        readable = self._readable_versions(scope, item)
+        numbered = zip(self._numbered_for(principal, readable), readable, strict=True)
+        chosen = next((v for seen, v in numbered if seen.version == version), None)
         if chosen is None:
             raise NotFound(f"item {item_id!r} has no version {version}")
         self._policy.check_write(principal, item.kind, item.space, item.tags, item.sensitivity)
         self._policy.check_write(principal, item.kind, chosen.space, chosen.tags, chosen.sensitivity)
+        # The limits every write obeys: a version may have arrived in a bundle (a document's text is its title).
+        if not chosen.text.strip():
+            raise InvalidInput(f"version {version} of item {item_id!r} has no text")
+        self._check_text(chosen.text)
+        if problem := limit_problem(tags=chosen.tags, space=chosen.space):
+            raise InvalidInput(problem)
         stamp = now or utcnow()
         with self.store.transaction():
             kept = history.keep_version(self.store, item.id, replaced_by=principal.label, replaced_at=stamp)
@@ -65,7 +77,9 @@ class HistoryPart(ItemsPart):
                 self.store.execute(
                     "UPDATE conflicts SET resolved_at = ? WHERE item_id = ? AND resolved_at IS NULL", [stamp.isoformat(), item.id]
                 )
-            self._audit.record(principal, "write", item_ids=[item.id], detail={"action": "restore", "version": version, "kept_as": kept})
+            self._audit.record(
+                principal, "write", item_ids=[item.id], detail={"action": "restore", "version": chosen.version, "kept_as": kept}
+            )
         self._index_written()
         return self._fetch(ItemFilter(), item.id)
 

@@ -48,7 +48,7 @@ class ItemsPart(ServiceCore):
         item = self._fetch(scope, item_id)
         detail: dict[str, object] = {"via": "get_item"}
         if versions:
-            kept = self._readable_versions(scope, item)
+            kept = self._numbered_for(principal, self._readable_versions(scope, item))
             item = item.model_copy(update={"versions": kept})
             detail["versions"] = len(kept)
         self._audit.record(principal, "disclose", item_ids=[item.id], detail=detail)
@@ -58,6 +58,15 @@ class ItemsPart(ServiceCore):
         """The item's kept versions inside ``scope``'s reach, oldest first: each is checked like an item, so an
         earlier state in another space or at a higher sensitivity stays hidden from an app whose grant does not reach it."""
         return [v for v in history.versions(self.store, item.id) if scope.allows(item.kind, v.space, v.tags, v.sensitivity)]
+
+    @staticmethod
+    def _numbered_for(principal: Principal, readable: list[ItemVersion]) -> list[ItemVersion]:
+        """The versions as ``principal`` sees them: the owner by the vault's numbers, anyone else numbered
+        1..n among the versions it may read, so neither a gap nor the current number reveals a hidden version.
+        A non-owner's ``restore`` takes these numbers."""
+        if principal.is_owner:
+            return readable
+        return [v.model_copy(update={"version": n}) for n, v in enumerate(readable, 1)]
 
     def list_items(
         self,
@@ -320,10 +329,10 @@ class ItemsPart(ServiceCore):
             for chunk in range(0, len(ids), 500):
                 part = ids[chunk : chunk + 500]
                 marks = ",".join("?" * len(part))
-                # A tombstone (id and content hash, no content) keeps an older bundle from bringing the item back;
-                # its history and conflicts go with the row (ON DELETE CASCADE).
+                # A tombstone (the id only: no content, and no hash that would confirm a guess at it) keeps an older
+                # bundle from bringing the item back; its history and conflicts go with the row (ON DELETE CASCADE).
                 self.store.execute(
-                    f"INSERT OR REPLACE INTO tombstones (id, content_hash, purged_at) SELECT id, content_hash, ? FROM items WHERE id IN ({marks})",
+                    f"INSERT OR REPLACE INTO tombstones (id, content_hash, purged_at) SELECT id, '', ? FROM items WHERE id IN ({marks})",
                     [stamp, *part],
                 )
                 self.store.execute(f"UPDATE items SET supersedes = NULL WHERE supersedes IN ({marks})", part)

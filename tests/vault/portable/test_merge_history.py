@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from schemas.items import MemoryIn
 from schemas.portable import Selection
-from tests.vault.portable.conftest import fake_vectors
+from tests.vault.portable.conftest import REPO, fake_vectors
 from vault import OWNER, VaultService
+from vault.errors import BadBundle
+from vault.portable.bundle import sha256
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 T1 = datetime(2026, 2, 1, tzinfo=UTC)
@@ -132,9 +136,11 @@ def test_a_purge_in_a_then_an_older_bundle_of_a_resurrects_nothing(source: Vault
     summary = a.import_source(OWNER, older)
     assert summary.new == 0 and [s.reason for s in summary.skipped] == ["purged in this vault"]
     assert a.store.one("SELECT count(*) FROM items")[0] == 0  # type: ignore[index]
-    # The purge travels as a tombstone of id and hash only, and forgets the item in B.
+    # The purge travels as a tombstone of the id only (no text, no hash to confirm a guess), and forgets the item in B.
     bundle = export(a, tmp_path / "after")
-    assert b"zqxtombstone55" not in (bundle / "x-ctxvault" / "tombstones.json").read_bytes()
+    written = json.loads((bundle / "x-ctxvault" / "tombstones.json").read_text())
+    assert [sorted(t) for t in written["tombstones"]] == [["at", "id", "state"]] and written["tombstones"][0]["id"] == item
+    jsonschema.validate(written, json.loads((REPO / "schemas" / "json" / "ctxvault-tombstones.schema.json").read_text()))
     assert b.import_source(OWNER, bundle).forgotten == 1
     assert b.list_items(OWNER).items == []
     # A vault that never held the item keeps the tombstone: the older bundle cannot bring it there either.
@@ -191,3 +197,102 @@ def test_a_dry_run_reports_exactly_what_the_import_does(source: VaultService, ot
     assert {k: getattr(dry, k) for k in keys} == {k: getattr(real, k) for k in keys}
     assert dry.vectors_reused == 3  # the new memories' vectors; the updated ones are embedded again
     assert [(c.item_id, c.kept) for c in dry.conflicts] == [(c.item_id, c.kept) for c in real.conflicts] == [(ids[0], "vault")]
+
+
+def test_a_tombstone_does_not_forget_an_item_the_target_changed_after_it(source: VaultService, other: VaultService, tmp_path: Path) -> None:
+    a, b = source, other
+    item = shared_memory(a, b, tmp_path, "The spare key is under the blue pot")
+    a.forget(OWNER, item, now=T1)
+    b.edit(OWNER, item, text="The spare key is under the red pot", now=T2)
+    bundle = export(a, tmp_path / "bundle-a")
+    dry = b.import_source(OWNER, bundle, dry_run=True)
+    real = b.import_source(OWNER, bundle)
+    for summary in (dry, real):
+        assert summary.forgotten == 0
+        assert [(s.ref, s.reason) for s in summary.skipped] == [(item, "forgotten in the source, changed here since: kept")]
+    assert b.get_item(OWNER, item).text == "The spare key is under the red pot"
+    # Unchanged here, the same tombstone forgets the item.
+    other_item = shared_memory(a, b, tmp_path / "again", "The wifi password is on the fridge")
+    a.forget(OWNER, other_item, now=T3)
+    assert b.import_source(OWNER, export(a, tmp_path / "bundle-a2")).forgotten == 1
+    assert [i.id for i in b.list_items(OWNER).items] == [item]
+
+
+def test_a_preference_unset_in_the_target_still_imports_into_one_chain(source: VaultService, other: VaultService, tmp_path: Path) -> None:
+    a, b = source, other
+    a.set_preference(OWNER, "diet", "vegan", now=T0)
+    b.import_source(OWNER, export(a, tmp_path / "first"))
+    a.set_preference(OWNER, "diet", "vegetarian", now=T1)
+    b.set_preference(OWNER, "diet", "pescatarian", now=T2)
+    a.unset_preference(OWNER, "diet", now=T3)
+    a.import_source(OWNER, export(b, tmp_path / "bundle-b"))
+    # Every value a holds, the forgotten one too, is one link of one chain by time.
+    rows = a.store.query("SELECT id, text, supersedes FROM items WHERE pref_key = 'diet' ORDER BY created_at")
+    assert [r["text"] for r in rows] == ["vegan", "vegetarian", "pescatarian"]
+    assert [r["supersedes"] for r in rows] == [None, rows[0]["id"], rows[1]["id"]]
+
+
+def rewrite_memories(bundle: Path, change: Callable[[dict[str, object]], None]) -> None:
+    """Edit the bundle's memories as a hostile author would, the manifest re-signed to match."""
+    path = bundle / "memory-store.json"
+    store = json.loads(path.read_text())
+    for memory in store["memories"]:
+        change(memory)
+    path.write_text(json.dumps(store))
+    manifest_path = bundle / "x-ctxvault" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    for name, entry in manifest["files"].items():
+        data = (bundle / name).read_bytes()
+        entry.update(sha256=sha256(data), size=len(data))
+    manifest_path.write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize(
+    ("version", "reason"),
+    [
+        ({"text": "x" * 100_001}, "memory: version 1: text is 100,001 characters; the limit is 100,000"),
+        ({"text": "   "}, "memory: version 1: text is empty"),
+        ({"tags": [f"t{n}" for n in range(40)]}, "memory: version 1: 40 tags; the limit is 32"),
+    ],
+)
+def test_a_bundle_version_that_breaks_the_item_limits_skips_its_record(
+    source: VaultService, other: VaultService, tmp_path: Path, version: dict[str, object], reason: str
+) -> None:
+    item = source.remember(OWNER, MemoryIn(text="I grow tomatoes"), now=T0).item.id
+    source.edit(OWNER, item, text="I grow tomatoes and basil", now=T1)
+    bundle = export(source, tmp_path / "bundle")
+    rewrite_memories(bundle, lambda m: m["metadata"]["x-ctxvault"]["history"][0].update(version))  # type: ignore[index]
+    summary = other.import_source(OWNER, bundle)
+    assert summary.new == 0 and [(s.ref, s.reason) for s in summary.skipped] == [(item, reason)]
+
+
+def rewrite_tombstones(bundle: Path, tombstones: list[dict[str, object]]) -> None:
+    (bundle / "x-ctxvault" / "tombstones.json").write_text(json.dumps({"tombstones": tombstones}))
+    rewrite_memories(bundle, lambda m: None)  # re-signs the manifest
+
+
+@pytest.mark.parametrize(
+    ("entry", "error"),
+    [
+        ({"id": "an id\x1b[31m with escapes", "state": "purged", "at": "2026-01-01T00:00:00Z"}, "is not an item id"),
+        ({"id": "01J00000000000000000000000", "state": "forgotten", "at": "2026-01-01T00:00:00Z"}, "carries its content hash"),
+    ],
+)
+def test_a_tombstone_with_a_bad_id_or_a_forgotten_one_without_its_hash_refuses_the_bundle(
+    source: VaultService, other: VaultService, tmp_path: Path, entry: dict[str, object], error: str
+) -> None:
+    source.remember(OWNER, MemoryIn(text="I grow tomatoes"), now=T0)
+    bundle = export(source, tmp_path / "bundle")
+    rewrite_tombstones(bundle, [entry])
+    with pytest.raises(BadBundle, match=error):
+        other.import_source(OWNER, bundle)
+    assert other.store.query("SELECT id FROM items") == [] and other.store.query("SELECT id FROM tombstones") == []
+
+
+def test_a_purged_tombstone_keeps_no_hash_even_if_the_bundle_carries_one(source: VaultService, other: VaultService, tmp_path: Path) -> None:
+    source.remember(OWNER, MemoryIn(text="I grow tomatoes"), now=T0)
+    bundle = export(source, tmp_path / "bundle")
+    gone = "01J00000000000000000000000"
+    rewrite_tombstones(bundle, [{"id": gone, "content_hash": "ab" * 32, "state": "purged", "at": "2026-01-01T00:00:00Z"}])
+    other.import_source(OWNER, bundle)
+    assert [tuple(r) for r in other.store.query("SELECT id, content_hash FROM tombstones")] == [(gone, "")]

@@ -20,6 +20,7 @@ from vault.portable.records import (
     VectorSet,
     check_count,
     check_text,
+    valid_id,
     versions_from,
 )
 
@@ -114,13 +115,25 @@ def read(files: Files, source: str, space: str | None) -> ImportBatch:
 
 
 def _tombstones(files: Files) -> tuple[Tombstone, ...]:
-    """Items the exporting vault forgot or purged (id and content hash); bundles made before history have none."""
+    """Items the exporting vault forgot (id and content hash) or purged (id only); bundles made before history have none.
+
+    Raises:
+        BadBundle: too many entries, an id that is not an item id, or a forgotten entry without its hash.
+    """
     name = f"{COMPANION_DIR}/tombstones.json"
     if name not in files:
         return ()
     entries = _model(TombstonesFile, files, name).tombstones
     check_count(len(entries), "tombstones.json")
-    return tuple(Tombstone(t.id, t.content_hash, t.state == "purged", t.at) for t in entries)
+    out: list[Tombstone] = []
+    for n, t in enumerate(entries, 1):
+        if valid_id(t.id) is None:
+            raise BadBundle(f"tombstones.json: entry {n}: {t.id[:40]!r} is not an item id")
+        if t.state == "forgotten" and not t.content_hash:
+            raise BadBundle(f"tombstones.json: entry {n}: a forgotten item's tombstone carries its content hash")
+        # A purged id's hash, should a bundle carry one, is not kept: this vault keeps none either.
+        out.append(Tombstone(t.id, t.content_hash if t.state == "forgotten" else None, t.state == "purged", t.at))
+    return tuple(out)
 
 
 def _vectors(files: Files, manifest: Manifest) -> VectorSet | None:
