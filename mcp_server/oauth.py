@@ -27,10 +27,10 @@ from fastapi.responses import JSONResponse, Response
 
 from mcp_server.consent import error_page
 from mcp_server.consent import routes as pages
-from mcp_server.consent.routes import Cookies, login_response, page, redirect, redirect_with
+from mcp_server.consent.routes import Cookies, login_response, page, redirect, to_client
 from mcp_server.server import VaultAccess
 from vault.errors import InvalidInput, NotFound, TooLarge, VaultError
-from vault.oauth import MAX_REGISTRATION_BYTES
+from vault.oauth import MAX_REGISTRATION_BYTES, check_redirect_uris
 from vault.owner_sessions import OwnerSessions, PendingAuthorization
 
 T = TypeVar("T")
@@ -175,19 +175,28 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, fetch_metadata: Meta
         if redirect_uri not in uris:
             # Never redirect to an unregistered URI (open redirect).
             return page(error_page("The redirect_uri is not registered for this client."), 400)
+        try:
+            # A client stored before the rule (or a pre-registered app) may still name a URI under our cookie path.
+            check_redirect_uris([redirect_uri])
+        except VaultError as exc:
+            return page(error_page(f"invalid_redirect_uri: {exc.message}"), 400)
         state = q.get("state")
         back = {"iss": issuer, **({"state": state} if state else {})}
+
+        def to_client_with(params: dict[str, str]) -> Response:
+            return to_client(sessions, cookies, request, redirect_uri, {**params, **back})
+
         if q.get("response_type") != "code":
-            return redirect_with(redirect_uri, {"error": "unsupported_response_type", **back})
+            return to_client_with({"error": "unsupported_response_type"})
         if q.get("code_challenge_method") != "S256" or not q.get("code_challenge"):
-            return redirect_with(redirect_uri, {"error": "invalid_request", "error_description": "PKCE S256 is required", **back})
+            return to_client_with({"error": "invalid_request", "error_description": "PKCE S256 is required"})
         if q.get("resource", resource).rstrip("/") != resource:
-            return redirect_with(redirect_uri, {"error": "invalid_target", "error_description": f"resource must be {resource}", **back})
+            return to_client_with({"error": "invalid_target", "error_description": f"resource must be {resource}"})
         try:
             # Malformed and owner-only scopes are refused here, with the reason, before any page is shown.
             offered, asked = access.service.oauth_offer(q.get("scope"))
         except InvalidInput as exc:
-            return redirect_with(redirect_uri, {"error": "invalid_scope", "error_description": exc.message, **back})
+            return to_client_with({"error": "invalid_scope", "error_description": exc.message})
         pending = PendingAuthorization(
             client_id=client_id, client_name=name, redirect_uri=redirect_uri, code_challenge=q["code_challenge"],
             resource=resource, state=state, offered=offered, asked=asked,

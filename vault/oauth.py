@@ -17,11 +17,12 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from schemas.mcp import OAuthClient, OAuthTokens
 from vault.errors import InvalidInput, InvalidToken, NotFound, TooLarge
 from vault.items import utcnow
+from vault.owner_sessions import COOKIE_PATH
 from vault.store import Row, Store
 
 CODE_TTL = timedelta(minutes=10)
@@ -67,6 +68,10 @@ def check_redirect_uris(uris: list[str]) -> list[str]:
             raise InvalidInput(
                 f"redirect_uri {uri[:200]!r} must be https:// or a loopback http:// address, with a host, without a fragment"
             )
+        path = unquote(parts.path)
+        if path == COOKIE_PATH.rstrip("/") or path.startswith(COOKIE_PATH):
+            # The browser would send the owner's session cookie (Path=/consent/) to the client's server.
+            raise InvalidInput(f"redirect_uri {uri[:200]!r} must not lie under the vault's own path {COOKIE_PATH}")
     return list(dict.fromkeys(uris))
 
 

@@ -31,6 +31,9 @@ from datetime import datetime, timedelta
 from vault.errors import InvalidToken, LoginThrottled
 from vault.store import Store
 
+# The path of the owner's cookies over plain http (over https they are ``__Host-`` with Path=/).
+# No OAuth redirect URI may lie on it or under it (vault/oauth.py): the browser would send the cookies there.
+COOKIE_PATH = "/consent/"
 SESSION_IDLE = 15 * 60.0
 SESSION_MAX = 8 * 3600.0
 PENDING_TTL = 10 * 60.0

@@ -39,7 +39,7 @@ from vault import OWNER
 from vault.errors import InvalidInput, InvalidToken, LoginThrottled, NotFound, VaultError, WrongPassphrase
 from vault.filters import SENSITIVITY_ORDER, Sensitivity
 from vault.items import utcnow
-from vault.owner_sessions import SESSION_MAX, OwnerSessions, PendingAuthorization
+from vault.owner_sessions import COOKIE_PATH, SESSION_MAX, OwnerSessions, PendingAuthorization
 from vault.unlock import unlock_key
 
 T = TypeVar("T")
@@ -70,7 +70,7 @@ class Cookies:
         # __Host- needs Secure and Path=/, which plain http cannot offer; there the path narrows instead.
         if issuer.startswith("https://"):
             return cls("__Host-cv_session", "__Host-cv_device", "/", True)
-        return cls("cv_session", "cv_device", "/consent/", False)
+        return cls("cv_session", "cv_device", COOKIE_PATH, False)
 
     def set_session(self, response: Response, sid: str) -> None:
         response.set_cookie(
@@ -82,6 +82,12 @@ class Cookies:
 
     def drop_device(self, response: Response) -> None:
         response.delete_cookie(self.device, path=self.path, secure=self.secure, httponly=True, samesite="strict")
+
+    def leave_for_client(self, response: Response) -> Response:
+        """Delete both cookies on an answer that sends the browser to an OAuth client's server."""
+        self.drop_session(response)
+        self.drop_device(response)
+        return response
 
     def set_device(self, response: Response, device: str) -> None:
         response.set_cookie(
@@ -100,6 +106,17 @@ def redirect(url: str, status: int = 303) -> RedirectResponse:
 def redirect_with(redirect_uri: str, params: dict[str, str]) -> RedirectResponse:
     joiner = "&" if urlsplit(redirect_uri).query else "?"
     return redirect(redirect_uri + joiner + urlencode(params))
+
+
+def to_client(
+    sessions: OwnerSessions, cookies: Cookies, request: Request, redirect_uri: str, params: dict[str, str]
+) -> RedirectResponse:
+    """Every redirect to an OAuth client: the client's server may share our host (browsers send cookies to
+    every port) so the session ends and no cookie of ours goes along, not even the back-off device id."""
+    sessions.end(request.cookies.get(cookies.session))
+    response = redirect_with(redirect_uri, params)
+    cookies.leave_for_client(response)
+    return response
 
 
 def origin_of(uri: str) -> str:
@@ -235,16 +252,11 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, sessions: OwnerSessi
                 )  # fmt: skip
             except InvalidInput as exc:
                 return await show_pending(sid, pid, pending, exc.message, 400)
-            response = redirect_with(pending.redirect_uri, {"code": approved.code, **back})
+            params = {"code": approved.code, **back}
         else:
-            response = redirect_with(pending.redirect_uri, {"error": "access_denied", **back})
+            params = {"error": "access_denied", **back}
         sessions.take(pid)
-        # The browser follows this answer to the client's server, which may share our host and even our
-        # cookie path (/consent/…): no cookie of ours goes along, not even the back-off device id.
-        sessions.end(sid)
-        cookies.drop_session(response)
-        cookies.drop_device(response)
-        return response
+        return to_client(sessions, cookies, request, pending.redirect_uri, params)
 
     # The consent page for requests made over MCP (request_access): the same owner login.
     @app.get("/consent/{request_id}")

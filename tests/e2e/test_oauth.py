@@ -308,6 +308,37 @@ def test_the_answer_that_sends_the_browser_to_the_client_deletes_the_session_coo
     assert "passphrase" in flow.http.get(f"{flow.base}/consent/").text
 
 
+@pytest.mark.parametrize(
+    "broken",
+    [{"response_type": "token"}, {"code_challenge_method": "plain"}, {"resource": "https://other.example/mcp"}, {"scope": "export:*"}],
+)
+def test_every_error_redirect_to_the_client_deletes_the_session_and_device_cookies(flow: Flow, broken: dict[str, str]) -> None:
+    meta = flow.discover()
+    query = client_query(flow, meta, "search:memories")
+    flow.login(flow.open_page(meta, query))
+    assert {"cv_session", "cv_device"} <= set(flow.http.cookies.keys())
+    refused = flow.http.get(f"{meta['authorization_endpoint']}?{urlencode({**query, **broken})}")
+    assert refused.status_code == 303 and refused.headers["location"].startswith(REDIRECT)
+    dropped = {c.split("=")[0] for c in refused.headers.get_list("set-cookie") if "Max-Age=0" in c}
+    assert dropped == {"cv_session", "cv_device"}
+    assert "passphrase" in flow.http.get(f"{flow.base}/consent/").text
+
+
+def test_authorize_refuses_a_stored_redirect_under_the_owner_cookie_path_without_redirecting(flow: Flow, vault: VaultService) -> None:
+    # A pre-registered app (or a client stored before the rule) naming /consent/cb is refused at /authorize, shown no page.
+    under = "http://127.0.0.1:9/consent/cb"
+    vault.add_app(OWNER, "oldapp", redirect_uris=[under])
+    meta = flow.discover()
+    _, challenge = pkce()
+    query = {"response_type": "code", "client_id": "oldapp", "redirect_uri": under, "code_challenge": challenge,
+             "code_challenge_method": "S256", "scope": "export:*"}  # fmt: skip
+    refused = flow.http.get(f"{meta['authorization_endpoint']}?{urlencode(query)}")
+    assert refused.status_code == 400 and "location" not in refused.headers
+    assert "invalid_redirect_uri" in refused.text and "/consent/" in refused.text
+    registered = flow.http.post(meta["registration_endpoint"], json={"redirect_uris": [under]})
+    assert registered.status_code == 400 and registered.json()["error"] == "invalid_redirect_uri"
+
+
 def test_every_owner_page_carries_the_security_headers_and_no_script(flow: Flow, vault: VaultService) -> None:
     meta = flow.discover()
     login = flow.open_page(meta, client_query(flow, meta, "search:memories"))

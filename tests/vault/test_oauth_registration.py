@@ -45,6 +45,21 @@ def test_a_malformed_redirect_uri_is_refused(vault: VaultService, uri: str) -> N
     assert stored_clients(vault) == 0
 
 
+@pytest.mark.parametrize(
+    "uri",
+    ["http://127.0.0.1:9/consent/cb", "http://localhost:9/consent/", "http://[::1]:9/consent", "http://127.0.0.1:9/%63onsent/cb",
+     "https://client.example/consent/cb"],
+)  # fmt: skip
+def test_a_redirect_uri_under_the_owner_cookie_path_is_refused(vault: VaultService, uri: str) -> None:
+    # The browser would send the owner's session cookie (Path=/consent/) along with the redirect.
+    with pytest.raises(InvalidInput, match="/consent/"):
+        vault.oauth_register("ok", [uri])
+    with pytest.raises(InvalidInput, match="/consent/"):
+        vault.oauth_client("https://client.example/c.json", {"client_id": "https://client.example/c.json", "redirect_uris": [uri]})
+    assert stored_clients(vault) == 0
+    vault.oauth_register("ok", ["http://127.0.0.1:9/consented", "http://127.0.0.1:9/cb/consent/"])
+
+
 def test_unused_dynamic_clients_are_capped_and_the_oldest_go_first(vault: VaultService) -> None:
     first = vault.oauth_register("first", [REDIRECT])
     approved = vault.oauth_approve(OWNER, first.client_id, ["search:*"], redirect_uri=REDIRECT, code_challenge=s256("v" * 43), resource="r")
