@@ -108,9 +108,7 @@ def redirect_with(redirect_uri: str, params: dict[str, str]) -> RedirectResponse
     return redirect(redirect_uri + joiner + urlencode(params))
 
 
-def to_client(
-    sessions: OwnerSessions, cookies: Cookies, request: Request, redirect_uri: str, params: dict[str, str]
-) -> RedirectResponse:
+def to_client(sessions: OwnerSessions, cookies: Cookies, request: Request, redirect_uri: str, params: dict[str, str]) -> RedirectResponse:
     """Every redirect to an OAuth client: the client's server may share our host (browsers send cookies to
     every port) so the session ends and no cookie of ours goes along, not even the back-off device id."""
     sessions.end(request.cookies.get(cookies.session))

@@ -191,9 +191,7 @@ def test_owner_narrows_in_chromium_and_a_rogue_redirect_server_gets_nothing_beyo
         context.close()
 
 
-def test_an_error_redirect_to_a_rogue_client_carries_no_cookie_and_leaves_none_in_chromium(
-    base: str, rogue: Rogue, browser: Any
-) -> None:
+def test_an_error_redirect_to_a_rogue_client_carries_no_cookie_and_leaves_none_in_chromium(base: str, rogue: Rogue, browser: Any) -> None:
     redirect_uri = f"http://127.0.0.1:{rogue.port}/cb"
     with httpx2.Client(timeout=30) as http:
         client_id = http.post(f"{base}/register", json={"client_name": "Rogue", "redirect_uris": [redirect_uri]}).json()["client_id"]
