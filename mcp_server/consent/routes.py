@@ -237,10 +237,14 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, sessions: OwnerSessi
         back = {"iss": issuer, **({"state": pending.state} if pending.state else {})}
         if form.get("decision") == "approve":
             sens = form.get("sens") or None
-            expires = EXPIRY.get(form.get("expires", ""))
+            expiry = form.get("expires", "")
+            expires = EXPIRY.get(expiry)
             try:
                 if sens is not None and sens not in SENSITIVITY_ORDER:
                     raise InvalidInput("sens must be low, medium or high")
+                if expiry and expires is None:
+                    # Only "" means "until revoked": an unknown value must never become a grant without end.
+                    raise InvalidInput(f"expires must be one of {', '.join(EXPIRY)}, or empty for no expiry")
                 stamp = utcnow()
                 approved = await call(
                     lambda: access.service.oauth_decide(

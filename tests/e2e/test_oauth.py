@@ -297,6 +297,15 @@ def test_the_decision_approves_only_what_the_page_showed_narrowed_never_more(flo
     assert issued.json()["scope"] == "search:memories#space=work;sens=medium"
 
 
+def test_an_unknown_expiry_is_refused_on_the_page_and_never_becomes_a_grant_without_end(flow: Flow, vault: VaultService) -> None:
+    meta = flow.discover()
+    page = flow.login(flow.open_page(meta, client_query(flow, meta, "search:memories")))
+    refused = decide(flow, page, scope="search:memories", expires="100y", decision="approve")
+    assert refused.status_code == 400 and "location" not in refused.headers
+    assert "expires must be one of 1h, 1d, 30d" in refused.text and "Allow access?" in refused.text
+    assert vault.store.one("SELECT count(*) FROM grants")[0] == 0
+
+
 def test_the_answer_that_sends_the_browser_to_the_client_deletes_the_session_cookie(flow: Flow) -> None:
     meta = flow.discover()
     page = flow.login(flow.open_page(meta, client_query(flow, meta, "search:memories")))
