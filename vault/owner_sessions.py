@@ -92,6 +92,7 @@ class OwnerSessions:
         self._sessions: dict[str, _Session] = {}
         self._forms = _Tokens()
         self._pending: dict[str, tuple[PendingAuthorization, float]] = {}
+        self._taken: dict[str, tuple[PendingAuthorization, float]] = {}  # being decided (take → restore or settle)
         self._failures: dict[str, _Failures] = {}
         self._global = _Failures()
         self._trusted: set[str] = set()
@@ -170,11 +171,24 @@ class OwnerSessions:
         return found[0] if found is not None and found[1] > self._clock() else None
 
     def take(self, pid: str) -> PendingAuthorization | None:
-        """The pending authorization, removed: a decision is made once."""
-        found = self.pending(pid)
-        self._pending.pop(pid, None)
+        """The pending authorization, removed at once (before any await): a decision is made once,
+        so a second decision posted meanwhile finds nothing. ``restore`` puts it back."""
+        found = self._pending.pop(pid, None)
+        if found is None or found[1] <= self._clock():
+            return None
+        self._taken[pid] = found
+        return found[0]
+
+    def restore(self, pid: str) -> None:
+        """Put back what ``take`` removed (the owner's choice was refused; the page is shown again), same expiry."""
+        found = self._taken.pop(pid, None)
+        if found is not None:
+            self._pending[pid] = found
+
+    def settle(self, pid: str) -> None:
+        """The decision is made: what ``take`` removed, and the decision form's tokens, are gone for good."""
+        self._taken.pop(pid, None)
         self._forms.by_value = {t: v for t, v in self._forms.by_value.items() if v[1] != f"oauth:{pid}"}
-        return found
 
     # -- login back-off ---------------------------------------------------------------------
     @staticmethod
@@ -207,6 +221,7 @@ class OwnerSessions:
         self._sessions = {k: v for k, v in self._sessions.items() if now - v.seen < SESSION_IDLE and now - v.started < SESSION_MAX}
         self._forms.by_value = {k: v for k, v in self._forms.by_value.items() if v[2] > now}
         self._pending = {k: v for k, v in self._pending.items() if v[1] > now}
+        self._taken = {k: v for k, v in self._taken.items() if v[1] > now}
 
 
 def _hash(token: str) -> str:

@@ -231,9 +231,12 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, sessions: OwnerSessi
     async def oauth_decide(request: Request, pid: str) -> Response:
         form, multi = await _form(request)
         sid = request.cookies.get(cookies.session)
-        pending = sessions.pending(pid)
-        if pending is None or sid is None or not sessions.form_ok(sid, f"oauth:{pid}", form.get("token", "")):
+        if sid is None or not sessions.form_ok(sid, f"oauth:{pid}", form.get("token", "")):
             return page(error_page("Log in again to decide."), 403)
+        # Taken before any await: a second decision posted meanwhile finds nothing (one grant, one code).
+        pending = sessions.take(pid)
+        if pending is None:
+            return page(error_page("This authorization expired or was decided; start again from the app."), 404)
         back = {"iss": issuer, **({"state": pending.state} if pending.state else {})}
         if form.get("decision") == "approve":
             sens = form.get("sens") or None
@@ -253,11 +256,12 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, sessions: OwnerSessi
                     )
                 )  # fmt: skip
             except InvalidInput as exc:
+                sessions.restore(pid)
                 return await show_pending(sid, pid, pending, exc.message, 400)
             params = {"code": approved.code, **back}
         else:
             params = {"error": "access_denied", **back}
-        sessions.take(pid)
+        sessions.settle(pid)
         return to_client(sessions, cookies, request, pending.redirect_uri, params)
 
     # The consent page for requests made over MCP (request_access): the same owner login.

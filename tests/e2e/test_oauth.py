@@ -7,6 +7,8 @@ import base64
 import hashlib
 import re
 import secrets
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html import unescape
@@ -304,6 +306,44 @@ def test_an_unknown_expiry_is_refused_on_the_page_and_never_becomes_a_grant_with
     assert refused.status_code == 400 and "location" not in refused.headers
     assert "expires must be one of 1h, 1d, 30d" in refused.text and "Allow access?" in refused.text
     assert vault.store.one("SELECT count(*) FROM grants")[0] == 0
+
+
+def test_two_concurrent_decisions_issue_one_grant_and_one_code(vault: VaultService) -> None:
+    apps: list[Any] = []
+
+    def make(url: str) -> Any:
+        apps.append(create_app(vault, url))
+        return apps[-1]
+
+    served = serve_in_thread(make)
+    base = next(served)
+    try:
+        with httpx2.Client(follow_redirects=False, timeout=30) as http:
+            flow = Flow(http, base)
+            meta = flow.discover()
+            page = flow.login(flow.open_page(meta, client_query(flow, meta, "search:memories")))
+            answers: list[httpx2.Response] = []
+            # Hold the vault lock so that both decisions are in flight before either reaches the core.
+            with apps[0].state.access.lock:
+                posts = [threading.Thread(target=lambda: answers.append(decide(flow, page, scope="search:memories", decision="approve")))
+                         for _ in range(2)]  # fmt: skip
+                for post in posts:
+                    post.start()
+                time.sleep(1)
+            for post in posts:
+                post.join()
+    finally:
+        served.close()
+    assert sorted(a.status_code for a in answers) == [303, 404]
+    assert vault.store.one("SELECT count(*) FROM grants")[0] == 1
+    assert vault.store.one("SELECT count(*) FROM oauth_codes")[0] == 1
+
+
+def test_a_refused_choice_puts_the_authorization_back_for_another_try(flow: Flow) -> None:
+    meta = flow.discover()
+    page = flow.login(flow.open_page(meta, client_query(flow, meta, "search:memories")))
+    assert decide(flow, page, decision="approve").status_code == 400
+    assert decide(flow, page, scope="search:memories", decision="approve").status_code == 303
 
 
 def test_the_answer_that_sends_the_browser_to_the_client_deletes_the_session_cookie(flow: Flow) -> None:

@@ -112,6 +112,18 @@ def test_a_pending_authorization_is_decided_once_and_lapses() -> None:
     assert sessions.pending(late) is None
 
 
+def test_a_taken_authorization_can_be_restored_until_it_is_settled() -> None:
+    sessions = OwnerSessions(Clock())
+    pending = PendingAuthorization("c", "C", "http://127.0.0.1:9/cb", "x" * 43, "http://v/mcp", None, ("search:memories",), True)
+    pid = sessions.hold(pending)
+    assert sessions.take(pid) == pending and sessions.pending(pid) is None and sessions.take(pid) is None
+    sessions.restore(pid)
+    assert sessions.pending(pid) == pending and sessions.take(pid) == pending
+    sessions.settle(pid)
+    sessions.restore(pid)
+    assert sessions.pending(pid) is None
+
+
 def test_a_login_link_works_once_and_lapses(vault: VaultService) -> None:
     link = vault.owner_login_link(OWNER)
     vault.redeem_owner_login(link)
