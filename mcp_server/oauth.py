@@ -125,7 +125,8 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, fetch_metadata: Meta
         if name is not None and not isinstance(name, str):
             return _token_error("invalid_client_metadata", "client_name must be a string")
         try:
-            client = await call(lambda: access.service.oauth_register(name, uris))
+            waiting = sessions.pending_clients()  # never pruned: the owner may be about to approve one
+            client = await call(lambda: access.service.oauth_register(name, uris, waiting))
         except TooLarge as exc:
             return _token_error("invalid_client_metadata", exc.message)
         except InvalidInput as exc:

@@ -15,6 +15,7 @@ import hmac
 import json
 import re
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import unquote, urlsplit
@@ -125,12 +126,15 @@ class OAuthState:
         )
         return self.client(client_id)
 
-    def prune_unused(self, keep: int) -> int:
-        """Drop the oldest dynamic clients never approved, so that at most ``keep`` remain; return how many went."""
+    def prune_unused(self, keep: int, spare: Collection[str] = ()) -> int:
+        """Drop the oldest dynamic clients never approved, so that at most ``keep`` remain; return how many went.
+
+        Clients in ``spare`` (a live authorization waits for the owner's decision) are never dropped.
+        """
         rows = self._store.query(
             "SELECT client_id FROM oauth_clients WHERE kind = 'dynamic' AND app_id IS NULL ORDER BY created_at DESC, rowid DESC"
         )
-        stale = [r[0] for r in rows[keep:]]
+        stale = [r[0] for r in rows[keep:] if r[0] not in spare]
         for client_id in stale:
             self._store.execute("DELETE FROM oauth_clients WHERE client_id = ? AND app_id IS NULL", [client_id])
         return len(stale)

@@ -170,6 +170,11 @@ class OwnerSessions:
         found = self._pending.get(pid)
         return found[0] if found is not None and found[1] > self._clock() else None
 
+    def pending_clients(self) -> frozenset[str]:
+        """The client ids with a live authorization waiting for (or in) the owner's decision."""
+        now = self._clock()
+        return frozenset(p.client_id for table in (self._pending, self._taken) for p, until in table.values() if until > now)
+
     def take(self, pid: str) -> PendingAuthorization | None:
         """The pending authorization, removed at once (before any await): a decision is made once,
         so a second decision posted meanwhile finds nothing. ``restore`` puts it back."""

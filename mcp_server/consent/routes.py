@@ -258,6 +258,10 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, sessions: OwnerSessi
             except InvalidInput as exc:
                 sessions.restore(pid)
                 return await show_pending(sid, pid, pending, exc.message, 400)
+            except VaultError as exc:
+                # The owner's browser gets a page, never the API's JSON (e.g. a client that is gone).
+                sessions.settle(pid)
+                return page(error_page(f"{exc.message}; start again from the app."), exc.http_status)
             params = {"code": approved.code, **back}
         else:
             params = {"error": "access_denied", **back}

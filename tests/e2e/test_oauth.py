@@ -27,6 +27,7 @@ from schemas.items import MemoryIn
 from tests.conftest import PASSPHRASE
 from tests.e2e.conftest import serve_in_thread
 from vault import OWNER, VaultService
+from vault.oauth import MAX_UNUSED_DYNAMIC_CLIENTS
 
 REDIRECT = "http://127.0.0.1:9/callback"
 CIMD_URL = "https://client.example/cv-client.json"
@@ -344,6 +345,25 @@ def test_a_refused_choice_puts_the_authorization_back_for_another_try(flow: Flow
     page = flow.login(flow.open_page(meta, client_query(flow, meta, "search:memories")))
     assert decide(flow, page, decision="approve").status_code == 400
     assert decide(flow, page, scope="search:memories", decision="approve").status_code == 303
+
+
+def test_a_register_flood_does_not_prune_a_client_waiting_for_the_owners_approval(flow: Flow) -> None:
+    meta = flow.discover()
+    page = flow.login(flow.open_page(meta, client_query(flow, meta, "search:memories")))
+    for _ in range(MAX_UNUSED_DYNAMIC_CLIENTS + 5):
+        assert flow.http.post(meta["registration_endpoint"], json={"redirect_uris": [REDIRECT]}).status_code == 201
+    approved = decide(flow, page, scope="search:memories", decision="approve")
+    assert approved.status_code == 303 and "code=" in approved.headers["location"]
+
+
+def test_a_decision_failing_in_the_core_renders_the_error_page_not_json(flow: Flow, vault: VaultService) -> None:
+    meta = flow.discover()
+    query = client_query(flow, meta, "search:memories")
+    page = flow.login(flow.open_page(meta, query))
+    vault.store.execute("DELETE FROM oauth_clients WHERE client_id = ?", [query["client_id"]])
+    gone = decide(flow, page, scope="search:memories", decision="approve")
+    assert gone.status_code == 404 and gone.headers["content-type"].startswith("text/html")
+    assert "Cannot continue" in gone.text and "start again from the app" in gone.text and "location" not in gone.headers
 
 
 def test_the_answer_that_sends_the_browser_to_the_client_deletes_the_session_cookie(flow: Flow) -> None:

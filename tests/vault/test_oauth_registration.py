@@ -71,3 +71,11 @@ def test_unused_dynamic_clients_are_capped_and_the_oldest_go_first(vault: VaultS
     assert vault.oauth_client(ids[-1]).client_name == f"c{3 * MAX_UNUSED_DYNAMIC_CLIENTS - 1}"
     with pytest.raises(NotFound):
         vault.oauth_client(ids[0])
+
+
+def test_a_client_waiting_for_the_owner_is_never_pruned(vault: VaultService) -> None:
+    waiting = vault.oauth_register("waiting", [REDIRECT])
+    for n in range(MAX_UNUSED_DYNAMIC_CLIENTS + 5):
+        vault.oauth_register(f"flood{n}", [REDIRECT], pending={waiting.client_id})
+    assert vault.oauth_client(waiting.client_id).client_name == "waiting"
+    assert stored_clients(vault) == MAX_UNUSED_DYNAMIC_CLIENTS + 1
