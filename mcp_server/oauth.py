@@ -28,6 +28,7 @@ from fastapi.responses import JSONResponse, Response
 from mcp_server.consent import error_page
 from mcp_server.consent import routes as pages
 from mcp_server.consent.routes import Cookies, login_response, page, redirect, to_client
+from mcp_server.forms import read_capped, read_form
 from mcp_server.server import VaultAccess
 from vault.errors import InvalidInput, NotFound, TooLarge, VaultError
 from vault.oauth import MAX_REGISTRATION_BYTES, check_redirect_uris
@@ -104,14 +105,9 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, fetch_metadata: Meta
     @app.post("/register")
     async def register(request: Request) -> JSONResponse:
         # Read at most MAX_REGISTRATION_BYTES, streamed: a huge body is refused, never buffered.
-        declared = request.headers.get("content-length", "")
-        raw = bytearray()
-        if not (declared.isdigit() and int(declared) > MAX_REGISTRATION_BYTES):
-            async for part in request.stream():
-                raw += part
-                if len(raw) > MAX_REGISTRATION_BYTES:
-                    break
-        if len(raw) > MAX_REGISTRATION_BYTES or (declared.isdigit() and int(declared) > MAX_REGISTRATION_BYTES):
+        try:
+            raw = await read_capped(request, MAX_REGISTRATION_BYTES)
+        except TooLarge:
             return _token_error("invalid_client_metadata", f"the registration is larger than {MAX_REGISTRATION_BYTES} bytes", 413)
         try:
             body = json.loads(raw)
@@ -217,8 +213,10 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, fetch_metadata: Meta
 
     @app.post("/token")
     async def token(request: Request) -> JSONResponse:
-        form = await request.form()
-        field = {k: str(v) for k, v in form.items()}
+        try:
+            field, _ = await read_form(request)
+        except InvalidInput as exc:
+            return _token_error("invalid_request", exc.message, exc.http_status)
         client_id, target = field.get("client_id", ""), field.get("resource")
         try:
             match field.get("grant_type"):

@@ -34,6 +34,7 @@ from mcp_server.consent import (
     request_page,
     security_headers,
 )
+from mcp_server.forms import read_form
 from mcp_server.server import VaultAccess
 from vault import OWNER
 from vault.errors import InvalidInput, InvalidToken, LoginThrottled, NotFound, VaultError, WrongPassphrase
@@ -132,11 +133,15 @@ def login_response(
     return response
 
 
-async def _form(request: Request) -> tuple[dict[str, str], dict[str, list[str]]]:
-    form = await request.form()
-    single = {k: str(v) for k, v in form.items()}
-    multi = {k: [str(v) for v in form.getlist(k)] for k in form}
-    return single, multi
+Form = tuple[dict[str, str], dict[str, list[str]]]
+
+
+async def form_or_page(request: Request) -> Form | Response:
+    """The posted form (capped, urlencoded only: ``read_form``), or the error page refusing it (413 past the cap)."""
+    try:
+        return await read_form(request)
+    except InvalidInput as exc:
+        return page(error_page(exc.message), exc.http_status)
 
 
 def install(app: FastAPI, access: VaultAccess, issuer: str, sessions: OwnerSessions, cookies: Cookies, call: Call) -> None:
@@ -152,7 +157,10 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, sessions: OwnerSessi
 
     @app.post("/consent/login")
     async def login(request: Request) -> Response:
-        form, _ = await _form(request)
+        got = await form_or_page(request)
+        if isinstance(got, Response):
+            return got
+        form, _ = got
         next_url = form.get("next", "")
         device = request.cookies.get(cookies.device)
         if not sessions.login_ok(device, form.get("token", "")) or device is None:
@@ -179,7 +187,10 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, sessions: OwnerSessi
 
     @app.post("/consent/link")
     async def link_login(request: Request) -> Response:
-        form, _ = await _form(request)
+        got = await form_or_page(request)
+        if isinstance(got, Response):
+            return got
+        form, _ = got
         try:
             # The link logs in without the passphrase and without the back-off: the owner minted it in the CLI.
             await call(lambda: access.service.redeem_owner_login(form.get("link", "")))
@@ -200,7 +211,10 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, sessions: OwnerSessi
 
     @app.post("/consent/logout")
     async def logout(request: Request) -> Response:
-        form, _ = await _form(request)
+        got = await form_or_page(request)
+        if isinstance(got, Response):
+            return got
+        form, _ = got
         sid = request.cookies.get(cookies.session)
         if not sessions.form_ok(sid, "logout", form.get("token", "")):
             return page(error_page("Log in again to continue."), 403)
@@ -229,7 +243,10 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, sessions: OwnerSessi
 
     @app.post("/consent/oauth/{pid}")
     async def oauth_decide(request: Request, pid: str) -> Response:
-        form, multi = await _form(request)
+        got = await form_or_page(request)
+        if isinstance(got, Response):
+            return got
+        form, multi = got
         sid = request.cookies.get(cookies.session)
         if sid is None or not sessions.form_ok(sid, f"oauth:{pid}", form.get("token", "")):
             return page(error_page("Log in again to decide."), 403)
@@ -283,7 +300,10 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, sessions: OwnerSessi
 
     @app.post("/consent/{request_id}")
     async def consent_decide(request: Request, request_id: str) -> Response:
-        form, _ = await _form(request)
+        got = await form_or_page(request)
+        if isinstance(got, Response):
+            return got
+        form, _ = got
         sid = request.cookies.get(cookies.session)
         if not sessions.form_ok(sid, f"consent:{request_id}", form.get("token", "")):
             return page(error_page("Log in again to decide."), 403)

@@ -22,6 +22,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult
 
+from mcp_server.forms import MAX_FORM_BYTES
 from mcp_server.http import create_app
 from schemas.items import MemoryIn
 from tests.conftest import PASSPHRASE
@@ -364,6 +365,24 @@ def test_a_decision_failing_in_the_core_renders_the_error_page_not_json(flow: Fl
     gone = decide(flow, page, scope="search:memories", decision="approve")
     assert gone.status_code == 404 and gone.headers["content-type"].startswith("text/html")
     assert "Cannot continue" in gone.text and "start again from the app" in gone.text and "location" not in gone.headers
+
+
+FORM_ROUTES = ["/token", "/consent/login", "/consent/link", "/consent/logout", "/consent/oauth/abc", "/consent/abc"]
+
+
+@pytest.mark.parametrize("path", FORM_ROUTES)
+def test_every_form_route_caps_its_body_and_refuses_multipart(flow: Flow, path: str) -> None:
+    url = f"{flow.base}{path}"
+    huge = flow.http.post(url, data={"token": "x" * (MAX_FORM_BYTES + 1)})
+    assert huge.status_code == 413, huge.text
+    # Streamed without a Content-Length: refused once the cap is passed, whatever follows.
+    chunks = (b"a=" + b"x" * 4096 for _ in range(64))
+    streamed = flow.http.post(url, content=chunks, headers={"content-type": "application/x-www-form-urlencoded"})
+    assert streamed.status_code == 413
+    multipart = flow.http.post(url, files={"f": ("f.bin", b"x" * 1000)})
+    assert multipart.status_code == 400 and "urlencoded" in multipart.text
+    under = flow.http.post(url, data={"token": "x" * (MAX_FORM_BYTES - 100)})
+    assert under.status_code not in (413, 500) and "urlencoded" not in under.text
 
 
 def test_the_answer_that_sends_the_browser_to_the_client_deletes_the_session_cookie(flow: Flow) -> None:
