@@ -25,6 +25,7 @@ from vault.errors import InvalidInput, InvalidToken, NotFound, TooLarge
 from vault.items import utcnow
 from vault.owner_sessions import COOKIE_PATH
 from vault.store import Row, Store
+from vault.unsafe_text import first_unsafe
 
 CODE_TTL = timedelta(minutes=10)
 ACCESS_TTL = timedelta(hours=1)
@@ -81,11 +82,15 @@ def check_client_name(name: str | None) -> str:
 
     Raises:
         TooLarge: longer than ``MAX_CLIENT_NAME_CHARS``.
+        InvalidInput: a control or format character (a ``\u202e`` would reverse the consent page).
     """
     if name is None or not name.strip():
         return "MCP client"
     if len(name) > MAX_CLIENT_NAME_CHARS:
         raise TooLarge(f"client_name is {len(name)} characters; at most {MAX_CLIENT_NAME_CHARS} are accepted")
+    bad = first_unsafe(name)
+    if bad is not None:
+        raise InvalidInput(f"client_name must not contain control or format characters (U+{ord(bad):04X})")
     return name.strip()
 
 

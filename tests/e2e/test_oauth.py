@@ -427,6 +427,18 @@ def test_authorize_refuses_a_stored_redirect_under_the_owner_cookie_path_without
     assert registered.status_code == 400 and registered.json()["error"] == "invalid_redirect_uri"
 
 
+def test_app_provided_text_on_the_consent_page_is_escaped_and_isolated_in_bdi(flow: Flow) -> None:
+    meta = flow.discover()
+    name = "<b>Notes</b> עברית"
+    client_id = flow.http.post(meta["registration_endpoint"], json={"client_name": name, "redirect_uris": [REDIRECT]}).json()["client_id"]
+    query = {**client_query(flow, meta, "search:memories"), "client_id": client_id}
+    page = flow.login(flow.open_page(meta, query))
+    assert "<bdi>&lt;b&gt;Notes&lt;/b&gt; עברית</bdi>" in page.text
+    assert f"<bdi>{client_id}</bdi>" in page.text and f"<bdi>{REDIRECT}</bdi>" in page.text
+    reversed_name = flow.http.post(meta["registration_endpoint"], json={"client_name": "Notes\u202e", "redirect_uris": [REDIRECT]})
+    assert reversed_name.status_code == 400
+
+
 def test_every_owner_page_carries_the_security_headers_and_no_script(flow: Flow, vault: VaultService) -> None:
     meta = flow.discover()
     login = flow.open_page(meta, client_query(flow, meta, "search:memories"))

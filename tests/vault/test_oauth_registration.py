@@ -79,3 +79,14 @@ def test_a_client_waiting_for_the_owner_is_never_pruned(vault: VaultService) -> 
         vault.oauth_register(f"flood{n}", [REDIRECT], pending={waiting.client_id})
     assert vault.oauth_client(waiting.client_id).client_name == "waiting"
     assert stored_clients(vault) == MAX_UNUSED_DYNAMIC_CLIENTS + 1
+
+
+@pytest.mark.parametrize("name", ["Notes\u202eppa", "zero\u200bwidth", "esc\x1b[2J", "tag\U000e0041", "line\u2028two"])
+def test_a_client_name_with_control_or_format_characters_is_refused(vault: VaultService, name: str) -> None:
+    with pytest.raises(InvalidInput, match="control or format"):
+        vault.oauth_register(name, [REDIRECT])
+    url = "https://client.example/c.json"
+    with pytest.raises(InvalidInput, match="control or format"):
+        vault.oauth_client(url, {"client_id": url, "client_name": name, "redirect_uris": [REDIRECT]})
+    assert stored_clients(vault) == 0
+    assert vault.oauth_register("Café ✓ 日本 עברית", [REDIRECT]).client_name == "Café ✓ 日本 עברית"

@@ -13,7 +13,7 @@ from vault.apps import Apps, principal_of
 from vault.errors import InvalidInput, InvalidToken, NotFound
 from vault.filters import Sensitivity
 from vault.items import utcnow
-from vault.oauth import MAX_UNUSED_DYNAMIC_CLIENTS, OAuthState, check_client_name, check_redirect_uris
+from vault.oauth import MAX_CLIENT_NAME_CHARS, MAX_UNUSED_DYNAMIC_CLIENTS, OAuthState, check_client_name, check_redirect_uris
 from vault.owner_sessions import LoginLinks, PendingAuthorization
 from vault.policy import OPERATION_NEEDS
 from vault.principal import Principal
@@ -56,8 +56,9 @@ class OAuthPart(AccessPart):
             if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
                 raise InvalidInput("the client metadata document has no redirect_uris")
             name = metadata.get("client_name")
+            shown = check_client_name(name[:MAX_CLIENT_NAME_CHARS]) if isinstance(name, str) else client_id
             with self.store.transaction():
-                return oauth.add_client("metadata", name if isinstance(name, str) else client_id, [str(u) for u in uris], client_id)
+                return oauth.add_client("metadata", shown, [str(u) for u in uris], client_id)
         try:
             return oauth.client(client_id)
         except NotFound:
