@@ -138,7 +138,11 @@ class OwnerSessions:
         return self._issue(f"d:{device}", "login", LOGIN_FORM_TTL)
 
     def login_ok(self, device: str | None, token: str) -> bool:
-        return device is not None and self._check(f"d:{device}", "login", token)
+        """Whether ``token`` is this browser's passphrase-form token; it is used up (one attempt per form)."""
+        if device is None or not self._check(f"d:{device}", "login", token):
+            return False
+        del self._forms.by_value[token]
+        return True
 
     def _issue(self, owner: str, form: str, ttl: float) -> str:
         now = self._clock()
@@ -215,6 +219,16 @@ class OwnerSessions:
         wait = self.retry_after(device)
         if wait > 0:
             raise LoginThrottled(f"Too many wrong passphrases; try again in {wait:.0f} s, or run `ctxvault ui` for a login link.", wait)
+
+    def attempt(self, device: str) -> None:
+        """Reserve one passphrase attempt before it is checked: counted as a failure now, so parallel
+        attempts cannot all pass ``check_login`` first; a successful login (``start``) clears it.
+
+        Raises:
+            LoginThrottled: ``device`` must wait (nothing is counted).
+        """
+        self.check_login(device)
+        self.failed(device)
 
     def failed(self, device: str) -> None:
         now = self._clock()

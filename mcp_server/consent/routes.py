@@ -168,14 +168,14 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, sessions: OwnerSessi
         if not _NEXT.fullmatch(next_url):
             return page(error_page("Nothing to continue to."), 400)
         try:
-            sessions.check_login(device)
+            # Counted before the (slow) passphrase check, refunded by a successful login: no parallel bypass.
+            sessions.attempt(device)
             await anyio.to_thread.run_sync(lambda: unlock_key(access.service.settings, form.get("passphrase", "")))
         except LoginThrottled as exc:
             throttled = login_response(request, sessions, cookies, next_url, exc.message, 429)
             throttled.headers["Retry-After"] = str(int(exc.retry_after) + 1)
             return throttled
         except WrongPassphrase:
-            sessions.failed(device)
             return login_response(request, sessions, cookies, next_url, "Wrong passphrase.", 401)
         response = redirect(next_url)
         cookies.set_session(response, sessions.start(device))

@@ -29,6 +29,7 @@ from tests.conftest import PASSPHRASE
 from tests.e2e.conftest import serve_in_thread
 from vault import OWNER, VaultService
 from vault.oauth import MAX_UNUSED_DYNAMIC_CLIENTS
+from vault.owner_sessions import FREE_FAILURES
 
 REDIRECT = "http://127.0.0.1:9/callback"
 CIMD_URL = "https://client.example/cv-client.json"
@@ -477,7 +478,9 @@ def test_wrong_passphrases_lock_out_that_browser_only_and_the_cli_link_always_wo
     query = client_query(flow, meta, "search:memories")
     form = hidden_fields(flow.open_page(meta, query).text)
     for _ in range(5):
-        assert flow.http.post(f"{flow.base}/consent/login", data={**form, "passphrase": "a wrong guess"}).status_code == 401
+        wrong = flow.http.post(f"{flow.base}/consent/login", data={**form, "passphrase": "a wrong guess"})
+        assert wrong.status_code == 401
+        form = hidden_fields(wrong.text)  # each form token is good for one attempt
     locked = flow.http.post(f"{flow.base}/consent/login", data={**form, "passphrase": PASSPHRASE})
     assert locked.status_code == 429 and int(locked.headers["retry-after"]) >= 1
     assert "cv_session" not in locked.headers.get("set-cookie", "")
@@ -491,6 +494,24 @@ def test_wrong_passphrases_lock_out_that_browser_only_and_the_cli_link_always_wo
     used = flow.http.post(f"{flow.base}/consent/link", data={"link": link})
     assert used.status_code == 303 and "Signed in" in flow.http.get(f"{flow.base}/consent/").text
     assert flow.http.post(f"{flow.base}/consent/link", data={"link": link}).status_code == 401
+
+
+def test_parallel_wrong_passphrases_cannot_pass_the_back_off_and_a_login_form_is_used_once(flow: Flow) -> None:
+    meta = flow.discover()
+    query = client_query(flow, meta, "search:memories")
+    forms = [hidden_fields(flow.open_page(meta, query).text) for _ in range(FREE_FAILURES + 5)]
+    replayed = flow.http.post(f"{flow.base}/consent/login", data={**forms[0], "passphrase": "a wrong guess"})
+    assert replayed.status_code == 401
+    assert flow.http.post(f"{flow.base}/consent/login", data={**forms[0], "passphrase": PASSPHRASE}).status_code == 403
+    answers: list[int] = []
+    guesses = [threading.Thread(target=lambda f=f: answers.append(
+        flow.http.post(f"{flow.base}/consent/login", data={**f, "passphrase": "a wrong guess"}).status_code)) for f in forms[1:]]  # fmt: skip
+    for guess in guesses:
+        guess.start()
+    for guess in guesses:
+        guess.join()
+    # One guess before, so at most FREE_FAILURES - 1 more reach the passphrase check; the rest wait.
+    assert answers.count(401) == FREE_FAILURES - 1 and answers.count(429) == len(forms) - FREE_FAILURES
 
 
 def test_logout_ends_the_session(flow: Flow, vault: VaultService) -> None:

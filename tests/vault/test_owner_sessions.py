@@ -53,6 +53,25 @@ def test_wrong_passphrases_back_off_per_browser_and_a_login_resets_it() -> None:
     assert sessions.retry_after(guesser) == 0
 
 
+def test_an_attempt_is_counted_before_it_is_checked_and_a_login_clears_it() -> None:
+    sessions = OwnerSessions(Clock())
+    device = OwnerSessions.device(None)
+    for _ in range(FREE_FAILURES):
+        sessions.attempt(device)  # reserved up front: parallel attempts cannot all pass the check first
+    with pytest.raises(LoginThrottled):
+        sessions.attempt(device)
+    sessions.start(device)
+    sessions.attempt(device)
+
+
+def test_a_login_form_token_is_used_once() -> None:
+    sessions = OwnerSessions(Clock())
+    device = OwnerSessions.device(None)
+    token = sessions.login_token(device)
+    assert not sessions.login_ok(OwnerSessions.device(None), token)  # another browser's post does not use it up
+    assert sessions.login_ok(device, token) and not sessions.login_ok(device, token)
+
+
 def test_guesses_spread_over_many_device_ids_still_back_off_except_for_browsers_that_logged_in() -> None:
     clock = Clock()
     sessions = OwnerSessions(clock)
