@@ -14,26 +14,29 @@ from rich.markup import escape
 from rich.table import Table
 
 from schemas.items import Item
+from vault.unsafe_text import is_unsafe
 
 # No emoji codes, no highlighting: text from apps and imports is printed as it is (see ``shown``).
 console = Console(highlight=False, soft_wrap=True, emoji=False)
 
-# What a terminal would act on rather than print: C0 controls (ESC starts CSI/OSC sequences),
-# DEL, C1 controls (U+009B is a one-character CSI), line/paragraph separators, and the bidi
-# marks, embeddings, overrides and isolates that reorder what follows them (Trojan Source).
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# What a terminal would act on rather than print: every character of vault.unsafe_text's
+# categories (controls, format characters such as bidi overrides and zero-width marks, line and
+# paragraph separators). Printable ASCII never needs the category look-up.
+_CANDIDATE = re.compile(r"[^\x20-\x7e]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def _visible(match: re.Match[str]) -> str:
     char = match.group()
+    if not is_unsafe(char):
+        return char
     code = ord(char)
-    return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+    return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
 
 
 def neutral(text: str) -> str:
     """``text`` with every control, escape and bidi character made visible (ESC → ``\\x1b``), for a terminal."""
-    return _UNSAFE.sub(_visible, text)
+    return _CANDIDATE.sub(_visible, text)
 
 
 def shown(text: object) -> str:

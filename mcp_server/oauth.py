@@ -27,10 +27,11 @@ from fastapi.responses import JSONResponse, Response
 
 from mcp_server.consent import error_page
 from mcp_server.consent import routes as pages
-from mcp_server.consent.routes import Cookies, login_response, page, redirect, redirect_with
+from mcp_server.consent.routes import Cookies, login_response, page, redirect, to_client
+from mcp_server.forms import read_capped, read_form
 from mcp_server.server import VaultAccess
 from vault.errors import InvalidInput, NotFound, TooLarge, VaultError
-from vault.oauth import MAX_REGISTRATION_BYTES
+from vault.oauth import MAX_REGISTRATION_BYTES, check_redirect_uris
 from vault.owner_sessions import OwnerSessions, PendingAuthorization
 
 T = TypeVar("T")
@@ -104,14 +105,9 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, fetch_metadata: Meta
     @app.post("/register")
     async def register(request: Request) -> JSONResponse:
         # Read at most MAX_REGISTRATION_BYTES, streamed: a huge body is refused, never buffered.
-        declared = request.headers.get("content-length", "")
-        raw = bytearray()
-        if not (declared.isdigit() and int(declared) > MAX_REGISTRATION_BYTES):
-            async for part in request.stream():
-                raw += part
-                if len(raw) > MAX_REGISTRATION_BYTES:
-                    break
-        if len(raw) > MAX_REGISTRATION_BYTES or (declared.isdigit() and int(declared) > MAX_REGISTRATION_BYTES):
+        try:
+            raw = await read_capped(request, MAX_REGISTRATION_BYTES)
+        except TooLarge:
             return _token_error("invalid_client_metadata", f"the registration is larger than {MAX_REGISTRATION_BYTES} bytes", 413)
         try:
             body = json.loads(raw)
@@ -125,7 +121,8 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, fetch_metadata: Meta
         if name is not None and not isinstance(name, str):
             return _token_error("invalid_client_metadata", "client_name must be a string")
         try:
-            client = await call(lambda: access.service.oauth_register(name, uris))
+            waiting = sessions.pending_clients()  # never pruned: the owner may be about to approve one
+            client = await call(lambda: access.service.oauth_register(name, uris, waiting))
         except TooLarge as exc:
             return _token_error("invalid_client_metadata", exc.message)
         except InvalidInput as exc:
@@ -175,19 +172,28 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, fetch_metadata: Meta
         if redirect_uri not in uris:
             # Never redirect to an unregistered URI (open redirect).
             return page(error_page("The redirect_uri is not registered for this client."), 400)
+        try:
+            # A client stored before the rule (or a pre-registered app) may still name a URI under our cookie path.
+            check_redirect_uris([redirect_uri])
+        except VaultError as exc:
+            return page(error_page(f"invalid_redirect_uri: {exc.message}"), 400)
         state = q.get("state")
         back = {"iss": issuer, **({"state": state} if state else {})}
+
+        def to_client_with(params: dict[str, str]) -> Response:
+            return to_client(sessions, cookies, request, redirect_uri, {**params, **back})
+
         if q.get("response_type") != "code":
-            return redirect_with(redirect_uri, {"error": "unsupported_response_type", **back})
+            return to_client_with({"error": "unsupported_response_type"})
         if q.get("code_challenge_method") != "S256" or not q.get("code_challenge"):
-            return redirect_with(redirect_uri, {"error": "invalid_request", "error_description": "PKCE S256 is required", **back})
+            return to_client_with({"error": "invalid_request", "error_description": "PKCE S256 is required"})
         if q.get("resource", resource).rstrip("/") != resource:
-            return redirect_with(redirect_uri, {"error": "invalid_target", "error_description": f"resource must be {resource}", **back})
+            return to_client_with({"error": "invalid_target", "error_description": f"resource must be {resource}"})
         try:
             # Malformed and owner-only scopes are refused here, with the reason, before any page is shown.
             offered, asked = access.service.oauth_offer(q.get("scope"))
         except InvalidInput as exc:
-            return redirect_with(redirect_uri, {"error": "invalid_scope", "error_description": exc.message, **back})
+            return to_client_with({"error": "invalid_scope", "error_description": exc.message})
         pending = PendingAuthorization(
             client_id=client_id, client_name=name, redirect_uri=redirect_uri, code_challenge=q["code_challenge"],
             resource=resource, state=state, offered=offered, asked=asked,
@@ -207,8 +213,10 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, fetch_metadata: Meta
 
     @app.post("/token")
     async def token(request: Request) -> JSONResponse:
-        form = await request.form()
-        field = {k: str(v) for k, v in form.items()}
+        try:
+            field, _ = await read_form(request)
+        except InvalidInput as exc:
+            return _token_error("invalid_request", exc.message, exc.http_status)
         client_id, target = field.get("client_id", ""), field.get("resource")
         try:
             match field.get("grant_type"):

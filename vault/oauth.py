@@ -15,14 +15,17 @@ import hmac
 import json
 import re
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from schemas.mcp import OAuthClient, OAuthTokens
 from vault.errors import InvalidInput, InvalidToken, NotFound, TooLarge
 from vault.items import utcnow
+from vault.owner_sessions import COOKIE_PATH
 from vault.store import Row, Store
+from vault.unsafe_text import first_unsafe
 
 CODE_TTL = timedelta(minutes=10)
 ACCESS_TTL = timedelta(hours=1)
@@ -67,6 +70,10 @@ def check_redirect_uris(uris: list[str]) -> list[str]:
             raise InvalidInput(
                 f"redirect_uri {uri[:200]!r} must be https:// or a loopback http:// address, with a host, without a fragment"
             )
+        path = unquote(parts.path)
+        if path == COOKIE_PATH.rstrip("/") or path.startswith(COOKIE_PATH):
+            # The browser would send the owner's session cookie (Path=/consent/) to the client's server.
+            raise InvalidInput(f"redirect_uri {uri[:200]!r} must not lie under the vault's own path {COOKIE_PATH}")
     return list(dict.fromkeys(uris))
 
 
@@ -75,11 +82,15 @@ def check_client_name(name: str | None) -> str:
 
     Raises:
         TooLarge: longer than ``MAX_CLIENT_NAME_CHARS``.
+        InvalidInput: a control or format character (a ``\u202e`` would reverse the consent page).
     """
     if name is None or not name.strip():
         return "MCP client"
     if len(name) > MAX_CLIENT_NAME_CHARS:
         raise TooLarge(f"client_name is {len(name)} characters; at most {MAX_CLIENT_NAME_CHARS} are accepted")
+    bad = first_unsafe(name)
+    if bad is not None:
+        raise InvalidInput(f"client_name must not contain control or format characters (U+{ord(bad):04X})")
     return name.strip()
 
 
@@ -120,12 +131,15 @@ class OAuthState:
         )
         return self.client(client_id)
 
-    def prune_unused(self, keep: int) -> int:
-        """Drop the oldest dynamic clients never approved, so that at most ``keep`` remain; return how many went."""
+    def prune_unused(self, keep: int, spare: Collection[str] = ()) -> int:
+        """Drop the oldest dynamic clients never approved, so that at most ``keep`` remain; return how many went.
+
+        Clients in ``spare`` (a live authorization waits for the owner's decision) are never dropped.
+        """
         rows = self._store.query(
             "SELECT client_id FROM oauth_clients WHERE kind = 'dynamic' AND app_id IS NULL ORDER BY created_at DESC, rowid DESC"
         )
-        stale = [r[0] for r in rows[keep:]]
+        stale = [r[0] for r in rows[keep:] if r[0] not in spare]
         for client_id in stale:
             self._store.execute("DELETE FROM oauth_clients WHERE client_id = ? AND app_id IS NULL", [client_id])
         return len(stale)

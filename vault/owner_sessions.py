@@ -31,6 +31,9 @@ from datetime import datetime, timedelta
 from vault.errors import InvalidToken, LoginThrottled
 from vault.store import Store
 
+# The path of the owner's cookies over plain http (over https they are ``__Host-`` with Path=/).
+# No OAuth redirect URI may lie on it or under it (vault/oauth.py): the browser would send the cookies there.
+COOKIE_PATH = "/consent/"
 SESSION_IDLE = 15 * 60.0
 SESSION_MAX = 8 * 3600.0
 PENDING_TTL = 10 * 60.0
@@ -89,6 +92,7 @@ class OwnerSessions:
         self._sessions: dict[str, _Session] = {}
         self._forms = _Tokens()
         self._pending: dict[str, tuple[PendingAuthorization, float]] = {}
+        self._taken: dict[str, tuple[PendingAuthorization, float]] = {}  # being decided (take → restore or settle)
         self._failures: dict[str, _Failures] = {}
         self._global = _Failures()
         self._trusted: set[str] = set()
@@ -134,7 +138,11 @@ class OwnerSessions:
         return self._issue(f"d:{device}", "login", LOGIN_FORM_TTL)
 
     def login_ok(self, device: str | None, token: str) -> bool:
-        return device is not None and self._check(f"d:{device}", "login", token)
+        """Whether ``token`` is this browser's passphrase-form token; it is used up (one attempt per form)."""
+        if device is None or not self._check(f"d:{device}", "login", token):
+            return False
+        del self._forms.by_value[token]
+        return True
 
     def _issue(self, owner: str, form: str, ttl: float) -> str:
         now = self._clock()
@@ -166,12 +174,30 @@ class OwnerSessions:
         found = self._pending.get(pid)
         return found[0] if found is not None and found[1] > self._clock() else None
 
+    def pending_clients(self) -> frozenset[str]:
+        """The client ids with a live authorization waiting for (or in) the owner's decision."""
+        now = self._clock()
+        return frozenset(p.client_id for table in (self._pending, self._taken) for p, until in table.values() if until > now)
+
     def take(self, pid: str) -> PendingAuthorization | None:
-        """The pending authorization, removed: a decision is made once."""
-        found = self.pending(pid)
-        self._pending.pop(pid, None)
+        """The pending authorization, removed at once (before any await): a decision is made once,
+        so a second decision posted meanwhile finds nothing. ``restore`` puts it back."""
+        found = self._pending.pop(pid, None)
+        if found is None or found[1] <= self._clock():
+            return None
+        self._taken[pid] = found
+        return found[0]
+
+    def restore(self, pid: str) -> None:
+        """Put back what ``take`` removed (the owner's choice was refused; the page is shown again), same expiry."""
+        found = self._taken.pop(pid, None)
+        if found is not None:
+            self._pending[pid] = found
+
+    def settle(self, pid: str) -> None:
+        """The decision is made: what ``take`` removed, and the decision form's tokens, are gone for good."""
+        self._taken.pop(pid, None)
         self._forms.by_value = {t: v for t, v in self._forms.by_value.items() if v[1] != f"oauth:{pid}"}
-        return found
 
     # -- login back-off ---------------------------------------------------------------------
     @staticmethod
@@ -194,6 +220,16 @@ class OwnerSessions:
         if wait > 0:
             raise LoginThrottled(f"Too many wrong passphrases; try again in {wait:.0f} s, or run `ctxvault ui` for a login link.", wait)
 
+    def attempt(self, device: str) -> None:
+        """Reserve one passphrase attempt before it is checked: counted as a failure now, so parallel
+        attempts cannot all pass ``check_login`` first; a successful login (``start``) clears it.
+
+        Raises:
+            LoginThrottled: ``device`` must wait (nothing is counted).
+        """
+        self.check_login(device)
+        self.failed(device)
+
     def failed(self, device: str) -> None:
         now = self._clock()
         own = self._failures.setdefault(device, _Failures())
@@ -204,6 +240,7 @@ class OwnerSessions:
         self._sessions = {k: v for k, v in self._sessions.items() if now - v.seen < SESSION_IDLE and now - v.started < SESSION_MAX}
         self._forms.by_value = {k: v for k, v in self._forms.by_value.items() if v[2] > now}
         self._pending = {k: v for k, v in self._pending.items() if v[1] > now}
+        self._taken = {k: v for k, v in self._taken.items() if v[1] > now}
 
 
 def _hash(token: str) -> str:

@@ -59,6 +59,11 @@ def _alert(error: str | None) -> str:
     return f"<p role=alert><strong>{escape(error)}</strong></p>" if error else ""
 
 
+def _bdi(text: str) -> str:
+    """App-provided text, escaped and isolated: whatever its direction, it cannot reorder the page around it."""
+    return f"<bdi>{escape(text)}</bdi>"
+
+
 def _scope_words(text: str) -> str:
     return f"{escape(describe_scope(parse_scope(text)))} <code>{escape(text)}</code>"
 
@@ -102,7 +107,7 @@ def consent_page(
     )
     return _page(
         "Allow access?",
-        f"<p><strong>{escape(client_name)}</strong> (<code>{escape(client_id)}</code>) {intro}</p>{_alert(error)}"
+        f"<p><strong>{_bdi(client_name)}</strong> (<code>{_bdi(client_id)}</code>) {intro}</p>{_alert(error)}"
         f'<form method=post action="/consent/oauth/{escape(pid)}">{_hidden({"token": token})}'
         f"<fieldset><legend>What it may do</legend>{boxes}</fieldset>{space_set}"
         "<fieldset><legend>Limits</legend>"
@@ -112,7 +117,7 @@ def consent_page(
         "<label for=expires>Access ends</label><select id=expires name=expires>"
         "<option value=''>when you revoke it</option><option value=1h>in 1 hour</option>"
         "<option value=1d>in 1 day</option><option value=30d>in 30 days</option></select></fieldset>"
-        f"<p class=hint>Afterwards your browser returns to <code>{escape(redirect_uri)}</code>. "
+        f"<p class=hint>Afterwards your browser returns to <code>{_bdi(redirect_uri)}</code>. "
         "You can revoke this at any time with <code>ctxvault grants</code>; every access is logged.</p>"
         "<button type=submit name=decision value=approve>Allow what is ticked</button> "
         "<button type=submit name=decision value=deny>Deny</button></form>",
@@ -121,7 +126,7 @@ def consent_page(
 
 def home_page(logout_token: str, pending: Sequence[ConsentRequest]) -> str:
     rows = "".join(
-        f'<li><a href="/consent/{escape(r.id)}">{escape(r.app_name or r.app_id)}</a>: '
+        f'<li><a href="/consent/{escape(r.id)}">{_bdi(r.app_name or r.app_id)}</a>: '
         f"{', '.join(escape(describe_scope(parse_scope(s))) for s in r.scopes)}</li>"
         for r in pending
     )
@@ -147,7 +152,7 @@ def error_page(message: str) -> str:
 
 def request_page(token: str, app_name: str, scopes: list[str], purpose: str, status: str) -> str:
     items = "".join(f"<li>{_scope_words(s)}</li>" for s in scopes)
-    head = f"<p><strong>{escape(app_name)}</strong> asks to:</p><ul>{items}</ul><p>Purpose: {escape(purpose)}</p>"
+    head = f"<p><strong>{_bdi(app_name)}</strong> asks to:</p><ul>{items}</ul><p>Purpose: {_bdi(purpose)}</p>"
     if status != "pending":
         return _page("Consent request", f"{head}<p>This request is already <strong>{escape(status)}</strong>.</p>")
     return _page(

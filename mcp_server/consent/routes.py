@@ -34,12 +34,13 @@ from mcp_server.consent import (
     request_page,
     security_headers,
 )
+from mcp_server.forms import read_form
 from mcp_server.server import VaultAccess
 from vault import OWNER
 from vault.errors import InvalidInput, InvalidToken, LoginThrottled, NotFound, VaultError, WrongPassphrase
 from vault.filters import SENSITIVITY_ORDER, Sensitivity
 from vault.items import utcnow
-from vault.owner_sessions import SESSION_MAX, OwnerSessions, PendingAuthorization
+from vault.owner_sessions import COOKIE_PATH, SESSION_MAX, OwnerSessions, PendingAuthorization
 from vault.unlock import unlock_key
 
 T = TypeVar("T")
@@ -70,7 +71,7 @@ class Cookies:
         # __Host- needs Secure and Path=/, which plain http cannot offer; there the path narrows instead.
         if issuer.startswith("https://"):
             return cls("__Host-cv_session", "__Host-cv_device", "/", True)
-        return cls("cv_session", "cv_device", "/consent/", False)
+        return cls("cv_session", "cv_device", COOKIE_PATH, False)
 
     def set_session(self, response: Response, sid: str) -> None:
         response.set_cookie(
@@ -82,6 +83,12 @@ class Cookies:
 
     def drop_device(self, response: Response) -> None:
         response.delete_cookie(self.device, path=self.path, secure=self.secure, httponly=True, samesite="strict")
+
+    def leave_for_client(self, response: Response) -> Response:
+        """Delete both cookies on an answer that sends the browser to an OAuth client's server."""
+        self.drop_session(response)
+        self.drop_device(response)
+        return response
 
     def set_device(self, response: Response, device: str) -> None:
         response.set_cookie(
@@ -102,6 +109,15 @@ def redirect_with(redirect_uri: str, params: dict[str, str]) -> RedirectResponse
     return redirect(redirect_uri + joiner + urlencode(params))
 
 
+def to_client(sessions: OwnerSessions, cookies: Cookies, request: Request, redirect_uri: str, params: dict[str, str]) -> RedirectResponse:
+    """Every redirect to an OAuth client: the client's server may share our host (browsers send cookies to
+    every port) so the session ends and no cookie of ours goes along, not even the back-off device id."""
+    sessions.end(request.cookies.get(cookies.session))
+    response = redirect_with(redirect_uri, params)
+    cookies.leave_for_client(response)
+    return response
+
+
 def origin_of(uri: str) -> str:
     parts = urlsplit(uri)
     return f"{parts.scheme}://{parts.netloc}"
@@ -117,11 +133,15 @@ def login_response(
     return response
 
 
-async def _form(request: Request) -> tuple[dict[str, str], dict[str, list[str]]]:
-    form = await request.form()
-    single = {k: str(v) for k, v in form.items()}
-    multi = {k: [str(v) for v in form.getlist(k)] for k in form}
-    return single, multi
+Form = tuple[dict[str, str], dict[str, list[str]]]
+
+
+async def form_or_page(request: Request) -> Form | Response:
+    """The posted form (capped, urlencoded only: ``read_form``), or the error page refusing it (413 past the cap)."""
+    try:
+        return await read_form(request)
+    except InvalidInput as exc:
+        return page(error_page(exc.message), exc.http_status)
 
 
 def install(app: FastAPI, access: VaultAccess, issuer: str, sessions: OwnerSessions, cookies: Cookies, call: Call) -> None:
@@ -137,7 +157,10 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, sessions: OwnerSessi
 
     @app.post("/consent/login")
     async def login(request: Request) -> Response:
-        form, _ = await _form(request)
+        got = await form_or_page(request)
+        if isinstance(got, Response):
+            return got
+        form, _ = got
         next_url = form.get("next", "")
         device = request.cookies.get(cookies.device)
         if not sessions.login_ok(device, form.get("token", "")) or device is None:
@@ -145,14 +168,14 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, sessions: OwnerSessi
         if not _NEXT.fullmatch(next_url):
             return page(error_page("Nothing to continue to."), 400)
         try:
-            sessions.check_login(device)
+            # Counted before the (slow) passphrase check, refunded by a successful login: no parallel bypass.
+            sessions.attempt(device)
             await anyio.to_thread.run_sync(lambda: unlock_key(access.service.settings, form.get("passphrase", "")))
         except LoginThrottled as exc:
             throttled = login_response(request, sessions, cookies, next_url, exc.message, 429)
             throttled.headers["Retry-After"] = str(int(exc.retry_after) + 1)
             return throttled
         except WrongPassphrase:
-            sessions.failed(device)
             return login_response(request, sessions, cookies, next_url, "Wrong passphrase.", 401)
         response = redirect(next_url)
         cookies.set_session(response, sessions.start(device))
@@ -164,7 +187,10 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, sessions: OwnerSessi
 
     @app.post("/consent/link")
     async def link_login(request: Request) -> Response:
-        form, _ = await _form(request)
+        got = await form_or_page(request)
+        if isinstance(got, Response):
+            return got
+        form, _ = got
         try:
             # The link logs in without the passphrase and without the back-off: the owner minted it in the CLI.
             await call(lambda: access.service.redeem_owner_login(form.get("link", "")))
@@ -185,7 +211,10 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, sessions: OwnerSessi
 
     @app.post("/consent/logout")
     async def logout(request: Request) -> Response:
-        form, _ = await _form(request)
+        got = await form_or_page(request)
+        if isinstance(got, Response):
+            return got
+        form, _ = got
         sid = request.cookies.get(cookies.session)
         if not sessions.form_ok(sid, "logout", form.get("token", "")):
             return page(error_page("Log in again to continue."), 403)
@@ -214,18 +243,28 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, sessions: OwnerSessi
 
     @app.post("/consent/oauth/{pid}")
     async def oauth_decide(request: Request, pid: str) -> Response:
-        form, multi = await _form(request)
+        got = await form_or_page(request)
+        if isinstance(got, Response):
+            return got
+        form, multi = got
         sid = request.cookies.get(cookies.session)
-        pending = sessions.pending(pid)
-        if pending is None or sid is None or not sessions.form_ok(sid, f"oauth:{pid}", form.get("token", "")):
+        if sid is None or not sessions.form_ok(sid, f"oauth:{pid}", form.get("token", "")):
             return page(error_page("Log in again to decide."), 403)
+        # Taken before any await: a second decision posted meanwhile finds nothing (one grant, one code).
+        pending = sessions.take(pid)
+        if pending is None:
+            return page(error_page("This authorization expired or was decided; start again from the app."), 404)
         back = {"iss": issuer, **({"state": pending.state} if pending.state else {})}
         if form.get("decision") == "approve":
             sens = form.get("sens") or None
-            expires = EXPIRY.get(form.get("expires", ""))
+            expiry = form.get("expires", "")
+            expires = EXPIRY.get(expiry)
             try:
                 if sens is not None and sens not in SENSITIVITY_ORDER:
                     raise InvalidInput("sens must be low, medium or high")
+                if expiry and expires is None:
+                    # Only "" means "until revoked": an unknown value must never become a grant without end.
+                    raise InvalidInput(f"expires must be one of {', '.join(EXPIRY)}, or empty for no expiry")
                 stamp = utcnow()
                 approved = await call(
                     lambda: access.service.oauth_decide(
@@ -234,17 +273,17 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, sessions: OwnerSessi
                     )
                 )  # fmt: skip
             except InvalidInput as exc:
+                sessions.restore(pid)
                 return await show_pending(sid, pid, pending, exc.message, 400)
-            response = redirect_with(pending.redirect_uri, {"code": approved.code, **back})
+            except VaultError as exc:
+                # The owner's browser gets a page, never the API's JSON (e.g. a client that is gone).
+                sessions.settle(pid)
+                return page(error_page(f"{exc.message}; start again from the app."), exc.http_status)
+            params = {"code": approved.code, **back}
         else:
-            response = redirect_with(pending.redirect_uri, {"error": "access_denied", **back})
-        sessions.take(pid)
-        # The browser follows this answer to the client's server, which may share our host and even our
-        # cookie path (/consent/…): no cookie of ours goes along, not even the back-off device id.
-        sessions.end(sid)
-        cookies.drop_session(response)
-        cookies.drop_device(response)
-        return response
+            params = {"error": "access_denied", **back}
+        sessions.settle(pid)
+        return to_client(sessions, cookies, request, pending.redirect_uri, params)
 
     # The consent page for requests made over MCP (request_access): the same owner login.
     @app.get("/consent/{request_id}")
@@ -261,7 +300,10 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, sessions: OwnerSessi
 
     @app.post("/consent/{request_id}")
     async def consent_decide(request: Request, request_id: str) -> Response:
-        form, _ = await _form(request)
+        got = await form_or_page(request)
+        if isinstance(got, Response):
+            return got
+        form, _ = got
         sid = request.cookies.get(cookies.session)
         if not sessions.form_ok(sid, f"consent:{request_id}", form.get("token", "")):
             return page(error_page("Log in again to decide."), 403)

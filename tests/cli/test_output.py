@@ -36,6 +36,16 @@ def test_neutral_makes_every_control_escape_and_bidi_character_visible() -> None
     assert shown("[bold]x[/]") == "\\[bold]x\\[/]"
 
 
+@pytest.mark.parametrize(
+    "char",
+    [*map(chr, range(0x200B, 0x2010)), *map(chr, range(0x2060, 0x2065)), "\ufeff", "\u00ad", "\u180e", "\U000e0001", "\U000e0041",
+     "\U000e007f"],
+)  # fmt: skip
+def test_neutral_makes_zero_width_and_format_characters_visible(char: str) -> None:
+    out = neutral(f"a{char}b")
+    assert char not in out and out.startswith("a\\") and out.endswith(f"{ord(char):x}b")
+
+
 @pytest.fixture
 def hostile_vault(vault: VaultService, tmp_path: Path) -> dict[str, str]:
     """A vault where apps, a client and a file have written hostile text everywhere they can."""
@@ -45,7 +55,10 @@ def hostile_vault(vault: VaultService, tmp_path: Path) -> dict[str, str]:
     memory = vault.remember(evil, MemoryIn(text=f"memo {HOSTILE}", tags=[TAG], source="mcp")).item
     pref = vault.set_preference(OWNER, "diet", f"value {HOSTILE}", tags=[TAG])
     request = vault.request_access(evil, ["read:*", f"search:memories#tag={TAG}"], f"purpose {HOSTILE}")
-    client = vault.oauth_register(f"client {HOSTILE}", ["http://127.0.0.1:9999/cb"])
+    client = vault.oauth_register("client", ["http://127.0.0.1:9999/cb"])
+    # Registration now refuses such a name (vault/oauth.py check_client_name): one stored before the rule.
+    with vault.store.transaction():
+        vault.store.execute("UPDATE oauth_clients SET client_name = ? WHERE client_id = ?", [f"client {HOSTILE}", client.client_id])
     vault.oauth_approve(
         OWNER, client.client_id, ["search:memories"], redirect_uri="http://127.0.0.1:9999/cb", code_challenge="x" * 43,
         resource="http://127.0.0.1:8765/mcp",

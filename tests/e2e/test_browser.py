@@ -120,8 +120,8 @@ def pkce() -> tuple[str, str]:
 
 @pytest.mark.parametrize(
     ("redirect_host", "redirect_path"),
-    # /consent/cb lies under the vault's own cookie path: only deleting the cookies keeps them from it.
-    [("127.0.0.1", "/cb"), ("127.0.0.1", "/consent/cb"), ("localhost", "/consent/cb")],
+    # A redirect under the vault's own cookie path (/consent/cb) is refused at registration (tests/e2e/test_oauth.py).
+    [("127.0.0.1", "/cb"), ("localhost", "/cb")],
 )
 def test_owner_narrows_in_chromium_and_a_rogue_redirect_server_gets_nothing_beyond_the_approval(
     base: str, rogue: Rogue, browser: Any, redirect_host: str, redirect_path: str
@@ -189,6 +189,31 @@ def test_owner_narrows_in_chromium_and_a_rogue_redirect_server_gets_nothing_beyo
         texts = json.dumps(found.structured_content)
         assert "9:30" in texts and "salary" not in texts and "back pain" not in texts
         context.close()
+
+
+def test_an_error_redirect_to_a_rogue_client_carries_no_cookie_and_leaves_none_in_chromium(base: str, rogue: Rogue, browser: Any) -> None:
+    redirect_uri = f"http://127.0.0.1:{rogue.port}/cb"
+    with httpx2.Client(timeout=30) as http:
+        client_id = http.post(f"{base}/register", json={"client_name": "Rogue", "redirect_uris": [redirect_uri]}).json()["client_id"]
+    _, challenge = pkce()
+    query = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri, "state": "s-2", "scope": "search:memories",
+             "code_challenge": challenge, "code_challenge_method": "S256", "resource": f"{base}/mcp"}  # fmt: skip
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.goto(f"{base}/authorize?{urlencode(query)}")
+    page.fill("#passphrase", PASSPHRASE)
+    page.click("button[type=submit]")
+    assert page.locator("h1").inner_text() == "Allow access?"
+    assert {c["name"] for c in context.cookies(f"{base}/consent/")} == {"cv_session", "cv_device"}
+    # While the owner is logged in, the rogue makes the browser ask for an owner-only scope: an error redirect to it.
+    with page.expect_navigation(url=f"{redirect_uri}*"):
+        page.goto(f"{base}/authorize?{urlencode({**query, 'scope': 'export:*'})}")
+    (visit,) = [v for v in rogue.seen if v["path"].startswith("/cb")]
+    assert parse_qs(urlsplit(visit["path"]).query)["error"] == ["invalid_scope"]
+    assert "cookie" not in visit["headers"], visit["headers"]
+    assert context.cookies(f"{base}/consent/") == []
+    context.close()
 
 
 @pytest.mark.parametrize("referrer", ["no-referrer", "origin"])

@@ -7,6 +7,8 @@ import base64
 import hashlib
 import re
 import secrets
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html import unescape
@@ -20,11 +22,14 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult
 
+from mcp_server.forms import MAX_FORM_BYTES
 from mcp_server.http import create_app
 from schemas.items import MemoryIn
 from tests.conftest import PASSPHRASE
 from tests.e2e.conftest import serve_in_thread
 from vault import OWNER, VaultService
+from vault.oauth import MAX_UNUSED_DYNAMIC_CLIENTS
+from vault.owner_sessions import FREE_FAILURES
 
 REDIRECT = "http://127.0.0.1:9/callback"
 CIMD_URL = "https://client.example/cv-client.json"
@@ -297,6 +302,90 @@ def test_the_decision_approves_only_what_the_page_showed_narrowed_never_more(flo
     assert issued.json()["scope"] == "search:memories#space=work;sens=medium"
 
 
+def test_an_unknown_expiry_is_refused_on_the_page_and_never_becomes_a_grant_without_end(flow: Flow, vault: VaultService) -> None:
+    meta = flow.discover()
+    page = flow.login(flow.open_page(meta, client_query(flow, meta, "search:memories")))
+    refused = decide(flow, page, scope="search:memories", expires="100y", decision="approve")
+    assert refused.status_code == 400 and "location" not in refused.headers
+    assert "expires must be one of 1h, 1d, 30d" in refused.text and "Allow access?" in refused.text
+    assert vault.store.one("SELECT count(*) FROM grants")[0] == 0
+
+
+def test_two_concurrent_decisions_issue_one_grant_and_one_code(vault: VaultService) -> None:
+    apps: list[Any] = []
+
+    def make(url: str) -> Any:
+        apps.append(create_app(vault, url))
+        return apps[-1]
+
+    served = serve_in_thread(make)
+    base = next(served)
+    try:
+        with httpx2.Client(follow_redirects=False, timeout=30) as http:
+            flow = Flow(http, base)
+            meta = flow.discover()
+            page = flow.login(flow.open_page(meta, client_query(flow, meta, "search:memories")))
+            answers: list[httpx2.Response] = []
+            # Hold the vault lock so that both decisions are in flight before either reaches the core.
+            with apps[0].state.access.lock:
+                posts = [threading.Thread(target=lambda: answers.append(decide(flow, page, scope="search:memories", decision="approve")))
+                         for _ in range(2)]  # fmt: skip
+                for post in posts:
+                    post.start()
+                time.sleep(1)
+            for post in posts:
+                post.join()
+    finally:
+        served.close()
+    assert sorted(a.status_code for a in answers) == [303, 404]
+    assert vault.store.one("SELECT count(*) FROM grants")[0] == 1
+    assert vault.store.one("SELECT count(*) FROM oauth_codes")[0] == 1
+
+
+def test_a_refused_choice_puts_the_authorization_back_for_another_try(flow: Flow) -> None:
+    meta = flow.discover()
+    page = flow.login(flow.open_page(meta, client_query(flow, meta, "search:memories")))
+    assert decide(flow, page, decision="approve").status_code == 400
+    assert decide(flow, page, scope="search:memories", decision="approve").status_code == 303
+
+
+def test_a_register_flood_does_not_prune_a_client_waiting_for_the_owners_approval(flow: Flow) -> None:
+    meta = flow.discover()
+    page = flow.login(flow.open_page(meta, client_query(flow, meta, "search:memories")))
+    for _ in range(MAX_UNUSED_DYNAMIC_CLIENTS + 5):
+        assert flow.http.post(meta["registration_endpoint"], json={"redirect_uris": [REDIRECT]}).status_code == 201
+    approved = decide(flow, page, scope="search:memories", decision="approve")
+    assert approved.status_code == 303 and "code=" in approved.headers["location"]
+
+
+def test_a_decision_failing_in_the_core_renders_the_error_page_not_json(flow: Flow, vault: VaultService) -> None:
+    meta = flow.discover()
+    query = client_query(flow, meta, "search:memories")
+    page = flow.login(flow.open_page(meta, query))
+    vault.store.execute("DELETE FROM oauth_clients WHERE client_id = ?", [query["client_id"]])
+    gone = decide(flow, page, scope="search:memories", decision="approve")
+    assert gone.status_code == 404 and gone.headers["content-type"].startswith("text/html")
+    assert "Cannot continue" in gone.text and "start again from the app" in gone.text and "location" not in gone.headers
+
+
+FORM_ROUTES = ["/token", "/consent/login", "/consent/link", "/consent/logout", "/consent/oauth/abc", "/consent/abc"]
+
+
+@pytest.mark.parametrize("path", FORM_ROUTES)
+def test_every_form_route_caps_its_body_and_refuses_multipart(flow: Flow, path: str) -> None:
+    url = f"{flow.base}{path}"
+    huge = flow.http.post(url, data={"token": "x" * (MAX_FORM_BYTES + 1)})
+    assert huge.status_code == 413, huge.text
+    # Streamed without a Content-Length: refused once the cap is passed, whatever follows.
+    chunks = (b"a=" + b"x" * 4096 for _ in range(64))
+    streamed = flow.http.post(url, content=chunks, headers={"content-type": "application/x-www-form-urlencoded"})
+    assert streamed.status_code == 413
+    multipart = flow.http.post(url, files={"f": ("f.bin", b"x" * 1000)})
+    assert multipart.status_code == 400 and "urlencoded" in multipart.text
+    under = flow.http.post(url, data={"token": "x" * (MAX_FORM_BYTES - 100)})
+    assert under.status_code not in (413, 500) and "urlencoded" not in under.text
+
+
 def test_the_answer_that_sends_the_browser_to_the_client_deletes_the_session_cookie(flow: Flow) -> None:
     meta = flow.discover()
     page = flow.login(flow.open_page(meta, client_query(flow, meta, "search:memories")))
@@ -306,6 +395,49 @@ def test_the_answer_that_sends_the_browser_to_the_client_deletes_the_session_coo
     assert dropped and "Max-Age=0" in dropped[0]
     assert "cv_session" not in flow.http.cookies
     assert "passphrase" in flow.http.get(f"{flow.base}/consent/").text
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [{"response_type": "token"}, {"code_challenge_method": "plain"}, {"resource": "https://other.example/mcp"}, {"scope": "export:*"}],
+)
+def test_every_error_redirect_to_the_client_deletes_the_session_and_device_cookies(flow: Flow, broken: dict[str, str]) -> None:
+    meta = flow.discover()
+    query = client_query(flow, meta, "search:memories")
+    flow.login(flow.open_page(meta, query))
+    assert {"cv_session", "cv_device"} <= set(flow.http.cookies.keys())
+    refused = flow.http.get(f"{meta['authorization_endpoint']}?{urlencode({**query, **broken})}")
+    assert refused.status_code == 303 and refused.headers["location"].startswith(REDIRECT)
+    dropped = {c.split("=")[0] for c in refused.headers.get_list("set-cookie") if "Max-Age=0" in c}
+    assert dropped == {"cv_session", "cv_device"}
+    assert "passphrase" in flow.http.get(f"{flow.base}/consent/").text
+
+
+def test_authorize_refuses_a_stored_redirect_under_the_owner_cookie_path_without_redirecting(flow: Flow, vault: VaultService) -> None:
+    # A pre-registered app (or a client stored before the rule) naming /consent/cb is refused at /authorize, shown no page.
+    under = "http://127.0.0.1:9/consent/cb"
+    vault.add_app(OWNER, "oldapp", redirect_uris=[under])
+    meta = flow.discover()
+    _, challenge = pkce()
+    query = {"response_type": "code", "client_id": "oldapp", "redirect_uri": under, "code_challenge": challenge,
+             "code_challenge_method": "S256", "scope": "export:*"}  # fmt: skip
+    refused = flow.http.get(f"{meta['authorization_endpoint']}?{urlencode(query)}")
+    assert refused.status_code == 400 and "location" not in refused.headers
+    assert "invalid_redirect_uri" in refused.text and "/consent/" in refused.text
+    registered = flow.http.post(meta["registration_endpoint"], json={"redirect_uris": [under]})
+    assert registered.status_code == 400 and registered.json()["error"] == "invalid_redirect_uri"
+
+
+def test_app_provided_text_on_the_consent_page_is_escaped_and_isolated_in_bdi(flow: Flow) -> None:
+    meta = flow.discover()
+    name = "<b>Notes</b> עברית"
+    client_id = flow.http.post(meta["registration_endpoint"], json={"client_name": name, "redirect_uris": [REDIRECT]}).json()["client_id"]
+    query = {**client_query(flow, meta, "search:memories"), "client_id": client_id}
+    page = flow.login(flow.open_page(meta, query))
+    assert "<bdi>&lt;b&gt;Notes&lt;/b&gt; עברית</bdi>" in page.text
+    assert f"<bdi>{client_id}</bdi>" in page.text and f"<bdi>{REDIRECT}</bdi>" in page.text
+    reversed_name = flow.http.post(meta["registration_endpoint"], json={"client_name": "Notes\u202e", "redirect_uris": [REDIRECT]})
+    assert reversed_name.status_code == 400
 
 
 def test_every_owner_page_carries_the_security_headers_and_no_script(flow: Flow, vault: VaultService) -> None:
@@ -346,7 +478,9 @@ def test_wrong_passphrases_lock_out_that_browser_only_and_the_cli_link_always_wo
     query = client_query(flow, meta, "search:memories")
     form = hidden_fields(flow.open_page(meta, query).text)
     for _ in range(5):
-        assert flow.http.post(f"{flow.base}/consent/login", data={**form, "passphrase": "a wrong guess"}).status_code == 401
+        wrong = flow.http.post(f"{flow.base}/consent/login", data={**form, "passphrase": "a wrong guess"})
+        assert wrong.status_code == 401
+        form = hidden_fields(wrong.text)  # each form token is good for one attempt
     locked = flow.http.post(f"{flow.base}/consent/login", data={**form, "passphrase": PASSPHRASE})
     assert locked.status_code == 429 and int(locked.headers["retry-after"]) >= 1
     assert "cv_session" not in locked.headers.get("set-cookie", "")
@@ -360,6 +494,24 @@ def test_wrong_passphrases_lock_out_that_browser_only_and_the_cli_link_always_wo
     used = flow.http.post(f"{flow.base}/consent/link", data={"link": link})
     assert used.status_code == 303 and "Signed in" in flow.http.get(f"{flow.base}/consent/").text
     assert flow.http.post(f"{flow.base}/consent/link", data={"link": link}).status_code == 401
+
+
+def test_parallel_wrong_passphrases_cannot_pass_the_back_off_and_a_login_form_is_used_once(flow: Flow) -> None:
+    meta = flow.discover()
+    query = client_query(flow, meta, "search:memories")
+    forms = [hidden_fields(flow.open_page(meta, query).text) for _ in range(FREE_FAILURES + 5)]
+    replayed = flow.http.post(f"{flow.base}/consent/login", data={**forms[0], "passphrase": "a wrong guess"})
+    assert replayed.status_code == 401
+    assert flow.http.post(f"{flow.base}/consent/login", data={**forms[0], "passphrase": PASSPHRASE}).status_code == 403
+    answers: list[int] = []
+    guesses = [threading.Thread(target=lambda f=f: answers.append(
+        flow.http.post(f"{flow.base}/consent/login", data={**f, "passphrase": "a wrong guess"}).status_code)) for f in forms[1:]]  # fmt: skip
+    for guess in guesses:
+        guess.start()
+    for guess in guesses:
+        guess.join()
+    # One guess before, so at most FREE_FAILURES - 1 more reach the passphrase check; the rest wait.
+    assert answers.count(401) == FREE_FAILURES - 1 and answers.count(429) == len(forms) - FREE_FAILURES
 
 
 def test_logout_ends_the_session(flow: Flow, vault: VaultService) -> None:

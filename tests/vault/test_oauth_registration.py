@@ -45,6 +45,21 @@ def test_a_malformed_redirect_uri_is_refused(vault: VaultService, uri: str) -> N
     assert stored_clients(vault) == 0
 
 
+@pytest.mark.parametrize(
+    "uri",
+    ["http://127.0.0.1:9/consent/cb", "http://localhost:9/consent/", "http://[::1]:9/consent", "http://127.0.0.1:9/%63onsent/cb",
+     "https://client.example/consent/cb"],
+)  # fmt: skip
+def test_a_redirect_uri_under_the_owner_cookie_path_is_refused(vault: VaultService, uri: str) -> None:
+    # The browser would send the owner's session cookie (Path=/consent/) along with the redirect.
+    with pytest.raises(InvalidInput, match="/consent/"):
+        vault.oauth_register("ok", [uri])
+    with pytest.raises(InvalidInput, match="/consent/"):
+        vault.oauth_client("https://client.example/c.json", {"client_id": "https://client.example/c.json", "redirect_uris": [uri]})
+    assert stored_clients(vault) == 0
+    vault.oauth_register("ok", ["http://127.0.0.1:9/consented", "http://127.0.0.1:9/cb/consent/"])
+
+
 def test_unused_dynamic_clients_are_capped_and_the_oldest_go_first(vault: VaultService) -> None:
     first = vault.oauth_register("first", [REDIRECT])
     approved = vault.oauth_approve(OWNER, first.client_id, ["search:*"], redirect_uri=REDIRECT, code_challenge=s256("v" * 43), resource="r")
@@ -56,3 +71,22 @@ def test_unused_dynamic_clients_are_capped_and_the_oldest_go_first(vault: VaultS
     assert vault.oauth_client(ids[-1]).client_name == f"c{3 * MAX_UNUSED_DYNAMIC_CLIENTS - 1}"
     with pytest.raises(NotFound):
         vault.oauth_client(ids[0])
+
+
+def test_a_client_waiting_for_the_owner_is_never_pruned(vault: VaultService) -> None:
+    waiting = vault.oauth_register("waiting", [REDIRECT])
+    for n in range(MAX_UNUSED_DYNAMIC_CLIENTS + 5):
+        vault.oauth_register(f"flood{n}", [REDIRECT], pending={waiting.client_id})
+    assert vault.oauth_client(waiting.client_id).client_name == "waiting"
+    assert stored_clients(vault) == MAX_UNUSED_DYNAMIC_CLIENTS + 1
+
+
+@pytest.mark.parametrize("name", ["Notes\u202eppa", "zero\u200bwidth", "esc\x1b[2J", "tag\U000e0041", "line\u2028two"])
+def test_a_client_name_with_control_or_format_characters_is_refused(vault: VaultService, name: str) -> None:
+    with pytest.raises(InvalidInput, match="control or format"):
+        vault.oauth_register(name, [REDIRECT])
+    url = "https://client.example/c.json"
+    with pytest.raises(InvalidInput, match="control or format"):
+        vault.oauth_client(url, {"client_id": url, "client_name": name, "redirect_uris": [REDIRECT]})
+    assert stored_clients(vault) == 0
+    assert vault.oauth_register("Café ✓ 日本 עברית", [REDIRECT]).client_name == "Café ✓ 日本 עברית"

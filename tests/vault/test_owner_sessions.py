@@ -53,6 +53,25 @@ def test_wrong_passphrases_back_off_per_browser_and_a_login_resets_it() -> None:
     assert sessions.retry_after(guesser) == 0
 
 
+def test_an_attempt_is_counted_before_it_is_checked_and_a_login_clears_it() -> None:
+    sessions = OwnerSessions(Clock())
+    device = OwnerSessions.device(None)
+    for _ in range(FREE_FAILURES):
+        sessions.attempt(device)  # reserved up front: parallel attempts cannot all pass the check first
+    with pytest.raises(LoginThrottled):
+        sessions.attempt(device)
+    sessions.start(device)
+    sessions.attempt(device)
+
+
+def test_a_login_form_token_is_used_once() -> None:
+    sessions = OwnerSessions(Clock())
+    device = OwnerSessions.device(None)
+    token = sessions.login_token(device)
+    assert not sessions.login_ok(OwnerSessions.device(None), token)  # another browser's post does not use it up
+    assert sessions.login_ok(device, token) and not sessions.login_ok(device, token)
+
+
 def test_guesses_spread_over_many_device_ids_still_back_off_except_for_browsers_that_logged_in() -> None:
     clock = Clock()
     sessions = OwnerSessions(clock)
@@ -110,6 +129,18 @@ def test_a_pending_authorization_is_decided_once_and_lapses() -> None:
     late = sessions.hold(pending)
     clock.now += 11 * 60
     assert sessions.pending(late) is None
+
+
+def test_a_taken_authorization_can_be_restored_until_it_is_settled() -> None:
+    sessions = OwnerSessions(Clock())
+    pending = PendingAuthorization("c", "C", "http://127.0.0.1:9/cb", "x" * 43, "http://v/mcp", None, ("search:memories",), True)
+    pid = sessions.hold(pending)
+    assert sessions.take(pid) == pending and sessions.pending(pid) is None and sessions.take(pid) is None
+    sessions.restore(pid)
+    assert sessions.pending(pid) == pending and sessions.take(pid) == pending
+    sessions.settle(pid)
+    sessions.restore(pid)
+    assert sessions.pending(pid) is None
 
 
 def test_a_login_link_works_once_and_lapses(vault: VaultService) -> None:

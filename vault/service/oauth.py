@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
 from datetime import datetime
 
 from schemas.mcp import AccessReport, Authorization, OAuthClient, OAuthTokens
@@ -12,7 +13,7 @@ from vault.apps import Apps, principal_of
 from vault.errors import InvalidInput, InvalidToken, NotFound
 from vault.filters import Sensitivity
 from vault.items import utcnow
-from vault.oauth import MAX_UNUSED_DYNAMIC_CLIENTS, OAuthState, check_client_name, check_redirect_uris
+from vault.oauth import MAX_CLIENT_NAME_CHARS, MAX_UNUSED_DYNAMIC_CLIENTS, OAuthState, check_client_name, check_redirect_uris
 from vault.owner_sessions import LoginLinks, PendingAuthorization
 from vault.policy import OPERATION_NEEDS
 from vault.principal import Principal
@@ -23,11 +24,12 @@ from vault.service.access import AccessPart
 class OAuthPart(AccessPart):
     """OAuth 2.1 for the HTTP surface: clients, codes, tokens, and step-up scopes."""
 
-    def oauth_register(self, client_name: str | None, redirect_uris: list[str]) -> OAuthClient:
+    def oauth_register(self, client_name: str | None, redirect_uris: list[str], pending: Collection[str] = ()) -> OAuthClient:
         """Dynamic client registration (RFC 7591): a client record with no app and no access.
 
         At most ``MAX_UNUSED_DYNAMIC_CLIENTS`` never-approved clients are kept: registering
-        another drops the oldest of them (an approved client is never dropped).
+        another drops the oldest of them (an approved client is never dropped, nor one of
+        ``pending``, the clients whose authorization waits for the owner's decision).
 
         Raises:
             InvalidInput: a bad redirect URI. TooLarge: a field or list past its limit.
@@ -36,7 +38,7 @@ class OAuthPart(AccessPart):
         uris = check_redirect_uris(redirect_uris)
         oauth = OAuthState(self.store)
         with self.store.transaction():
-            oauth.prune_unused(keep=MAX_UNUSED_DYNAMIC_CLIENTS - 1)
+            oauth.prune_unused(keep=MAX_UNUSED_DYNAMIC_CLIENTS - 1, spare=pending)
             return oauth.add_client("dynamic", name, uris)
 
     def oauth_client(self, client_id: str, metadata: dict[str, object] | None = None) -> OAuthClient:
@@ -54,8 +56,9 @@ class OAuthPart(AccessPart):
             if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
                 raise InvalidInput("the client metadata document has no redirect_uris")
             name = metadata.get("client_name")
+            shown = check_client_name(name[:MAX_CLIENT_NAME_CHARS]) if isinstance(name, str) else client_id
             with self.store.transaction():
-                return oauth.add_client("metadata", name if isinstance(name, str) else client_id, [str(u) for u in uris], client_id)
+                return oauth.add_client("metadata", shown, [str(u) for u in uris], client_id)
         try:
             return oauth.client(client_id)
         except NotFound:
