@@ -159,13 +159,7 @@ def ui(
     """
     import webbrowser
 
-    st = state(ctx)
-    key = session.fetch_key(st.settings)
-    if key is not None:
-        with VaultService(open_store(st.settings, key), st.settings, key) as svc:
-            token = svc.owner_login_link(OWNER)
-    else:
-        token = st.service().owner_login_link(OWNER)
+    token = state(ctx).service().owner_login_link(OWNER)  # the session's key when one runs
     link = f"{url.rstrip('/')}/consent/link?token={token}"
     typer.echo(link)
     if open_browser:
