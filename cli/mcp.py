@@ -160,7 +160,7 @@ def ui(
     import webbrowser
 
     token = state(ctx).service().owner_login_link(OWNER)  # the session's key when one runs
-    link = f"{url.rstrip('/')}/consent/link?token={token}"
+    link = f"{url.rstrip('/')}/login/link?token={token}"
     typer.echo(link)
     if open_browser:
         webbrowser.open(link)

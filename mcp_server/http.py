@@ -166,7 +166,7 @@ def create_app(
         return JSONResponse({"error": {"type": type(exc).__name__, "message": exc.message}, "status": status}, status_code=status)
 
     if harness_principal is None:
-        oauth.install(app, access, base_url, fetch_metadata)
+        app.state.console = oauth.install(app, access, base_url, fetch_metadata)
 
         app.add_middleware(
             StepUp, access=access, resource=resource, resource_metadata=f"{base_url}/.well-known/oauth-protected-resource/mcp"

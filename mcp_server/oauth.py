@@ -3,8 +3,8 @@
 - RFC 8414 metadata at /.well-known/oauth-authorization-server (RFC 9728 resource metadata
   and the 401 pointing at it come from the SDK's resource-server half).
 - /authorize: authorization code + PKCE S256 only, RFC 8707 ``resource`` must name our /mcp;
-  the checked request is held server-side and the owner decides on /consent/oauth/{id}
-  (mcp_server/consent/routes.py): logs in, narrows, approves or denies. A client naming no
+  the checked request is held server-side and the owner decides on /o/<key>/oauth/{id}
+  (mcp_server/console/decide.py): logs in, narrows, approves or denies. A client naming no
   scope is offered nothing ticked. The redirect carries ``iss`` (RFC 9207).
 - /token: code exchange and refresh-token rotation; tokens are stored hashed by the core.
 - Clients: pre-registered apps (``ctxvault apps add NAME --redirect-uri …``), Client ID
@@ -25,9 +25,9 @@ import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from mcp_server.consent import error_page
-from mcp_server.consent import routes as pages
-from mcp_server.consent.routes import Cookies, login_response, page, redirect, to_client
+from mcp_server.console import routes as console_routes
+from mcp_server.console.context import Console, Cookies, page, redirect
+from mcp_server.console.pages import error_page
 from mcp_server.forms import read_capped, read_form
 from mcp_server.server import VaultAccess
 from vault.errors import InvalidInput, NotFound, TooLarge, VaultError
@@ -71,8 +71,8 @@ def _token_error(error: str, description: str, status: int = 400) -> JSONRespons
     return JSONResponse({"error": error, "error_description": description}, status_code=status, headers={"Cache-Control": "no-store"})
 
 
-def install(app: FastAPI, access: VaultAccess, issuer: str, fetch_metadata: MetadataFetcher = fetch_client_metadata) -> None:
-    """Add the authorization server's routes to ``app`` (before the /mcp mount)."""
+def install(app: FastAPI, access: VaultAccess, issuer: str, fetch_metadata: MetadataFetcher = fetch_client_metadata) -> Console:
+    """Add the authorization server's routes and the owner's console to ``app`` (before the /mcp mount)."""
     resource = f"{issuer}/mcp"
     sessions = OwnerSessions()
     cookies = Cookies.for_issuer(issuer)
@@ -83,6 +83,8 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, fetch_metadata: Meta
                 return fn()
 
         return await anyio.to_thread.run_sync(locked)
+
+    console = console_routes.install(app, access, issuer, sessions, cookies, call)
 
     @app.get("/.well-known/oauth-authorization-server")
     async def metadata() -> JSONResponse:
@@ -156,15 +158,14 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, fetch_metadata: Meta
             return False
         return True
 
-    async def begin(request: Request, logged_in: bool) -> Response:
+    async def begin(request: Request, base: str | None) -> Response:
+        """Check an authorization request and hold it for the owner; ``base``: the console of a logged-in owner."""
         q = request.query_params
         client_id, redirect_uri = q.get("client_id", ""), q.get("redirect_uri", "")
-        if not logged_in and client_id.startswith("https://") and not await known_client(client_id):
+        if base is None and client_id.startswith("https://") and not await known_client(client_id):
             # An unknown client's metadata URL is fetched (and the client stored) only for
             # the logged-in owner, never for any page that merely links here.
-            if request.url.path == "/authorize":
-                return redirect(f"/consent/authorize?{q}")
-            return login_response(request, sessions, cookies, f"/consent/authorize?{q}")
+            return console.login(request, f"authorize?{q}")
         try:
             _, name, uris = await resolve_client(client_id)
         except VaultError as exc:
@@ -181,7 +182,7 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, fetch_metadata: Meta
         back = {"iss": issuer, **({"state": state} if state else {})}
 
         def to_client_with(params: dict[str, str]) -> Response:
-            return to_client(sessions, cookies, request, redirect_uri, {**params, **back})
+            return console.to_client(redirect_uri, {**params, **back})
 
         if q.get("response_type") != "code":
             return to_client_with({"error": "unsupported_response_type"})
@@ -199,17 +200,20 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, fetch_metadata: Meta
             resource=resource, state=state, offered=offered, asked=asked,
         )  # fmt: skip
         # The decision form will name this server-side record, never the scopes or the client.
-        return redirect(f"/consent/oauth/{sessions.hold(pending)}")
+        pid = sessions.hold(pending)
+        # A logged-out browser goes through the login door (/authorize never sees the session's cookie).
+        return redirect(f"{base}/oauth/{pid}" if base is not None else f"/consent/oauth/{pid}")
 
     @app.get("/authorize")
     async def authorize(request: Request) -> Response:
-        return await begin(request, sessions.valid(request.cookies.get(cookies.session)))
+        return await begin(request, None)
 
-    @app.get("/consent/authorize")
-    async def authorize_logged_in(request: Request) -> Response:
-        return await begin(request, sessions.valid(request.cookies.get(cookies.session)))
-
-    pages.install(app, access, issuer, sessions, cookies, call)
+    @app.get("/o/{key}/authorize")
+    async def authorize_logged_in(request: Request, key: str) -> Response:
+        owner = console.owner(request, key)
+        if owner is None:
+            return console.login(request, f"authorize?{request.query_params}")
+        return await begin(request, owner.base)
 
     @app.post("/token")
     async def token(request: Request) -> JSONResponse:
@@ -233,3 +237,5 @@ def install(app: FastAPI, access: VaultAccess, issuer: str, fetch_metadata: Meta
         except VaultError as exc:
             return _token_error("invalid_grant", exc.message)
         return JSONResponse(issued.model_dump(), headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+    return console

@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlsplit
 from schemas.mcp import OAuthClient, OAuthTokens
 from vault.errors import InvalidInput, InvalidToken, NotFound, TooLarge
 from vault.items import utcnow
-from vault.owner_sessions import COOKIE_PATH
+from vault.owner_sessions import LOGIN_PATH, OWNER_PREFIX
 from vault.store import Row, Store
 from vault.unsafe_text import first_unsafe
 
@@ -71,9 +71,10 @@ def check_redirect_uris(uris: list[str]) -> list[str]:
                 f"redirect_uri {uri[:200]!r} must be https:// or a loopback http:// address, with a host, without a fragment"
             )
         path = unquote(parts.path)
-        if path == COOKIE_PATH.rstrip("/") or path.startswith(COOKIE_PATH):
-            # The browser would send the owner's session cookie (Path=/consent/) to the client's server.
-            raise InvalidInput(f"redirect_uri {uri[:200]!r} must not lie under the vault's own path {COOKIE_PATH}")
+        for own in (OWNER_PREFIX, LOGIN_PATH):
+            if path.rstrip("/") == own.rstrip("/") or path.startswith(own.rstrip("/") + "/"):
+                # Defence in depth: our cookies' paths (the session's also needs its secret key) are ours alone.
+                raise InvalidInput(f"redirect_uri {uri[:200]!r} must not lie under the vault's own path {own}")
     return list(dict.fromkeys(uris))
 
 

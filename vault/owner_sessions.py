@@ -31,9 +31,12 @@ from datetime import datetime, timedelta
 from vault.errors import InvalidToken, LoginThrottled
 from vault.store import Store
 
-# The path of the owner's cookies over plain http (over https they are ``__Host-`` with Path=/).
-# No OAuth redirect URI may lie on it or under it (vault/oauth.py): the browser would send the cookies there.
-COOKIE_PATH = "/consent/"
+# The owner's pages live under ``/o/<key>/``, ``key`` a random secret of the session: over plain http
+# the session cookie's Path is that prefix, so a browser sends it to no other server on this host
+# (browsers share cookies across ports) unless that server knows the key. No OAuth redirect URI may
+# lie under OWNER_PREFIX or LOGIN_PATH (vault/oauth.py), to keep even the back-off device id at home.
+OWNER_PREFIX = "/o/"
+LOGIN_PATH = "/login"
 SESSION_IDLE = 15 * 60.0
 SESSION_MAX = 8 * 3600.0
 PENDING_TTL = 10 * 60.0
@@ -69,6 +72,7 @@ class PendingAuthorization:
 
 @dataclass(slots=True)
 class _Session:
+    key: str
     started: float
     seen: float
 
@@ -99,26 +103,34 @@ class OwnerSessions:
 
     # -- sessions ---------------------------------------------------------------------------
     def start(self, device: str | None = None) -> str:
-        """A new session id (the cookie value); a successful login also resets that browser's back-off."""
+        """A new session id (the cookie value); a successful login also resets that browser's back-off.
+
+        The session's path key (``key_of``) goes in the URL of every owner page; both are needed."""
         now = self._clock()
         self._prune(now)
         sid = secrets.token_urlsafe(32)
-        self._sessions[sid] = _Session(started=now, seen=now)
+        self._sessions[sid] = _Session(key=secrets.token_urlsafe(18), started=now, seen=now)
         if device is not None:
             self._failures.pop(device, None)
             self._trusted.add(device)
             self._global = _Failures()
         return sid
 
-    def valid(self, sid: str | None) -> bool:
-        """Whether ``sid`` is a live session; using it restarts the idle timer."""
+    def valid(self, sid: str | None, key: str | None = None) -> bool:
+        """Whether ``sid`` is a live session (whose path key is ``key``, when given); use restarts the idle timer."""
         now = self._clock()
         session = self._sessions.get(sid or "")
         if session is None or now - session.seen >= SESSION_IDLE or now - session.started >= SESSION_MAX:
             self._sessions.pop(sid or "", None)
             return False
+        if key is not None and not hmac.compare_digest(session.key, key):
+            return False
         session.seen = now
         return True
+
+    def key_of(self, sid: str) -> str:
+        """The path key of a live session (``/o/<key>/``)."""
+        return self._sessions[sid].key
 
     def end(self, sid: str | None) -> None:
         """Log out: the session and every form token bound to it are gone."""

@@ -198,7 +198,7 @@ def test_ui_prints_a_one_time_login_link_that_the_vault_redeems_once(ctxvault: I
     printed = ctxvault("ui", "--url", "http://127.0.0.1:8765/")
     assert printed.exit_code == 0, printed.output
     link = urlsplit(printed.stdout.strip())
-    assert (link.netloc, link.path) == ("127.0.0.1:8765", "/consent/link")
+    assert (link.netloc, link.path) == ("127.0.0.1:8765", "/login/link")
     token = parse_qs(link.query)["token"][0]
     vault.redeem_owner_login(token)
     with pytest.raises(InvalidToken):

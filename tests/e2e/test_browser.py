@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 import threading
 from collections.abc import Iterator
@@ -120,7 +121,7 @@ def pkce() -> tuple[str, str]:
 
 @pytest.mark.parametrize(
     ("redirect_host", "redirect_path"),
-    # A redirect under the vault's own cookie path (/consent/cb) is refused at registration (tests/e2e/test_oauth.py).
+    # A redirect under the vault's own paths (/o/…, /login) is refused at registration (tests/e2e/test_oauth.py).
     [("127.0.0.1", "/cb"), ("localhost", "/cb")],
 )
 def test_owner_narrows_in_chromium_and_a_rogue_redirect_server_gets_nothing_beyond_the_approval(
@@ -142,12 +143,13 @@ def test_owner_narrows_in_chromium_and_a_rogue_redirect_server_gets_nothing_beyo
         if redirect_path == "/cb":
             page.screenshot(path=str(DOCS / "console-login.png"), full_page=True)
         page.fill("#passphrase", PASSPHRASE)
-        with page.expect_response(f"{base}/consent/login") as posted:
+        with page.expect_response(f"{base}/login") as posted:
             page.click("button[type=submit]")
         # Chromium posted the form with our own Origin (not "null"): the guard let it through.
         assert posted.value.request.header_value("origin") == base
         assert posted.value.status == 303, posted.value.text()
         assert page.locator("h1").inner_text() == "Allow access?", page.content()
+        page_url = page.url
         assert axe_violations(page) == []
         if redirect_path == "/cb":
             page.screenshot(path=str(DOCS / "console-consent.png"), full_page=True)
@@ -163,19 +165,32 @@ def test_owner_narrows_in_chromium_and_a_rogue_redirect_server_gets_nothing_beyo
         assert back["state"] == ["s-1"] and back["iss"] == [base]
         assert "cookie" not in visit["headers"], visit["headers"]
         assert "referer" not in visit["headers"], visit["headers"]
-        # The answer that sent the browser to the client deleted every cookie of ours.
-        assert context.cookies(f"{base}/consent/") == []
+        # Chromium holds no cookie of ours for the client's server (same host, another port)...
+        assert context.cookies(redirect_uri) == []
+        owner_cookies = {c["name"]: c for c in context.cookies(page_url)}
+        assert owner_cookies["cv_session"]["path"] == urlsplit(page_url).path.removesuffix(urlsplit(page_url).path.split("/", 3)[3])
+        # ...and whatever path of its own it sends the (still logged-in) browser to, it is sent no session.
+        page.goto(f"{base}/login")  # the back-off device id is set again (its path is fixed: /login)
+        for path in ("/", "/o/", "/login", "/consent/", "/static/console.css", "/o/x/status"):
+            page.goto(f"http://{redirect_host}:{rogue.port}{path}")
+        for visit in rogue.seen:
+            assert "cv_session" not in visit["headers"].get("cookie", ""), visit
+            # Only the back-off device id (Path=/login) can reach it: not a credential (docs/threat-model.md).
+            sent = visit["headers"].get("cookie", "")
+            assert sent == "" or (visit["path"] == "/login" and re.fullmatch(r"cv_device=[A-Za-z0-9_-]{43}", sent)), visit
+        page.goto(page_url.rsplit("/oauth/", 1)[0] + "/")
+        assert page.locator("h1").inner_text() == "Inbox"
 
         # The replay: whatever headers it got, sent back to the vault, win nothing.
         replay = {k: v for k, v in visit["headers"].items() if k not in ("host", "content-length", "connection", "accept-encoding")}
         widened = http.post(f"{base}/authorize", headers=replay, data={"scope": "search:* read:* write:* delete:*", "decision": "approve",
                             "client_id": client_id, "redirect_uri": redirect_uri, "code_challenge": challenge})  # fmt: skip
         assert widened.status_code in (404, 405) and "location" not in widened.headers
-        home = http.get(f"{base}/consent/", headers=replay)
-        assert "passphrase" in home.text and "set-cookie" not in {k.lower() for k in home.headers if k.lower() == "cv_session"}
+        assert http.get(f"{base}/o/x/", headers=replay).headers["location"] == "/login"
         again = http.get(f"{base}/authorize?{urlencode({**query, 'scope': 'read:*'})}", headers=replay)
         assert again.status_code == 303 and again.headers["location"].startswith("/consent/oauth/")
-        assert "passphrase" in http.get(f"{base}{again.headers['location']}", headers=replay).text
+        door = http.get(f"{base}{again.headers['location']}", headers=replay)
+        assert door.status_code == 303 and door.headers["location"].startswith("/login?next=oauth")
 
         # The code buys exactly what the owner approved, and the next MCP call sees only that.
         issued = http.post(f"{base}/token", data={"grant_type": "authorization_code", "client_id": client_id, "code": back["code"][0],
@@ -205,14 +220,14 @@ def test_an_error_redirect_to_a_rogue_client_carries_no_cookie_and_leaves_none_i
     page.fill("#passphrase", PASSPHRASE)
     page.click("button[type=submit]")
     assert page.locator("h1").inner_text() == "Allow access?"
-    assert {c["name"] for c in context.cookies(f"{base}/consent/")} == {"cv_session", "cv_device"}
+    assert {c["name"] for c in context.cookies([page.url, f"{base}/login"])} == {"cv_session", "cv_device"}
     # While the owner is logged in, the rogue makes the browser ask for an owner-only scope: an error redirect to it.
     with page.expect_navigation(url=f"{redirect_uri}*"):
         page.goto(f"{base}/authorize?{urlencode({**query, 'scope': 'export:*'})}")
     (visit,) = [v for v in rogue.seen if v["path"].startswith("/cb")]
     assert parse_qs(urlsplit(visit["path"]).query)["error"] == ["invalid_scope"]
     assert "cookie" not in visit["headers"], visit["headers"]
-    assert context.cookies(f"{base}/consent/") == []
+    assert context.cookies(redirect_uri) == [] and context.cookies(f"{base}/login") == []
     context.close()
 
 
@@ -223,12 +238,12 @@ def test_a_cross_site_form_post_from_another_loopback_port_is_refused_in_chromiu
     # no-referrer makes Chromium send "Origin: null"; origin sends the rogue's own origin: both are refused.
     rogue.attack_html = (
         f"<!doctype html><meta name=referrer content={referrer}><title>win a prize</title>"
-        f'<form method=post action="{base}/consent/login"><input name=passphrase value=guess>'
-        "<input name=token value=x><input name=next value=/consent/><button id=go>go</button></form>"
+        f'<form method=post action="{base}/login"><input name=passphrase value=guess>'
+        "<input name=token value=x><input name=next value=''><button id=go>go</button></form>"
     )
     page = browser.new_page()
     page.goto(f"http://127.0.0.1:{rogue.port}/attack")
-    with page.expect_response(f"{base}/consent/login") as answer:
+    with page.expect_response(f"{base}/login") as answer:
         page.click("#go")
     assert answer.value.status == 403
     assert answer.value.json() == {"error": "forbidden_origin"}
@@ -239,14 +254,16 @@ def test_a_cross_site_form_post_from_another_loopback_port_is_refused_in_chromiu
 def test_the_one_time_link_logs_chromium_in_and_the_pages_pass_axe(base: str, vault: VaultService, browser: Any) -> None:
     context = browser.new_context()
     page = context.new_page()
-    page.goto(f"{base}/consent/link?token={vault.owner_login_link(OWNER)}")
+    page.goto(f"{base}/login/link?token={vault.owner_login_link(OWNER)}")
     assert axe_violations(page) == []
-    page.click("button[type=submit]")
-    assert page.locator("h1").inner_text() == "Signed in"
+    page.click("main button[type=submit]")
+    assert page.locator("h1").inner_text() == "Inbox"
     assert axe_violations(page) == []
-    (session,) = [c for c in context.cookies(f"{base}/consent/") if c["name"] == "cv_session"]
-    assert session["httpOnly"] and session["sameSite"] == "Strict" and session["path"] == "/consent/"
-    page.click("button[type=submit]")
+    console = urlsplit(page.url).path
+    (session,) = [c for c in context.cookies(page.url) if c["name"] == "cv_session"]
+    assert session["httpOnly"] and session["sameSite"] == "Strict" and session["path"] == console
+    assert [c for c in context.cookies(f"{base}/") if c["name"] == "cv_session"] == []
+    page.click("nav button[type=submit]")
     assert page.locator("h1").inner_text() == "Logged out"
-    assert [c for c in context.cookies(f"{base}/consent/") if c["name"] == "cv_session"] == []
+    assert [c for c in context.cookies(f"{base}{console}") if c["name"] == "cv_session"] == []
     context.close()

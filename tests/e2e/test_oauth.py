@@ -89,7 +89,7 @@ class Flow:
         return answer
 
     def login(self, page: httpx2.Response) -> httpx2.Response:
-        logged = self.http.post(f"{self.base}/consent/login", data={**hidden_fields(page.text), "passphrase": PASSPHRASE})
+        logged = self.http.post(f"{self.base}/login", data={**hidden_fields(page.text), "passphrase": PASSPHRASE})
         assert logged.status_code == 303, logged.text
         answer = logged
         while answer.status_code == 303 and answer.headers["location"].startswith("/"):
@@ -258,7 +258,9 @@ def test_form_tokens_are_server_side_and_never_equal_a_cookie(flow: Flow) -> Non
     tokens = {hidden_fields(login.text)["token"], hidden_fields(page.text)["token"]}
     assert cookies and not tokens & cookies
     session = next(c for c in flow.http.cookies.jar if c.name == "cv_session")
-    assert session.path == "/consent/" and session.has_nonstandard_attr("HttpOnly")
+    # Under the session's secret path: no other server on this host (another port) is sent it.
+    assert re.fullmatch(r"/o/[A-Za-z0-9_-]{24}/", session.path) and session.has_nonstandard_attr("HttpOnly")
+    assert page.url.path.startswith(session.path)
     assert session.get_nonstandard_attr("SameSite", "").lower() == "strict"
 
 
@@ -368,7 +370,7 @@ def test_a_decision_failing_in_the_core_renders_the_error_page_not_json(flow: Fl
     assert "Cannot continue" in gone.text and "start again from the app" in gone.text and "location" not in gone.headers
 
 
-FORM_ROUTES = ["/token", "/consent/login", "/consent/link", "/consent/logout", "/consent/oauth/abc", "/consent/abc"]
+FORM_ROUTES = ["/token", "/login", "/login/link", "/o/abc/logout", "/o/abc/oauth/abc", "/o/abc/consent/abc"]
 
 
 @pytest.mark.parametrize("path", FORM_ROUTES)
@@ -386,22 +388,31 @@ def test_every_form_route_caps_its_body_and_refuses_multipart(flow: Flow, path: 
     assert under.status_code not in (413, 500) and "urlencoded" not in under.text
 
 
-def test_the_answer_that_sends_the_browser_to_the_client_deletes_the_session_cookie(flow: Flow) -> None:
+def console_of(flow: Flow) -> str:
+    """The console base of the browser's session: the path of its session cookie (without the trailing /)."""
+    session = next(c for c in flow.http.cookies.jar if c.name == "cv_session")
+    return f"{flow.base}{session.path.rstrip('/')}"
+
+
+def test_the_answer_that_sends_the_browser_to_the_client_carries_no_cookie_of_ours(flow: Flow) -> None:
     meta = flow.discover()
     page = flow.login(flow.open_page(meta, client_query(flow, meta, "search:memories")))
     decided = decide(flow, page, scope="search:memories", decision="approve")
     assert decided.status_code == 303 and decided.headers["location"].startswith(REDIRECT)
-    dropped = [c for c in decided.headers.get_list("set-cookie") if c.startswith("cv_session=")]
-    assert dropped and "Max-Age=0" in dropped[0]
-    assert "cv_session" not in flow.http.cookies
-    assert "passphrase" in flow.http.get(f"{flow.base}/consent/").text
+    # The back-off device id (a fixed path) is dropped; the session lives on under its secret path.
+    dropped = {c.split("=")[0] for c in decided.headers.get_list("set-cookie") if "Max-Age=0" in c}
+    assert dropped == {"cv_device"}
+    assert "Inbox" in flow.http.get(f"{console_of(flow)}/").text
+    # What a browser would send to the client's server (same host, another port): nothing of ours.
+    request = flow.http.build_request("GET", decided.headers["location"])
+    assert "cookie" not in request.headers
 
 
 @pytest.mark.parametrize(
     "broken",
     [{"response_type": "token"}, {"code_challenge_method": "plain"}, {"resource": "https://other.example/mcp"}, {"scope": "export:*"}],
 )
-def test_every_error_redirect_to_the_client_deletes_the_session_and_device_cookies(flow: Flow, broken: dict[str, str]) -> None:
+def test_every_error_redirect_to_the_client_drops_the_device_cookie(flow: Flow, broken: dict[str, str]) -> None:
     meta = flow.discover()
     query = client_query(flow, meta, "search:memories")
     flow.login(flow.open_page(meta, query))
@@ -409,13 +420,13 @@ def test_every_error_redirect_to_the_client_deletes_the_session_and_device_cooki
     refused = flow.http.get(f"{meta['authorization_endpoint']}?{urlencode({**query, **broken})}")
     assert refused.status_code == 303 and refused.headers["location"].startswith(REDIRECT)
     dropped = {c.split("=")[0] for c in refused.headers.get_list("set-cookie") if "Max-Age=0" in c}
-    assert dropped == {"cv_session", "cv_device"}
-    assert "passphrase" in flow.http.get(f"{flow.base}/consent/").text
+    assert dropped == {"cv_device"}
+    assert "cookie" not in flow.http.build_request("GET", refused.headers["location"]).headers
 
 
 def test_authorize_refuses_a_stored_redirect_under_the_owner_cookie_path_without_redirecting(flow: Flow, vault: VaultService) -> None:
-    # A pre-registered app (or a client stored before the rule) naming /consent/cb is refused at /authorize, shown no page.
-    under = "http://127.0.0.1:9/consent/cb"
+    # A pre-registered app (or a client stored before the rule) naming /o/cb is refused at /authorize, shown no page.
+    under = "http://127.0.0.1:9/o/cb"
     vault.add_app(OWNER, "oldapp", redirect_uris=[under])
     meta = flow.discover()
     _, challenge = pkce()
@@ -423,7 +434,7 @@ def test_authorize_refuses_a_stored_redirect_under_the_owner_cookie_path_without
              "code_challenge_method": "S256", "scope": "export:*"}  # fmt: skip
     refused = flow.http.get(f"{meta['authorization_endpoint']}?{urlencode(query)}")
     assert refused.status_code == 400 and "location" not in refused.headers
-    assert "invalid_redirect_uri" in refused.text and "/consent/" in refused.text
+    assert "invalid_redirect_uri" in refused.text and "/o/" in refused.text
     registered = flow.http.post(meta["registration_endpoint"], json={"redirect_uris": [under]})
     assert registered.status_code == 400 and registered.json()["error"] == "invalid_redirect_uri"
 
@@ -444,14 +455,16 @@ def test_every_owner_page_carries_the_security_headers_and_no_script(flow: Flow,
     meta = flow.discover()
     login = flow.open_page(meta, client_query(flow, meta, "search:memories"))
     page = flow.login(login)
-    home = flow.http.get(f"{flow.base}/consent/")
+    home = flow.http.get(f"{console_of(flow)}/")
     for answer in (login, page, home):
         assert answer.status_code == 200
         csp = answer.headers["content-security-policy"]
         assert "frame-ancestors 'none'" in csp and "default-src 'none'" in csp and "unsafe-inline" not in csp
         assert answer.headers["referrer-policy"] == "same-origin"
         assert answer.headers["cache-control"] == "no-store" and answer.headers["x-content-type-options"] == "nosniff"
-        assert "<script" not in answer.text and "<style" not in answer.text and "no-referrer" not in answer.text
+        # Scripts only as files of ours (CSP script-src 'self'), never inline.
+        assert not re.search(r"<script(?![^>]*\bsrc=\"/static/)", answer.text), answer.text
+        assert "<style" not in answer.text and " style=" not in answer.text and "no-referrer" not in answer.text
     assert "form-action 'self' http://127.0.0.1:9" in page.headers["content-security-policy"]
 
 
@@ -460,16 +473,16 @@ def test_a_login_from_a_foreign_or_null_origin_is_refused_and_the_vaults_own_ori
     login = flow.open_page(meta, client_query(flow, meta, "search:memories"))
     form = {**hidden_fields(login.text), "passphrase": PASSPHRASE}
     for origin in ("null", "http://127.0.0.1:9", "http://evil.example"):
-        refused = flow.http.post(f"{flow.base}/consent/login", data=form, headers={"Origin": origin})
+        refused = flow.http.post(f"{flow.base}/login", data=form, headers={"Origin": origin})
         assert refused.status_code == 403 and refused.json()["error"] == "forbidden_origin"
-    own = flow.http.post(f"{flow.base}/consent/login", data=form, headers={"Origin": flow.base})
+    own = flow.http.post(f"{flow.base}/login", data=form, headers={"Origin": flow.base})
     assert own.status_code == 303
 
 
 def test_a_wrong_owner_passphrase_is_refused_on_the_login_page(flow: Flow) -> None:
     meta = flow.discover()
     page = flow.open_page(meta, client_query(flow, meta, "search:memories"))
-    refused = flow.http.post(f"{flow.base}/consent/login", data={**hidden_fields(page.text), "passphrase": "not it at all"})
+    refused = flow.http.post(f"{flow.base}/login", data={**hidden_fields(page.text), "passphrase": "not it at all"})
     assert refused.status_code == 401 and "cv_session" not in refused.headers.get("set-cookie", "")
 
 
@@ -478,10 +491,10 @@ def test_wrong_passphrases_lock_out_that_browser_only_and_the_cli_link_always_wo
     query = client_query(flow, meta, "search:memories")
     form = hidden_fields(flow.open_page(meta, query).text)
     for _ in range(5):
-        wrong = flow.http.post(f"{flow.base}/consent/login", data={**form, "passphrase": "a wrong guess"})
+        wrong = flow.http.post(f"{flow.base}/login", data={**form, "passphrase": "a wrong guess"})
         assert wrong.status_code == 401
         form = hidden_fields(wrong.text)  # each form token is good for one attempt
-    locked = flow.http.post(f"{flow.base}/consent/login", data={**form, "passphrase": PASSPHRASE})
+    locked = flow.http.post(f"{flow.base}/login", data={**form, "passphrase": PASSPHRASE})
     assert locked.status_code == 429 and int(locked.headers["retry-after"]) >= 1
     assert "cv_session" not in locked.headers.get("set-cookie", "")
     # The owner's own browser (another device id) is not locked out by those guesses.
@@ -490,22 +503,22 @@ def test_wrong_passphrases_lock_out_that_browser_only_and_the_cli_link_always_wo
         assert "Allow access?" in owner.login(owner.open_page(meta, query)).text
     # And the locked browser still logs in with a one-time link from the CLI, once.
     link = vault.owner_login_link(OWNER)
-    assert "Log in" in flow.http.get(f"{flow.base}/consent/link", params={"token": link}).text
-    used = flow.http.post(f"{flow.base}/consent/link", data={"link": link})
-    assert used.status_code == 303 and "Signed in" in flow.http.get(f"{flow.base}/consent/").text
-    assert flow.http.post(f"{flow.base}/consent/link", data={"link": link}).status_code == 401
+    assert "Log in" in flow.http.get(f"{flow.base}/login/link", params={"token": link}).text
+    used = flow.http.post(f"{flow.base}/login/link", data={"link": link})
+    assert used.status_code == 303 and "Inbox" in flow.http.get(f"{flow.base}{used.headers['location']}").text
+    assert flow.http.post(f"{flow.base}/login/link", data={"link": link}).status_code == 401
 
 
 def test_parallel_wrong_passphrases_cannot_pass_the_back_off_and_a_login_form_is_used_once(flow: Flow) -> None:
     meta = flow.discover()
     query = client_query(flow, meta, "search:memories")
     forms = [hidden_fields(flow.open_page(meta, query).text) for _ in range(FREE_FAILURES + 5)]
-    replayed = flow.http.post(f"{flow.base}/consent/login", data={**forms[0], "passphrase": "a wrong guess"})
+    replayed = flow.http.post(f"{flow.base}/login", data={**forms[0], "passphrase": "a wrong guess"})
     assert replayed.status_code == 401
-    assert flow.http.post(f"{flow.base}/consent/login", data={**forms[0], "passphrase": PASSPHRASE}).status_code == 403
+    assert flow.http.post(f"{flow.base}/login", data={**forms[0], "passphrase": PASSPHRASE}).status_code == 403
     answers: list[int] = []
     guesses = [threading.Thread(target=lambda f=f: answers.append(
-        flow.http.post(f"{flow.base}/consent/login", data={**f, "passphrase": "a wrong guess"}).status_code)) for f in forms[1:]]  # fmt: skip
+        flow.http.post(f"{flow.base}/login", data={**f, "passphrase": "a wrong guess"}).status_code)) for f in forms[1:]]  # fmt: skip
     for guess in guesses:
         guess.start()
     for guess in guesses:
@@ -515,24 +528,30 @@ def test_parallel_wrong_passphrases_cannot_pass_the_back_off_and_a_login_form_is
 
 
 def test_logout_ends_the_session(flow: Flow, vault: VaultService) -> None:
-    flow.http.post(f"{flow.base}/consent/link", data={"link": vault.owner_login_link(OWNER)})
-    home = flow.http.get(f"{flow.base}/consent/")
-    assert "Signed in" in home.text
-    out = flow.http.post(f"{flow.base}/consent/logout", data=hidden_fields(home.text))
+    used = flow.http.post(f"{flow.base}/login/link", data={"link": vault.owner_login_link(OWNER)})
+    home = flow.http.get(f"{flow.base}{used.headers['location']}")
+    assert "Inbox" in home.text
+    action = re.search(r'<form method=post action="([^"]+/logout)"', home.text)[1]  # type: ignore[index]
+    out = flow.http.post(f"{flow.base}{action}", data=hidden_fields(home.text))
     assert out.status_code == 200 and "Logged out" in out.text
-    assert "passphrase" in flow.http.get(f"{flow.base}/consent/").text
+    after = flow.http.get(f"{flow.base}{used.headers['location']}")
+    assert after.status_code == 303 and after.headers["location"] == "/login"
+    assert "passphrase" in flow.http.get(f"{flow.base}/login").text
 
 
 def test_the_owner_approves_an_mcp_access_request_on_the_consent_page(flow: Flow, vault: VaultService) -> None:
     app = vault.authenticate_app(vault.add_app(OWNER, "asker").token)
     asked = vault.request_access(app, ["search:memories"], "recall my habits")
-    page = flow.http.get(f"{flow.base}{asked.link}")
+    door = flow.http.get(f"{flow.base}{asked.link}")
+    assert door.status_code == 303 and door.headers["location"] == f"/login?next=consent%2F{asked.id}"
+    page = flow.http.get(f"{flow.base}{door.headers['location']}")
     assert "passphrase" in page.text
-    logged = flow.http.post(f"{flow.base}/consent/login", data={**hidden_fields(page.text), "passphrase": PASSPHRASE})
-    assert logged.status_code == 303 and logged.headers["location"] == asked.link
-    page = flow.http.get(f"{flow.base}{asked.link}")
+    logged = flow.http.post(f"{flow.base}/login", data={**hidden_fields(page.text), "passphrase": PASSPHRASE})
+    inside = logged.headers["location"]
+    assert logged.status_code == 303 and re.fullmatch(rf"/o/[A-Za-z0-9_-]{{24}}{asked.link}", inside)
+    page = flow.http.get(f"{flow.base}{inside}")
     assert "recall my habits" in page.text and "search:memories" in page.text
-    decided = flow.http.post(f"{flow.base}{asked.link}", data={**hidden_fields(page.text), "decision": "approve"})
+    decided = flow.http.post(f"{flow.base}{inside}", data={**hidden_fields(page.text), "decision": "approve"})
     assert decided.status_code == 200 and "Approved" in decided.text
     assert vault.list_access(app).scopes == ["search:memories"]
 

@@ -47,17 +47,19 @@ def test_a_malformed_redirect_uri_is_refused(vault: VaultService, uri: str) -> N
 
 @pytest.mark.parametrize(
     "uri",
-    ["http://127.0.0.1:9/consent/cb", "http://localhost:9/consent/", "http://[::1]:9/consent", "http://127.0.0.1:9/%63onsent/cb",
-     "https://client.example/consent/cb"],
+    ["http://127.0.0.1:9/o/k/cb", "http://localhost:9/o/", "http://[::1]:9/o", "http://127.0.0.1:9/%6F/x", "http://127.0.0.1:9/login",
+     "http://127.0.0.1:9/login/link", "https://client.example/o/cb"],
 )  # fmt: skip
-def test_a_redirect_uri_under_the_owner_cookie_path_is_refused(vault: VaultService, uri: str) -> None:
-    # The browser would send the owner's session cookie (Path=/consent/) along with the redirect.
-    with pytest.raises(InvalidInput, match="/consent/"):
+def test_a_redirect_uri_under_the_owner_cookie_paths_is_refused(vault: VaultService, uri: str) -> None:
+    # Defence in depth: the owner's cookies live under /o/<key>/ and /login (browsers share cookies across ports).
+    with pytest.raises(InvalidInput, match="vault's own path"):
         vault.oauth_register("ok", [uri])
-    with pytest.raises(InvalidInput, match="/consent/"):
+    with pytest.raises(InvalidInput, match="vault's own path"):
         vault.oauth_client("https://client.example/c.json", {"client_id": "https://client.example/c.json", "redirect_uris": [uri]})
     assert stored_clients(vault) == 0
-    vault.oauth_register("ok", ["http://127.0.0.1:9/consented", "http://127.0.0.1:9/cb/consent/"])
+    vault.oauth_register(
+        "ok", ["http://127.0.0.1:9/other", "http://127.0.0.1:9/cb/o/", "http://127.0.0.1:9/logins", "http://127.0.0.1:9/consent/cb"]
+    )
 
 
 def test_unused_dynamic_clients_are_capped_and_the_oldest_go_first(vault: VaultService) -> None:
