@@ -16,12 +16,14 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
 from fastapi import FastAPI
 
 from tests.conftest import PASSPHRASE
+from tests.e2e.console import CHROMIUM, CHROMIUM_ARGS, OwnerPage
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / ".tools" / "mcp" / "node_modules"
@@ -114,3 +116,44 @@ def serve_in_thread(make_app: Callable[[str], FastAPI]) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=30)
         sock.close()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("playwright is not installed: pip install -e '.[dev]'", pytrace=False)
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/install-browser-tools.sh", pytrace=False)
+    with sync_playwright() as pw:
+        launched = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def console_base(vault: Any) -> Iterator[str]:
+    """The vault of the ``vault`` fixture served over real HTTP by uvicorn (its base URL)."""
+    from mcp_server.http import create_app
+
+    yield from serve_in_thread(lambda url: create_app(vault, url))
+
+
+@pytest.fixture
+def owner(browser: Any, console_base: str, vault: Any) -> Iterator[OwnerPage]:
+    """A Chromium page logged in as the owner through the one-time link of ``ctxvault ui``, at the Inbox."""
+    from vault import OWNER
+
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(f"{console_base}/login/link?token={vault.owner_login_link(OWNER)}")
+    page.click("main button[type=submit]")
+    assert page.locator("h1").inner_text() == "Inbox", page.content()
+    try:
+        yield OwnerPage(page, context, console_base, page.url.rstrip("/"))
+    finally:
+        context.close()

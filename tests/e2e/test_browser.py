@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -30,15 +29,10 @@ import pytest
 from mcp_server.http import create_app
 from schemas.items import MemoryIn
 from tests.conftest import PASSPHRASE
-from tests.e2e.conftest import ROOT, serve_in_thread
+from tests.e2e.conftest import serve_in_thread
+from tests.e2e.console import DOCS, axe_violations
 from tests.e2e.test_oauth import call_tool
 from vault import OWNER, VaultService
-
-CHROMIUM = Path("/usr/bin/chromium")
-AXE = ROOT / ".tools" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
-DOCS = ROOT / "docs"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]  # fmt: skip
 
 
 @dataclass
@@ -87,31 +81,6 @@ def base(vault: VaultService) -> Iterator[str]:
     vault.remember(OWNER, MemoryIn(text="My salary review standup is in March", space="work", sensitivity="high"))
     vault.remember(OWNER, MemoryIn(text="My standup desk helps my back pain", space="health", sensitivity="high"))
     yield from serve_in_thread(lambda url: create_app(vault, url))
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("playwright is not installed: pip install -e '.[dev]'", pytrace=False)
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/install-browser-tools.sh", pytrace=False)
-    with sync_playwright() as pw:
-        launched = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-def axe_violations(page: Any) -> list[dict[str, Any]]:
-    """Serious or critical axe-core violations on the page (axe injected through the debugger, so our CSP stays on)."""
-    if not AXE.exists():
-        pytest.fail(f"axe-core is missing at {AXE}: run scripts/install-browser-tools.sh", pytrace=False)
-    page.evaluate(AXE.read_text())
-    result: dict[str, Any] = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    return [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
 
 
 def pkce() -> tuple[str, str]:
