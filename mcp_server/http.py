@@ -23,7 +23,7 @@ from mcp.server.auth.settings import AuthSettings
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mcp_server import oauth
+from mcp_server import oauth, rest
 from mcp_server.oauth import MetadataFetcher, fetch_client_metadata
 from mcp_server.server import VaultAccess, build_server
 from mcp_server.stepup import StepUp, oauth_token_check
@@ -162,11 +162,12 @@ def create_app(
     @app.exception_handler(VaultError)
     async def vault_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, VaultError)
-        status = exc.http_status
-        return JSONResponse({"error": {"type": type(exc).__name__, "message": exc.message}, "status": status}, status_code=status)
+        return rest.error_response(exc)
 
     if harness_principal is None:
-        app.state.console = oauth.install(app, access, base_url, fetch_metadata)
+        app.state.console = console = oauth.install(app, access, base_url, fetch_metadata)
+        rest.install(app, console, resource)
+        app.add_middleware(rest.BodyCap)
 
         app.add_middleware(
             StepUp, access=access, resource=resource, resource_metadata=f"{base_url}/.well-known/oauth-protected-resource/mcp"
