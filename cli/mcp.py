@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import html
 import json
 import os
 import re
@@ -10,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -22,7 +24,7 @@ from cli.context import CLIState, JsonFlag, state
 from cli.errors import err_console
 from cli.output import render, write_private
 from vault import OWNER, VaultService, session
-from vault.errors import InvalidInput, VaultLocked
+from vault.errors import InvalidInput, VaultBusy, VaultLocked
 from vault.principal import Principal
 from vault.unlock import open_store, unlock_key
 
@@ -148,22 +150,104 @@ def serve(
 def ui(
     ctx: typer.Context,
     url: Annotated[str, typer.Option("--url", help="Where `ctxvault serve` answers.")] = "http://127.0.0.1:8765",
-    open_browser: Annotated[bool, typer.Option("--open", help="Also open the link in the default browser.")] = False,
+    open_browser: Annotated[bool, typer.Option("--open", help="Also open the console in the default browser.")] = False,
+    start: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Start `ctxvault serve` in the background when nothing answers at --url.")
+    ] = True,
 ) -> None:
-    """Print a one-time link that logs your browser in to the vault's own pages (works once, for 5 minutes).
+    """Open your console: a one-time link that logs your browser in (works once, for 5 minutes).
 
-    Uses the unlock session when there is one, so no passphrase is typed. The link logs in
-    even while wrong passphrases have the login page backing off.
+    Uses the unlock session when there is one, so no passphrase is typed; the link logs in
+    even while wrong passphrases have the login page backing off. When nothing answers at
+    --url (a loopback address), `ctxvault serve` is started in the background first (it needs
+    the unlock session, CTXVAULT_PASSPHRASE or --passphrase-file; its log is serve.log in
+    the vault directory). With --open the browser is given a private file that leads to the
+    link, so the token never appears on a process command line.
 
-    Example: ctxvault ui --url http://127.0.0.1:8765 --open
+    Example: ctxvault ui --open
     """
-    import webbrowser
-
-    token = state(ctx).service().owner_login_link(OWNER)  # the session's key when one runs
-    link = f"{url.rstrip('/')}/login/link?token={token}"
+    st = state(ctx)
+    svc = st.service()  # the session's key when one runs
+    base = url.rstrip("/")
+    if not _answers(base):
+        if not start:
+            raise VaultBusy(f"nothing answers at {base}: run `ctxvault serve` first")
+        _start_server(st, base)
+    token = svc.owner_login_link(OWNER)
+    link = f"{base}/login/link?token={token}"
     typer.echo(link)
     if open_browser:
-        webbrowser.open(link)
+        import webbrowser
+
+        webbrowser.open(_link_file(st.settings.home, link).as_uri())
+
+
+def _answers(base: str) -> bool:
+    import httpx2
+
+    try:
+        httpx2.get(f"{base}/login", timeout=2.0)
+    except httpx2.HTTPError:
+        return False
+    return True
+
+
+def _start_server(st: CLIState, base: str) -> None:
+    """Start `ctxvault serve` detached on ``base``'s loopback port; wait until it answers.
+
+    Raises:
+        InvalidInput: ``base`` is not a loopback http address. VaultLocked: no unattended key.
+        VaultBusy: it did not answer within 30 s (see serve.log).
+    """
+    from urllib.parse import urlsplit
+
+    from mcp_server.http import is_loopback
+
+    parts = urlsplit(base)
+    if parts.scheme != "http" or not parts.hostname or not is_loopback(parts.hostname):
+        raise InvalidInput(f"{base} is not a loopback http address: start `ctxvault serve` there yourself")
+    open_unattended(st).close()  # the same rule serve applies, reported here instead of in a log
+    argv = [sys.executable, "-c", "from cli.app import main; main()"]
+    if st.passphrase_file is not None:
+        argv += ["--passphrase-file", str(st.passphrase_file)]
+    argv += ["serve", "--host", parts.hostname, "--port", str(parts.port or 80)]
+    log_path = st.settings.home / "serve.log"
+    with log_path.open("ab") as log:
+        server = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            env={**os.environ, "CTXVAULT_HOME": str(st.settings.home)},
+        )
+    server.returncode = 0  # detached on purpose: it outlives this command and is never waited for
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if _answers(base):
+            err_console.print(f"ctxvault: started `ctxvault serve` at {base} (log: {log_path})", markup=False)
+            return
+        time.sleep(0.25)
+    raise VaultBusy(f"`ctxvault serve` did not answer at {base} within 30 s; see {log_path}")
+
+
+def _link_file(home: Path, link: str) -> Path:
+    """A private page (0600, in a 0700 folder of the vault) that sends the browser to ``link``.
+
+    The browser is started with the file's path, not the link: a command line is visible to
+    every local user. The token in it works once, for 5 minutes; the next `ui` overwrites it."""
+    folder = home / "ui"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    folder.chmod(0o700)
+    page = folder / "open.html"
+    fd = os.open(page, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    target = html.escape(link, quote=True)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(
+            f'<!doctype html><meta charset=utf-8><meta http-equiv=refresh content="0;url={target}">'
+            f'<title>Context Vault</title><a href="{target}">Open your Context Vault console</a>'
+        )
+    return page
 
 
 def _seconds(text: str) -> int:

@@ -193,13 +193,71 @@ def test_connect_never_puts_a_token_in_a_project_file(ctxvault: Invoke, initiali
 def test_ui_prints_a_one_time_login_link_that_the_vault_redeems_once(ctxvault: Invoke, vault: VaultService) -> None:
     from urllib.parse import parse_qs, urlsplit
 
+    from mcp_server.http import create_app
+    from tests.e2e.conftest import serve_in_thread
     from vault.errors import InvalidToken
 
-    printed = ctxvault("ui", "--url", "http://127.0.0.1:8765/")
-    assert printed.exit_code == 0, printed.output
-    link = urlsplit(printed.stdout.strip())
-    assert (link.netloc, link.path) == ("127.0.0.1:8765", "/login/link")
-    token = parse_qs(link.query)["token"][0]
-    vault.redeem_owner_login(token)
-    with pytest.raises(InvalidToken):
+    for base in serve_in_thread(lambda url: create_app(vault, url)):
+        printed = ctxvault("ui", "--url", f"{base}/")
+        assert printed.exit_code == 0, printed.output
+        link = urlsplit(printed.stdout.strip())
+        assert (f"http://{link.netloc}", link.path) == (base, "/login/link")
+        assert "started" not in printed.output  # something answered: nothing else is started
+        token = parse_qs(link.query)["token"][0]
         vault.redeem_owner_login(token)
+        with pytest.raises(InvalidToken):
+            vault.redeem_owner_login(token)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_ui_without_a_server_says_so_or_starts_one_in_the_background(
+    ctxvault: Invoke, vault: VaultService, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import signal
+    import subprocess
+
+    import httpx2
+
+    port = free_port()
+    refused = ctxvault("ui", "--url", f"http://127.0.0.1:{port}", "--no-serve")
+    assert refused.exit_code == 18 and "nothing answers" in refused.output
+    started = ctxvault("ui", "--url", f"http://127.0.0.1:{port}")
+    try:
+        assert started.exit_code == 0, started.output
+        assert "started `ctxvault serve`" in started.output
+        link = started.stdout.strip().splitlines()[-1]
+        assert httpx2.get(link, timeout=10).status_code == 200
+    finally:
+        found = subprocess.run(["pgrep", "-f", f"serve --host 127.0.0.1 --port {port}"], capture_output=True, text=True)
+        for pid in found.stdout.split():
+            os.kill(int(pid), signal.SIGTERM)
+    assert found.stdout.split(), "the background server was not found"
+
+
+def test_ui_open_gives_the_browser_a_private_file_never_the_token(
+    ctxvault: Invoke, vault: VaultService, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import webbrowser
+
+    from mcp_server.http import create_app
+    from tests.e2e.conftest import serve_in_thread
+
+    opened: list[str] = []
+    monkeypatch.setattr(webbrowser, "open", lambda uri: opened.append(uri) or True)
+    for base in serve_in_thread(lambda url: create_app(vault, url)):
+        printed = ctxvault("ui", "--url", base, "--open")
+        assert printed.exit_code == 0, printed.output
+    token = printed.stdout.strip().rsplit("token=", 1)[1]
+    (uri,) = opened
+    assert uri.startswith("file://") and token not in uri
+    page = Path(uri.removeprefix("file://"))
+    assert page.stat().st_mode & 0o777 == 0o600 and page.parent.stat().st_mode & 0o777 == 0o700
+    assert token in page.read_text()
