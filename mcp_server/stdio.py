@@ -124,7 +124,7 @@ class GuardedLines(anyio.AsyncFile[str]):
 
     async def readline(self) -> str:
         while True:
-            line = await super().readline()
+            line = await anyio.to_thread.run_sync(self._bounded_line)
             if not line:
                 return line
             refusal = screen(line)
@@ -133,6 +133,18 @@ class GuardedLines(anyio.AsyncFile[str]):
             log.info("refused a stdio line: %s", refusal.reason)
             if refusal.reply is not None:
                 await self._refusals.send(refusal.reply)
+
+    def _bounded_line(self) -> str:
+        """One line, never holding more than MESSAGE_CHARS + 1 characters of it: a longer line's
+        rest is read and dropped in pieces, and what is returned is too long for ``screen``."""
+        fp = self.wrapped
+        line: str = fp.readline(MESSAGE_CHARS + 1)
+        if len(line) <= MESSAGE_CHARS or line.endswith("\n"):
+            return line
+        while True:
+            rest: str = fp.readline(65536)
+            if not rest or rest.endswith("\n"):
+                return line
 
 
 @contextmanager
