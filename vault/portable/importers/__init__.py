@@ -6,7 +6,6 @@ to the vault: ``vault.portable.merge`` does, in one transaction.
 
 from __future__ import annotations
 
-import tarfile
 from datetime import datetime
 from pathlib import Path
 
@@ -37,7 +36,7 @@ def detect(path: Path) -> ImportFormat:
         if found := providers.sniff(path):
             return found  # type: ignore[return-value]
         return "markdown"
-    if bundle_io.is_age_file(path) or tarfile.is_tarfile(path):
+    if bundle_io.is_age_file(path) or bundle_io.looks_like_tar(path):
         return "bundle"
     suffix = path.suffix.lower()
     if suffix in markdown.SUFFIXES:
