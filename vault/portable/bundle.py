@@ -22,6 +22,7 @@ from typing import IO, Any
 
 import pyrage  # type: ignore[import-untyped]  # pyrage 1.4 ships no type stubs
 
+from schemas.portable import COMPANION_DIR
 from vault.errors import BadBundle, InvalidInput
 
 # Limits on what a bundle may hold; hostile archives are refused at the first header
@@ -95,10 +96,15 @@ def load_identities(path: Path) -> list[Identity]:
 # -- writing ------------------------------------------------------------------------------
 
 
+MANIFEST_MEMBER = f"{COMPANION_DIR}/manifest.json"
+MAX_MANIFEST_BYTES = 64 << 20
+
+
 def _write_tar(files: Mapping[str, bytes], out: IO[bytes], mtime: float) -> None:
+    # The manifest first: a reader then checks every later member against it before reading it.
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         dirs: set[str] = set()
-        for name in sorted(files):
+        for name in sorted(files, key=lambda n: (n != MANIFEST_MEMBER, n)):
             parts = PurePosixPath(name).parts
             for depth in range(1, len(parts)):
                 folder = "/".join(parts[:depth])
@@ -232,8 +238,15 @@ def _member_name(raw: str) -> str:
 
 
 def untar(stream: IO[bytes]) -> Files:
-    """Read a tar stream into memory, refusing links, special files, unsafe paths and bombs."""
+    """Read a tar stream into memory, refusing links, special files, unsafe paths and bombs.
+
+    When the manifest comes first (bundles written since it does), every later member must be
+    listed in it with the size it declares, or the bundle is refused before that member is
+    read: an unreferenced or oversized member costs nothing. Older bundles (manifest last)
+    are read under the size limits alone.
+    """
     files: Files = {}
+    listed: dict[str, int] | None = None
     total = members = 0
     try:
         with tarfile.open(fileobj=stream, mode="r|") as tar:
@@ -250,17 +263,36 @@ def untar(stream: IO[bytes]) -> Files:
                     raise BadBundle(f"bundle member {name[:80]!r} declares {info.size} bytes: over the size limit (tar bomb?)")
                 if name in files:
                     raise BadBundle(f"bundle member {name[:80]!r} appears twice")
+                if listed is not None and listed.get(name) != info.size:
+                    what = "is not listed in" if name not in listed else "has another size than"
+                    raise BadBundle(f"bundle member {name[:80]!r} {what} the manifest")
+                if not files and name == MANIFEST_MEMBER and info.size > MAX_MANIFEST_BYTES:
+                    raise BadBundle(f"the manifest declares {info.size} bytes; the limit is {MAX_MANIFEST_BYTES}")
                 fh = tar.extractfile(info)
                 data = fh.read() if fh is not None else b""
                 if len(data) != info.size:
                     raise BadBundle(f"bundle member {name[:80]!r} is truncated")
                 total += info.size
+                if not files and name == MANIFEST_MEMBER:
+                    listed = _listed(data)
                 files[name] = data
     except (tarfile.TarError, EOFError, OSError, UnicodeError) as exc:
         raise BadBundle("the bundle's archive is truncated or not a tar file") from exc
     if not files:
         raise BadBundle("the bundle's archive is empty")
     return files
+
+
+def _listed(manifest: bytes) -> dict[str, int]:
+    """The member sizes a manifest pins (checked in full later, with its hashes)."""
+    data = load_json(manifest, MANIFEST_MEMBER)
+    entries = data.get("files") if isinstance(data, dict) else None
+    if not isinstance(entries, dict):
+        raise BadBundle("the manifest lists no files")
+    sizes = {str(k): v.get("size") for k, v in entries.items() if isinstance(v, dict)}
+    if len(sizes) != len(entries) or not all(isinstance(v, int) and v >= 0 for v in sizes.values()):
+        raise BadBundle("the manifest's file list is malformed")
+    return {k: int(v) for k, v in sizes.items() if isinstance(v, int)}
 
 
 def read_encrypted(path: Path, *, identities: list[Identity] | None = None, passphrase: str | None = None) -> Files:

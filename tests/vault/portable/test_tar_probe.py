@@ -62,3 +62,39 @@ def test_random_bytes_are_rarely_a_tar_and_never_crash_the_probe(tmp_path_factor
     path.write_bytes(head)
     if looks_like_tar(path):
         assert tarfile.is_tarfile(path)
+
+
+def test_bundles_carry_the_manifest_first_and_an_unlisted_or_resized_member_is_refused_unread(tmp_path: Path) -> None:
+    import json
+
+    from vault.portable.bundle import MANIFEST_MEMBER, untar
+
+    manifest = json.dumps({"files": {"memory-store.json": {"sha256": "0" * 64, "size": 2}}}).encode()
+
+    def archive(members: list[tuple[str, bytes]]) -> io.BytesIO:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            for name, data in members:
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        buf.seek(0)
+        return buf
+
+    ok = untar(archive([(MANIFEST_MEMBER, manifest), ("memory-store.json", b"{}")]))
+    assert set(ok) == {MANIFEST_MEMBER, "memory-store.json"}
+    with pytest.raises(BadBundle, match="not listed in the manifest"):
+        untar(archive([(MANIFEST_MEMBER, manifest), ("memory-store.json", b"{}"), ("junk.bin", b"x" * 10_000)]))
+    with pytest.raises(BadBundle, match="another size than the manifest"):
+        untar(archive([(MANIFEST_MEMBER, manifest), ("memory-store.json", b"{ }")]))
+
+
+def test_an_export_writes_the_manifest_as_the_first_file(tmp_path: Path) -> None:
+    from vault.portable.bundle import MANIFEST_MEMBER, _write_tar
+
+    buf = io.BytesIO()
+    _write_tar({"a.json": b"{}", MANIFEST_MEMBER: b"{}", "documents/x.txt": b"x"}, buf, 0.0)
+    buf.seek(0)
+    with tarfile.open(fileobj=buf) as tar:
+        regular = [m.name for m in tar.getmembers() if m.isreg()]
+    assert regular[0] == MANIFEST_MEMBER and sorted(regular[1:]) == ["a.json", "documents/x.txt"]
