@@ -1,6 +1,6 @@
 """Capped reads of request bodies for the routes that take a form or a small JSON document.
 
-Every form route (``/token``, ``/consent/login``, ``/consent/link``, ``/consent/logout``, the
+Every form route (``/token``, ``/login``, ``/login/link``, ``/o/<key>/logout``, the
 decision posts) reads its body through ``read_form``: at most ``MAX_FORM_BYTES``, streamed,
 ``application/x-www-form-urlencoded`` only (a multipart body is refused, never spooled to
 disk). ``/register`` reads through ``read_capped`` with its own cap.
