@@ -76,6 +76,15 @@ class Manifest(_Model):
     files: dict[str, FileEntry]
 
 
+class DocumentFileInfo(_Model):
+    member: str = Field(description="Path of the original bytes inside the bundle.")
+    path: str = Field(description="Where the owner added it from.")
+    filename: str
+    mime: str
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
 class VersionEntry(_Model):
     """An earlier version of an item (``history`` in ``metadata["x-ctxvault"]`` and in documents.json), oldest first."""
 
@@ -88,6 +97,9 @@ class VersionEntry(_Model):
     saved_at: datetime = Field(description="When this version was written; with content_hash, how vaults recognise a shared version.")
     replaced_by: str
     replaced_at: datetime
+    file: DocumentFileInfo | None = Field(
+        default=None, description="A document version's file, a member of the bundle: the content that version held."
+    )
 
 
 class ItemExtras(_Model):
@@ -116,15 +128,6 @@ class PreferencesFile(_Model):
     """``x-ctxvault/preferences.json``: each preference key with its history."""
 
     preferences: list[PreferenceHistory]
-
-
-class DocumentFileInfo(_Model):
-    member: str = Field(description="Path of the original bytes inside the bundle.")
-    path: str = Field(description="Where the owner added it from.")
-    filename: str
-    mime: str
-    size: int = Field(ge=0)
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
 class ChunkEntry(_Model):

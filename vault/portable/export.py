@@ -100,20 +100,21 @@ def build_bundle(
     vec_units = [(str(r["item_id"]), int(r["seq"])) for r in vec_rows]
     with_vector = {item_id for item_id, seq in vec_units if seq == 0}
 
+    files: Files = {}
     try:
-        versions = _histories(store, scope, where, params)
+        versions = _histories(store, scope, where, params, files)
     except StoreCorrupt:
         if salvage is None:
             raise
         store = salvage.reopen()
         versions = {}
+        files = {}
         salvage.unreadable.append("history: the items' earlier versions are unreadable; exported without them")
     counts = BundleCounts(vectors=len(vec_rows))
     memories: list[dict[str, Any]] = []
     embeddings: list[dict[str, Any]] = []
     prefs: dict[str, list[Item]] = {}
     documents: list[DocumentEntry] = []
-    files: Files = {}
     spaces: dict[str, SpaceEntry] = {}
     row_of = {unit: n for n, unit in enumerate(vec_units)}
     for n, item in enumerate(items, 1):
@@ -253,11 +254,17 @@ def _readable_items(salvage: Salvage, where: str, params: list[Any]) -> list[Row
     return rows
 
 
-def _histories(store: Store, scope: ItemFilter, where: str, params: list[object]) -> dict[str, list[VersionEntry]]:
-    """The kept versions of the exported items, oldest first; a version outside the selection stays out, as an item would."""
+def _histories(store: Store, scope: ItemFilter, where: str, params: list[object], files: Files) -> dict[str, list[VersionEntry]]:
+    """The kept versions of the exported items, oldest first; a version outside the selection stays out, as an item would.
+    A document version's file is added to ``files`` (``x-ctxvault/files/ID/vN/NAME``)."""
     out: dict[str, list[VersionEntry]] = {}
     rows = store.query(
-        f"SELECT i.kind, v.* FROM item_versions v JOIN items i ON i.id = v.item_id WHERE {where} ORDER BY v.item_id, v.version", params
+        f"""SELECT i.kind, v.*, d.path AS f_path, d.filename AS f_name, d.mime AS f_mime, d.size AS f_size, d.sha256 AS f_sha,
+                   d.data AS f_data
+            FROM item_versions v JOIN items i ON i.id = v.item_id
+            LEFT JOIN doc_versions d ON d.item_id = v.item_id AND d.version = v.version
+            WHERE {where} ORDER BY v.item_id, v.version""",
+        params,
     )
     for r in rows:
         tags = json.loads(r["tags"])
@@ -266,10 +273,15 @@ def _histories(store: Store, scope: ItemFilter, where: str, params: list[object]
             and scope.allows(r["kind"], r["space"], tags, r["sensitivity"])
         ):
             continue
+        file = None
+        if r["f_data"] is not None:
+            member = f"{COMPANION_DIR}/files/{r['item_id']}/v{r['version']}/{_safe_filename(r['f_name'])}"
+            files[member] = bytes(r["f_data"])
+            file = DocumentFileInfo(member=member, path=r["f_path"], filename=r["f_name"], mime=r["f_mime"], size=r["f_size"], sha256=r["f_sha"])
         out.setdefault(r["item_id"], []).append(
             VersionEntry(
                 text=r["text"], space=r["space"], tags=tags, sensitivity=r["sensitivity"], content_hash=r["content_hash"],
-                saved_by=r["saved_by"], saved_at=r["saved_at"], replaced_by=r["replaced_by"], replaced_at=r["replaced_at"],
+                saved_by=r["saved_by"], saved_at=r["saved_at"], replaced_by=r["replaced_by"], replaced_at=r["replaced_at"], file=file,
             )
         )  # fmt: skip
     return out

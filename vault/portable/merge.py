@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from operator import attrgetter
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -26,7 +26,8 @@ from vault import vectors as vector_rows
 from vault.chunking import chunk_text
 from vault.dates import instant
 from vault.errors import BadBundle, VaultError
-from vault.history import StateKey, Version, version_keys
+from vault import history
+from vault.history import DocFile, StateKey, Version, version_keys
 from vault.index import training_points
 from vault.items import (
     ITEM_COLUMNS,
@@ -754,9 +755,31 @@ def _keep(store: Store, s: _Step, now: datetime) -> None:
     reconcile.keep_versions(store, s.item_id, s.keep, s.conflict, now)
 
 
+def _with_files(store: Store, s: _Step) -> tuple[Version, ...]:
+    """A document's versions to keep, each with the file it held: the record's own (a conflict the vault's
+    side won) from the bundle, the vault's current one (a conflict the source's side won) from ``doc_files``;
+    a version from the bundle's history brings its own."""
+    r = s.record
+    ours = store.one("SELECT updated_at, content_hash FROM items WHERE id = ?", [s.item_id])
+    ours_key = (instant(ours[0]), str(ours[1])) if ours is not None else None
+    doc = r.document
+    theirs = DocFile(doc.path, doc.filename, doc.mime, doc.sha256, doc.data) if doc is not None else None
+    mine = history.current_file(store, s.item_id) if ours_key is not None else None
+    out: list[Version] = []
+    for v in s.keep:
+        if v.file is None and v.state.key == r.state.key:
+            v = replace(v, file=theirs)
+        elif v.file is None and v.state.key == ours_key:
+            v = replace(v, file=mine)
+        out.append(v)
+    return tuple(out)
+
+
 def _write(store: Store, s: _Step, settings: Settings, actor: str, now: datetime) -> list[tuple[str, int, str, int, int]]:
     """Write one item row that replaces or updates another, carries a document file or a history; returns the units to insert for it."""
     r = s.record
+    if r.kind == "document" and s.keep:
+        s.keep = _with_files(store, s)
     if not s.current:  # the vault's state stays current: the record joins its history
         _keep(store, s, now)
         return []

@@ -296,3 +296,42 @@ def test_a_purged_tombstone_keeps_no_hash_even_if_the_bundle_carries_one(source:
     rewrite_tombstones(bundle, [{"id": gone, "content_hash": "ab" * 32, "state": "purged", "at": "2026-01-01T00:00:00Z"}])
     other.import_source(OWNER, bundle)
     assert [tuple(r) for r in other.store.query("SELECT id, content_hash FROM tombstones")] == [(gone, "")]
+
+
+def chunks_of(vault: VaultService, item_id: str) -> str:
+    return " ".join(vault.show_document(OWNER, item_id).chunks)
+
+
+def test_a_document_changed_on_both_sides_keeps_both_contents_and_its_history_travels_with_the_files(
+    source: VaultService, other: VaultService, make_vault: Callable[..., VaultService], tmp_path: Path
+) -> None:
+    a, b = source, other
+    path = tmp_path / "notes.md"
+    path.write_text("# Notes\n\nversion one zqxone\n")
+    doc = a.add_document(OWNER, path, now=T0).item_id
+    b.import_source(OWNER, export(a, tmp_path / "first"))
+    path.write_text("# Notes\n\nversion two zqxtwo, written in A\n")
+    a.add_document(OWNER, path, now=T1)
+    path.write_text("# Notes\n\nversion three zqxthree, written in B\n")
+    b.add_document(OWNER, path, now=T2)
+    bundle_a, bundle_b = export(a, tmp_path / "bundle-a"), export(b, tmp_path / "bundle-b")
+
+    into_b = b.import_source(OWNER, bundle_a)  # B's edit is newer: it stays current, A's content becomes a version
+    into_a = a.import_source(OWNER, bundle_b)
+    assert [(c.item_id, c.kept) for c in into_b.conflicts] == [(doc, "vault")]
+    assert [(c.item_id, c.kept) for c in into_a.conflicts] == [(doc, "source")]
+    for vault in (a, b):
+        assert "zqxthree" in chunks_of(vault, doc)
+        assert all(v.file is not None for v in vault.item_history(OWNER, doc).versions)
+    conflict = b.conflicts(OWNER)[0]
+    b.resolve_conflict(OWNER, conflict.id, conflict.version)
+    assert "zqxtwo" in chunks_of(b, doc)
+
+    # A third vault that imports A's bundle gets every earlier content, restorable.
+    c = make_vault("c")
+    c.import_source(OWNER, export(a, tmp_path / "bundle-a2"))
+    found = c.item_history(OWNER, doc)
+    assert [v.file.sha256 if v.file else None for v in found.versions] == [v.file.sha256 if v.file else None for v in a.item_history(OWNER, doc).versions]
+    first = next(v.version for v in found.versions if v.file is not None and v.saved_at == T0)
+    c.restore(OWNER, doc, first)
+    assert "zqxone" in chunks_of(c, doc)

@@ -107,7 +107,7 @@ def read(files: Files, source: str, space: str | None) -> ImportBatch:
                     meta=d.meta,
                     hash=d.content_hash,
                     document=DocumentPayload(d.file.path, d.file.filename, d.file.mime, data, d.file.sha256, None, chunks),
-                    history=versions_from(d.history, f"document {d.id[:40]!r}"),
+                    history=versions_from(d.history, f"document {d.id[:40]!r}", files),
                 )
             )
     vectors = _vectors(files, manifest)
