@@ -175,6 +175,13 @@ class SpacesFile(_Model):
     spaces: list[SpaceEntry]
 
 
+class EarlierState(_Model):
+    """A state an item held before the one it was forgotten in: how a vault still at that state is recognised."""
+
+    saved_at: datetime
+    content_hash: str = Field(min_length=1, max_length=128)
+
+
 class TombstoneEntry(_Model):
     id: str = Field(min_length=1, max_length=128)
     content_hash: str | None = Field(
@@ -183,6 +190,12 @@ class TombstoneEntry(_Model):
     )
     state: Literal["forgotten", "purged"]
     at: datetime = Field(description="When it was forgotten or purged.")
+    updated_at: datetime | None = Field(default=None, description="A forgotten item's last change before it was forgotten.")
+    earlier: list[EarlierState] | None = Field(
+        default=None,
+        description="A forgotten item's earlier versions inside the selection: a vault still at one of them is behind, "
+        "and forgets the item too. Absent in bundles made before it existed.",
+    )
 
 
 class TombstonesFile(_Model):

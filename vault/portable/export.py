@@ -21,6 +21,7 @@ from schemas.portable import (
     DocumentEntry,
     DocumentFileInfo,
     DocumentsFile,
+    EarlierState,
     FileEntry,
     Manifest,
     PreferenceHistory,
@@ -288,15 +289,33 @@ def _histories(store: Store, scope: ItemFilter, where: str, params: list[object]
 
 
 def _tombstones(store: Store, scope: ItemFilter, selection: Selection) -> TombstonesFile:
-    """Forgotten items inside the selection (id and content hash), and (in a full export) purged ids: no content."""
+    """Forgotten items inside the selection (id, content hash, and the states it held, so a vault still at an
+    earlier one forgets it too), and (in a full export) purged ids: no content."""
     request, request_params = scope.request.sql("i")
+    rows = store.query(
+        f"SELECT i.id, i.kind, i.content_hash, i.deleted_at, i.updated_at FROM items i WHERE i.deleted_at IS NOT NULL AND {request} "
+        "ORDER BY i.id",
+        request_params,
+    )
+    earlier: dict[str, list[EarlierState]] = {}
+    kinds = {r["id"]: r["kind"] for r in rows}
+    for start in range(0, len(rows), 5000):
+        part = json.dumps([r["id"] for r in rows[start : start + 5000]])
+        for v in store.query(
+            "SELECT item_id, space, tags, sensitivity, saved_at, content_hash FROM item_versions "
+            "WHERE item_id IN (SELECT value FROM json_each(?)) ORDER BY item_id, version",
+            [part],
+        ):
+            tags = json.loads(v["tags"])
+            if scope.request.matches(kinds[v["item_id"]], v["space"], tags, v["sensitivity"]):  # as _histories: none outside
+                earlier.setdefault(v["item_id"], []).append(EarlierState(saved_at=v["saved_at"], content_hash=v["content_hash"]))
     entries = [
-        TombstoneEntry(id=r[0], content_hash=r[1], state="forgotten", at=r[2])
-        for r in store.query(
-            f"SELECT i.id, i.content_hash, i.deleted_at FROM items i WHERE i.deleted_at IS NOT NULL AND {request} ORDER BY i.id",
-            request_params,
+        TombstoneEntry(
+            id=r["id"], content_hash=r["content_hash"], state="forgotten", at=r["deleted_at"], updated_at=r["updated_at"],
+            earlier=earlier.get(r["id"], []),
         )
-    ]
+        for r in rows
+    ]  # fmt: skip
     if selection.is_everything:  # a purged id has no space or kind left to select by
         entries += [
             TombstoneEntry(id=r[0], state="purged", at=r[1])  # the id only: a hash would confirm a guess at what was erased

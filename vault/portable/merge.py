@@ -157,7 +157,7 @@ class _Known:
     authors: dict[str, str]  # existing items with history → who wrote their current state
     tombstones: set[str]  # ids purged in this vault that a record or a tombstone of the batch names
     forget: list[str]  # live items of the vault that the source forgot or purged, unchanged here since
-    kept: list[str]  # live items the source forgot or purged that this vault changed since: they stay
+    kept: list[tuple[str, str]]  # live items the source forgot or purged that stay here, with the reason
 
 
 def _lookup(store: Store, batch: ImportBatch, scan: bool | None = None) -> _Known:
@@ -218,18 +218,20 @@ def _lookup(store: Store, batch: ImportBatch, scan: bool | None = None) -> _Know
 
 
 FORGOTTEN_BUT_CHANGED = "forgotten in the source, changed here since: kept"
+FORGOTTEN_AT_ANOTHER = "forgotten in the source at another version than this vault's: kept"
 
 
-def _forgettable(store: Store, tombstones: Sequence[Tombstone]) -> tuple[list[str], list[str]]:
-    """The vault's live items a tombstone names, split into those to forget and those to keep.
+def _forgettable(store: Store, tombstones: Sequence[Tombstone]) -> tuple[list[str], list[tuple[str, str]]]:
+    """The vault's live items a tombstone names, split into those to forget and those to keep (with the reason).
 
-    A tombstone forgets only the state the source forgot: the vault's copy must still hold the
-    tombstone's content hash (a purged tombstone carries none) and must not have changed after the
-    tombstone's instant. An item changed here since is kept, and reported, rather than lost.
+    A tombstone forgets only a state the source held: the vault's copy is the forgotten state, or (the
+    tombstone lists the states the source held) one the source moved on from, so this vault is merely
+    behind. A copy changed after the tombstone's instant, or at a state the source never held, is kept and
+    reported rather than lost; a bundle made before tombstones listed states is matched by hash and time.
     """
     by_id = {t.id: t for t in tombstones}
     forget: list[str] = []
-    kept: list[str] = []
+    kept: list[tuple[str, str]] = []
     gone = list(by_id)
     for start in range(0, len(gone), 5000):
         part = json.dumps(gone[start : start + 5000])
@@ -239,8 +241,15 @@ def _forgettable(store: Store, tombstones: Sequence[Tombstone]) -> tuple[list[st
             [part],
         ):
             t = by_id[row["id"]]
-            same = t.content_hash is None or t.content_hash == row["content_hash"]
-            (forget if same and instant(row["updated_at"]) <= t.at else kept).append(row["id"])
+            updated = instant(row["updated_at"])
+            if t.states is not None:
+                behind = (updated, row["content_hash"]) in t.states
+            else:
+                behind = (t.content_hash is None or t.content_hash == row["content_hash"]) and updated <= t.at
+            if behind:
+                forget.append(row["id"])
+            else:
+                kept.append((row["id"], FORGOTTEN_BUT_CHANGED if updated > t.at else FORGOTTEN_AT_ANOTHER))
     return forget, kept
 
 
@@ -451,7 +460,7 @@ def _apply(
             )
         summary.conflicts = [s.conflict for s in steps if s.conflict is not None]
         summary.forgotten = len(known.forget)
-        summary.skipped += [Skipped(ref=item_id, reason=FORGOTTEN_BUT_CHANGED) for item_id in known.kept]
+        summary.skipped += [Skipped(ref=item_id, reason=reason) for item_id, reason in known.kept]
         return summary
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctxvault-import") as pool:
         # Reading the vault releases the GIL: it runs while the records are checked.
@@ -510,7 +519,7 @@ def _apply(
             reconcile.one_chain(store, sorted(chains))  # every key written, whether or not it has a live value here
             summary.conflicts = conflicts
             summary.forgotten = reconcile.forget_sourced(store, batch.tombstones, known.forget, now)
-            summary.skipped += [Skipped(ref=item_id, reason=FORGOTTEN_BUT_CHANGED) for item_id in known.kept]
+            summary.skipped += [Skipped(ref=item_id, reason=reason) for item_id, reason in known.kept]
             if staged is not None and feed is not None:
                 staged.written(queue.units, np.array(feed.lacking, dtype=np.int64))
     except BaseException:

@@ -18,7 +18,7 @@ from schemas.portable import ImportFormat, Skipped, VersionEntry
 from vault.chunking import Chunk
 from vault.dates import aware
 from vault.errors import BadBundle
-from vault.history import DocFile, State, Version
+from vault.history import DocFile, State, StateKey, Version
 from vault.items import content_hash
 
 if TYPE_CHECKING:
@@ -114,6 +114,9 @@ class Tombstone:
     content_hash: str | None  # None for a purged id
     purged: bool
     at: datetime
+    # A forgotten item's states the source held: its last (updated_at, content hash) and its earlier versions';
+    # None when the bundle does not say (made before tombstones carried them).
+    states: frozenset[StateKey] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -335,3 +335,23 @@ def test_a_document_changed_on_both_sides_keeps_both_contents_and_its_history_tr
     first = next(v.version for v in found.versions if v.file is not None and v.saved_at == T0)
     c.restore(OWNER, doc, first)
     assert "zqxone" in chunks_of(c, doc)
+
+
+def test_a_tombstone_forgets_a_copy_that_is_merely_behind_and_says_exactly_why_it_keeps_one_that_is_not(
+    source: VaultService, other: VaultService, tmp_path: Path
+) -> None:
+    a, b = source, other
+    behind = shared_memory(a, b, tmp_path, "The spare key is under the blue pot")
+    diverged = shared_memory(a, b, tmp_path / "two", "The bike lock code is 1234")
+    a.edit(OWNER, behind, text="The spare key is under the green pot", now=T1)  # B never saw this edit: it is behind
+    a.edit(OWNER, diverged, text="The bike lock code is 4321", now=T1)
+    b.edit(OWNER, diverged, text="The bike lock code is 9999", now=datetime(2026, 2, 15, tzinfo=UTC))  # before A forgets it
+    a.forget(OWNER, behind, now=T2)
+    a.forget(OWNER, diverged, now=T2)
+    bundle = export(a, tmp_path / "bundle-a")
+    dry = b.import_source(OWNER, bundle, dry_run=True)
+    real = b.import_source(OWNER, bundle)
+    for summary in (dry, real):
+        assert summary.forgotten == 1
+        assert [(s.ref, s.reason) for s in summary.skipped] == [(diverged, "forgotten in the source at another version than this vault's: kept")]
+    assert [i.id for i in b.list_items(OWNER).items] == [diverged]
