@@ -84,6 +84,22 @@ def build_bundle(
     items = [row_to_item(r) for r in rows]
     ids = {i.id for i in items}
     superseded_by = {i.supersedes: i.id for i in items if i.supersedes in ids}
+    # A value replaced by one the bundle forgot names it too (its tombstone travels); one replaced by a value
+    # outside the selection names none, so an import of the slice leaves the importing vault's value live.
+    request, request_params = scope.request.sql("i")
+    try:
+        superseded_by |= {
+            r[0]: r[1]
+            for r in store.query(
+                f"SELECT i.supersedes, i.id FROM items i WHERE i.deleted_at IS NOT NULL AND i.supersedes IS NOT NULL AND {request}",
+                request_params,
+            )
+            if r[0] in ids
+        }
+    except StoreCorrupt:
+        if salvage is None:
+            raise
+        store = salvage.reopen()
 
     vec_sql = f"""SELECT u.item_id, u.seq, m.name AS model, m.dim, v.vec FROM vectors v JOIN models m ON m.id = v.model
             JOIN units u ON u.uid = v.uid JOIN items i ON i.id = u.item_id

@@ -302,6 +302,10 @@ def _steps(
             yield _Step("skipped", r, r.id, "purged in this vault")
             continue
         e = existing.get(r.id) if r.id else None
+        if e is not None and batch.partial and r.superseded_at is not None and r.superseded_by is None and e["superseded_at"] is None:
+            # A slice replaces a live value only with a successor it holds (or forgot): one outside the slice
+            # was left out, not given, and the key would be left without a value here.
+            r = replace(r, superseded_at=None, valid_until=instant(e["valid_until"]) if e["valid_until"] else None)
         if e is not None:
             if e["deleted_at"] is not None:
                 yield _Step("skipped", r, e["id"], "forgotten in this vault")

@@ -265,6 +265,7 @@ def _own_record(m: MemoryObject, extra: object, space: str | None, name: str) ->
         valid_until=m.temporal.valid_until,
         supersedes=x.supersedes,
         superseded_at=x.superseded_at,
+        superseded_by=valid_id(m.temporal.superseded_by),
         meta=x.meta,
         history=versions_from(x.history, f"{name}: memory {m.id[:40]!r}"),
     )

@@ -68,6 +68,7 @@ class ItemRecord:
     valid_until: datetime | None = None
     supersedes: str | None = None
     superseded_at: datetime | None = None
+    superseded_by: str | None = None  # the id of the value that replaced it, when the source's bundle holds it
     meta: Mapping[str, object] = field(default_factory=dict)
     hash: str | None = None  # content hash when it is not the text's (documents)
     document: DocumentPayload | None = None
@@ -155,6 +156,8 @@ class ImportBatch:
     vectors: VectorSet | None = None
     skipped: tuple[Skipped, ...] = ()
     tombstones: tuple[Tombstone, ...] = ()
+    # One space or filter of the source (a bundle's selection): what it does not hold was not forgotten, only left out.
+    partial: bool = False
 
 
 def readable_path(name: str) -> str:

@@ -355,3 +355,29 @@ def test_a_tombstone_forgets_a_copy_that_is_merely_behind_and_says_exactly_why_i
         assert summary.forgotten == 1
         assert [(s.ref, s.reason) for s in summary.skipped] == [(diverged, "forgotten in the source at another version than this vault's: kept")]
     assert [i.id for i in b.list_items(OWNER).items] == [diverged]
+
+
+def slice_of(vault: VaultService, path: Path, space: str) -> Path:
+    vault.export_bundle(OWNER, Selection(spaces=[space]), path, plaintext=True)
+    return path
+
+
+def test_a_slice_forgets_nothing_that_moved_outside_it_and_still_forgets_what_was_forgotten_inside_it(
+    source: VaultService, other: VaultService, tmp_path: Path
+) -> None:
+    a, b = source, other
+    a.set_preference(OWNER, "diet", "vegan", space="work", now=T0)
+    a.set_preference(OWNER, "editor", "vim", space="work", now=T0)
+    moved = a.remember(OWNER, MemoryIn(text="The stand-up is at nine", space="work"), now=T0).item.id
+    b.import_source(OWNER, export(a, tmp_path / "first"))
+    a.set_preference(OWNER, "diet", "vegetarian", space="personal", now=T1)  # the new value lives outside the slice
+    a.edit(OWNER, moved, space="personal", now=T1)
+    a.set_preference(OWNER, "editor", "emacs", space="work", now=T1)
+    a.unset_preference(OWNER, "editor", now=T2)  # replaced and then forgotten inside the slice
+    bundle = slice_of(a, tmp_path / "work", "work")
+    dry = b.import_source(OWNER, bundle, dry_run=True)
+    real = b.import_source(OWNER, bundle)
+    keys = ("new", "updated", "unchanged", "skipped", "forgotten")
+    assert {k: getattr(dry, k) for k in keys} == {k: getattr(real, k) for k in keys}
+    assert {p.key: p.value for p in b.list_preferences(OWNER)} == {"diet": "vegan"}  # diet stays; editor was unset in A
+    assert b.get_item(OWNER, moved).space == "work"

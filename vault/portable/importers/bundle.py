@@ -112,7 +112,8 @@ def read(files: Files, source: str, space: str | None) -> ImportBatch:
                 )
             )
     vectors = _vectors(files, manifest)
-    return ImportBatch("bundle", source, tuple(records), vectors, tuple(skipped), _tombstones(files))
+    partial = not manifest.selection.is_everything
+    return ImportBatch("bundle", source, tuple(records), vectors, tuple(skipped), _tombstones(files), partial=partial)
 
 
 def _tombstones(files: Files) -> tuple[Tombstone, ...]:
