@@ -116,6 +116,11 @@ class ItemExtras(_Model):
     superseded_at: datetime | None = None
     meta: dict[str, object] = Field(default_factory=dict)
     history: list[VersionEntry] = Field(default_factory=list, description="Earlier versions, oldest first (omitted when none).")
+    left_out: list[datetime] = Field(
+        default_factory=list,
+        description="When each earlier version outside the selection was written (no content, no hash): how an importing "
+        "vault still at one of them knows it is behind, not changed (omitted when none).",
+    )
 
 
 class PreferenceHistory(_Model):
@@ -154,6 +159,9 @@ class DocumentEntry(_Model):
     file: DocumentFileInfo
     chunks: list[ChunkEntry]
     history: list[VersionEntry] = Field(default_factory=list, description="Earlier versions, oldest first.")
+    left_out: list[datetime] = Field(
+        default_factory=list, description="When each earlier version outside the selection was written (as in a memory's extras)."
+    )
 
 
 class DocumentsFile(_Model):

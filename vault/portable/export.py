@@ -119,12 +119,12 @@ def build_bundle(
 
     files: Files = {}
     try:
-        versions = _histories(store, scope, where, params, files)
+        versions, left_out = _histories(store, scope, where, params, files)
     except StoreCorrupt:
         if salvage is None:
             raise
         store = salvage.reopen()
-        versions = {}
+        versions, left_out = {}, {}
         files = {}
         salvage.unreadable.append("history: the items' earlier versions are unreadable; exported without them")
     counts = BundleCounts(vectors=len(vec_rows))
@@ -144,7 +144,7 @@ def build_bundle(
             setattr(entry, field, getattr(entry, field) + 1)
         if item.kind == "document":
             try:
-                documents.append(_document(store, item, files, versions.get(item.id, [])))
+                documents.append(_document(store, item, files, versions.get(item.id, []), left_out.get(item.id, [])))
             except StoreCorrupt:
                 if salvage is None:
                     raise
@@ -155,7 +155,7 @@ def build_bundle(
             counts.chunks += len(documents[-1].chunks)
             continue
         ref = f"emb-{item.id}" if item.id in with_vector else None
-        memories.append(pam.memory_object(item, superseded_by.get(item.id), ref, versions.get(item.id)))
+        memories.append(pam.memory_object(item, superseded_by.get(item.id), ref, versions.get(item.id), left_out.get(item.id)))
         if ref is not None:
             embeddings.append(
                 {
@@ -271,10 +271,14 @@ def _readable_items(salvage: Salvage, where: str, params: list[Any]) -> list[Row
     return rows
 
 
-def _histories(store: Store, scope: ItemFilter, where: str, params: list[object], files: Files) -> dict[str, list[VersionEntry]]:
-    """The kept versions of the exported items, oldest first; a version outside the selection stays out, as an item would.
-    A document version's file is added to ``files`` (``x-ctxvault/files/ID/vN/NAME``)."""
+def _histories(
+    store: Store, scope: ItemFilter, where: str, params: list[object], files: Files
+) -> tuple[dict[str, list[VersionEntry]], dict[str, list[datetime]]]:
+    """The kept versions of the exported items, oldest first; a version outside the selection stays out, as an item
+    would, and only the instant it was written is listed (``left_out``: no content, no hash), so an importing vault
+    still at it knows it is behind. A document version's file is added to ``files`` (``x-ctxvault/files/ID/vN/NAME``)."""
     out: dict[str, list[VersionEntry]] = {}
+    left_out: dict[str, list[datetime]] = {}
     rows = store.query(
         f"""SELECT i.kind, v.*, d.path AS f_path, d.filename AS f_name, d.mime AS f_mime, d.size AS f_size, d.sha256 AS f_sha,
                    d.data AS f_data
@@ -289,6 +293,7 @@ def _histories(store: Store, scope: ItemFilter, where: str, params: list[object]
             scope.request.matches(r["kind"], r["space"], tags, r["sensitivity"])
             and scope.allows(r["kind"], r["space"], tags, r["sensitivity"])
         ):
+            left_out.setdefault(r["item_id"], []).append(datetime.fromisoformat(r["saved_at"]))
             continue
         file = None
         if r["f_data"] is not None:
@@ -301,7 +306,7 @@ def _histories(store: Store, scope: ItemFilter, where: str, params: list[object]
                 saved_by=r["saved_by"], saved_at=r["saved_at"], replaced_by=r["replaced_by"], replaced_at=r["replaced_at"], file=file,
             )
         )  # fmt: skip
-    return out
+    return out, left_out
 
 
 def _tombstones(store: Store, scope: ItemFilter, selection: Selection) -> TombstonesFile:
@@ -340,7 +345,7 @@ def _tombstones(store: Store, scope: ItemFilter, selection: Selection) -> Tombst
     return TombstonesFile(tombstones=entries)
 
 
-def _document(store: Store, item: Item, files: Files, history: list[VersionEntry]) -> DocumentEntry:
+def _document(store: Store, item: Item, files: Files, history: list[VersionEntry], left_out: list[datetime]) -> DocumentEntry:
     f = store.one("SELECT path, filename, mime, size, sha256, data FROM doc_files WHERE item_id = ?", [item.id])
     if f is None:
         raise StoreCorrupt(f"document {item.id} has no file row")
@@ -364,4 +369,5 @@ def _document(store: Store, item: Item, files: Files, history: list[VersionEntry
         file=DocumentFileInfo(member=member, path=f["path"], filename=f["filename"], mime=f["mime"], size=f["size"], sha256=f["sha256"]),
         chunks=[ChunkEntry(seq=u["seq"], start=u["start"], end=u["end"], text=u["text"]) for u in units],
         history=history,
+        left_out=left_out,
     )

@@ -73,6 +73,7 @@ class ItemRecord:
     hash: str | None = None  # content hash when it is not the text's (documents)
     document: DocumentPayload | None = None
     history: tuple[Version, ...] = ()  # earlier versions, oldest first (vault/history.py)
+    left_out: frozenset[datetime] = frozenset()  # saved_at of earlier versions the bundle's selection left out
     # Computed once, on first use; init=False so that dataclasses.replace() never carries it over.
     _hash: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
 

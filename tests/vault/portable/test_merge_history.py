@@ -381,3 +381,21 @@ def test_a_slice_forgets_nothing_that_moved_outside_it_and_still_forgets_what_wa
     assert {k: getattr(dry, k) for k in keys} == {k: getattr(real, k) for k in keys}
     assert {p.key: p.value for p in b.list_preferences(OWNER)} == {"diet": "vegan"}  # diet stays; editor was unset in A
     assert b.get_item(OWNER, moved).space == "work"
+
+
+def test_a_slice_that_left_the_common_version_out_fast_forwards_a_target_that_is_merely_behind(
+    source: VaultService, other: VaultService, tmp_path: Path
+) -> None:
+    a, b = source, other
+    item = shared_memory(a, b, tmp_path, "Lunch with Carol on Friday")  # in personal
+    a.edit(OWNER, item, space="work", now=T1)
+    a.edit(OWNER, item, text="Lunch with Carol on Friday at the canteen", now=T2)
+    bundle = slice_of(a, tmp_path / "work", "work")
+    entry = json.loads((bundle / "memory-store.json").read_text())["memories"][0]["metadata"]["x-ctxvault"]
+    assert "Lunch with Carol on Friday" not in json.dumps(entry["left_out"]) and len(entry["left_out"]) == 1  # an instant only
+    dry = b.import_source(OWNER, bundle, dry_run=True)
+    real = b.import_source(OWNER, bundle)
+    for summary in (dry, real):
+        assert summary.updated == 1 and summary.conflicts == [] and summary.skipped == []
+    assert texts(b, item) == ("Lunch with Carol on Friday at the canteen", ["Lunch with Carol on Friday", "Lunch with Carol on Friday"])
+    assert b.conflicts(OWNER) == []

@@ -109,6 +109,7 @@ def read(files: Files, source: str, space: str | None) -> ImportBatch:
                     hash=d.content_hash,
                     document=DocumentPayload(d.file.path, d.file.filename, d.file.mime, data, d.file.sha256, None, chunks),
                     history=versions_from(d.history, f"document {d.id[:40]!r}", files),
+                    left_out=frozenset(aware(t) for t in d.left_out),
                 )
             )
     vectors = _vectors(files, manifest)
