@@ -166,8 +166,7 @@ def cells_holding(vault: VaultService, needles: list[str]) -> list[str]:
     tables = [r[0] for r in vault.store.query("SELECT name FROM sqlite_master WHERE type = 'table'")]
     for table in tables:
         for row in vault.store.query(f'SELECT * FROM "{table}"'):
-            for name in row.keys():
-                cell = row[name]
+            for name, cell in zip(row.keys(), tuple(row), strict=True):
                 raw = bytes(cell) if isinstance(cell, bytes | memoryview) else str(cell).encode()
                 if any(n.encode() in raw for n in needles):
                     found.append(f"{table}.{name}")
@@ -184,7 +183,9 @@ def test_a_purge_leaves_no_content_title_tags_key_or_hash_anywhere(vault: VaultS
     vault.edit(OWNER, memory, text="zqxmemory second", now=T1)
     vault.set_preference(OWNER, "zqxkey", "zqxvalue one", now=T0)
     vault.set_preference(OWNER, "zqxkey", "zqxvalue two", now=T1)
-    hashes = [vault.get_item(OWNER, i).content_hash for i in (doc, memory)] + [v.content_hash for v in vault.item_history(OWNER, memory).versions]
+    hashes = [vault.get_item(OWNER, i).content_hash for i in (doc, memory)] + [
+        v.content_hash for v in vault.item_history(OWNER, memory).versions
+    ]
     for item_id in (doc, memory):
         vault.forget(OWNER, item_id)
     vault.unset_preference(OWNER, "zqxkey")

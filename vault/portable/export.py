@@ -299,7 +299,9 @@ def _histories(
         if r["f_data"] is not None:
             member = f"{COMPANION_DIR}/files/{r['item_id']}/v{r['version']}/{_safe_filename(r['f_name'])}"
             files[member] = bytes(r["f_data"])
-            file = DocumentFileInfo(member=member, path=r["f_path"], filename=r["f_name"], mime=r["f_mime"], size=r["f_size"], sha256=r["f_sha"])
+            file = DocumentFileInfo(
+                member=member, path=r["f_path"], filename=r["f_name"], mime=r["f_mime"], size=r["f_size"], sha256=r["f_sha"]
+            )
         out.setdefault(r["item_id"], []).append(
             VersionEntry(
                 text=r["text"], space=r["space"], tags=tags, sensitivity=r["sensitivity"], content_hash=r["content_hash"],

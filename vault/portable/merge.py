@@ -22,11 +22,11 @@ import numpy as np
 
 from schemas.items import SPACE_PATTERN, TAG_PATTERN, Conflict
 from schemas.portable import ImportSummary, Skipped
+from vault import history
 from vault import vectors as vector_rows
 from vault.chunking import chunk_text
 from vault.dates import instant
 from vault.errors import BadBundle, VaultError
-from vault import history
 from vault.history import DocFile, StateKey, Version, version_keys
 from vault.index import training_points
 from vault.items import (

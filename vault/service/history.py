@@ -7,10 +7,10 @@ from datetime import datetime
 
 from schemas.items import Conflict, Item, ItemHistory, limit_problem
 from vault import history
-from vault.errors import InvalidInput, NotFound
-from vault.filters import ItemFilter
 from vault.chunking import chunk_text
 from vault.documents import extract
+from vault.errors import InvalidInput, NotFound
+from vault.filters import ItemFilter
 from vault.items import content_hash, unit_text, utcnow
 from vault.principal import Principal
 from vault.service.items import ItemsPart

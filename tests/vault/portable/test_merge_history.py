@@ -331,7 +331,9 @@ def test_a_document_changed_on_both_sides_keeps_both_contents_and_its_history_tr
     c = make_vault("c")
     c.import_source(OWNER, export(a, tmp_path / "bundle-a2"))
     found = c.item_history(OWNER, doc)
-    assert [v.file.sha256 if v.file else None for v in found.versions] == [v.file.sha256 if v.file else None for v in a.item_history(OWNER, doc).versions]
+    assert [v.file.sha256 if v.file else None for v in found.versions] == [
+        v.file.sha256 if v.file else None for v in a.item_history(OWNER, doc).versions
+    ]
     first = next(v.version for v in found.versions if v.file is not None and v.saved_at == T0)
     c.restore(OWNER, doc, first)
     assert "zqxone" in chunks_of(c, doc)
@@ -353,7 +355,9 @@ def test_a_tombstone_forgets_a_copy_that_is_merely_behind_and_says_exactly_why_i
     real = b.import_source(OWNER, bundle)
     for summary in (dry, real):
         assert summary.forgotten == 1
-        assert [(s.ref, s.reason) for s in summary.skipped] == [(diverged, "forgotten in the source at another version than this vault's: kept")]
+        assert [(s.ref, s.reason) for s in summary.skipped] == [
+            (diverged, "forgotten in the source at another version than this vault's: kept")
+        ]
     assert [i.id for i in b.list_items(OWNER).items] == [diverged]
 
 
