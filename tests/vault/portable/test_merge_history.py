@@ -316,7 +316,11 @@ def test_a_document_changed_on_both_sides_keeps_both_contents_and_its_history_tr
     b.add_document(OWNER, path, now=T2)
     bundle_a, bundle_b = export(a, tmp_path / "bundle-a"), export(b, tmp_path / "bundle-b")
 
+    dry_b = b.import_source(OWNER, bundle_a, dry_run=True)
     into_b = b.import_source(OWNER, bundle_a)  # B's edit is newer: it stays current, A's content becomes a version
+    keys = ("new", "updated", "unchanged", "skipped", "vectors_reused", "by_kind", "forgotten")
+    assert {k: getattr(dry_b, k) for k in keys} == {k: getattr(into_b, k) for k in keys}
+    assert [(c.item_id, c.kept) for c in dry_b.conflicts] == [(c.item_id, c.kept) for c in into_b.conflicts]
     into_a = a.import_source(OWNER, bundle_b)
     assert [(c.item_id, c.kept) for c in into_b.conflicts] == [(doc, "vault")]
     assert [(c.item_id, c.kept) for c in into_a.conflicts] == [(doc, "source")]
