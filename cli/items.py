@@ -140,7 +140,8 @@ def edit(
 
 
 def history(ctx: typer.Context, item_id: str, json_out: JsonFlag = False) -> None:
-    """Show an item's earlier versions (kept by every edit, update, merge and restore), oldest first.
+    """Show an item's earlier versions (kept by every edit, update, merge and restore), oldest first;
+    a document's versions name the file each held.
 
     Example: ctxvault history 01J9Z3QK5V2Y6N8X0M4T7R1B2C
     """
@@ -155,6 +156,8 @@ def history(ctx: typer.Context, item_id: str, json_out: JsonFlag = False) -> Non
             f"({v.sensitivity})  replaced by {shown(v.replaced_by)} {v.replaced_at:%Y-%m-%d %H:%M:%S}"
         )
         console.print(f"    {shown(v.text)}")
+        if v.file is not None:  # a document version keeps its file: restore brings its content back
+            console.print(f"    file {shown(v.file.filename)} ({v.file.size:,} bytes, sha256 {v.file.sha256[:12]})")
     console.print(
         f"v{found.current_version}  {item.provenance.updated_at:%Y-%m-%d %H:%M:%S}  current  {shown(f'[{item.space}]')} "
         f"{shown(','.join(item.tags))} ({item.sensitivity})"

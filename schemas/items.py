@@ -51,6 +51,15 @@ class Provenance(_Model):
     updated_at: datetime
 
 
+class VersionFile(_Model):
+    """The file a document version held: its content, extracted again when the version is restored."""
+
+    filename: str
+    mime: str
+    size: int = Field(ge=0)
+    sha256: str
+
+
 class ItemVersion(_Model):
     """One earlier state of an item, kept when an edit, update, merge or restore replaced it."""
 
@@ -64,6 +73,7 @@ class ItemVersion(_Model):
     saved_at: datetime = Field(description="When this state was written.")
     replaced_by: str = Field(description="Who replaced it (an import names the owner who ran it).")
     replaced_at: datetime
+    file: VersionFile | None = Field(default=None, description="A document version's file; none for memories and preferences.")
 
 
 class Item(_Model):

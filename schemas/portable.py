@@ -76,6 +76,15 @@ class Manifest(_Model):
     files: dict[str, FileEntry]
 
 
+class DocumentFileInfo(_Model):
+    member: str = Field(description="Path of the original bytes inside the bundle.")
+    path: str = Field(description="Where the owner added it from.")
+    filename: str
+    mime: str
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
 class VersionEntry(_Model):
     """An earlier version of an item (``history`` in ``metadata["x-ctxvault"]`` and in documents.json), oldest first."""
 
@@ -88,6 +97,9 @@ class VersionEntry(_Model):
     saved_at: datetime = Field(description="When this version was written; with content_hash, how vaults recognise a shared version.")
     replaced_by: str
     replaced_at: datetime
+    file: DocumentFileInfo | None = Field(
+        default=None, description="A document version's file, a member of the bundle: the content that version held."
+    )
 
 
 class ItemExtras(_Model):
@@ -104,6 +116,11 @@ class ItemExtras(_Model):
     superseded_at: datetime | None = None
     meta: dict[str, object] = Field(default_factory=dict)
     history: list[VersionEntry] = Field(default_factory=list, description="Earlier versions, oldest first (omitted when none).")
+    left_out: list[datetime] = Field(
+        default_factory=list,
+        description="When each earlier version outside the selection was written (no content, no hash): how an importing "
+        "vault still at one of them knows it is behind, not changed (omitted when none).",
+    )
 
 
 class PreferenceHistory(_Model):
@@ -116,15 +133,6 @@ class PreferencesFile(_Model):
     """``x-ctxvault/preferences.json``: each preference key with its history."""
 
     preferences: list[PreferenceHistory]
-
-
-class DocumentFileInfo(_Model):
-    member: str = Field(description="Path of the original bytes inside the bundle.")
-    path: str = Field(description="Where the owner added it from.")
-    filename: str
-    mime: str
-    size: int = Field(ge=0)
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
 class ChunkEntry(_Model):
@@ -151,6 +159,9 @@ class DocumentEntry(_Model):
     file: DocumentFileInfo
     chunks: list[ChunkEntry]
     history: list[VersionEntry] = Field(default_factory=list, description="Earlier versions, oldest first.")
+    left_out: list[datetime] = Field(
+        default_factory=list, description="When each earlier version outside the selection was written (as in a memory's extras)."
+    )
 
 
 class DocumentsFile(_Model):
@@ -172,6 +183,13 @@ class SpacesFile(_Model):
     spaces: list[SpaceEntry]
 
 
+class EarlierState(_Model):
+    """A state an item held before the one it was forgotten in: how a vault still at that state is recognised."""
+
+    saved_at: datetime
+    content_hash: str = Field(min_length=1, max_length=128)
+
+
 class TombstoneEntry(_Model):
     id: str = Field(min_length=1, max_length=128)
     content_hash: str | None = Field(
@@ -180,6 +198,12 @@ class TombstoneEntry(_Model):
     )
     state: Literal["forgotten", "purged"]
     at: datetime = Field(description="When it was forgotten or purged.")
+    updated_at: datetime | None = Field(default=None, description="A forgotten item's last change before it was forgotten.")
+    earlier: list[EarlierState] | None = Field(
+        default=None,
+        description="A forgotten item's earlier versions inside the selection: a vault still at one of them is behind, "
+        "and forgets the item too. Absent in bundles made before it existed.",
+    )
 
 
 class TombstonesFile(_Model):

@@ -10,6 +10,10 @@ when, and who replaced it. Who wrote the current state is the last version's
 Imports recognise a state by its ``(saved_at, content_hash)``: the instant it was
 written and its text's hash travel with every export, so two vaults agree on which
 versions they share (``StateKey``).
+
+A document's state is its title and its file: a version of a document keeps the file it
+held (``doc_versions``, a ``DocFile``), so a re-added file or an import conflict never
+loses the earlier content; restoring the version extracts its text and chunks again.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from schemas.items import ItemVersion
+from schemas.items import ItemVersion, VersionFile
 from vault.dates import instant
 from vault.store import Row, Store
 
@@ -46,15 +50,27 @@ class State:
 
 
 @dataclass(frozen=True, slots=True)
+class DocFile:
+    """The file a document's state held (``doc_files`` while current, ``doc_versions`` once kept)."""
+
+    path: str
+    filename: str
+    mime: str
+    sha256: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Version:
-    """A kept state and who replaced it, when."""
+    """A kept state and who replaced it, when; a document's state with its file."""
 
     state: State
     replaced_by: str
     replaced_at: datetime
+    file: DocFile | None = None
 
 
-def row_to_version(row: Row) -> ItemVersion:
+def row_to_version(row: Row, file: VersionFile | None = None) -> ItemVersion:
     return ItemVersion(
         version=row["version"],
         text=row["text"],
@@ -66,13 +82,30 @@ def row_to_version(row: Row) -> ItemVersion:
         saved_at=instant(row["saved_at"]),
         replaced_by=row["replaced_by"],
         replaced_at=instant(row["replaced_at"]),
+        file=file,
     )
 
 
 def versions(store: Store, item_id: str) -> list[ItemVersion]:
-    """The kept versions of an item, oldest first."""
+    """The kept versions of an item, oldest first (a document's with the facts of its file)."""
     rows = store.query(f"SELECT {VERSION_COLUMNS} FROM item_versions WHERE item_id = ? ORDER BY version", [item_id])
-    return [row_to_version(r) for r in rows]
+    files = {
+        r["version"]: VersionFile(filename=r["filename"], mime=r["mime"], size=r["size"], sha256=r["sha256"])
+        for r in store.query("SELECT version, filename, mime, size, sha256 FROM doc_versions WHERE item_id = ?", [item_id])
+    }
+    return [row_to_version(r, files.get(r["version"])) for r in rows]
+
+
+def version_file(store: Store, item_id: str, version: int) -> DocFile | None:
+    """The file a document's version held (``None``: not a document version, or kept before files were)."""
+    row = store.one("SELECT path, filename, mime, sha256, data FROM doc_versions WHERE item_id = ? AND version = ?", [item_id, version])
+    return None if row is None else DocFile(row["path"], row["filename"], row["mime"], row["sha256"], bytes(row["data"]))
+
+
+def current_file(store: Store, item_id: str) -> DocFile | None:
+    """The file a document holds now (``None``: not a document)."""
+    row = store.one("SELECT path, filename, mime, sha256, data FROM doc_files WHERE item_id = ?", [item_id])
+    return None if row is None else DocFile(row["path"], row["filename"], row["mime"], row["sha256"], bytes(row["data"]))
 
 
 def version_keys(store: Store, item_ids: Sequence[str]) -> dict[str, list[StateKey]]:
@@ -129,13 +162,19 @@ def insert_versions(store: Store, item_id: str, kept: Sequence[Version], first: 
                 s.saved_by, s.saved_at.isoformat(), v.replaced_by, v.replaced_at.isoformat(),
             ],
         )  # fmt: skip
+        if v.file is not None:
+            f = v.file
+            store.execute(
+                "INSERT INTO doc_versions (item_id, version, path, filename, mime, size, sha256, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [item_id, number + n, f.path, f.filename, f.mime, len(f.data), f.sha256, f.data],
+            )
     return number
 
 
 def keep_version(store: Store, item_id: str, *, replaced_by: str, replaced_at: datetime) -> int | None:
-    """Keep the item's current state as its next version before the caller replaces it (inside the caller's
-    transaction); returns the version number (``None``: no such item)."""
+    """Keep the item's current state (a document's with its file) as its next version before the caller
+    replaces it (inside the caller's transaction); returns the version number (``None``: no such item)."""
     state = current_state(store, item_id)
     if state is None:
         return None
-    return insert_versions(store, item_id, [Version(state, replaced_by, replaced_at)])
+    return insert_versions(store, item_id, [Version(state, replaced_by, replaced_at, current_file(store, item_id))])

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 from schemas.items import MAX_TAGS, MAX_TEXT_CHARS
 from tests.cli.conftest import Invoke
@@ -94,3 +95,17 @@ def test_history_lists_the_previous_version_and_restore_brings_it_back(ctxvault:
     assert restored.exit_code == 0 and json.loads(restored.stdout)["text"] == "Meeting with Bob on Monday"
     assert len(json.loads(ctxvault("history", item["id"], "--json").stdout)["versions"]) == 2
     assert ctxvault("restore", item["id"], "--version", "9").exit_code == 3
+
+
+def test_history_names_a_documents_earlier_file_and_restore_brings_its_content_back(
+    ctxvault: Invoke, initialised: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "plan.md"
+    path.write_text("# Plan\n\nFly to Oslo on Friday\n")
+    item_id = json.loads(ctxvault("doc", "add", str(path), "--json").stdout)["item_id"]
+    path.write_text("# Plan\n\nTake the night train to Oslo instead\n")
+    assert ctxvault("doc", "add", str(path)).exit_code == 0
+    shown = ctxvault("history", item_id)
+    assert shown.exit_code == 0 and "file plan.md (" in shown.stdout
+    assert ctxvault("restore", item_id, "--version", "1").exit_code == 0
+    assert "Fly to Oslo" in ctxvault("doc", "show", item_id).stdout

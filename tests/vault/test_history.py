@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -134,3 +135,60 @@ def test_an_app_sees_its_readable_versions_numbered_from_one_and_restores_by_tho
     assert vault.restore(app, item.id, 1, now=T2).text == "I work in finance"
     assert [v.text for v in vault.item_history(OWNER, item.id).versions] == ["My salary is 90k", "I work in finance", "I work in banking"]
     assert vault.restore(OWNER, item.id, 3).text == "I work in banking"
+
+
+def test_a_re_added_document_keeps_its_previous_file_and_restore_brings_its_content_back(vault: VaultService, tmp_path: Path) -> None:
+    path = tmp_path / "trip.md"
+    path.write_text("# Trip\n\nWe took the train to Lisbon zqxlisbon and ate pastries.\n")
+    first = path.read_bytes()
+    item_id = vault.add_document(OWNER, path, now=T0).item_id
+    path.write_text("# Trip\n\nWe drove to Porto zqxporto instead.\n")
+    assert vault.add_document(OWNER, path, now=T1).action == "replaced"
+
+    found = vault.item_history(OWNER, item_id)
+    assert [(v.version, v.text, v.file.filename if v.file else None) for v in found.versions] == [(1, "Trip", "trip.md")]
+    assert found.versions[0].file is not None and found.versions[0].file.size == len(first)
+    assert "zqxporto" in " ".join(vault.show_document(OWNER, item_id).chunks)
+
+    vault.restore(OWNER, item_id, 1, now=T2)
+    chunks = " ".join(vault.show_document(OWNER, item_id).chunks)
+    assert "zqxlisbon" in chunks and "zqxporto" not in chunks
+    assert bytes(vault.store.one("SELECT data FROM doc_files WHERE item_id = ?", [item_id])[0]) == first  # type: ignore[index]
+    # The content it replaced is a version in turn: restoring it brings Porto back.
+    assert [v.file.size if v.file else None for v in vault.item_history(OWNER, item_id).versions] == [len(first), path.stat().st_size]
+    vault.restore(OWNER, item_id, 2, now=T2)
+    assert "zqxporto" in " ".join(vault.show_document(OWNER, item_id).chunks)
+
+
+def cells_holding(vault: VaultService, needles: list[str]) -> list[str]:
+    """Every table and column of the vault's database that holds one of ``needles`` (text or bytes)."""
+    found: list[str] = []
+    tables = [r[0] for r in vault.store.query("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    for table in tables:
+        for row in vault.store.query(f'SELECT * FROM "{table}"'):
+            for name, cell in zip(row.keys(), tuple(row), strict=True):
+                raw = bytes(cell) if isinstance(cell, bytes | memoryview) else str(cell).encode()
+                if any(n.encode() in raw for n in needles):
+                    found.append(f"{table}.{name}")
+    return found
+
+
+def test_a_purge_leaves_no_content_title_tags_key_or_hash_anywhere(vault: VaultService, tmp_path: Path) -> None:
+    path = tmp_path / "zqxtitle.md"
+    path.write_text("# zqxtitle\n\nzqxbody one\n")
+    doc = vault.add_document(OWNER, path, tags=["zqxtag"], now=T0).item_id
+    path.write_text("# zqxtitle\n\nzqxbody two\n")
+    vault.add_document(OWNER, path, now=T1)
+    memory = vault.remember(OWNER, MemoryIn(text="zqxmemory first", tags=["zqxtag"]), now=T0).item.id
+    vault.edit(OWNER, memory, text="zqxmemory second", now=T1)
+    vault.set_preference(OWNER, "zqxkey", "zqxvalue one", now=T0)
+    vault.set_preference(OWNER, "zqxkey", "zqxvalue two", now=T1)
+    hashes = [vault.get_item(OWNER, i).content_hash for i in (doc, memory)] + [
+        v.content_hash for v in vault.item_history(OWNER, memory).versions
+    ]
+    for item_id in (doc, memory):
+        vault.forget(OWNER, item_id)
+    vault.unset_preference(OWNER, "zqxkey")
+    vault.purge(OWNER)
+    assert cells_holding(vault, ["zqx", *hashes]) == []
+    assert sorted(r[0] for r in vault.store.query("SELECT id FROM tombstones")) != []

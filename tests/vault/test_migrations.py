@@ -85,3 +85,17 @@ def test_m0005_turns_float32_vectors_into_float16_rows_with_a_model_id(tmp_path:
     conn.execute("DELETE FROM units WHERE uid = 1")
     assert store.one("SELECT generation FROM index_state")[0] == before + 1  # type: ignore[index]
     store.close()
+
+
+def test_m0008_blanks_the_content_hash_older_purges_left_in_their_tombstones(tmp_path: Path) -> None:
+    store = Store(tmp_path / "v.db", new_key())
+    conn = store.conn
+    conn.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    names = [m.name for m in MIGRATIONS]
+    for m in MIGRATIONS[: names.index("m0008_doc_versions")]:  # a vault whose purges kept the erased item's hash
+        m.up(conn)
+        conn.execute("INSERT INTO _migrations VALUES (?, '2026-01-01')", [m.name])
+    conn.execute("INSERT INTO tombstones VALUES ('01JPURGED', ?, '2026-01-01T00:00:00+00:00')", ["ab" * 32])
+    assert "m0008_doc_versions" in migrate(conn)
+    assert [tuple(r) for r in store.query("SELECT id, content_hash FROM tombstones")] == [("01JPURGED", "")]
+    store.close()

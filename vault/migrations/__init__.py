@@ -12,7 +12,16 @@ from datetime import UTC, datetime
 import sqlcipher3
 
 from vault.errors import SchemaTooNew
-from vault.migrations import m0001_items, m0002_vectors, m0003_access, m0004_oauth, m0005_vectors_f16, m0006_history, m0007_consent
+from vault.migrations import (
+    m0001_items,
+    m0002_vectors,
+    m0003_access,
+    m0004_oauth,
+    m0005_vectors_f16,
+    m0006_history,
+    m0007_consent,
+    m0008_doc_versions,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +38,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("m0005_vectors_f16", m0005_vectors_f16.up),
     Migration("m0006_history", m0006_history.up),
     Migration("m0007_consent", m0007_consent.up),
+    Migration("m0008_doc_versions", m0008_doc_versions.up),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -21,6 +21,7 @@ from schemas.portable import (
     DocumentEntry,
     DocumentFileInfo,
     DocumentsFile,
+    EarlierState,
     FileEntry,
     Manifest,
     PreferenceHistory,
@@ -83,6 +84,22 @@ def build_bundle(
     items = [row_to_item(r) for r in rows]
     ids = {i.id for i in items}
     superseded_by = {i.supersedes: i.id for i in items if i.supersedes in ids}
+    # A value replaced by one the bundle forgot names it too (its tombstone travels); one replaced by a value
+    # outside the selection names none, so an import of the slice leaves the importing vault's value live.
+    request, request_params = scope.request.sql("i")
+    try:
+        superseded_by |= {
+            r[0]: r[1]
+            for r in store.query(
+                f"SELECT i.supersedes, i.id FROM items i WHERE i.deleted_at IS NOT NULL AND i.supersedes IS NOT NULL AND {request}",
+                request_params,
+            )
+            if r[0] in ids
+        }
+    except StoreCorrupt:
+        if salvage is None:
+            raise
+        store = salvage.reopen()
 
     vec_sql = f"""SELECT u.item_id, u.seq, m.name AS model, m.dim, v.vec FROM vectors v JOIN models m ON m.id = v.model
             JOIN units u ON u.uid = v.uid JOIN items i ON i.id = u.item_id
@@ -100,20 +117,21 @@ def build_bundle(
     vec_units = [(str(r["item_id"]), int(r["seq"])) for r in vec_rows]
     with_vector = {item_id for item_id, seq in vec_units if seq == 0}
 
+    files: Files = {}
     try:
-        versions = _histories(store, scope, where, params)
+        versions, left_out = _histories(store, scope, where, params, files)
     except StoreCorrupt:
         if salvage is None:
             raise
         store = salvage.reopen()
-        versions = {}
+        versions, left_out = {}, {}
+        files = {}
         salvage.unreadable.append("history: the items' earlier versions are unreadable; exported without them")
     counts = BundleCounts(vectors=len(vec_rows))
     memories: list[dict[str, Any]] = []
     embeddings: list[dict[str, Any]] = []
     prefs: dict[str, list[Item]] = {}
     documents: list[DocumentEntry] = []
-    files: Files = {}
     spaces: dict[str, SpaceEntry] = {}
     row_of = {unit: n for n, unit in enumerate(vec_units)}
     for n, item in enumerate(items, 1):
@@ -126,7 +144,7 @@ def build_bundle(
             setattr(entry, field, getattr(entry, field) + 1)
         if item.kind == "document":
             try:
-                documents.append(_document(store, item, files, versions.get(item.id, [])))
+                documents.append(_document(store, item, files, versions.get(item.id, []), left_out.get(item.id, [])))
             except StoreCorrupt:
                 if salvage is None:
                     raise
@@ -137,7 +155,7 @@ def build_bundle(
             counts.chunks += len(documents[-1].chunks)
             continue
         ref = f"emb-{item.id}" if item.id in with_vector else None
-        memories.append(pam.memory_object(item, superseded_by.get(item.id), ref, versions.get(item.id)))
+        memories.append(pam.memory_object(item, superseded_by.get(item.id), ref, versions.get(item.id), left_out.get(item.id)))
         if ref is not None:
             embeddings.append(
                 {
@@ -253,11 +271,21 @@ def _readable_items(salvage: Salvage, where: str, params: list[Any]) -> list[Row
     return rows
 
 
-def _histories(store: Store, scope: ItemFilter, where: str, params: list[object]) -> dict[str, list[VersionEntry]]:
-    """The kept versions of the exported items, oldest first; a version outside the selection stays out, as an item would."""
+def _histories(
+    store: Store, scope: ItemFilter, where: str, params: list[object], files: Files
+) -> tuple[dict[str, list[VersionEntry]], dict[str, list[datetime]]]:
+    """The kept versions of the exported items, oldest first; a version outside the selection stays out, as an item
+    would, and only the instant it was written is listed (``left_out``: no content, no hash), so an importing vault
+    still at it knows it is behind. A document version's file is added to ``files`` (``x-ctxvault/files/ID/vN/NAME``)."""
     out: dict[str, list[VersionEntry]] = {}
+    left_out: dict[str, list[datetime]] = {}
     rows = store.query(
-        f"SELECT i.kind, v.* FROM item_versions v JOIN items i ON i.id = v.item_id WHERE {where} ORDER BY v.item_id, v.version", params
+        f"""SELECT i.kind, v.*, d.path AS f_path, d.filename AS f_name, d.mime AS f_mime, d.size AS f_size, d.sha256 AS f_sha,
+                   d.data AS f_data
+            FROM item_versions v JOIN items i ON i.id = v.item_id
+            LEFT JOIN doc_versions d ON d.item_id = v.item_id AND d.version = v.version
+            WHERE {where} ORDER BY v.item_id, v.version""",
+        params,
     )
     for r in rows:
         tags = json.loads(r["tags"])
@@ -265,26 +293,52 @@ def _histories(store: Store, scope: ItemFilter, where: str, params: list[object]
             scope.request.matches(r["kind"], r["space"], tags, r["sensitivity"])
             and scope.allows(r["kind"], r["space"], tags, r["sensitivity"])
         ):
+            left_out.setdefault(r["item_id"], []).append(datetime.fromisoformat(r["saved_at"]))
             continue
+        file = None
+        if r["f_data"] is not None:
+            member = f"{COMPANION_DIR}/files/{r['item_id']}/v{r['version']}/{_safe_filename(r['f_name'])}"
+            files[member] = bytes(r["f_data"])
+            file = DocumentFileInfo(
+                member=member, path=r["f_path"], filename=r["f_name"], mime=r["f_mime"], size=r["f_size"], sha256=r["f_sha"]
+            )
         out.setdefault(r["item_id"], []).append(
             VersionEntry(
                 text=r["text"], space=r["space"], tags=tags, sensitivity=r["sensitivity"], content_hash=r["content_hash"],
-                saved_by=r["saved_by"], saved_at=r["saved_at"], replaced_by=r["replaced_by"], replaced_at=r["replaced_at"],
+                saved_by=r["saved_by"], saved_at=r["saved_at"], replaced_by=r["replaced_by"], replaced_at=r["replaced_at"], file=file,
             )
         )  # fmt: skip
-    return out
+    return out, left_out
 
 
 def _tombstones(store: Store, scope: ItemFilter, selection: Selection) -> TombstonesFile:
-    """Forgotten items inside the selection (id and content hash), and (in a full export) purged ids: no content."""
+    """Forgotten items inside the selection (id, content hash, and the states it held, so a vault still at an
+    earlier one forgets it too), and (in a full export) purged ids: no content."""
     request, request_params = scope.request.sql("i")
+    rows = store.query(
+        f"SELECT i.id, i.kind, i.content_hash, i.deleted_at, i.updated_at FROM items i WHERE i.deleted_at IS NOT NULL AND {request} "
+        "ORDER BY i.id",
+        request_params,
+    )
+    earlier: dict[str, list[EarlierState]] = {}
+    kinds = {r["id"]: r["kind"] for r in rows}
+    for start in range(0, len(rows), 5000):
+        part = json.dumps([r["id"] for r in rows[start : start + 5000]])
+        for v in store.query(
+            "SELECT item_id, space, tags, sensitivity, saved_at, content_hash FROM item_versions "
+            "WHERE item_id IN (SELECT value FROM json_each(?)) ORDER BY item_id, version",
+            [part],
+        ):
+            tags = json.loads(v["tags"])
+            if scope.request.matches(kinds[v["item_id"]], v["space"], tags, v["sensitivity"]):  # as _histories: none outside
+                earlier.setdefault(v["item_id"], []).append(EarlierState(saved_at=v["saved_at"], content_hash=v["content_hash"]))
     entries = [
-        TombstoneEntry(id=r[0], content_hash=r[1], state="forgotten", at=r[2])
-        for r in store.query(
-            f"SELECT i.id, i.content_hash, i.deleted_at FROM items i WHERE i.deleted_at IS NOT NULL AND {request} ORDER BY i.id",
-            request_params,
+        TombstoneEntry(
+            id=r["id"], content_hash=r["content_hash"], state="forgotten", at=r["deleted_at"], updated_at=r["updated_at"],
+            earlier=earlier.get(r["id"], []),
         )
-    ]
+        for r in rows
+    ]  # fmt: skip
     if selection.is_everything:  # a purged id has no space or kind left to select by
         entries += [
             TombstoneEntry(id=r[0], state="purged", at=r[1])  # the id only: a hash would confirm a guess at what was erased
@@ -293,7 +347,7 @@ def _tombstones(store: Store, scope: ItemFilter, selection: Selection) -> Tombst
     return TombstonesFile(tombstones=entries)
 
 
-def _document(store: Store, item: Item, files: Files, history: list[VersionEntry]) -> DocumentEntry:
+def _document(store: Store, item: Item, files: Files, history: list[VersionEntry], left_out: list[datetime]) -> DocumentEntry:
     f = store.one("SELECT path, filename, mime, size, sha256, data FROM doc_files WHERE item_id = ?", [item.id])
     if f is None:
         raise StoreCorrupt(f"document {item.id} has no file row")
@@ -317,4 +371,5 @@ def _document(store: Store, item: Item, files: Files, history: list[VersionEntry
         file=DocumentFileInfo(member=member, path=f["path"], filename=f["filename"], mime=f["mime"], size=f["size"], sha256=f["sha256"]),
         chunks=[ChunkEntry(seq=u["seq"], start=u["start"], end=u["end"], text=u["text"]) for u in units],
         history=history,
+        left_out=left_out,
     )

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from operator import attrgetter
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -22,11 +22,12 @@ import numpy as np
 
 from schemas.items import SPACE_PATTERN, TAG_PATTERN, Conflict
 from schemas.portable import ImportSummary, Skipped
+from vault import history
 from vault import vectors as vector_rows
 from vault.chunking import chunk_text
 from vault.dates import instant
 from vault.errors import BadBundle, VaultError
-from vault.history import StateKey, Version, version_keys
+from vault.history import DocFile, StateKey, Version, version_keys
 from vault.index import training_points
 from vault.items import (
     ITEM_COLUMNS,
@@ -156,7 +157,7 @@ class _Known:
     authors: dict[str, str]  # existing items with history → who wrote their current state
     tombstones: set[str]  # ids purged in this vault that a record or a tombstone of the batch names
     forget: list[str]  # live items of the vault that the source forgot or purged, unchanged here since
-    kept: list[str]  # live items the source forgot or purged that this vault changed since: they stay
+    kept: list[tuple[str, str]]  # live items the source forgot or purged that stay here, with the reason
 
 
 def _lookup(store: Store, batch: ImportBatch, scan: bool | None = None) -> _Known:
@@ -217,18 +218,20 @@ def _lookup(store: Store, batch: ImportBatch, scan: bool | None = None) -> _Know
 
 
 FORGOTTEN_BUT_CHANGED = "forgotten in the source, changed here since: kept"
+FORGOTTEN_AT_ANOTHER = "forgotten in the source at another version than this vault's: kept"
 
 
-def _forgettable(store: Store, tombstones: Sequence[Tombstone]) -> tuple[list[str], list[str]]:
-    """The vault's live items a tombstone names, split into those to forget and those to keep.
+def _forgettable(store: Store, tombstones: Sequence[Tombstone]) -> tuple[list[str], list[tuple[str, str]]]:
+    """The vault's live items a tombstone names, split into those to forget and those to keep (with the reason).
 
-    A tombstone forgets only the state the source forgot: the vault's copy must still hold the
-    tombstone's content hash (a purged tombstone carries none) and must not have changed after the
-    tombstone's instant. An item changed here since is kept, and reported, rather than lost.
+    A tombstone forgets only a state the source held: the vault's copy is the forgotten state, or (the
+    tombstone lists the states the source held) one the source moved on from, so this vault is merely
+    behind. A copy changed after the tombstone's instant, or at a state the source never held, is kept and
+    reported rather than lost; a bundle made before tombstones listed states is matched by hash and time.
     """
     by_id = {t.id: t for t in tombstones}
     forget: list[str] = []
-    kept: list[str] = []
+    kept: list[tuple[str, str]] = []
     gone = list(by_id)
     for start in range(0, len(gone), 5000):
         part = json.dumps(gone[start : start + 5000])
@@ -238,8 +241,15 @@ def _forgettable(store: Store, tombstones: Sequence[Tombstone]) -> tuple[list[st
             [part],
         ):
             t = by_id[row["id"]]
-            same = t.content_hash is None or t.content_hash == row["content_hash"]
-            (forget if same and instant(row["updated_at"]) <= t.at else kept).append(row["id"])
+            updated = instant(row["updated_at"])
+            if t.states is not None:
+                behind = (updated, row["content_hash"]) in t.states
+            else:
+                behind = (t.content_hash is None or t.content_hash == row["content_hash"]) and updated <= t.at
+            if behind:
+                forget.append(row["id"])
+            else:
+                kept.append((row["id"], FORGOTTEN_BUT_CHANGED if updated > t.at else FORGOTTEN_AT_ANOTHER))
     return forget, kept
 
 
@@ -292,6 +302,10 @@ def _steps(
             yield _Step("skipped", r, r.id, "purged in this vault")
             continue
         e = existing.get(r.id) if r.id else None
+        if e is not None and batch.partial and r.superseded_at is not None and r.superseded_by is None and e["superseded_at"] is None:
+            # A slice replaces a live value only with a successor it holds (or forgot): one outside the slice
+            # was left out, not given, and the key would be left without a value here.
+            r = replace(r, superseded_at=None, valid_until=instant(e["valid_until"]) if e["valid_until"] else None)
         if e is not None:
             if e["deleted_at"] is not None:
                 yield _Step("skipped", r, e["id"], "forgotten in this vault")
@@ -450,7 +464,7 @@ def _apply(
             )
         summary.conflicts = [s.conflict for s in steps if s.conflict is not None]
         summary.forgotten = len(known.forget)
-        summary.skipped += [Skipped(ref=item_id, reason=FORGOTTEN_BUT_CHANGED) for item_id in known.kept]
+        summary.skipped += [Skipped(ref=item_id, reason=reason) for item_id, reason in known.kept]
         return summary
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctxvault-import") as pool:
         # Reading the vault releases the GIL: it runs while the records are checked.
@@ -509,7 +523,7 @@ def _apply(
             reconcile.one_chain(store, sorted(chains))  # every key written, whether or not it has a live value here
             summary.conflicts = conflicts
             summary.forgotten = reconcile.forget_sourced(store, batch.tombstones, known.forget, now)
-            summary.skipped += [Skipped(ref=item_id, reason=FORGOTTEN_BUT_CHANGED) for item_id in known.kept]
+            summary.skipped += [Skipped(ref=item_id, reason=reason) for item_id, reason in known.kept]
             if staged is not None and feed is not None:
                 staged.written(queue.units, np.array(feed.lacking, dtype=np.int64))
     except BaseException:
@@ -754,9 +768,31 @@ def _keep(store: Store, s: _Step, now: datetime) -> None:
     reconcile.keep_versions(store, s.item_id, s.keep, s.conflict, now)
 
 
+def _with_files(store: Store, s: _Step) -> tuple[Version, ...]:
+    """A document's versions to keep, each with the file it held: the record's own (a conflict the vault's
+    side won) from the bundle, the vault's current one (a conflict the source's side won) from ``doc_files``;
+    a version from the bundle's history brings its own."""
+    r = s.record
+    ours = store.one("SELECT updated_at, content_hash FROM items WHERE id = ?", [s.item_id])
+    ours_key = (instant(ours[0]), str(ours[1])) if ours is not None else None
+    doc = r.document
+    theirs = DocFile(doc.path, doc.filename, doc.mime, doc.sha256, doc.data) if doc is not None else None
+    mine = history.current_file(store, s.item_id) if ours_key is not None else None
+    out: list[Version] = []
+    for v in s.keep:
+        if v.file is None and v.state.key == r.state.key:
+            v = replace(v, file=theirs)
+        elif v.file is None and v.state.key == ours_key:
+            v = replace(v, file=mine)
+        out.append(v)
+    return tuple(out)
+
+
 def _write(store: Store, s: _Step, settings: Settings, actor: str, now: datetime) -> list[tuple[str, int, str, int, int]]:
     """Write one item row that replaces or updates another, carries a document file or a history; returns the units to insert for it."""
     r = s.record
+    if r.kind == "document" and s.keep:
+        s.keep = _with_files(store, s)
     if not s.current:  # the vault's state stays current: the record joins its history
         _keep(store, s, now)
         return []

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from schemas.items import Item
 from schemas.portable import PAM_SCHEMA_VERSION, ItemExtras, Skipped, VersionEntry
+from vault.dates import aware
 from vault.errors import BadBundle
 from vault.portable.records import ItemRecord, check_count, check_text, clean_space, clean_tags, valid_id, versions_from
 
@@ -45,7 +46,11 @@ def _method(source: str, created_by: str) -> str:
 
 
 def memory_object(
-    item: Item, superseded_by: str | None = None, embedding_ref: str | None = None, history: list[VersionEntry] | None = None
+    item: Item,
+    superseded_by: str | None = None,
+    embedding_ref: str | None = None,
+    history: list[VersionEntry] | None = None,
+    left_out: list[datetime] | None = None,
 ) -> dict[str, Any]:
     """One memory or preference as a PAM memory dict (not yet validated)."""
     content = f"{item.key}: {item.text}" if item.kind == "preference" else item.text
@@ -64,6 +69,7 @@ def memory_object(
         superseded_at=item.superseded_at,
         meta=item.meta,
         history=history or [],
+        left_out=left_out or [],
     )
     temporal: dict[str, Any] = {"created_at": item.provenance.created_at, "updated_at": item.provenance.updated_at}
     if item.valid_from:
@@ -95,8 +101,9 @@ def memory_object(
 
 def _extras_json(extras: ItemExtras) -> dict[str, Any]:
     out = extras.model_dump(mode="json", exclude_none=True)
-    if not out["history"]:
-        del out["history"]  # most items have none: the bundle stays as it was before history existed
+    for name in ("history", "left_out"):
+        if not out[name]:
+            del out[name]  # most items have none: the bundle stays as it was before history existed
     return out
 
 
@@ -265,6 +272,8 @@ def _own_record(m: MemoryObject, extra: object, space: str | None, name: str) ->
         valid_until=m.temporal.valid_until,
         supersedes=x.supersedes,
         superseded_at=x.superseded_at,
+        superseded_by=valid_id(m.temporal.superseded_by),
         meta=x.meta,
         history=versions_from(x.history, f"{name}: memory {m.id[:40]!r}"),
+        left_out=frozenset(aware(t) for t in x.left_out),
     )

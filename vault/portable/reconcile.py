@@ -54,6 +54,13 @@ def decide(r: ItemRecord, e: Row, ours_history: Sequence[StateKey], author: str,
         return Decision("unchanged")
     if ours_key in theirs_seen:  # the source carries on from the vault's state
         return Decision("updated", keep=tuple(v for v in r.history if v.state.key not in ours_seen))
+    if ours_key[0] in r.left_out:
+        # The source carries on from the vault's state too, but its selection left that version out (a slice
+        # export): the vault is behind, not changed. Its state joins its history in time order.
+        ours = State(e["text"], e["space"], tuple(json.loads(e["tags"])), e["sensitivity"], e["content_hash"], author, ours_key[0])
+        mine = Version(ours, actor, now)
+        added = [v for v in r.history if v.state.key not in ours_seen]
+        return Decision("updated", keep=tuple(sorted([*added, mine], key=lambda v: v.state.saved_at)))
     if theirs.key in ours_seen:
         return Decision("skipped", "an earlier version of this vault's copy")
     ours = State(e["text"], e["space"], tuple(json.loads(e["tags"])), e["sensitivity"], e["content_hash"], author, ours_key[0])

@@ -5,6 +5,7 @@ Importers parse a source into an ``ImportBatch``; nothing here touches the store
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -17,7 +18,7 @@ from schemas.portable import ImportFormat, Skipped, VersionEntry
 from vault.chunking import Chunk
 from vault.dates import aware
 from vault.errors import BadBundle
-from vault.history import State, Version
+from vault.history import DocFile, State, StateKey, Version
 from vault.items import content_hash
 
 if TYPE_CHECKING:
@@ -67,10 +68,12 @@ class ItemRecord:
     valid_until: datetime | None = None
     supersedes: str | None = None
     superseded_at: datetime | None = None
+    superseded_by: str | None = None  # the id of the value that replaced it, when the source's bundle holds it
     meta: Mapping[str, object] = field(default_factory=dict)
     hash: str | None = None  # content hash when it is not the text's (documents)
     document: DocumentPayload | None = None
     history: tuple[Version, ...] = ()  # earlier versions, oldest first (vault/history.py)
+    left_out: frozenset[datetime] = frozenset()  # saved_at of earlier versions the bundle's selection left out
     # Computed once, on first use; init=False so that dataclasses.replace() never carries it over.
     _hash: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
 
@@ -113,6 +116,9 @@ class Tombstone:
     content_hash: str | None  # None for a purged id
     purged: bool
     at: datetime
+    # A forgotten item's states the source held: its last (updated_at, content hash) and its earlier versions';
+    # None when the bundle does not say (made before tombstones carried them).
+    states: frozenset[StateKey] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +157,8 @@ class ImportBatch:
     vectors: VectorSet | None = None
     skipped: tuple[Skipped, ...] = ()
     tombstones: tuple[Tombstone, ...] = ()
+    # One space or filter of the source (a bundle's selection): what it does not hold was not forgotten, only left out.
+    partial: bool = False
 
 
 def readable_path(name: str) -> str:
@@ -238,15 +246,33 @@ def _state_problem(text: str, tags: Sequence[str], *, advice: bool) -> str | Non
     return None
 
 
-def versions_from(entries: Sequence[VersionEntry], where: str) -> tuple[Version, ...]:
-    """A record's history from its bundle entries, each text checked like the record's own."""
+def versions_from(entries: Sequence[VersionEntry], where: str, files: Mapping[str, bytes] | None = None) -> tuple[Version, ...]:
+    """A record's history from its bundle entries, each text checked like the record's own; a document
+    version's file is read from the bundle's ``files`` and checked against its sha256.
+
+    Raises:
+        BadBundle: a text that breaks the bundle limits, a version file that is missing, altered, or not a document's.
+    """
     out: list[Version] = []
     for n, e in enumerate(entries):
         text = check_text(e.text, f"{where} version {n + 1}")
         tags = clean_tags(e.tags)
         state = State(text, clean_space(e.space, "personal"), tags, e.sensitivity, e.content_hash, e.saved_by[:128], e.saved_at)
-        out.append(Version(state, e.replaced_by[:128], e.replaced_at))
+        out.append(Version(state, e.replaced_by[:128], e.replaced_at, _version_file(e, files, f"{where} version {n + 1}")))
     return tuple(out)
+
+
+def _version_file(e: VersionEntry, files: Mapping[str, bytes] | None, where: str) -> DocFile | None:
+    if e.file is None:
+        return None
+    if files is None:
+        raise BadBundle(f"{where}: only a document's version carries a file")
+    data = files.get(e.file.member)
+    if data is None:
+        raise BadBundle(f"{where}: its file {e.file.member[:80]!r} is missing")
+    if hashlib.sha256(data).hexdigest() != e.file.sha256:
+        raise BadBundle(f"{where}: file does not match its sha256")
+    return DocFile(readable_path(e.file.path), e.file.filename, e.file.mime, e.file.sha256, data)
 
 
 def check_count(n: int, what: str) -> None:

@@ -7,9 +7,11 @@ from datetime import datetime
 
 from schemas.items import Conflict, Item, ItemHistory, limit_problem
 from vault import history
+from vault.chunking import chunk_text
+from vault.documents import extract
 from vault.errors import InvalidInput, NotFound
 from vault.filters import ItemFilter
-from vault.items import content_hash, utcnow
+from vault.items import content_hash, unit_text, utcnow
 from vault.principal import Principal
 from vault.service.items import ItemsPart
 
@@ -61,9 +63,13 @@ class HistoryPart(ItemsPart):
         if problem := limit_problem(tags=chosen.tags, space=chosen.space):
             raise InvalidInput(problem)
         stamp = now or utcnow()
+        # A document version brings its file back: its text and chunks are extracted from it again.
+        file = history.version_file(self.store, item.id, chosen.version) if item.kind == "document" else None
         with self.store.transaction():
             kept = history.keep_version(self.store, item.id, replaced_by=principal.label, replaced_at=stamp)
-            if chosen.text != item.text and item.kind != "document":
+            if file is not None:
+                self._restore_file(item.id, chosen.text, chosen.content_hash, file)
+            elif chosen.text != item.text and item.kind != "document":
                 self._update_text(item.id, item.kind, chosen.text, item.key, now=stamp, keep=False)
                 if item.kind == "preference":  # a preference's hash covers its key (as set_preference stores it)
                     self.store.execute(
@@ -82,6 +88,18 @@ class HistoryPart(ItemsPart):
             )
         self._index_written()
         return self._fetch(ItemFilter(), item.id)
+
+    def _restore_file(self, item_id: str, title: str, digest: str, file: history.DocFile) -> None:
+        """Make a kept file a document's current one: its row, title, hash and chunks (inside the caller's transaction)."""
+        _, text = extract(file.data, file.mime, title)
+        self.store.execute("DELETE FROM units WHERE item_id = ?", [item_id])
+        self.store.execute(
+            "UPDATE doc_files SET path = ?, filename = ?, mime = ?, size = ?, sha256 = ?, data = ? WHERE item_id = ?",
+            [file.path, file.filename, file.mime, len(file.data), file.sha256, file.data, item_id],
+        )
+        self.store.execute("UPDATE items SET text = ?, content_hash = ? WHERE id = ?", [title, digest, item_id])
+        for c in chunk_text(text, self.settings.chunk_chars, self.settings.chunk_overlap):
+            self._insert_unit(item_id, c.seq, unit_text("document", c.text, title=title), c.start, c.end)
 
     def conflicts(self, principal: Principal, include_resolved: bool = False) -> list[Conflict]:
         """Items an import found changed on both sides, oldest first (owner only)."""

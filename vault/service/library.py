@@ -14,6 +14,7 @@ from schemas.items import (
     MemoryIn,
     Sensitivity,
 )
+from vault import history
 from vault.chunking import chunk_text
 from vault.documents import DocumentFile, is_supported, read_document
 from vault.errors import InvalidInput, NotFound
@@ -62,9 +63,12 @@ class LibraryPart(ItemsPart):
                     item_id=existing["item_id"], path=str(doc.path), action="unchanged", chunks=self._chunk_count(existing["item_id"])
                 )
             chunks = chunk_text(doc.text, self.settings.chunk_chars, self.settings.chunk_overlap)
-            stamp = (now or utcnow()).isoformat()
+            at = now or utcnow()
+            stamp = at.isoformat()
             if existing is not None:
                 item_id, action = existing["item_id"], "replaced"
+                # The previous title, metadata and file become a version: its content stays restorable.
+                history.keep_version(self.store, item_id, replaced_by=principal.label, replaced_at=at)
                 self.store.execute("DELETE FROM units WHERE item_id = ?", [item_id])
                 self.store.execute(
                     "UPDATE items SET text = ?, content_hash = ?, updated_at = ? WHERE id = ?",

@@ -66,7 +66,8 @@ class PreferencesPart(ItemsPart):
                 source=source, hash_of=f"{key}: {checked.text}", supersedes=old["id"] if old else None, valid_from=stamp, now=stamp,
             )  # fmt: skip
             self._insert_unit(item_id, 0, unit_text("preference", checked.text, key))
-            self._audit.record(principal, "write", item_ids=[item_id], detail={"action": "set_preference", "key": key})
+            # No key in the detail: the audit log outlives a purge, which leaves no text of the item.
+            self._audit.record(principal, "write", item_ids=[item_id], detail={"action": "set_preference"})
         self._index_written()
         item = self._fetch(ItemFilter(), item_id)
         return PreferenceOut(key=key, value=item.text, item=item)

@@ -296,3 +296,114 @@ def test_a_purged_tombstone_keeps_no_hash_even_if_the_bundle_carries_one(source:
     rewrite_tombstones(bundle, [{"id": gone, "content_hash": "ab" * 32, "state": "purged", "at": "2026-01-01T00:00:00Z"}])
     other.import_source(OWNER, bundle)
     assert [tuple(r) for r in other.store.query("SELECT id, content_hash FROM tombstones")] == [(gone, "")]
+
+
+def chunks_of(vault: VaultService, item_id: str) -> str:
+    return " ".join(vault.show_document(OWNER, item_id).chunks)
+
+
+def test_a_document_changed_on_both_sides_keeps_both_contents_and_its_history_travels_with_the_files(
+    source: VaultService, other: VaultService, make_vault: Callable[..., VaultService], tmp_path: Path
+) -> None:
+    a, b = source, other
+    path = tmp_path / "notes.md"
+    path.write_text("# Notes\n\nversion one zqxone\n")
+    doc = a.add_document(OWNER, path, now=T0).item_id
+    b.import_source(OWNER, export(a, tmp_path / "first"))
+    path.write_text("# Notes\n\nversion two zqxtwo, written in A\n")
+    a.add_document(OWNER, path, now=T1)
+    path.write_text("# Notes\n\nversion three zqxthree, written in B\n")
+    b.add_document(OWNER, path, now=T2)
+    bundle_a, bundle_b = export(a, tmp_path / "bundle-a"), export(b, tmp_path / "bundle-b")
+
+    dry_b = b.import_source(OWNER, bundle_a, dry_run=True)
+    into_b = b.import_source(OWNER, bundle_a)  # B's edit is newer: it stays current, A's content becomes a version
+    keys = ("new", "updated", "unchanged", "skipped", "vectors_reused", "by_kind", "forgotten")
+    assert {k: getattr(dry_b, k) for k in keys} == {k: getattr(into_b, k) for k in keys}
+    assert [(c.item_id, c.kept) for c in dry_b.conflicts] == [(c.item_id, c.kept) for c in into_b.conflicts]
+    into_a = a.import_source(OWNER, bundle_b)
+    assert [(c.item_id, c.kept) for c in into_b.conflicts] == [(doc, "vault")]
+    assert [(c.item_id, c.kept) for c in into_a.conflicts] == [(doc, "source")]
+    for vault in (a, b):
+        assert "zqxthree" in chunks_of(vault, doc)
+        assert all(v.file is not None for v in vault.item_history(OWNER, doc).versions)
+    conflict = b.conflicts(OWNER)[0]
+    b.resolve_conflict(OWNER, conflict.id, conflict.version)
+    assert "zqxtwo" in chunks_of(b, doc)
+
+    # A third vault that imports A's bundle gets every earlier content, restorable.
+    c = make_vault("c")
+    c.import_source(OWNER, export(a, tmp_path / "bundle-a2"))
+    found = c.item_history(OWNER, doc)
+    assert [v.file.sha256 if v.file else None for v in found.versions] == [
+        v.file.sha256 if v.file else None for v in a.item_history(OWNER, doc).versions
+    ]
+    first = next(v.version for v in found.versions if v.file is not None and v.saved_at == T0)
+    c.restore(OWNER, doc, first)
+    assert "zqxone" in chunks_of(c, doc)
+
+
+def test_a_tombstone_forgets_a_copy_that_is_merely_behind_and_says_exactly_why_it_keeps_one_that_is_not(
+    source: VaultService, other: VaultService, tmp_path: Path
+) -> None:
+    a, b = source, other
+    behind = shared_memory(a, b, tmp_path, "The spare key is under the blue pot")
+    diverged = shared_memory(a, b, tmp_path / "two", "The bike lock code is 1234")
+    a.edit(OWNER, behind, text="The spare key is under the green pot", now=T1)  # B never saw this edit: it is behind
+    a.edit(OWNER, diverged, text="The bike lock code is 4321", now=T1)
+    b.edit(OWNER, diverged, text="The bike lock code is 9999", now=datetime(2026, 2, 15, tzinfo=UTC))  # before A forgets it
+    a.forget(OWNER, behind, now=T2)
+    a.forget(OWNER, diverged, now=T2)
+    bundle = export(a, tmp_path / "bundle-a")
+    dry = b.import_source(OWNER, bundle, dry_run=True)
+    real = b.import_source(OWNER, bundle)
+    for summary in (dry, real):
+        assert summary.forgotten == 1
+        assert [(s.ref, s.reason) for s in summary.skipped] == [
+            (diverged, "forgotten in the source at another version than this vault's: kept")
+        ]
+    assert [i.id for i in b.list_items(OWNER).items] == [diverged]
+
+
+def slice_of(vault: VaultService, path: Path, space: str) -> Path:
+    vault.export_bundle(OWNER, Selection(spaces=[space]), path, plaintext=True)
+    return path
+
+
+def test_a_slice_forgets_nothing_that_moved_outside_it_and_still_forgets_what_was_forgotten_inside_it(
+    source: VaultService, other: VaultService, tmp_path: Path
+) -> None:
+    a, b = source, other
+    a.set_preference(OWNER, "diet", "vegan", space="work", now=T0)
+    a.set_preference(OWNER, "editor", "vim", space="work", now=T0)
+    moved = a.remember(OWNER, MemoryIn(text="The stand-up is at nine", space="work"), now=T0).item.id
+    b.import_source(OWNER, export(a, tmp_path / "first"))
+    a.set_preference(OWNER, "diet", "vegetarian", space="personal", now=T1)  # the new value lives outside the slice
+    a.edit(OWNER, moved, space="personal", now=T1)
+    a.set_preference(OWNER, "editor", "emacs", space="work", now=T1)
+    a.unset_preference(OWNER, "editor", now=T2)  # replaced and then forgotten inside the slice
+    bundle = slice_of(a, tmp_path / "work", "work")
+    dry = b.import_source(OWNER, bundle, dry_run=True)
+    real = b.import_source(OWNER, bundle)
+    keys = ("new", "updated", "unchanged", "skipped", "forgotten")
+    assert {k: getattr(dry, k) for k in keys} == {k: getattr(real, k) for k in keys}
+    assert {p.key: p.value for p in b.list_preferences(OWNER)} == {"diet": "vegan"}  # diet stays; editor was unset in A
+    assert b.get_item(OWNER, moved).space == "work"
+
+
+def test_a_slice_that_left_the_common_version_out_fast_forwards_a_target_that_is_merely_behind(
+    source: VaultService, other: VaultService, tmp_path: Path
+) -> None:
+    a, b = source, other
+    item = shared_memory(a, b, tmp_path, "Lunch with Carol on Friday")  # in personal
+    a.edit(OWNER, item, space="work", now=T1)
+    a.edit(OWNER, item, text="Lunch with Carol on Friday at the canteen", now=T2)
+    bundle = slice_of(a, tmp_path / "work", "work")
+    entry = json.loads((bundle / "memory-store.json").read_text())["memories"][0]["metadata"]["x-ctxvault"]
+    assert "Lunch with Carol on Friday" not in json.dumps(entry["left_out"]) and len(entry["left_out"]) == 1  # an instant only
+    dry = b.import_source(OWNER, bundle, dry_run=True)
+    real = b.import_source(OWNER, bundle)
+    for summary in (dry, real):
+        assert summary.updated == 1 and summary.conflicts == [] and summary.skipped == []
+    assert texts(b, item) == ("Lunch with Carol on Friday at the canteen", ["Lunch with Carol on Friday", "Lunch with Carol on Friday"])
+    assert b.conflicts(OWNER) == []

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ValidationError
 
 from schemas.portable import COMPANION_DIR, FORMAT_NAME, FORMAT_VERSION, DocumentsFile, Manifest, TombstonesFile, VectorsFile
 from vault.chunking import Chunk
+from vault.dates import aware
 from vault.errors import BadBundle
 from vault.portable import bundle, pam
 from vault.portable.bundle import Files, Identity
@@ -107,11 +108,13 @@ def read(files: Files, source: str, space: str | None) -> ImportBatch:
                     meta=d.meta,
                     hash=d.content_hash,
                     document=DocumentPayload(d.file.path, d.file.filename, d.file.mime, data, d.file.sha256, None, chunks),
-                    history=versions_from(d.history, f"document {d.id[:40]!r}"),
+                    history=versions_from(d.history, f"document {d.id[:40]!r}", files),
+                    left_out=frozenset(aware(t) for t in d.left_out),
                 )
             )
     vectors = _vectors(files, manifest)
-    return ImportBatch("bundle", source, tuple(records), vectors, tuple(skipped), _tombstones(files))
+    partial = not manifest.selection.is_everything
+    return ImportBatch("bundle", source, tuple(records), vectors, tuple(skipped), _tombstones(files), partial=partial)
 
 
 def _tombstones(files: Files) -> tuple[Tombstone, ...]:
@@ -132,7 +135,13 @@ def _tombstones(files: Files) -> tuple[Tombstone, ...]:
         if t.state == "forgotten" and not t.content_hash:
             raise BadBundle(f"tombstones.json: entry {n}: a forgotten item's tombstone carries its content hash")
         # A purged id's hash, should a bundle carry one, is not kept: this vault keeps none either.
-        out.append(Tombstone(t.id, t.content_hash if t.state == "forgotten" else None, t.state == "purged", t.at))
+        if t.state == "purged":
+            out.append(Tombstone(t.id, None, True, t.at))
+            continue
+        states = None
+        if t.updated_at is not None and t.earlier is not None and t.content_hash:
+            states = frozenset({(aware(t.updated_at), t.content_hash), *((aware(e.saved_at), e.content_hash) for e in t.earlier)})
+        out.append(Tombstone(t.id, t.content_hash, False, t.at, states))
     return tuple(out)
 
 
