@@ -103,7 +103,7 @@ def spied(settings: Settings, recovery_key: str, real: Embedder) -> Iterator[tup
 
 
 def _texts(svc: VaultService, text: str, **kw: object) -> list[str]:
-    return [h.text for h in svc.search(OWNER, SearchQuery(text=text, **kw)).hits]  # type: ignore[arg-type]
+    return [h.text for h in svc.search(OWNER, SearchQuery(text=text, **kw)).hits]
 
 
 def test_an_add_with_a_10k_backlog_embeds_only_its_own_text_and_is_found_at_once(
@@ -180,9 +180,9 @@ def _vectors(settings: Settings) -> tuple[int, int, int]:
     """(items, units, vectors) as another process sees them."""
     store = open_store(settings, unlock_key(settings, PASSPHRASE))
     try:
-        return tuple(
-            int(store.one(sql)[0]) for sql in ("SELECT count(*) FROM items", "SELECT count(*) FROM units", "SELECT count(*) FROM vectors")
-        )  # type: ignore[index,return-value]
+        counts = [store.one(f"SELECT count(*) FROM {table}") for table in ("items", "units", "vectors")]
+        items, units, vectors = (int(row[0]) if row else 0 for row in counts)
+        return items, units, vectors
     finally:
         store.close()
 
