@@ -83,6 +83,7 @@ INLINE_EMBED = 256
 # embedder looks whether a request is being served between rounds (~0.2 s of encoding at 1 thread).
 BACKLOG_BATCH = 32
 PAUSE_POLL_S = 0.05  # how soon a paused embedder notices that the request it yielded to is done
+BACKLOG_FETCH = 512  # units read per query, then encoded shortest first in BACKLOG_BATCH batches
 
 
 _TEMP_SQL = """
@@ -322,20 +323,23 @@ class Retriever:
         total = self.backlog()[1]
         done, after = 0, -1
         while True:
-            while paused is not None and paused():
-                time.sleep(PAUSE_POLL_S)
             rows = self._store.query(
                 f"SELECT u.uid, u.text FROM units u WHERE u.uid > ?2 AND {_LACKING} ORDER BY u.uid LIMIT ?3",
-                [self._model_id(), after, batch],
+                [self._model_id(), after, BACKLOG_FETCH],
             )
             if not rows:
                 break
             after = int(rows[-1][0])
-            done += self._embed_and_store([(int(r[0]), str(r[1])) for r in rows], None, batch=batch)
-            if progress:
-                progress(done, max(total, done))
-            if self._index is not None and self._dirty >= max(SAVE_EVERY, len(self._index) // 10):
-                self._save()  # other processes load this instead of rebuilding from the table
+            # Batches of similar lengths: a batch is padded to its longest text.
+            fetched = sorted(((int(r[0]), str(r[1])) for r in rows), key=lambda p: len(p[1]))
+            for start in range(0, len(fetched), batch):
+                while paused is not None and paused():
+                    time.sleep(PAUSE_POLL_S)
+                done += self._embed_and_store(fetched[start : start + batch], None, batch=batch)
+                if progress:
+                    progress(done, max(total, done))
+                if self._index is not None and self._dirty >= max(SAVE_EVERY, len(self._index) // 10):
+                    self._save()  # other processes load this instead of rebuilding from the table
         if self._dirty:
             self._save()
         return done
