@@ -115,8 +115,9 @@ def status(vault: Located) -> SessionStatus | None:
 
 
 def embed_backlog(vault: Located) -> bool:
-    """Ask this vault's agent to embed the units lacking a vector (in the background); True if one was told."""
-    return bool(_ask(vault, "embed"))
+    """Ask this vault's agent to embed the units lacking a vector (in the background); True if one will."""
+    answer = _ask(vault, "embed")
+    return bool(answer and answer.get("embedding") is True)
 
 
 def lock(vault: Located) -> bool:

@@ -311,7 +311,9 @@ class Retriever:
     def embed_backlog(
         self, *, paused: Callable[[], bool] | None = None, progress: Progress | None = None, batch: int = BACKLOG_BATCH
     ) -> int:
-        """Embed every unit lacking a vector, oldest first, ``batch`` units per transaction; returns units embedded.
+        """Embed every unit lacking a vector, ``batch`` units per transaction; returns units embedded.
+
+        Units are read oldest first, ``BACKLOG_FETCH`` at a time, and encoded shortest first within each read.
 
         Resumable by construction: the state is only "units without a vector", so a run killed at any point
         keeps every batch it committed and the next run starts where it stopped. While ``paused()`` holds,
