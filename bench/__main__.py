@@ -6,6 +6,7 @@ import importlib
 import sys
 
 NAMES = {
+    "backlog": "bench.backlog",
     "cli-latency": "bench.cli_latency",
     "dedup": "bench.dedup",
     "locomo": "bench.locomo",

@@ -5,7 +5,8 @@ stdio; it must not import adapters. This module is the adapter's half: it names 
 programs the agent may start and imports their code once, before the agent reports ready:
 
 - ``mcp`` runs `ctxvault mcp` (the stdio server a host app launches);
-- ``cli`` runs any other command but those cli/entry.py keeps in-process (``IN_PROCESS``).
+- ``cli`` runs any other command but those cli/entry.py keeps in-process (``IN_PROCESS``);
+- its background worker embeds the backlog (vault/backlog.py), pausing while a ``cli`` child runs.
 
 Both run the same `cli.app.main` as an ordinary `ctxvault`, so parsing, errors, output
 and exit codes are the same; the child opens the vault with the session's key
@@ -29,7 +30,9 @@ from cli.entry import AGENT_COMMAND, CLI_PROGRAM, IN_PROCESS, invocation
 from vault import session
 
 if TYPE_CHECKING:
+    from vault.crypto import DataKey
     from vault.service import VaultService
+    from vault.settings import Settings
 
 _CONSOLES: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = []
 """Every rich Console built while the CLI was imported, with its arguments (see ``fresh_consoles``)."""
@@ -147,8 +150,17 @@ def _exit_status(code: object) -> int:
     return 1
 
 
+def embed_backlog(settings: Settings, key: DataKey, paused: Callable[[], bool]) -> None:
+    """The agent's background worker: embed the units lacking a vector, yielding to every CLI command."""
+    from vault import backlog
+
+    backlog.embed(settings, key, paused)
+
+
 def main() -> None:
-    session.agent_main(programs={AGENT_COMMAND: run_mcp, CLI_PROGRAM: run_cli}, preload=preload)
+    session.agent_main(
+        programs={AGENT_COMMAND: run_mcp, CLI_PROGRAM: run_cli}, preload=preload, background=embed_backlog, pausing={CLI_PROGRAM}
+    )
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cli.context import JsonFlag, service
 from cli.items import SensOpt, SpaceOpt, TagOpt, _sens
 from cli.output import console, items_table, print_json, render, shown
+from cli.search import print_waiting
 from vault import OWNER
 
 app = typer.Typer(help="Documents: files and folders of notes, split into searchable chunks.", no_args_is_help=True)
@@ -32,15 +35,7 @@ def add(
     svc = service(ctx)
     sens = _sens(sensitivity) or "low"
     if path.is_dir():
-        with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            console=console, disable=json_out, transient=True,
-        ) as bar:  # fmt: skip
-            task = bar.add_task("adding", total=None)
-
-            def tick(done: int, total: int, name: str) -> None:
-                bar.update(task, completed=done, total=total, description=name[:40])
-
+        with _bar(json_out) as tick:
             report = svc.add_folder(OWNER, path, space=space or "personal", tags=tag, sensitivity=sens, progress=tick)
         if json_out:
             print_json(report)
@@ -48,9 +43,28 @@ def add(
         console.print(f"added {report.added}, replaced {report.replaced}, unchanged {report.unchanged}, skipped {len(report.skipped)}")
         for reason in report.skipped:
             console.print(f"  [yellow]skipped[/] {shown(reason)}")
+        print_waiting(ctx)
         return
-    added = svc.add_document(OWNER, path, space=space or "personal", tags=tag, sensitivity=sens)
+    with _bar(json_out) as tick:
+        added = svc.add_document(OWNER, path, space=space or "personal", tags=tag, sensitivity=sens, progress=tick)
     render(added, json_out, f"{added.action} {added.item_id} ({added.chunks} chunks)")
+    if not json_out:
+        print_waiting(ctx)
+
+
+@contextmanager
+def _bar(json_out: bool) -> Iterator[Callable[[int, int, str], None]]:
+    """A progress bar over what the service counts (files while adding, then chunks while embedding)."""
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=console, disable=json_out, transient=True,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("adding", total=None)
+
+        def tick(done: int, total: int, name: str) -> None:
+            bar.update(task, completed=done, total=total, description=name[:40])
+
+        yield tick
 
 
 @app.command("list")

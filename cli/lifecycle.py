@@ -8,6 +8,7 @@ import typer
 
 from cli.context import JsonFlag, read_secret_file, service, state
 from cli.output import console, print_json
+from cli.search import waiting_note
 from vault import OWNER
 from vault.errors import VaultLocked
 from vault.unlock import change_passphrase, init_vault, recover
@@ -47,6 +48,8 @@ def status(ctx: typer.Context, json_out: JsonFlag = False) -> None:
         return
     for field, value in report.model_dump().items():
         console.print(f"{field:>15}: {value}")
+    if note := waiting_note(state(ctx).settings, report.waiting_items, report.waiting_units):
+        console.print(note)
 
 
 def _new_passphrase(ctx: typer.Context, new_passphrase_file: typer.FileText | None) -> str:

@@ -23,7 +23,7 @@ import typer
 from cli.context import CLIState, JsonFlag, state
 from cli.errors import err_console
 from cli.output import render, write_private
-from vault import OWNER, VaultService, session
+from vault import OWNER, VaultService, backlog, session
 from vault.errors import InvalidInput, VaultBusy, VaultLocked
 from vault.principal import Principal
 from vault.unlock import open_store, unlock_key
@@ -285,6 +285,8 @@ def unlock(
     if done.returncode != 0 or words[:1] != ["ready"]:
         raise VaultLocked("the unlock agent did not start")
     pid = int(words[1])
+    if backlog.waiting(settings, key)[1]:
+        session.embed_backlog(settings)  # the agent embeds it in the background while the session lasts
     status = session.status(settings)
     left = status.seconds_left if status else seconds
     render(

@@ -15,6 +15,7 @@ from cli.context import JsonFlag, read_secret_file, service
 from cli.errors import err_console
 from cli.items import _kind, _sens
 from cli.output import console, neutral, print_json, render, shown, write_private
+from cli.search import print_waiting
 from schemas.portable import IMPORT_FORMATS, ImportFormat, Selection
 from vault import OWNER
 
@@ -166,6 +167,8 @@ def import_cmd(
         console.print(f"  [yellow]skipped[/] {shown(s.ref)}: {shown(s.reason)}")
     if len(summary.skipped) > 50:
         console.print(f"  … and {len(summary.skipped) - 50} more skipped (see --json)")
+    if not dry_run:
+        print_waiting(ctx)
 
 
 def conflicts(

@@ -6,13 +6,14 @@ from datetime import datetime
 from typing import Annotated, Literal, cast
 
 import typer
-from rich.progress import Progress
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from cli.context import JsonFlag, service
+from cli.context import JsonFlag, service, state
 from cli.items import AsOpt, SpaceOpt, TagOpt, _kind, _principal
 from cli.output import console, print_json, shown
 from schemas.items import SearchQuery
-from vault import OWNER
+from vault import OWNER, session
+from vault.settings import Settings
 
 
 def register(app: typer.Typer) -> None:
@@ -73,12 +74,33 @@ def reindex(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     if json_out:
         print_json(svc.reindex(OWNER))
         return
-    with Progress(console=console, transient=True) as bar:
-        task = bar.add_task("embedding", total=None)
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console, transient=True
+    ) as bar:
+        task = bar.add_task("embedding chunks", total=None)
         report = svc.reindex(OWNER, progress=lambda done, total: bar.update(task, completed=done, total=total))
     console.print(
         f"embedded {report.embedded} unit(s) with {report.model}; index holds {report.index_size} vector(s) ({report.index_kind})"
     )
+
+
+def waiting_note(settings: Settings, items: int, units: int) -> str | None:
+    """The line that says how many items wait for their embeddings and what embeds them; None when none wait."""
+    if not units:
+        return None
+    what = f"{items:,} item{'' if items == 1 else 's'} waiting for embeddings"
+    if units != items:
+        what += f" ({units:,} chunks)"
+    if session.status(settings) is not None:
+        return f"{what}: run `ctxvault reindex` or keep the session unlocked (it embeds them in the background)"
+    return f"{what}: run `ctxvault reindex` or start a session with `ctxvault unlock` (it embeds them in the background)"
+
+
+def print_waiting(ctx: typer.Context) -> None:
+    """After a bulk write: say how much of the vault waits for embeddings, if any (found by keywords meanwhile)."""
+    report = service(ctx).retrieval_stats(OWNER)
+    if note := waiting_note(state(ctx).settings, report.waiting_items, report.waiting_units):
+        console.print(note)
 
 
 def stats(ctx: typer.Context, json_out: JsonFlag = False) -> None:
@@ -92,5 +114,7 @@ def stats(ctx: typer.Context, json_out: JsonFlag = False) -> None:
         return
     for field, value in report.model_dump().items():
         console.print(f"{field:>16}: {shown(value)}")
+    if note := waiting_note(state(ctx).settings, report.waiting_items, report.waiting_units):
+        console.print(note)
     if report.stale_vectors:
         console.print("vectors of another model exist: run `ctxvault reindex`")

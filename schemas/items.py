@@ -265,3 +265,5 @@ class StatusReport(_Model):
     spaces: list[str]
     model: str
     db_bytes: int
+    waiting_items: int = Field(0, description="Items with a unit waiting for its embedding (the backlog).")
+    waiting_units: int = Field(0, description="Units (memories, preferences, chunks) waiting for their embedding.")

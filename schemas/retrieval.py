@@ -18,6 +18,8 @@ class RetrievalReport(_Model):
     vectors: int = Field(description="Units with a vector from the configured model.")
     stale_vectors: int = Field(description="Vectors made by another model; `ctxvault reindex` replaces them.")
     missing_vectors: int
+    waiting_items: int = Field(0, description="Items with a unit waiting for its embedding (the backlog).")
+    waiting_units: int = Field(0, description="Units waiting for their embedding: searchable by keywords until then.")
     index_kind: str | None = Field(description="flat (exact) or ivf (approximate); None if not loaded.")
     index_size: int
     generation: int

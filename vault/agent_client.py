@@ -114,6 +114,12 @@ def status(vault: Located) -> SessionStatus | None:
     return SessionStatus(socket=socket_path(vault), seconds_left=int(str(answer["seconds_left"])))
 
 
+def embed_backlog(vault: Located) -> bool:
+    """Ask this vault's agent to embed the units lacking a vector (in the background); True if one will."""
+    answer = _ask(vault, "embed")
+    return bool(answer and answer.get("embedding") is True)
+
+
 def lock(vault: Located) -> bool:
     """End the unlock session and the programs it started; True if one was running."""
     return bool(_ask(vault, "lock"))

@@ -30,6 +30,7 @@ import math
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from schemas.items import Provenance, SearchHit, SearchQuery
+from vault import agent_client
 from vault import vectors as vector_rows
 from vault.crypto import DataKey
 from vault.dates import without_context
@@ -73,6 +75,15 @@ Progress = Callable[[int, int], None]
 SAVE_EVERY = 1000
 # Units per encode-and-write round: one transaction each, and the progress step.
 EMBED_BATCH = 2048
+# A write embeds its own units before it returns only up to this many (~2 s at 133 texts/s on one
+# thread); a larger write, and every unit some other process left without a vector (the backlog),
+# waits for the unlock agent's embedder or `ctxvault reindex`: embedding never blocks a write.
+INLINE_EMBED = 256
+# Units per round of the background embedder: each round is one short transaction, and the
+# embedder looks whether a request is being served between rounds (~0.2 s of encoding at 1 thread).
+BACKLOG_BATCH = 32
+PAUSE_POLL_S = 0.05  # how soon a paused embedder notices that the request it yielded to is done
+BACKLOG_FETCH = 512  # units read per query, then encoded shortest first in BACKLOG_BATCH batches
 
 
 _TEMP_SQL = """
@@ -142,7 +153,6 @@ class Retriever:
         self._gen = -1  # the database generation the in-memory index matches
         self._bumps_seen = 0  # our own connection's generation bumps already reflected
         self._dirty = 0  # vectors added since the last save
-        self._caught_up = False
         self._pool: ThreadPoolExecutor | None = None
         self._mid: int | None = None  # this model's id in ``models``, once it has one
         self._stale: tuple[int, int] | None = None  # (generation, vectors of another model)
@@ -251,26 +261,28 @@ class Retriever:
 
     # -- keeping vectors in step ---------------------------------------------------------------
 
-    def _catch_up(self) -> None:
-        """Once per process: queue the units written by a process that crashed before embedding them."""
-        if not self._caught_up:
-            self._store.execute(f"INSERT OR IGNORE INTO temp.cv_pending SELECT u.uid FROM units u WHERE {_LACKING}", [self._model_id()])
-            self._caught_up = True
-
     def _pending(self) -> list[tuple[int, str]]:
-        model = self._model_id()
-        self._catch_up()
+        """The units this connection wrote that still lack a vector of this model (its own writes, never the backlog)."""
         if self._store.one("SELECT 1 FROM temp.cv_pending LIMIT 1") is None:
             return []  # the common case after every search: nothing written since
         rows = self._store.query(
-            f"SELECT u.uid, u.text FROM temp.cv_pending p JOIN units u ON u.uid = p.uid WHERE {_LACKING} ORDER BY u.uid", [model]
+            f"SELECT u.uid, u.text FROM temp.cv_pending p JOIN units u ON u.uid = p.uid WHERE {_LACKING} ORDER BY u.uid",
+            [self._model_id()],
         )
         return [(int(r[0]), str(r[1])) for r in rows]
 
-    def sync(self, progress: Progress | None = None) -> int:
-        """Embed every unit lacking a vector, store the vectors, and bring the index in step; returns units embedded."""
+    def sync(self, progress: Progress | None = None, *, limit: int | None = None) -> int:
+        """Embed the units this connection wrote that lack a vector, store the vectors, and bring the index in step.
+
+        Returns the units embedded. With ``limit``, more own units than that are left unembedded: they join
+        the backlog (units lacking a vector, whoever wrote them), which only ``embed_backlog`` and
+        ``reindex`` embed. Units other processes left are never embedded here.
+        """
         pending = self._pending()
-        if not pending:
+        if limit is not None and len(pending) > limit:
+            # Left for the unlock agent's embedder, told at once (nothing happens without an agent).
+            agent_client.embed_backlog(self._settings)
+        if not pending or (limit is not None and len(pending) > limit):
             self._store.execute("DELETE FROM temp.cv_pending")
             if self._index is not None:
                 self._ensure_index()
@@ -285,7 +297,56 @@ class Retriever:
             self._save()
         return done
 
-    def _embed_and_store(self, pending: list[tuple[int, str]], progress: Progress | None) -> int:
+    def backlog(self) -> tuple[int, int]:
+        """Items and units lacking a vector of this model (with vectors of another model: every unit)."""
+        # Every vector belongs to a unit (ON DELETE CASCADE): equal counts, the common case, mean no
+        # backlog, found in two index counts instead of a probe per unit.
+        units = self._store.one("SELECT count(*) FROM units")
+        have = self._store.one("SELECT count(*) FROM vectors INDEXED BY vectors_model WHERE model = ?", [self._model_id()])
+        if int(units[0] if units else 0) <= int(have[0] if have else 0):
+            return (0, 0)
+        row = self._store.one(f"SELECT count(DISTINCT u.item_id), count(*) FROM units u WHERE {_LACKING}", [self._model_id()])
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
+    def embed_backlog(
+        self, *, paused: Callable[[], bool] | None = None, progress: Progress | None = None, batch: int = BACKLOG_BATCH
+    ) -> int:
+        """Embed every unit lacking a vector, ``batch`` units per transaction; returns units embedded.
+
+        Units are read oldest first, ``BACKLOG_FETCH`` at a time, and encoded shortest first within each read.
+
+        Resumable by construction: the state is only "units without a vector", so a run killed at any point
+        keeps every batch it committed and the next run starts where it stopped. While ``paused()`` holds,
+        nothing is encoded (a request is being served: it gets the CPU). Nothing is done while vectors of
+        another model exist (``reindex`` converts those).
+        """
+        if self._stale_count():
+            return 0
+        total = self.backlog()[1]
+        done, after = 0, -1
+        while True:
+            rows = self._store.query(
+                f"SELECT u.uid, u.text FROM units u WHERE u.uid > ?2 AND {_LACKING} ORDER BY u.uid LIMIT ?3",
+                [self._model_id(), after, BACKLOG_FETCH],
+            )
+            if not rows:
+                break
+            after = int(rows[-1][0])
+            # Batches of similar lengths: a batch is padded to its longest text.
+            fetched = sorted(((int(r[0]), str(r[1])) for r in rows), key=lambda p: len(p[1]))
+            for start in range(0, len(fetched), batch):
+                while paused is not None and paused():
+                    time.sleep(PAUSE_POLL_S)
+                done += self._embed_and_store(fetched[start : start + batch], None, batch=batch)
+                if progress:
+                    progress(done, max(total, done))
+                if self._index is not None and self._dirty >= max(SAVE_EVERY, len(self._index) // 10):
+                    self._save()  # other processes load this instead of rebuilding from the table
+        if self._dirty:
+            self._save()
+        return done
+
+    def _embed_and_store(self, pending: list[tuple[int, str]], progress: Progress | None, batch: int = EMBED_BATCH) -> int:
         """Encode in batches; each batch is written and indexed on the worker thread while the next one encodes.
 
         The encoder and SQLCipher both release the GIL, so the writes cost (almost)
@@ -297,15 +358,15 @@ class Retriever:
         done = 0
         writing: Future[None] | None = None
         try:
-            for start in range(0, len(pending), EMBED_BATCH):
-                batch = pending[start : start + EMBED_BATCH]
-                vecs = embedder.encode(embedding_texts([t for _, t in batch]), batch_size=64)
+            for start in range(0, len(pending), batch):
+                part = pending[start : start + batch]
+                vecs = embedder.encode(embedding_texts([t for _, t in part]), batch_size=64)
                 if writing is not None:
                     writing.result()
-                uids = np.array([u for u, _ in batch], dtype=np.int64)
+                uids = np.array([u for u, _ in part], dtype=np.int64)
                 writing = self._worker().submit(self._write_batch, index, uids, vecs, embedder.model_id, embedder.dim)
-                done += len(batch)
-                self._dirty += len(batch)
+                done += len(part)
+                self._dirty += len(part)
                 if progress:
                     progress(done, len(pending))
         except BaseException:
@@ -339,11 +400,9 @@ class Retriever:
     def prepare(self) -> None:
         """Bring the in-memory index in step (load or rebuild it) before a bulk write, outside its transaction.
 
-        The once-per-process scan for units lacking a vector runs here too, over the vault as it
-        was: the bulk write queues its own units lacking one (``StagedVectors.written``).
+        The bulk write queues its own units lacking a vector (``StagedVectors.written``).
         """
         self._ensure_index()
-        self._catch_up()
 
     def stage(self, incoming: NDArray[np.float16], total: int | None = None) -> StagedVectors:
         """Index vectors a bulk write is about to commit, on the worker thread, while the caller writes rows.
@@ -550,7 +609,7 @@ class Retriever:
             if mode == "dense":
                 raise InvalidInput(f"vectors were made by another model than {self.model!r}: run `ctxvault reindex`")
             return self._lexical(query.text, scope, query.limit)
-        self.sync()
+        self.sync(limit=INLINE_EMBED)  # this process's own few writes; units lacking a vector are found lexically
         index = self._ensure_index()
         allowed, covers = self._allowed(scope, index)
         if len(allowed) == 0:
@@ -769,4 +828,4 @@ def embedding_texts(texts: list[str]) -> list[str]:
     return [without_context(t) for t in texts]
 
 
-__all__ = ["DEFAULT_FUSION", "Fusion", "RetrievalStats", "Retriever", "fts_query", "fuse", "query_terms"]
+__all__ = ["BACKLOG_BATCH", "DEFAULT_FUSION", "INLINE_EMBED", "Fusion", "RetrievalStats", "Retriever", "fts_query", "fuse", "query_terms"]

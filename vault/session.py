@@ -16,7 +16,14 @@ reaped as they end and killed when the session locks or times out.
 The clients' half (finding the socket, asking for the key, handing a command over) is
 vault/agent_client.py, light enough for every launcher; its names are re-exported here.
 
-Wire format: one JSON line in, one JSON line out: ``{"op": "key" | "status" | "lock"}``.
+The agent can also run one background worker (``background``): the adapter gives it the
+backlog embedder (vault/backlog.py). ``{"op": "embed"}`` starts it unless it runs (then it
+runs once more when it ends); it runs in a forked child at a lower CPU priority, and
+pauses between batches while a child of a ``pausing`` program (a CLI command) is alive,
+so a command's request always comes first. A long-lived child (`ctxvault mcp`) does not
+pause it: the lower priority is what keeps its queries first.
+
+Wire format: one JSON line in, one JSON line out: ``{"op": "key" | "status" | "lock" | "embed"}``.
 A program op ``{"op": NAME, "argv": [...], "env": {...}, "cwd": "...", "umask": N}``
 carries three descriptors; the child answers ``{"started": true}``, runs only after the
 launcher's ``go`` line (so a launcher that gave up can safely run the command itself),
@@ -29,6 +36,7 @@ import contextlib
 import gc
 import io
 import json
+import mmap
 import os
 import selectors
 import signal
@@ -39,13 +47,14 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vault.agent_client import (
     SessionStatus,
+    embed_backlog,
     fetch_key,
     lock,
     read_line,
@@ -64,9 +73,13 @@ MAX_REQUEST = 1 << 20  # a launcher's whole environment rides in its request
 GO_TIMEOUT_S = 30.0
 END_GRACE_S = 3.0
 POLL_S = 1.0  # reaping without pidfds (macOS): a finished child waits at most this long
+BACKGROUND_NICE = 10  # the background worker's priority: a command's process gets the CPU first
 
 Program = Callable[[Sequence[str]], int]
 """What a spawned child runs, with the launcher's argv (already in ``sys.argv``); returns the exit code."""
+
+Background = Callable[["Settings", "DataKey", Callable[[], bool]], object]
+"""The agent's background worker: the vault's settings, its key, and ``paused()`` (a request is being served)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,18 +153,35 @@ def _job(request: Mapping[str, object], fds: Sequence[int]) -> _Job:
 
 
 class _Children:
-    """The agent's spawned children: reaped as they end (no zombies), ended with the session."""
+    """The agent's spawned children: reaped as they end (no zombies), ended with the session.
+
+    ``busy`` is shared with every child (an anonymous shared mapping): the number of live children
+    of a pausing program, which the background worker reads between batches.
+    """
 
     def __init__(self, selector: selectors.BaseSelector) -> None:
         self._selector = selector
         self._pidfds: dict[int, int | None] = {}
+        self._pausing: set[int] = set()
+        self.busy = mmap.mmap(-1, 8)
+        self.ended: list[int] = []  # reaped since the agent last looked
+
+    def paused(self) -> bool:
+        """Whether a child of a pausing program is alive (read in any process forked from the agent)."""
+        return bool(struct.unpack("q", self.busy[:8])[0])
+
+    def _count(self) -> None:
+        self.busy[:8] = struct.pack("q", len(self._pausing))
 
     @property
     def poll_s(self) -> float | None:
         """How often to look for finished children when no pidfd will wake the loop."""
         return POLL_S if any(fd is None for fd in self._pidfds.values()) else None
 
-    def add(self, pid: int) -> None:
+    def add(self, pid: int, *, pausing: bool = False) -> None:
+        if pausing:
+            self._pausing.add(pid)
+            self._count()
         pidfd: int | None = None
         with contextlib.suppress(AttributeError, OSError):  # pidfds: Linux 5.3+
             pidfd = os.pidfd_open(pid)
@@ -169,6 +199,10 @@ class _Children:
                 if pidfd is not None:
                     self._selector.unregister(pidfd)
                     os.close(pidfd)
+                self.ended.append(pid)
+                if pid in self._pausing:
+                    self._pausing.discard(pid)
+                    self._count()
 
     def end(self) -> None:
         """SIGTERM every child, give them a moment, then SIGKILL; returns once all are reaped."""
@@ -193,8 +227,19 @@ class _Children:
 
 
 class _Agent:
-    def __init__(self, settings: Settings, key: DataKey, deadline: float, programs: Mapping[str, Program]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        key: DataKey,
+        deadline: float,
+        programs: Mapping[str, Program],
+        background: Background | None = None,
+        pausing: Collection[str] = (),
+    ) -> None:
         self.settings, self.key, self.deadline, self.programs = settings, key, deadline, programs
+        self.background, self.pausing = background, frozenset(pausing)
+        self.worker: int | None = None  # the background worker's pid while it runs
+        self.again = False  # asked to run while it ran: run once more when it ends
         self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.selector = selectors.DefaultSelector()
         self.children = _Children(self.selector)
@@ -205,6 +250,7 @@ class _Agent:
             poll = self.children.poll_s
             events = self.selector.select(left if poll is None else min(left, poll))
             self.children.reap()
+            self.worker_ended()
             if not any(k.fileobj is self.server for k, _ in events):
                 continue
             try:
@@ -235,8 +281,11 @@ class _Agent:
                     self.children.end()  # servers that got the key through this session stop with it
                     _reply(conn, {"locked": True})
                     return False
+                elif op == "embed" and self.background is not None:
+                    self.start_worker()
+                    _reply(conn, {"embedding": True})
                 elif isinstance(op, str) and op in self.programs:
-                    self.spawn(conn, _job(request, fds), fds, self.programs[op])
+                    self.spawn(conn, _job(request, fds), fds, self.programs[op], pausing=op in self.pausing)
                 else:
                     _reply(conn, {"error": "unknown op"})
             except (ValueError, OSError) as exc:
@@ -246,7 +295,44 @@ class _Agent:
                 _close_all(fds)
         return True
 
-    def spawn(self, conn: socket.socket, job: _Job, fds: Sequence[int], program: Program) -> None:
+    def start_worker(self) -> None:
+        """Run the background worker in a child, unless it runs already (then once more after it ends)."""
+        if self.background is None:
+            return
+        if self.worker is not None:
+            self.again = True
+            return
+        background, paused = self.background, self.children.paused
+        parent = os.getpid()
+        pid = os.fork()
+        if pid:
+            self.worker, self.again = pid, False
+            self.children.add(pid)
+            return
+        code = 1
+        try:
+            self.selector.close()
+            self.server.close()
+            self.children.drop_in_child()
+            _die_with(parent)
+            with contextlib.suppress(OSError):
+                os.nice(BACKGROUND_NICE)  # the whole child: its encoder's threads too
+            background(self.settings, self.key, paused)
+            code = 0
+        except BaseException:
+            with contextlib.suppress(Exception):
+                traceback.print_exc()
+        finally:
+            os._exit(code)
+
+    def worker_ended(self) -> None:
+        ended, self.children.ended = self.children.ended, []
+        if self.worker is not None and self.worker in ended:
+            self.worker = None
+            if self.again:
+                self.start_worker()
+
+    def spawn(self, conn: socket.socket, job: _Job, fds: Sequence[int], program: Program, *, pausing: bool = False) -> None:
         # Nothing buffered in the agent may leak onto the launcher's stdout through the child.
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
@@ -254,7 +340,7 @@ class _Agent:
         parent = os.getpid()
         pid = os.fork()
         if pid:
-            self.children.add(pid)
+            self.children.add(pid, pausing=pausing)
             return
         code = 1
         try:
@@ -339,16 +425,19 @@ def serve(
     timeout_s: float,
     ready: Callable[[], None] | None = None,
     programs: Mapping[str, Program] | None = None,
+    background: Background | None = None,
+    pausing: Collection[str] = (),
 ) -> None:
     """Run the agent until ``timeout_s`` passes or someone sends ``lock``; then forget the key and end its children.
 
-    ``programs`` may only be given in a single-threaded process: each runs in a forked child.
+    ``programs`` and ``background`` may only be given in a single-threaded process: each runs in a forked
+    child. The background worker pauses while a child of a ``pausing`` program is alive.
     """
     path = socket_path(settings)
     _private_dir(path.parent)
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
-    agent = _Agent(settings, key, time.monotonic() + timeout_s, programs or {})
+    agent = _Agent(settings, key, time.monotonic() + timeout_s, programs or {}, background, pausing)
     old_umask = os.umask(0o177)  # the socket is born 0600: no window where others could connect
     try:
         agent.server.bind(str(path))
@@ -366,7 +455,12 @@ def serve(
             path.unlink()
 
 
-def agent_main(programs: Mapping[str, Program] | None = None, preload: Callable[[], None] | None = None) -> None:
+def agent_main(
+    programs: Mapping[str, Program] | None = None,
+    preload: Callable[[], None] | None = None,
+    background: Background | None = None,
+    pausing: Collection[str] = (),
+) -> None:
     """Entry point of the agent: read the one-line JSON job from stdin, detach, warm up, serve.
 
     The process forks: the child serves in its own session, the parent reports
@@ -410,13 +504,14 @@ def agent_main(programs: Mapping[str, Program] | None = None, preload: Callable[
             # Children's garbage collections then skip the inherited objects instead of touching
             # (and so copying) every page of the warm heap.
             gc.freeze()
-        serve(settings, key, float(job["timeout_s"]), ready=ready, programs=programs)
+        serve(settings, key, float(job["timeout_s"]), ready=ready, programs=programs, background=background, pausing=pausing)
     finally:
         os._exit(0)
 
 
 __all__ = [
-    "Program", "SessionStatus", "agent_main", "fetch_key", "lock", "run_in_agent", "runtime_dir", "same_user", "serve",
+    "Background", "Program", "SessionStatus", "agent_main", "embed_backlog", "fetch_key", "lock", "run_in_agent", "runtime_dir",
+    "same_user", "serve",
     "socket_path", "status",
 ]  # fmt: skip
 

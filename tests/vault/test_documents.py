@@ -33,11 +33,14 @@ def notes(tmp_path: Path) -> Path:
 
 
 def test_a_folder_is_added_with_every_supported_file(vault: VaultService, owner: Principal, notes: Path) -> None:
-    ticks: list[tuple[int, int]] = []
-    report = vault.add_folder(owner, notes, progress=lambda done, total, name: ticks.append((done, total)))
+    ticks: list[tuple[int, int, str]] = []
+    report = vault.add_folder(owner, notes, progress=lambda done, total, name: ticks.append((done, total, name)))
     assert (report.added, report.replaced, report.unchanged) == (4, 0, 0)
     assert [s.split(": ")[-1] for s in report.skipped] == ["unsupported type"]
-    assert ticks[-1] == (5, 5)
+    files = [(done, total) for done, total, name in ticks if name != "embedding chunks"]
+    chunks = [(done, total) for done, total, name in ticks if name == "embedding chunks"]
+    assert files[-1] == (5, 5)  # every file, supported or not, then the chunks of the added ones
+    assert chunks[-1] == (sum(d.chunks for d in report.documents),) * 2
     for query, title in (("Alfama", "Lisbon trip"), ("cumin", "recipe"), ("lube", "Bike"), ("boiler", "manual")):
         hits = vault.search(owner, SearchQuery(text=query, mode="lexical")).hits
         assert hits and hits[0].title == title and hits[0].kind == "document"

@@ -124,11 +124,11 @@ def test_index_behind_the_database_after_a_crash_is_rebuilt(filled: VaultService
     again.close()
 
 
-def test_a_unit_a_crashed_process_left_without_a_vector_is_embedded_by_the_next_bulk_import(
+def test_a_unit_a_crashed_process_left_without_a_vector_waits_in_the_backlog_not_in_the_next_write(
     filled: VaultService, settings: Settings
 ) -> None:
-    """The next process queues such units once, before its first bulk write; the import then embeds them
-    with the units its source carried no vector for."""
+    """The next process's import embeds its own unit, not the orphan: that one is found by keywords at once
+    and by meaning once the backlog is embedded (the unlock agent's worker, or reindex)."""
     store = filled.store
     with store.transaction():  # written, then the process died before embedding it: no vector
         store.execute("UPDATE temp.cv_counter SET bulk = 1 WHERE id = 1")  # (the temp trigger would queue it)
@@ -146,7 +146,11 @@ def test_a_unit_a_crashed_process_left_without_a_vector_is_embedded_by_the_next_
         id=None, kind="memory", text="The ferry to the island leaves at noon", space="personal", created_at=stamp, updated_at=stamp
     )
     again.import_items(OWNER, ImportBatch("bundle", "test", (record,)))
-    assert again._retriever.stats().missing_vectors == 0
+    assert again._retriever.backlog() == (1, 1)
+    assert _texts(again, "ferry island", mode="dense", limit=1) == ["The ferry to the island leaves at noon"]
+    assert _texts(again, "bicycles garage", limit=1) == ["I restore old bicycles in my garage"]
+    assert again._retriever.embed_backlog() == 1
+    assert again._retriever.backlog() == (0, 0)
     assert _texts(again, "bike repair hobby", mode="dense", limit=1) == ["I restore old bicycles in my garage"]
     again.close()
 
@@ -245,6 +249,7 @@ def test_an_exact_rare_code_is_not_outranked_by_loosely_similar_memories(vault: 
     stamp = datetime(2025, 1, 1, tzinfo=UTC)
     records = tuple(ItemRecord(id=None, kind="memory", text=t, space="personal", created_at=stamp, updated_at=stamp) for t in texts)
     vault.import_items(owner, ImportBatch(format="bundle", source="test", records=records))
+    vault.reindex(owner)  # 400 units: more than a write embeds itself (search.INLINE_EMBED)
     asked = rng.sample(range(len(codes)), 40)
     for filters in ({}, {"spaces": ["personal"]}):  # the store-wide BM25 and the scope-local one
         first = [_texts(vault, codes[n], limit=5, **filters)[0] for n in asked]

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -289,3 +290,73 @@ def test_the_peer_check_accepts_only_the_agents_own_uid() -> None:
     assert session.same_user(os.getuid())
     assert not session.same_user(os.getuid() + 1)
     assert not session.same_user(0 if os.getuid() else 1)
+
+
+BACKGROUND_AGENT = """
+import os, sys, time
+from pathlib import Path
+from vault import session
+from vault.crypto import DataKey
+from vault.settings import Settings
+
+log = Path(os.environ["CV_TEST_LOG"])
+
+def wait(argv):
+    print("waiting", flush=True)
+    sys.stdin.read()
+    return 0
+
+def background(settings, key, paused):
+    with log.open("a") as out:
+        out.write(f"start {os.nice(0)}\\n")
+        out.flush()
+        last = None
+        while not (log.parent / "stop").exists():
+            if paused() != last:
+                last = paused()
+                out.write(f"paused {last}\\n")
+                out.flush()
+            time.sleep(0.01)
+        (log.parent / "stop").unlink()
+
+def ready():
+    print("ready", flush=True)
+
+session.serve(Settings.from_env(), DataKey(bytes(32)), 600.0, ready=ready, programs={"wait": wait},
+              background=background, pausing={"wait"})
+"""
+
+
+def _log_shows(log: Path, lines: list[str]) -> None:
+    """Wait (bounded) until the worker's log ends with ``lines``."""
+    deadline = time.monotonic() + 30
+    while (log.read_text().splitlines() if log.exists() else [])[-len(lines) :] != lines:
+        assert time.monotonic() < deadline, log.read_text() if log.exists() else "no log"
+        time.sleep(0.02)
+
+
+def test_the_background_worker_runs_on_demand_niced_and_is_paused_while_a_pausing_program_runs(
+    settings: Settings, runtime_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "log"
+    monkeypatch.setenv("CV_TEST_LOG", str(log))
+    agent = subprocess.Popen([sys.executable, "-c", BACKGROUND_AGENT], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert agent.stdout is not None
+    with agent.stdout:
+        assert agent.stdout.readline() == "ready\n"
+    niced = f"start {min(os.nice(0) + session.BACKGROUND_NICE, 19)}"  # below the agent's own priority
+    try:
+        assert not log.exists()  # nothing runs until asked
+        assert session.embed_backlog(settings)
+        _log_shows(log, [niced, "paused False"])
+        launcher = launch("wait")
+        assert launcher.stdout is not None and launcher.stdout.readline() == "waiting\n"
+        _log_shows(log, ["paused True"])
+        assert session.embed_backlog(settings)  # asked again while it runs: once more after it ends
+        launcher.communicate("", timeout=30)
+        _log_shows(log, ["paused False"])
+        (tmp_path / "stop").touch()
+        _log_shows(log, ["paused False", niced, "paused False"])
+    finally:
+        session.lock(settings)
+        agent.wait(timeout=30)

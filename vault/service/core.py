@@ -22,7 +22,7 @@ from vault.history import keep_version
 from vault.items import ITEM_COLUMNS, content_hash, new_id, row_to_item, unit_text, utcnow
 from vault.policy import Policy
 from vault.principal import Principal
-from vault.search import Retriever
+from vault.search import INLINE_EMBED, Retriever
 from vault.settings import Settings
 from vault.store import Store
 
@@ -135,11 +135,13 @@ class ServiceCore:
             merged = sorted(set(json.loads(row[0]) if row else []) | set(tags))
             self.store.execute("UPDATE items SET tags = ? WHERE id = ?", [json.dumps(merged), item_id])
 
-    def _index_written(self) -> None:
-        """Embed what was just written. The write is committed already: if the model cannot
-        load, its units stay pending and the next sync (or `ctxvault reindex`) embeds them."""
+    def _index_written(self, progress: Callable[[int, int], None] | None = None) -> None:
+        """Embed what was just written if it is a few units (a remember: one); a larger write joins the backlog
+        that the unlock agent's embedder or `ctxvault reindex` embeds (vault/search.py ``INLINE_EMBED``).
+        The write is committed already and searchable lexically: if the model cannot load, its units
+        simply stay in the backlog."""
         try:
-            self._retriever.sync()
+            self._retriever.sync(progress, limit=INLINE_EMBED)
         except EmbedderUnavailable:
             pass
 

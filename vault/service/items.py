@@ -133,6 +133,7 @@ class ItemsPart(ServiceCore):
         chunks = self.store.one("SELECT count(*) FROM units u JOIN items i ON i.id = u.item_id WHERE i.kind = 'document'")
         spaces = [r[0] for r in self.store.query(f"SELECT DISTINCT space FROM items WHERE {live} ORDER BY space")]
         size = sum(p.stat().st_size for p in self.settings.home.glob("vault.db*"))
+        waiting_items, waiting_units = self._retriever.backlog()
         return StatusReport(
             home=str(self.settings.home),
             schema_version=version(self.store.conn),
@@ -145,6 +146,8 @@ class ItemsPart(ServiceCore):
             spaces=spaces,
             model=self.settings.model,
             db_bytes=size,
+            waiting_items=waiting_items,
+            waiting_units=waiting_units,
         )
 
     def remember(

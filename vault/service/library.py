@@ -36,9 +36,13 @@ class LibraryPart(ItemsPart):
         space: str = "personal",
         tags: list[str] | None = None,
         sensitivity: Sensitivity = "low",
+        progress: Progress | None = None,
         now: datetime | None = None,
     ) -> DocumentAdded:
         """Add a file: unchanged files are a no-op, a changed file replaces its chunks.
+
+        Its chunks are searchable by keywords at once; a few are embedded before this returns
+        (``progress`` counts them), more join the embedding backlog.
 
         Raises:
             InvalidInput: unsupported or unreadable file. TooLarge. ScopeDenied.
@@ -47,7 +51,7 @@ class LibraryPart(ItemsPart):
         self._policy.check_write(principal, "document", space, checked.tags, sensitivity)
         doc = read_document(path, self.settings.max_document_bytes)
         result = self._store_document(principal, doc, space, checked.tags, sensitivity, now)
-        self._index_written()
+        self._index_written((lambda done, total: progress(done, total, "embedding chunks")) if progress else None)
         return result
 
     def _store_document(
@@ -127,7 +131,7 @@ class LibraryPart(ItemsPart):
             added = self._store_document(principal, doc, space, checked.tags, sensitivity, now)
             report.documents.append(added)
             setattr(report, added.action, getattr(report, added.action) + 1)
-        self._index_written()
+        self._index_written((lambda done, total: progress(done, total, "embedding chunks")) if progress else None)
         return report
 
     def list_documents(self, principal: Principal, limit: int = 100, offset: int = 0) -> ItemPage:

@@ -114,8 +114,9 @@ class PortablePart(ServiceCore):
             if summary.forgotten or summary.conflicts:
                 detail |= {"forgotten": summary.forgotten, "conflicts": len(summary.conflicts)}
             self._audit.record(principal, "write", detail=detail)
-            # Units whose vectors the source did not carry (or carried for another model) are embedded here.
-            self._retriever.sync((lambda done, total: progress(done, total, "embedding")) if progress else None)
+            # Units whose vectors the source did not carry (or carried for another model) are embedded here if
+            # they are few; more join the backlog, embedded by the unlock agent or `ctxvault reindex`.
+            self._index_written((lambda done, total: progress(done, total, "embedding")) if progress else None)
         return summary
 
     def import_source(

@@ -27,7 +27,9 @@ class RetrievalPart(ServiceCore):
         """Model, backend, vector counts and index state (owner only)."""
         self._policy.require_owner(principal, "read the retrieval state")
         st = self._retriever.stats()
+        waiting_items, waiting_units = self._retriever.backlog()
         return RetrievalReport(
             model=st.model, backend=st.backend, units=st.units, vectors=st.vectors, stale_vectors=st.stale_vectors,
             missing_vectors=st.missing_vectors, index_kind=st.index_kind, index_size=st.index_size, generation=st.generation,
+            waiting_items=waiting_items, waiting_units=waiting_units,
         )  # fmt: skip
