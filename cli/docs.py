@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cli.context import JsonFlag, service
 from cli.items import SensOpt, SpaceOpt, TagOpt, _sens
 from cli.output import console, items_table, print_json, render, shown
-from cli.search import print_waiting
+from cli.search import EmbedFlag, finish_embedding
 from vault import OWNER
 
 app = typer.Typer(help="Documents: files and folders of notes, split into searchable chunks.", no_args_is_help=True)
@@ -26,9 +26,13 @@ def add(
     space: SpaceOpt = None,
     tag: TagOpt = None,
     sensitivity: SensOpt = None,
+    embed: EmbedFlag = True,
     json_out: JsonFlag = False,
 ) -> None:
     """Add a file or a whole folder. Unchanged files are skipped; changed ones replaced.
+
+    Its text is searchable by keywords at once; its chunks are embedded before the command
+    ends (a bar over chunks), or by the unlock session's background worker when one runs.
 
     Example: ctxvault doc add ~/notes --space work --tag notes
     """
@@ -43,13 +47,12 @@ def add(
         console.print(f"added {report.added}, replaced {report.replaced}, unchanged {report.unchanged}, skipped {len(report.skipped)}")
         for reason in report.skipped:
             console.print(f"  [yellow]skipped[/] {shown(reason)}")
-        print_waiting(ctx)
+        finish_embedding(ctx, embed=embed)
         return
     with _bar(json_out) as tick:
         added = svc.add_document(OWNER, path, space=space or "personal", tags=tag, sensitivity=sens, progress=tick)
     render(added, json_out, f"{added.action} {added.item_id} ({added.chunks} chunks)")
-    if not json_out:
-        print_waiting(ctx)
+    finish_embedding(ctx, json_out, embed)
 
 
 @contextmanager

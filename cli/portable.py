@@ -15,7 +15,7 @@ from cli.context import JsonFlag, read_secret_file, service
 from cli.errors import err_console
 from cli.items import _kind, _sens
 from cli.output import console, neutral, print_json, render, shown, write_private
-from cli.search import print_waiting
+from cli.search import EmbedFlag, finish_embedding
 from schemas.portable import IMPORT_FORMATS, ImportFormat, Selection
 from vault import OWNER
 
@@ -131,6 +131,7 @@ def import_cmd(
     identity: Annotated[Path | None, typer.Option("--identity", help="age identity (age-keygen) or SSH private key file.")] = None,
     passphrase_file: Annotated[Path | None, typer.Option("--passphrase-file", help="File with the bundle's passphrase.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would change; write nothing.")] = False,
+    embed: EmbedFlag = True,
     space: Annotated[str | None, typer.Option("--space", help="Put every imported item in this space.")] = None,
     json_out: JsonFlag = False,
 ) -> None:
@@ -149,6 +150,8 @@ def import_cmd(
             OWNER, path, fmt, identity_file=identity, passphrase=passphrase, space=space, dry_run=dry_run, progress=tick
         )
     if json_out:
+        if not dry_run:
+            finish_embedding(ctx, json_out=True, embed=embed)
         print_json(summary)
         return
     verb: Literal["would import", "imported"] = "would import" if dry_run else "imported"
@@ -168,7 +171,7 @@ def import_cmd(
     if len(summary.skipped) > 50:
         console.print(f"  … and {len(summary.skipped) - 50} more skipped (see --json)")
     if not dry_run:
-        print_waiting(ctx)
+        finish_embedding(ctx, embed=embed)
 
 
 def conflicts(

@@ -96,6 +96,35 @@ def waiting_note(settings: Settings, items: int, units: int) -> str | None:
     return f"{what}: run `ctxvault reindex` or start a session with `ctxvault unlock` (it embeds them in the background)"
 
 
+EmbedFlag = Annotated[
+    bool,
+    typer.Option("--embed/--no-embed", help="Without an unlock session, embed what this leaves waiting before exiting (default)."),
+]
+
+
+def finish_embedding(ctx: typer.Context, json_out: bool = False, embed: bool = True) -> None:
+    """After a bulk write without an unlock session: embed what it left waiting, before this process exits.
+
+    Its rows are committed and searchable by keywords already; this adds their vectors (a bar
+    over chunks). Ctrl-C stops it and keeps what it embedded: `ctxvault reindex` resumes.
+    With a session, the agent's background worker does it instead, and this only says so.
+    """
+    settings = state(ctx).settings
+    svc = service(ctx)
+    if embed and session.status(settings) is None and svc.retrieval_stats(OWNER).waiting_units:
+        try:
+            with Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                console=console, transient=True, disable=json_out,
+            ) as bar:  # fmt: skip
+                task = bar.add_task("embedding chunks", total=None)
+                svc.reindex(OWNER, progress=lambda done, total: bar.update(task, completed=done, total=total))
+        except KeyboardInterrupt:
+            console.print("stopped embedding: what was embedded is kept")
+    if not json_out:
+        print_waiting(ctx)
+
+
 def print_waiting(ctx: typer.Context) -> None:
     """After a bulk write: say how much of the vault waits for embeddings, if any (found by keywords meanwhile)."""
     report = service(ctx).retrieval_stats(OWNER)

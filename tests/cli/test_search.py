@@ -27,7 +27,7 @@ def test_stats_and_reindex_report_the_vector_state(ctxvault: Invoke, initialised
 def test_stats_status_and_doc_add_say_what_waits_for_embeddings(ctxvault: Invoke, initialised: str, tmp_path: Path) -> None:
     big = tmp_path / "big.txt"
     big.write_text("\n\n".join(f"Paragraph {n} of the long handbook about boilers and valves. " * 12 for n in range(300)))
-    added = ctxvault("doc", "add", str(big))
+    added = ctxvault("doc", "add", str(big), "--no-embed")
     stats = json.loads(ctxvault("stats", "--json").stdout)
     assert stats["waiting_items"] == 1 and stats["waiting_units"] == stats["units"] > INLINE_EMBED
     line = f"1 item waiting for embeddings ({stats['waiting_units']:,} chunks): run `ctxvault reindex`"
@@ -37,3 +37,14 @@ def test_stats_status_and_doc_add_say_what_waits_for_embeddings(ctxvault: Invoke
     ctxvault("doc", "remove", json.loads(ctxvault("doc", "list", "--json").stdout)["items"][0]["id"])
     assert json.loads(ctxvault("stats", "--json").stdout)["waiting_units"] == 0
     assert "waiting for embeddings" not in ctxvault("status").stdout
+
+
+def test_without_a_session_doc_add_embeds_what_it_wrote_before_it_exits(ctxvault: Invoke, initialised: str, tmp_path: Path) -> None:
+    big = tmp_path / "big.txt"
+    big.write_text("\n\n".join(f"Paragraph {n} of the long handbook about boilers and valves. " * 12 for n in range(300)))
+    added = ctxvault("doc", "add", str(big))
+    assert added.exit_code == 0 and "waiting for embeddings" not in added.stdout
+    stats = json.loads(ctxvault("stats", "--json").stdout)
+    assert stats["units"] > INLINE_EMBED and stats["waiting_units"] == 0 and stats["vectors"] == stats["units"]
+    hits = json.loads(ctxvault("search", "water heater maintenance", "--mode", "dense", "--json").stdout)["hits"]
+    assert hits and "boilers" in hits[0]["text"]
