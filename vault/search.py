@@ -258,6 +258,8 @@ class Retriever:
             self._caught_up = True
 
     def _pending(self) -> list[tuple[int, str]]:
+        if self._store.read_only:
+            return []  # nothing can be stored: searches use the vectors there are (and FTS finds the rest)
         model = self._model_id()
         self._catch_up()
         if self._store.one("SELECT 1 FROM temp.cv_pending LIMIT 1") is None:
