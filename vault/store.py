@@ -72,9 +72,10 @@ class Store:
         target = "file:" + quote(str(self.path))
         try:
             conn = _connect(target + "?mode=ro", key, uri=True)
-        except StorageFailed:
-            # No -shm can be made (a read-only directory): only the database file is read, so a
-            # -wal holding committed writes (a copy taken mid-write) would be silently ignored.
+        except (StorageFailed, StoreCorrupt):
+            # No -shm can be made (a read-only directory: "unable to open", or "readonly database"
+            # on some mounts): only the database file is read, so a -wal holding committed writes
+            # (a copy taken mid-write) would be silently ignored. A wrong key fails again below.
             wal = self.path.with_name(self.path.name + "-wal")
             if wal.exists() and wal.stat().st_size > 0:
                 raise VaultReadOnly(

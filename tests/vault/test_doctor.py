@@ -114,7 +114,9 @@ def test_damage_to_a_derived_part_is_found_and_repaired_from_canonical_rows_only
     assert len(vault.search(OWNER, SearchQuery(text="zqx note number trains", limit=20)).hits) >= 6
 
 
-def test_a_repair_interrupted_midway_continues_where_it_stopped(vault: VaultService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_repair_interrupted_midway_continues_where_it_stopped(
+    vault: VaultService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _fill(vault, tmp_path)
     monkeypatch.setattr(doctor, "UNIT_BATCH", 2)
     monkeypatch.setattr(search_module, "EMBED_BATCH", 2)
@@ -144,7 +146,7 @@ def test_a_repair_interrupted_midway_continues_where_it_stopped(vault: VaultServ
 
 def test_a_broken_audit_chain_is_reported_and_not_repairable(vault: VaultService, tmp_path: Path) -> None:
     _fill(vault, tmp_path)
-    vault.store.execute("UPDATE audit SET detail = '{\"action\": \"forged\"}' WHERE seq = 1")
+    vault.store.execute('UPDATE audit SET detail = \'{"action": "forged"}\' WHERE seq = 1')
     report = vault.doctor(OWNER)
     assert _failing(report) == {"audit log"}
     assert not report.repairable
