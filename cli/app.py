@@ -11,6 +11,7 @@ import typer.main
 from typer.core import TyperGroup
 
 from cli import access, docs, items, lifecycle, prefs
+from cli import doctor as doctor_cli
 from cli import mcp as mcp_cli
 from cli import portable as portable_cli
 from cli import search as search_cli
@@ -54,6 +55,7 @@ app.add_typer(docs.app, name="doc")
 access.register(app)
 mcp_cli.register(app)
 portable_cli.register(app)
+doctor_cli.register(app)
 
 
 @cache

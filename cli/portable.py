@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Literal, cast
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -18,6 +18,9 @@ from cli.output import console, neutral, print_json, render, shown, write_privat
 from cli.search import EmbedFlag, finish_embedding
 from schemas.portable import IMPORT_FORMATS, ImportFormat, Selection
 from vault import OWNER
+
+if TYPE_CHECKING:
+    from vault import VaultService
 
 Tick = Callable[[int, int, str], None]
 
@@ -145,10 +148,15 @@ def import_cmd(
         raise typer.BadParameter("give --identity or --passphrase-file, not both")
     passphrase = read_secret_file(passphrase_file) if passphrase_file else None
     fmt = None if source == "auto" else cast(ImportFormat, source)
-    with _progress(not json_out) as tick:
-        summary = service(ctx).import_source(
-            OWNER, path, fmt, identity_file=identity, passphrase=passphrase, space=space, dry_run=dry_run, progress=tick
-        )
+    svc = service(ctx)
+    lacking = None if dry_run else svc.retrieval_stats(OWNER).missing_vectors
+    try:
+        with _progress(not json_out) as tick:
+            summary = svc.import_source(
+                OWNER, path, fmt, identity_file=identity, passphrase=passphrase, space=space, dry_run=dry_run, progress=tick
+            )
+    except KeyboardInterrupt:
+        raise _interrupted(svc, lacking) from None
     if json_out:
         if not dry_run:
             finish_embedding(ctx, json_out=True, embed=embed)
@@ -172,6 +180,22 @@ def import_cmd(
         console.print(f"  … and {len(summary.skipped) - 50} more skipped (see --json)")
     if not dry_run:
         finish_embedding(ctx, embed=embed)
+
+
+def _interrupted(svc: VaultService, lacking_before: int | None) -> typer.Exit:
+    """Say what an import stopped by Ctrl-C left: nothing (it had not committed), or rows waiting for vectors."""
+    if lacking_before is None:
+        err_console.print("interrupted: a dry run writes nothing")
+        return typer.Exit(130)
+    lacking = svc.retrieval_stats(OWNER).missing_vectors
+    if lacking > lacking_before:
+        err_console.print(
+            f"interrupted after the import committed: its items are in the vault, {lacking} unit(s) still wait for their vectors "
+            "(keyword search finds them; meaning search does not yet): run `ctxvault reindex` (or `ctxvault doctor --repair`)"
+        )
+    else:
+        err_console.print("interrupted before the import committed: nothing was imported; run the same import again")
+    return typer.Exit(130)
 
 
 def conflicts(

@@ -101,6 +101,10 @@ class AuditLog:
         if principal.is_owner and event == "disclose":
             # The owner reading their own vault is not a disclosure to anyone.
             return
+        if principal.is_owner and self._store.read_only:
+            # A read-only vault (a backup, a snapshot) records nothing: the owner's reads and exports
+            # of it go unlogged; an app's disclosure is refused (VaultReadOnly) rather than unaudited.
+            return
         if scope is None and principal.app_id is not None and event in _EVENT_ACTION:
             action = _VIA_ACTION.get(str(detail.get("via", "")), _EVENT_ACTION[event])
             scopes = [s for s in live_scopes(self._store, principal.app_id, at) if s.startswith(action + ":")]

@@ -21,6 +21,8 @@ and an MCP kind (mapped to the SDK by ``mcp_server``). Messages are safe to show
     ├── InvalidToken                exit 17  HTTP 401   unknown, rotated or revoked app token
     ├── VaultBusy                   exit 18  HTTP 503   another process held the vault past the wait
     ├── StorageFailed               exit 19  HTTP 507   the disk refused a write (full, read-only, failing)
+    ├── VaultReadOnly               exit 20  HTTP 409   the vault's files or mount are read-only; reads still work
+    ├── VaultUnhealthy              exit 21  HTTP 500   `ctxvault doctor` found problems (repairable or not)
     ├── LoginThrottled              exit 31  HTTP 429   too many wrong passphrases from this browser
     └── LimitReached                exit 34  HTTP 429   a per-app limit is reached (pending consent requests)
 
@@ -150,6 +152,18 @@ class StorageFailed(VaultError):
     """The disk refused a write the vault needs to be durable (full, read-only or failing); nothing was changed."""
 
     exit_code, http_status, mcp = 19, 507, "internal"
+
+
+class VaultReadOnly(VaultError):
+    """The vault sits on a read-only mount or in files this user cannot write: every read works, a write is refused."""
+
+    exit_code, http_status, mcp = 20, 409, "tool_error"
+
+
+class VaultUnhealthy(VaultError):
+    """`ctxvault doctor` found problems; its report says which parts and whether `--repair` fixes them."""
+
+    exit_code, http_status, mcp = 21, 500, "internal"
 
 
 class LoginThrottled(VaultError):

@@ -15,6 +15,8 @@ with a clear message, before any passphrase is tried.
 from __future__ import annotations
 
 import base64
+import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from vault.crypto import DataKey, KdfParams, SealError, derive_kek, hkdf, new_key, open_sealed, random_bytes, seal
-from vault.errors import InvalidInput, KeyFileCorrupt, WrongPassphrase
+from vault.errors import InvalidInput, KeyFileCorrupt, StorageFailed, VaultReadOnly, WrongPassphrase
 
 MAGIC = b"CVK1\n"
 RECOVERY_PREFIX = "CVR1"
@@ -200,9 +202,21 @@ def read(path: Path) -> KeyFile:
 def write(path: Path, kf: KeyFile) -> None:
     """Replace the key file atomically (write, fsync, rename), readable by the owner only."""
     tmp = path.with_suffix(".key.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(kf.to_bytes())
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(kf.to_bytes())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        # The old key file is untouched until the rename: the old passphrase still opens it.
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise VaultReadOnly(
+                f"the vault is read-only ({path.parent}): the key file cannot be replaced; the passphrase is unchanged"
+            ) from exc
+        raise StorageFailed(
+            f"the disk refused the new key file ({exc.strerror}): the passphrase is unchanged; free space and try again"
+        ) from exc

@@ -263,6 +263,8 @@ class Retriever:
 
     def _pending(self) -> list[tuple[int, str]]:
         """The units this connection wrote that still lack a vector of this model (its own writes, never the backlog)."""
+        if self._store.read_only:
+            return []  # nothing can be stored: searches use the vectors there are (and FTS finds the rest)
         if self._store.one("SELECT 1 FROM temp.cv_pending LIMIT 1") is None:
             return []  # the common case after every search: nothing written since
         rows = self._store.query(

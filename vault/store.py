@@ -3,20 +3,28 @@
 The database is opened with the raw 256-bit data key (``PRAGMA key = "x'…'"``),
 so SQLCipher's own passphrase KDF is never used. Nothing else in the project
 catches ``sqlcipher3`` exceptions.
+
+A vault on a read-only mount (a backup, a snapshot) or in files this user may not write
+is opened read-only (issue 27): SQLite's WAL needs a writable ``-shm`` beside the file, so
+the connection is ``mode=ro`` when it can share one, else ``immutable=1`` (safe only while
+no ``-wal`` holds writes, which is checked). Every read works; a write raises
+``VaultReadOnly`` naming the path, never "corrupt".
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import sqlcipher3
 
 from vault.crypto import DataKey
-from vault.errors import StorageFailed, StoreCorrupt, VaultBusy, VaultError
+from vault.errors import StorageFailed, StoreCorrupt, VaultBusy, VaultError, VaultReadOnly
 
 Row = sqlcipher3.Row
 DriverError = sqlcipher3.Error
@@ -31,22 +39,12 @@ class Store:
 
     def __init__(self, path: Path, key: DataKey) -> None:
         self.path = path
-        try:
-            conn = sqlcipher3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
-        except sqlcipher3.Error as exc:
-            raise (translate(exc) if _is_storage(exc) else StoreCorrupt(f"cannot open the vault database at {path}")) from exc
-        conn.row_factory = sqlcipher3.Row
+        self.read_only = read_only_place(path)
+        if self.read_only:
+            self.conn = self._open_read_only(key)
+            return
+        conn = _connect(str(path), key, uri=False)
         self.conn = conn
-        # SQLCipher logs a wrong key to stderr by default; stdio MCP needs a clean channel.
-        conn.execute("PRAGMA cipher_log_level = NONE")
-        conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
-        try:
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlcipher3.DatabaseError as exc:
-            conn.close()
-            if _is_busy(exc) or _is_storage(exc):
-                raise translate(exc) from exc
-            raise StoreCorrupt("the vault database cannot be decrypted with this vault's key (corrupt or replaced file)") from exc
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             # A vault left on a rollback journal by an older version (a hot journal is rolled back
@@ -69,11 +67,39 @@ class Store:
             conn.close()
             raise translate(exc) from exc
 
-    def close(self) -> None:
+    def _open_read_only(self, key: DataKey) -> sqlcipher3.Connection:
+        """A read-only connection: sharing the WAL's ``-shm`` when it can, else the file as it stands."""
+        target = "file:" + quote(str(self.path))
         try:
-            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except sqlcipher3.Error:
-            pass
+            conn = _connect(target + "?mode=ro", key, uri=True)
+        except (StorageFailed, StoreCorrupt):
+            # No -shm can be made (a read-only directory: "unable to open", or "readonly database"
+            # on some mounts): only the database file is read, so a -wal holding committed writes
+            # (a copy taken mid-write) would be silently ignored. A wrong key fails again below.
+            wal = self.path.with_name(self.path.name + "-wal")
+            if wal.exists() and wal.stat().st_size > 0:
+                raise VaultReadOnly(
+                    f"the vault is read-only ({self.path.parent}) and its {wal.name} holds writes not yet in {self.path.name}: "
+                    "copy the vault directory somewhere writable to open it"
+                ) from None
+            conn = _connect(target + "?immutable=1", key, uri=True)
+        for pragma in ("PRAGMA foreign_keys = ON", "PRAGMA temp_store = MEMORY", "PRAGMA cache_size = -65536"):
+            conn.execute(pragma)
+        return conn
+
+    def refused(self) -> VaultReadOnly:
+        """The error for a write to a read-only vault."""
+        return VaultReadOnly(
+            f"the vault is read-only ({self.path.parent}): reads work, writes need a writable copy "
+            "(copy the vault directory somewhere writable, or remount it read-write)"
+        )
+
+    def close(self) -> None:
+        if not self.read_only:
+            try:
+                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlcipher3.Error:
+                pass
         self.conn.close()
 
     @contextmanager
@@ -97,6 +123,8 @@ class Store:
         the outer one's (correct, only slower).
         """
         conn = self.conn
+        if self.read_only:
+            raise self.refused()
         if conn.in_transaction:
             # Nested use joins the outer transaction: one commit for the whole write.
             yield conn
@@ -137,14 +165,20 @@ class Store:
         try:
             return Cursor(self.conn.execute(sql, params))
         except sqlcipher3.DatabaseError as exc:
-            raise translate(exc) from exc
+            raise self.translate(exc) from exc
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """One statement over many rows (no FTS table written: FTS5 flushes after every row here)."""
         try:
             self.conn.executemany(sql, rows)
         except sqlcipher3.DatabaseError as exc:
-            raise translate(exc) from exc
+            raise self.translate(exc) from exc
+
+    def translate(self, exc: Exception) -> VaultError:
+        """``translate``, knowing that a write to a read-only vault is refused, not a sign of damage."""
+        if self.read_only and "readonly database" in str(exc):
+            return self.refused()
+        return translate(exc)
 
     def query(self, sql: str, params: Any = ()) -> list[sqlcipher3.Row]:
         return self.execute(sql, params).fetchall()
@@ -197,6 +231,36 @@ class Cursor:
     def __iter__(self) -> Iterator[sqlcipher3.Row]:
         while batch := self.fetchmany(1000):
             yield from batch
+
+
+def read_only_place(path: Path) -> bool:
+    """Whether this process cannot write the database, its directory (the WAL's files), or the mount."""
+    try:
+        if os.statvfs(path.parent).f_flag & os.ST_RDONLY:
+            return True
+    except OSError:
+        return False  # missing: connect() says so
+    return path.exists() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
+
+
+def _connect(target: str, key: DataKey, *, uri: bool) -> sqlcipher3.Connection:
+    """A keyed connection whose key is checked by one read."""
+    try:
+        conn = sqlcipher3.connect(target, uri=uri, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+    except sqlcipher3.Error as exc:
+        raise (translate(exc) if _is_storage(exc) else StoreCorrupt(f"cannot open the vault database at {target}")) from exc
+    conn.row_factory = sqlcipher3.Row
+    # SQLCipher logs a wrong key to stderr by default; stdio MCP needs a clean channel.
+    conn.execute("PRAGMA cipher_log_level = NONE")
+    conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlcipher3.DatabaseError as exc:
+        conn.close()
+        if _is_busy(exc) or _is_storage(exc):
+            raise translate(exc) from exc
+        raise StoreCorrupt("the vault database cannot be decrypted with this vault's key (corrupt or replaced file)") from exc
+    return conn
 
 
 def _use_wal(conn: sqlcipher3.Connection, wait_s: float) -> bool:

@@ -8,7 +8,7 @@ from pathlib import Path
 from vault import keys
 from vault.crypto import DataKey
 from vault.errors import KeyFileCorrupt, NoVault, VaultExists
-from vault.migrations import migrate
+from vault.migrations import check_current, migrate
 from vault.settings import Settings
 from vault.store import Store
 
@@ -88,7 +88,14 @@ def open_store(settings: Settings, key: DataKey) -> Store:
     if not settings.db_path.exists():
         raise NoVault(f"the vault at {settings.home} has a key file but no database")
     store = Store(settings.db_path, key)
-    migrate(store.conn)
+    try:
+        if store.read_only:
+            check_current(store.conn, str(settings.home))
+        else:
+            migrate(store.conn)
+    except BaseException:
+        store.close()
+        raise
     return store
 
 

@@ -65,6 +65,7 @@ COMMANDS: dict[str, list[list[str]]] = {
     "consent deny": [["consent", "deny", "{consent}", "--json"]],
     "consent list": [["consent", "list"], ["consent", "list", "--all", "--json"]],
     "doc": [["doc"]],
+    "doctor": [["doctor"], ["doctor", "--json"]],
     "doc add": [["doc", "add", "{tmp}/trip.md", "--space", "travel"], ["doc", "add", "{tmp}/missing.md"]],
     "doc list": [["doc", "list"]],
     "doc remove": [["doc", "remove", "{document}"]],

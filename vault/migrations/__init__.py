@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import sqlcipher3
 
-from vault.errors import SchemaTooNew
+from vault.errors import SchemaTooNew, VaultReadOnly
 from vault.migrations import (
     m0001_items,
     m0002_vectors,
@@ -74,6 +74,25 @@ def migrate(conn: sqlcipher3.Connection, now: datetime | None = None) -> list[st
         conn.execute("ROLLBACK")
         raise
     return [m.name for m in new]
+
+
+def check_current(conn: sqlcipher3.Connection, where: str) -> None:
+    """Migrate nothing, for a read-only vault: it must already be at this version's schema.
+
+    Raises:
+        SchemaTooNew: the vault holds migrations this version does not know.
+        VaultReadOnly: it lacks some, which cannot be applied to a read-only vault.
+    """
+    has_table = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_migrations'").fetchone()
+    done = [row[0] for row in conn.execute("SELECT name FROM _migrations")] if has_table else []
+    known = {m.name for m in MIGRATIONS}
+    if unknown := sorted(name for name in done if name not in known):
+        raise SchemaTooNew(f"this vault has schema changes from a newer Context Vault ({', '.join(unknown)}); upgrade ctxvault to open it")
+    if missing := [m.name for m in MIGRATIONS if m.name not in done]:
+        raise VaultReadOnly(
+            f"the vault is read-only ({where}) and was written by an older Context Vault: it needs {len(missing)} schema "
+            f"upgrade(s) ({', '.join(missing)}); copy it somewhere writable and open it there"
+        )
 
 
 def version(conn: sqlcipher3.Connection) -> int:
