@@ -348,13 +348,14 @@ class Retriever:
             self._save()
         return done
 
-    def _embed_and_store(self, pending: list[tuple[int, str]], progress: Progress | None, batch: int = EMBED_BATCH) -> int:
+    def _embed_and_store(self, pending: list[tuple[int, str]], progress: Progress | None, batch: int | None = None) -> int:
         """Encode in batches; each batch is written and indexed on the worker thread while the next one encodes.
 
         The encoder and SQLCipher both release the GIL, so the writes cost (almost)
         nothing next to encoding. Only one thread touches the connection at a time:
         the main thread encodes and waits for the previous write before queueing the next.
         """
+        batch = batch or EMBED_BATCH  # read here, not bound at definition: a test may lower it
         embedder = self.embedder()
         index = self._ensure_index()
         done = 0
