@@ -15,7 +15,7 @@ from tests.mcp_server.console_client import as_owner
 from vault import OWNER, VaultService
 from vault.errors import ScopeDenied
 
-HOSTILE = "=HYPERLINK(\"http://x\")<script>alert(1)</script>\u202e\x1b[2J"
+HOSTILE = '=HYPERLINK("http://x")<script>alert(1)</script>\u202e\x1b[2J'
 
 
 @pytest.fixture
@@ -78,12 +78,12 @@ def test_bad_filters_answer_an_error_on_the_page(vault: VaultService, busy: dict
 
 
 def test_pages_go_back_with_older_entries(vault: VaultService, busy: dict[str, str]) -> None:
-    for n in range(60):
+    for _ in range(60):
         vault.get_item(vault.principal_for_app("reader"), busy["work"])
 
     async def run(client: httpx2.AsyncClient, console: str) -> tuple[httpx2.Response, httpx2.Response]:
         first = await client.get(f"{console}/activity", params={"app": "reader"})
-        older = first.text.split('rel=next')[0].rsplit('href="', 1)[1].split('"')[0].replace("&amp;", "&")
+        older = first.text.split("rel=next")[0].rsplit('href="', 1)[1].split('"')[0].replace("&amp;", "&")
         return first, await client.get(older)
 
     first, second = as_owner(vault, run)
