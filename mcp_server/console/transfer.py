@@ -37,7 +37,8 @@ from vault.errors import InvalidInput, VaultError
 STAGE_TTL = 30 * 60.0
 MAX_STAGED = 4  # uploads kept for a decision at once (the oldest goes first)
 NOTICES = {"imported": "Imported.", "cancelled": "The upload was discarded; nothing was imported."}
-KINDS = ("memory", "preference", "document")
+KIND_LABELS = {"memory": "memories", "preference": "preferences", "document": "documents"}
+KINDS = tuple(KIND_LABELS)
 SENSITIVITIES = ("low", "medium", "high")
 
 
@@ -136,7 +137,7 @@ def _export_form(owner: Owner, spaces: list[SpaceCount]) -> str:
         f"<span class=hint>({s.memories} memories, {s.preferences} preferences, {s.documents} documents)</span></label>"
         for s in spaces
     )
-    kind_boxes = "".join(f'<label><input type=checkbox name=kind value="{k}"> {k}s</label>' for k in KINDS)
+    kind_boxes = "".join(f'<label><input type=checkbox name=kind value="{k}"> {label}</label>' for k, label in KIND_LABELS.items())
     sens = "".join(f'<option value="{s}">up to {s}</option>' for s in SENSITIVITIES[:2])
     return (
         f'<form method=post action="{escape(owner.base)}/transfer/export">{hidden({"token": owner.token("export")})}'
