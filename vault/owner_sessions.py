@@ -137,6 +137,13 @@ class OwnerSessions:
         self._sessions.pop(sid or "", None)
         self._forms.by_value = {t: v for t, v in self._forms.by_value.items() if v[0] != f"s:{sid}"}
 
+    def end_all(self) -> int:
+        """Lock now: every session and its form tokens are gone (every browser must log in again); returns how many."""
+        ended = len(self._sessions)
+        self._sessions.clear()
+        self._forms.by_value = {t: v for t, v in self._forms.by_value.items() if not v[0].startswith("s:")}
+        return ended
+
     # -- form tokens ------------------------------------------------------------------------
     def form_token(self, sid: str, form: str) -> str:
         """A token for one form of one session (a CSRF token that no cookie carries)."""
@@ -275,6 +282,12 @@ class LoginLinks:
             [_hash(token), now.isoformat(), (now + LOGIN_LINK_TTL).isoformat()],
         )
         return token
+
+    def revoke_all(self) -> int:
+        """Drop every link not yet used (Lock now); returns how many."""
+        count = self._store.one("SELECT count(*) FROM owner_login_links WHERE used_at IS NULL")
+        self._store.execute("DELETE FROM owner_login_links WHERE used_at IS NULL")
+        return int(count[0]) if count else 0
 
     def redeem(self, token: str, now: datetime) -> None:
         """Raises InvalidToken for an unknown, used or expired link (one error for all)."""

@@ -81,6 +81,16 @@ def load_identities(path: Path) -> list[Identity]:
         data = path.read_bytes()
     except OSError as exc:
         raise InvalidInput(f"cannot read identity file {path}: {exc.strerror}") from exc
+    return identities_from(data, str(path))
+
+
+def identities_from(data: bytes, label: str = "the identity") -> list[Identity]:
+    """The age identities (``AGE-SECRET-KEY-…`` lines) or the one unencrypted SSH private key in ``data``.
+
+    Raises:
+        InvalidInput: no usable identity in it.
+    """
+    path = label
     text = data.decode("utf-8", errors="replace")
     keys = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("AGE-SECRET-KEY-")]
     try:

@@ -7,6 +7,7 @@ module per noun; this class joins them into the single API.
 
 from __future__ import annotations
 
+from vault.service.activity import ActivityPart
 from vault.service.core import Progress
 from vault.service.doctor import DoctorPart
 from vault.service.history import HistoryPart
@@ -17,7 +18,7 @@ from vault.service.preferences import PreferencesPart
 from vault.service.retrieval import RetrievalPart
 
 
-class VaultService(DoctorPart, PreferencesPart, HistoryPart, LibraryPart, OAuthPart, PortablePart, RetrievalPart):
+class VaultService(ActivityPart, DoctorPart, PreferencesPart, HistoryPart, LibraryPart, OAuthPart, PortablePart, RetrievalPart):
     """An unlocked vault. Close it when done (or use it as a context manager)."""
 
 

@@ -184,6 +184,24 @@ class OAuthPart(AccessPart):
         with self.store.transaction():
             LoginLinks(self.store).redeem(token, now or utcnow())
 
+    def lock_owner(self, principal: Principal, now: datetime | None = None) -> bool:
+        """Lock now: unused login links die and this vault's unlock session (``ctxvault lock``) ends.
+
+        The caller ends its own owner sessions (they live in its memory). Apps keep their grants: the
+        process serving them holds the key until it stops. Returns whether an unlock session was running.
+
+        Raises:
+            ScopeDenied: not the owner.
+        """
+        from vault.agent_client import lock as lock_agent
+
+        self._policy.require_owner(principal, "lock the vault")
+        with self.store.transaction():
+            links = LoginLinks(self.store).revoke_all()
+        ended = lock_agent(self.settings)
+        self._audit.record(principal, "lock", detail={"login_links": links, "unlock_session": ended}, now=now)
+        return ended
+
     def oauth_exchange(
         self, client_id: str, code: str, redirect_uri: str, code_verifier: str, resource: str | None, now: datetime | None = None
     ) -> OAuthTokens:

@@ -130,8 +130,11 @@ class PortablePart(ServiceCore):
         space: str | None = None,
         dry_run: bool = False,
         progress: Progress | None = None,
+        identity: str | None = None,
     ) -> ImportSummary:
         """Read a bundle, PAM file or provider export at ``path`` and import it (owner only).
+
+        ``identity``: the text of an identity file (the console's pasted key), instead of ``identity_file``.
 
         Raises:
             ScopeDenied, InvalidInput, BadBundle: nothing is written on any of them.
@@ -143,6 +146,8 @@ class PortablePart(ServiceCore):
         if space is not None:
             MemoryIn(text="x", space=space)  # validates the space name
         identities = bundle.load_identities(identity_file) if identity_file else None
+        if identity is not None:
+            identities = bundle.identities_from(identity.encode(), "the identity given")
         batch = read_source(path, fmt, identities=identities, passphrase=passphrase, space=space)
         return self.import_items(principal, batch, dry_run=dry_run, progress=progress)
 

@@ -344,3 +344,21 @@ def test_history_travels_in_the_bundle_and_every_export_with_it_passes_pam_valid
     (exported,) = [m for m in store["memories"] if m["id"] == item.id]
     assert [v["sensitivity"] for v in exported["metadata"]["x-ctxvault"]["history"]] == ["low", "low"]
     assert subprocess.run([pam_cli(), "validate", str(tmp_path / "low")], capture_output=True, timeout=120).returncode == 0
+
+
+def test_a_pasted_identity_opens_a_recipient_bundle_like_its_file(
+    source: VaultService, make_vault: Callable[..., VaultService], identity: tuple[x25519.Identity, Path], tmp_path: Path
+) -> None:
+    from schemas.items import MemoryIn
+    from vault.errors import InvalidInput
+
+    source.remember(OWNER, MemoryIn(text="Standup is at 10:00", space="work"))
+    ident, key = identity
+    out = tmp_path / "pasted.age"
+    source.export_bundle(OWNER, Selection(), out, recipients=[str(ident.to_public())])
+    target = make_vault("pasted")
+    # The console's identity field: the key file's text, comments and blank lines included.
+    summary = target.import_source(OWNER, out, identity="# created by age-keygen\n\n" + key.read_text() + "\n", dry_run=True)
+    assert summary.new == 1 and summary.detected == "bundle"
+    with pytest.raises(InvalidInput, match="no age identity"):
+        target.import_source(OWNER, out, identity="not a key")
