@@ -36,9 +36,8 @@ def index_rows(r: RetrievalReport) -> list[tuple[str, str]]:
     ]
     if r.stale_vectors:
         rows.append(("Stale vectors", f"{r.stale_vectors:,} made by another model: run ctxvault reindex"))
-    waiting = getattr(r, "waiting_units", None)  # the embedding backlog, in cores that queue embeddings
-    if isinstance(waiting, int):
-        rows.append(("Waiting to be embedded", f"{waiting:,} units (found by keywords until then)" if waiting else "nothing"))
+    waiting = r.waiting_units  # the embedding backlog (vault/backlog.py)
+    rows.append(("Waiting to be embedded", f"{waiting:,} units (found by keywords until then)" if waiting else "nothing"))
     if r.backend:
         rows.append(("Embedder", f"{r.backend}, loaded"))
     return rows
