@@ -9,6 +9,7 @@ import anyio
 import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult
 
 
@@ -25,7 +26,17 @@ def call(base: str, token: str, name: str, **args: Any) -> CallToolResult:
 
     Run in its own thread: Playwright's sync API keeps an event loop running in the test's thread."""
     with ThreadPoolExecutor(1) as pool:
-        return pool.submit(anyio.run, _call, base, token, name, args).result(timeout=60)
+        try:
+            return pool.submit(anyio.run, _call, base, token, name, args).result(timeout=60)
+        except BaseExceptionGroup as group:
+            # The client's task group wraps the server's refusal (e.g. 403 insufficient_scope): raise that.
+            refused = group.subgroup(MCPError)
+            if refused is None:
+                raise
+            found: BaseException = refused
+            while isinstance(found, BaseExceptionGroup):
+                found = found.exceptions[0]
+            raise found from group
 
 
 def scopes_now(base: str, token: str) -> list[str]:
@@ -38,5 +49,9 @@ def scopes_now(base: str, token: str) -> list[str]:
 
 
 def can_read(base: str, token: str, item_id: str) -> bool:
-    result = call(base, token, "get_item", item_id=item_id)
+    """Whether the app may read ``item_id`` now (refused by the step-up check, or answered as not found: no)."""
+    try:
+        result = call(base, token, "get_item", item_id=item_id)
+    except MCPError:
+        return False
     return not result.is_error
