@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import httpx2
 import pytest
@@ -142,5 +141,3 @@ def test_hostile_purpose_and_client_name_stay_text(owner: OwnerPage, stocked: Va
     assert page.locator("section.oauth").count() == 0
     owner.page.goto(f"{owner.base}{href}")
     assert "expired or was decided" in owner.page.content()
-
-

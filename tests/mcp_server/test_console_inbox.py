@@ -27,7 +27,9 @@ class Console:
 
     def token(self, section: str, form_action: str) -> str:
         html = self.http.get(f"{self.url}/{section}").text
-        found = re.search(rf'action="{re.escape(self.url)}/{form_action}" class=inline><input type=hidden name="token" value="([^"]+)"', html)
+        found = re.search(
+            rf'action="{re.escape(self.url)}/{form_action}" class=inline><input type=hidden name="token" value="([^"]+)"', html
+        )
         if found is None:
             found = re.search(r'<input type=hidden name="token" value="([^"]+)">', html.split("</nav>", 1)[1])
         assert found is not None, html
@@ -89,7 +91,7 @@ def test_identical_requests_are_one_row_and_one_decision_settles_them(console: C
     assert planner.app_id is not None
     first, second = (ConsentRequests(vault.store).create(planner.app_id, parse_scopes(["read:*"]), "Same") for _ in range(2))
     page = console.http.get(f"{console.url}/").text
-    assert page.count("<section class=\"card request\"") == 1 and "asked 2 times" in page
+    assert page.count('<section class="card request"') == 1 and "asked 2 times" in page
     answer = console.http.post(f"{console.url}/inbox/approve", data={"token": console.token("", "inbox/approve"), "id": first.id})
     assert answer.status_code == 303
     settled = {r.id: (r.status, r.grant_id) for r in vault.list_consent(OWNER, status=None)}
