@@ -10,18 +10,22 @@ from tests.e2e.console import OwnerPage, axe_violations
 from tests.e2e.mcp_app import call, can_read, scopes_now
 from vault import OWNER, VaultService
 
+# A purpose is the app's own text (it asked with it): it must stay text on the page.
+HOSTILE = "<img src=x onerror=window.pwned=1>\u202eSearch"
+
 
 def test_revoke_from_the_apps_page_cuts_the_app_off(owner: OwnerPage, vault: VaultService) -> None:
     item = vault.remember(OWNER, MemoryIn(text="I drink my coffee black", space="personal")).item.id
     token = vault.add_app(OWNER, "planner").token
     vault.grant(OWNER, "planner", ["read:memories#space=personal"], purpose="Coffee orders")
-    vault.grant(OWNER, "planner", ["search:memories"], purpose="Search")
+    vault.grant(OWNER, "planner", ["search:memories"], purpose=HOSTILE)
     assert can_read(owner.base, token, item)
 
     page = owner.open("apps")
     card = page.locator("section.app", has_text="planner")
     text = card.inner_text()
     assert "Read your memories in the space personal" in text and "Coffee orders" in text and "until revoked" in text
+    assert HOSTILE in text and page.evaluate("typeof window.pwned") == "undefined" and page.locator("main img").count() == 0
     assert "Last seen:" in text and "never" not in text.split("Last seen:")[1].split("·")[0]
     assert axe_violations(page) == []
     owner.shot("apps")
@@ -71,6 +75,8 @@ def test_remove_needs_its_confirmation(owner: OwnerPage, vault: VaultService) ->
 
 def test_add_an_app_and_see_the_host_config(owner: OwnerPage, vault: VaultService) -> None:
     page = owner.open("apps")
+    assert "No app is registered yet" in page.content()
+    assert axe_violations(page) == []  # the empty state
     page.fill("#app-name", "cursor-laptop")
     page.fill("#app-redirect", "http://127.0.0.1:7777/cb")
     page.get_by_role("button", name="Add").click()

@@ -89,6 +89,14 @@ def test_approve_as_asked_and_deny(owner: OwnerPage, stocked: Vault) -> None:
 
     call(base, stocked.token, "request_access", scopes=["read:*"], purpose="More")
     page = owner.open("")
+    # Narrowing everything away is refused on the page, with the reason; nothing is granted.
+    card = page.locator("section.request")
+    card.locator("details.narrow summary").click()
+    card.locator("input[name=scope]").uncheck()
+    card.get_by_role("button", name="Approve narrowed").click()
+    assert "tick at least one scope" in page.locator("[role=alert]").inner_text()
+    assert axe_violations(page) == []  # the error state
+    assert scopes_now(base, stocked.token) == ["read:memories#space=personal"]
     page.locator("section.request").get_by_role("button", name="Deny", exact=True).click()
     assert "Denied" in page.locator("[role=status]").inner_text()
     assert scopes_now(base, stocked.token) == ["read:memories#space=personal"]
