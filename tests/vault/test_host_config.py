@@ -25,4 +25,4 @@ def test_the_config_is_merged_into_what_the_file_holds() -> None:
     merged = json.loads(render_config(Host.cursor, "c", Path("/v"), None, existing))
     assert merged["theme"] == "dark" and set(merged["mcpServers"]) == {"other", "ctxvault"}
     with pytest.raises(InvalidInput):
-        render_config(Host.cursor, "c", Path("/v"), None, {"mcpServers": []})
+        render_config(Host.cursor, "c", Path("/v"), None, {"mcpServers": "not an object"})
