@@ -119,3 +119,22 @@ def test_a_rotated_token_is_never_in_a_url_and_the_answer_is_not_cached(console:
     assert answer.headers["cache-control"] == "no-store"
     token = re.search(r'id=new-token readonly value="([^"]+)"', answer.text)
     assert token is not None and vault.authenticate_app(unescape(token[1])).app_id == planner.app_id
+
+
+def test_waiting_oauth_authorizations_are_listed_collapsed_and_denied_from_the_inbox(console: Console) -> None:
+    redirect = "http://127.0.0.1:9/cb"
+    client_id = console.http.post(f"{console.base}/register", json={"client_name": "Desk", "redirect_uris": [redirect]}).json()["client_id"]
+    query = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect, "scope": "search:memories#space=work",
+             "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGjSw2zHcE", "code_challenge_method": "S256"}  # fmt: skip
+    held = [console.http.get(f"{console.url}/authorize", params=query) for _ in range(2)]
+    assert all(h.status_code == 303 and "/oauth/" in h.headers["location"] for h in held)
+    page = console.http.get(f"{console.url}/").text
+    assert page.count('<section class="card oauth"') == 1 and "asked 2 times" in page
+    assert "Search your memories in the space work" in page
+    # The row links the newest; the Inbox's Deny forgets both.
+    assert held[1].headers["location"] in page
+    token = console.token("", "inbox/deny-oauth")
+    assert console.http.post(f"{console.url}/inbox/deny-oauth", data={"token": token, "client": client_id}).status_code == 303
+    assert "card oauth" not in console.http.get(f"{console.url}/").text
+    for h in held:
+        assert console.http.get(f"{console.base}{h.headers['location']}").status_code == 404
