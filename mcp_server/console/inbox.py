@@ -169,11 +169,11 @@ def waiting_html(base: str, token: str, w: Waiting) -> str:
 def install(app: FastAPI, console: Console) -> None:
     service, sessions, call = console.access.service, console.sessions, console.call
 
-    def gather() -> tuple[list[Group], list[Waiting], list[SpaceCount]]:
-        """One core round: pending requests grouped with their reach, waiting authorizations, spaces."""
+    def gather(held: list[tuple[str, PendingAuthorization]]) -> tuple[list[Group], list[Waiting], list[SpaceCount]]:
+        """One core round: pending requests grouped with their reach, the ``held`` authorizations with theirs, spaces."""
         groups = [Group(g, service.scope_reach(OWNER, list(g[0].scopes))) for g in group_requests(service.list_consent(OWNER))]
         by_client: dict[tuple[str, tuple[str, ...], bool], list[tuple[str, PendingAuthorization]]] = {}
-        for pid, p in sessions.waiting():
+        for pid, p in held:
             by_client.setdefault((p.client_id, p.offered, p.asked), []).append((pid, p))
         waiting = [
             Waiting(
@@ -184,7 +184,8 @@ def install(app: FastAPI, console: Console) -> None:
         return groups, waiting, service.spaces(OWNER)
 
     async def show(owner: Owner, message: str | None = None, error: str | None = None, status: int = 200) -> Response:
-        groups, waiting, spaces = await call(gather)
+        held = sessions.waiting()  # read on the event loop, where the sessions live
+        groups, waiting, spaces = await call(lambda: gather(held))
         token = owner.token(FORM)
         parts = [notice(message), alert(error)]
         if groups or waiting:
