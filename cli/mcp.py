@@ -13,9 +13,8 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, assert_never
+from typing import Annotated
 
 import anyio
 import typer
@@ -25,6 +24,7 @@ from cli.errors import err_console
 from cli.output import render, write_private
 from vault import OWNER, VaultService, backlog, session
 from vault.errors import InvalidInput, VaultBusy, VaultLocked
+from vault.host_config import Host, host_config_path, project_file, render_config
 from vault.principal import Principal
 from vault.unlock import open_store, unlock_key
 
@@ -305,52 +305,6 @@ def lock(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     render({"locked": was}, json_out, "Locked." if was else "No unlock session was running.")
 
 
-class Host(StrEnum):
-    claude_desktop = "claude-desktop"
-    cursor = "cursor"
-    vscode = "vscode"
-    claude_code = "claude-code"
-
-
-def host_config_path(host: Host) -> Path:
-    """Where each host app reads its MCP servers (user-level, or the project for VS Code and Claude Code)."""
-    home = Path.home()
-    match host:
-        case Host.claude_desktop:
-            if sys.platform == "darwin":
-                return home / "Library" / "Application Support" / "Claude" / "claude_desktop_config.json"
-            if sys.platform == "win32":
-                return Path(os.environ.get("APPDATA", home)) / "Claude" / "claude_desktop_config.json"
-            return Path(os.environ.get("XDG_CONFIG_HOME", home / ".config")) / "Claude" / "claude_desktop_config.json"
-        case Host.cursor:
-            return home / ".cursor" / "mcp.json"
-        case Host.vscode:
-            return Path.cwd() / ".vscode" / "mcp.json"
-        case Host.claude_code:
-            return Path.cwd() / ".mcp.json"
-        case _:
-            assert_never(host)
-
-
-def _ctxvault_command() -> str:
-    found = shutil.which("ctxvault") or str(Path(sys.executable).with_name("ctxvault"))
-    return str(Path(found).resolve())
-
-
-def server_entry(host: Host, app: str, home: Path, token: str | None) -> dict[str, object]:
-    env = {"CTXVAULT_HOME": str(home)} | ({"CTXVAULT_APP_TOKEN": token} if token else {})
-    entry: dict[str, object] = {"command": _ctxvault_command(), "args": ["mcp", "--app", app], "env": env}
-    return {"type": "stdio", **entry} if host is Host.vscode else entry
-
-
-def merge_config(host: Host, existing: dict[str, object], name: str, entry: dict[str, object]) -> dict[str, object]:
-    key = "servers" if host is Host.vscode else "mcpServers"
-    servers = existing.get(key) or {}
-    if not isinstance(servers, dict):
-        raise InvalidInput(f"the config's {key!r} is not an object; fix it by hand first")
-    return {**existing, key: {**servers, name: entry}}
-
-
 def connect(
     ctx: typer.Context,
     host: Annotated[Host, typer.Argument(help="The host app to configure.")],
@@ -379,8 +333,7 @@ def connect(
         token = svc.add_app(OWNER, name).token
     # VS Code and Claude Code read a file inside the project, which may well be committed:
     # no token there; the host then needs an unlock session (the app is named in the args).
-    project_file = host in (Host.vscode, Host.claude_code)
-    entry = server_entry(host, name, state(ctx).settings.home, None if project_file else token)
+    in_project = project_file(host)
     path = config or host_config_path(host)
     before = path.read_text(encoding="utf-8") if path.exists() else ""
     try:
@@ -389,7 +342,7 @@ def connect(
         raise InvalidInput(f"{path} is not valid JSON; fix or move it first") from exc
     if not isinstance(existing, dict):
         raise InvalidInput(f"{path} does not hold a JSON object")
-    after = json.dumps(merge_config(host, existing, "ctxvault", entry), indent=2) + "\n"
+    after = render_config(host, name, state(ctx).settings.home, token, existing)
     if print_only:
         typer.echo(after, nl=False)
         return
@@ -401,5 +354,5 @@ def connect(
     write_private(path, after)  # it may hold an app token
     diff = difflib.unified_diff(before.splitlines(), after.splitlines(), str(path), str(path), lineterm="")
     typer.echo("\n".join(diff))
-    note = "" if token and not project_file else " It has no token in the config: run `ctxvault unlock` before starting the host."
+    note = "" if token and not in_project else " It has no token in the config: run `ctxvault unlock` before starting the host."
     err_console.print(f"Configured {host.value} to use app {name!r}; it sees nothing until you grant it.{note}", markup=False)

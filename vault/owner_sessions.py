@@ -198,6 +198,20 @@ class OwnerSessions:
         now = self._clock()
         return frozenset(p.client_id for table in (self._pending, self._taken) for p, until in table.values() if until > now)
 
+    def waiting(self) -> list[tuple[str, PendingAuthorization]]:
+        """Every live authorization waiting for the owner (not being decided), oldest first: (id, pending)."""
+        now = self._clock()
+        return [(pid, p) for pid, (p, until) in self._pending.items() if until > now]
+
+    def drop(self, client_id: str | None = None) -> int:
+        """Forget the waiting authorizations (of one client, or all): the owner denied them in bulk.
+        Their pages then answer that they were decided; returns how many were dropped."""
+        gone = [pid for pid, p in self.waiting() if client_id is None or p.client_id == client_id]
+        for pid in gone:
+            self._pending.pop(pid, None)
+            self.settle(pid)
+        return len(gone)
+
     def take(self, pid: str) -> PendingAuthorization | None:
         """The pending authorization, removed at once (before any await): a decision is made once,
         so a second decision posted meanwhile finds nothing. ``restore`` puts it back."""

@@ -88,6 +88,7 @@ OWNER_ONLY: dict[str, Call] = {
     "approve_consent": lambda v, p, w: v.approve_consent(p, w.consent),
     "deny_consent": lambda v, p, w: v.deny_consent(p, w.consent),
     "deny_all_consent": lambda v, p, w: v.deny_all_consent(p),
+    "scope_reach": lambda v, p, w: v.scope_reach(p, ["read:*"]),
     "audit_entries": lambda v, p, w: v.audit_entries(p),
     "verify_audit": lambda v, p, w: v.verify_audit(p),
     "oauth_approve": lambda v, p, w: v.oauth_approve(

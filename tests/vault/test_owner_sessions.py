@@ -167,3 +167,20 @@ def test_a_flood_of_authorize_requests_and_login_pages_stays_bounded_and_evicts_
     for _ in range(MAX_FORM_TOKENS):
         newest = sessions.login_token(device)
     assert not sessions.login_ok(device, oldest) and sessions.login_ok(device, newest)
+
+
+def test_waiting_authorizations_are_listed_until_taken_or_lapsed_and_can_be_dropped_per_client() -> None:
+    clock = Clock()
+    sessions = OwnerSessions(clock)
+
+    def held(client: str) -> str:
+        return sessions.hold(PendingAuthorization(client, "C", "http://127.0.0.1:9/cb", "x" * 43, "http://v/mcp", None, ("read:*",), True))
+
+    a, b, c = held("a"), held("b"), held("b")
+    assert [pid for pid, _ in sessions.waiting()] == [a, b, c]
+    sessions.take(a)
+    assert [pid for pid, _ in sessions.waiting()] == [b, c]
+    assert sessions.drop("b") == 2 and sessions.waiting() == [] and sessions.pending(b) is None
+    late = held("z")
+    clock.now += 11 * 60
+    assert sessions.waiting() == [] and sessions.drop() == 0 and sessions.pending(late) is None

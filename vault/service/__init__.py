@@ -15,10 +15,11 @@ from vault.service.library import LibraryPart
 from vault.service.oauth import OAuthPart
 from vault.service.portable import PortablePart
 from vault.service.preferences import PreferencesPart
+from vault.service.reach import ReachPart
 from vault.service.retrieval import RetrievalPart
 
 
-class VaultService(ActivityPart, DoctorPart, PreferencesPart, HistoryPart, LibraryPart, OAuthPart, PortablePart, RetrievalPart):
+class VaultService(ActivityPart, DoctorPart, PreferencesPart, HistoryPart, LibraryPart, OAuthPart, PortablePart, RetrievalPart, ReachPart):
     """An unlocked vault. Close it when done (or use it as a context manager)."""
 
 

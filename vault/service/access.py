@@ -8,10 +8,11 @@ from schemas.access import AccessSummary, App, AppCreated, AuditEntry, AuditRepo
 from vault.access import ConsentRequests, Grants
 from vault.apps import Apps, principal_of
 from vault.errors import InvalidInput, NotFound
+from vault.filters import Sensitivity
 from vault.items import utcnow
 from vault.oauth import OAuthState
 from vault.principal import Principal
-from vault.scopes import format_scope, parse_scopes
+from vault.scopes import format_scope, narrow_scope, parse_scopes
 from vault.service.core import ServiceCore, _iso
 
 
@@ -201,13 +202,17 @@ class AccessPart(ServiceCore):
         request_id: str,
         *,
         scopes: list[str] | None = None,
+        spaces: list[str] | None = None,
+        max_sensitivity: Sensitivity | None = None,
         expires_at: datetime | None = None,
         now: datetime | None = None,
     ) -> Grant:
-        """Approve a pending request, optionally narrowed (fewer or narrower scopes, earlier expiry).
+        """Approve a pending request, optionally narrowed: fewer or narrower ``scopes``, each limited to
+        ``spaces`` and ``max_sensitivity``, an earlier expiry. Identical pending requests of the same app
+        (same scopes, same purpose) are settled by the same grant.
 
         Raises:
-            NotFound. InvalidInput: not pending, or the approval is wider than the request.
+            NotFound. InvalidInput: not pending, the approval is wider than the request, or a narrowing leaves nothing.
             ScopeDenied: only the owner can approve.
         """
         self._policy.require_owner(principal, "approve consent requests")
@@ -216,6 +221,9 @@ class AccessPart(ServiceCore):
             request = consents.pending(request_id, now=now)
             asked = parse_scopes(request.scopes)
             approved = parse_scopes(scopes) if scopes is not None else asked
+            if spaces or max_sensitivity is not None:
+                space_set = frozenset(spaces) if spaces else None
+                approved = list({format_scope(n): n for n in (narrow_scope(s, space_set, max_sensitivity) for s in approved)}.values())
             wider = [s for s in approved if not any(a.covers(s) for a in asked)]
             if wider:
                 raise InvalidInput(f"scope {format_scope(wider[0])} was not requested; an approval can only narrow the request")
@@ -225,16 +233,20 @@ class AccessPart(ServiceCore):
                 request.app_id, approved, purpose=request.purpose, expires_at=expires_at, consent_id=request.id, now=now
             )
             consents.decide(request.id, "approved", grant_id=created.id, now=now)
+            twins = self._twins(consents, request, now)
+            for twin in twins:
+                consents.decide(twin.id, "approved", grant_id=created.id, now=now)
             self._audit.record(
                 principal, "consent_approve", scope=" ".join(created.scopes), purpose=request.purpose,
                 detail={"consent_id": request.id, "grant_id": created.id, "app_id": request.app_id,
-                        "narrowed": created.scopes != request.scopes, "expires_at": _iso(expires_at)},
+                        "narrowed": created.scopes != request.scopes, "expires_at": _iso(expires_at),
+                        **({"twins": [t.id for t in twins]} if twins else {})},
                 now=now,
             )  # fmt: skip
         return created
 
     def deny_consent(self, principal: Principal, request_id: str, now: datetime | None = None) -> ConsentRequest:
-        """Deny a pending request; the app keeps whatever it had before.
+        """Deny a pending request (and its identical twins); the app keeps whatever it had before.
 
         Raises:
             NotFound. InvalidInput: not pending. ScopeDenied: only the owner can deny.
@@ -244,11 +256,23 @@ class AccessPart(ServiceCore):
         with self.store.transaction():
             request = consents.pending(request_id, now=now)
             decided = consents.decide(request.id, "denied", now=now)
+            twins = self._twins(consents, request, now)
+            for twin in twins:
+                consents.decide(twin.id, "denied", now=now)
             self._audit.record(
                 principal, "consent_deny", scope=" ".join(request.scopes), purpose=request.purpose,
-                detail={"consent_id": request.id, "app_id": request.app_id}, now=now,
+                detail={"consent_id": request.id, "app_id": request.app_id, **({"twins": [t.id for t in twins]} if twins else {})},
+                now=now,
             )  # fmt: skip
         return decided
+
+    @staticmethod
+    def _twins(consents: ConsentRequests, request: ConsentRequest, now: datetime | None) -> list[ConsentRequest]:
+        """The app's other pending requests identical to ``request`` (same scopes in any order, same purpose)."""
+        return [
+            r for r in consents.query(status="pending", app_id=request.app_id, now=now)
+            if r.id != request.id and sorted(r.scopes) == sorted(request.scopes) and r.purpose == request.purpose
+        ]  # fmt: skip
 
     def deny_all_consent(self, principal: Principal, app: str | None = None, now: datetime | None = None) -> list[ConsentRequest]:
         """Deny every pending request (of one app, or of all), in one transaction; return those denied.
