@@ -142,7 +142,7 @@ class PortablePart(ServiceCore):
         if space is not None:
             MemoryIn(text="x", space=space)  # validates the space name
         identities = bundle.load_identities(identity_file) if identity_file else None
-        batch = read_source(path, fmt, identities=identities, passphrase=passphrase, space=space)
+        batch = read_source(path, fmt, identities=identities, passphrase=passphrase, space=space, progress=progress)
         return self.import_items(principal, batch, dry_run=dry_run, progress=progress)
 
     # -- retrieval (issue 13) ---------------------------------------------------------------
