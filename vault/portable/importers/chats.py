@@ -108,10 +108,21 @@ def _turn_lines(t: Turn) -> str:
     return f"**{t.role}**{stamp}:\n\n{t.text.strip()}\n"
 
 
+def _pieces(block: str, room: int) -> list[str]:
+    """``block`` cut into pieces of at most ``room`` characters, at a line break or space when one is near."""
+    out: list[str] = []
+    while len(block) > room:
+        cut = max(block.rfind("\n", 0, room), block.rfind(" ", 0, room))
+        cut = cut + 1 if cut > room // 2 else room
+        out.append(block[:cut])
+        block = block[cut:]
+    return [*out, block]
+
+
 def transcripts(chat: Chat, limit: int = MAX_TEXT_CHARS) -> list[str]:
     """The chat as Markdown, in as many parts as it takes for each to hold at most ``limit`` characters.
 
-    Parts break between turns; a single turn longer than a part is cut at the limit.
+    Parts break between turns; a single turn longer than a part is cut near the limit, at a space.
     """
     head = "\n".join(_header(chat))
     parts: list[list[str]] = [[]]
@@ -119,8 +130,7 @@ def transcripts(chat: Chat, limit: int = MAX_TEXT_CHARS) -> list[str]:
     room = limit - len(head) - 64  # the part's header (title and "part n of m") fits in the rest
     for t in chat.turns:
         block = _turn_lines(t)
-        pieces = [block[i : i + room] for i in range(0, len(block), room)] or [block]
-        for piece in pieces:
+        for piece in _pieces(block, room):
             if parts[-1] and size + len(piece) + 1 > room:
                 parts.append([])
                 size = len(head)
