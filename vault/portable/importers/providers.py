@@ -107,10 +107,10 @@ def read(path: Path, provider: str | None, source: str, space: str | None, now: 
             raise BadBundle(f"{main.name} is not a {name} export: its top level is not a list")
         check_count(len(data), main.name)
         if name == "claude":
-            records, skipped = claude.read(data, main.parent, space, progress)
+            own = claude.read(data, main.parent, space, progress)
         else:
-            records, skipped = _OWN[name].read(data, space, progress)  # type: ignore[attr-defined]
-        return ImportBatch(name, source, tuple(records), None, tuple(skipped))  # type: ignore[arg-type]
+            own = (chatgpt.read if name == "chatgpt" else gemini.read)(data, space, progress)
+        return ImportBatch(name, source, tuple(own[0]), None, tuple(own[1]))  # type: ignore[arg-type]
     conv = converter_for(data, main, provider)
     if conv is None or (provider is None and conv.provider_name not in PROVIDERS):
         raise BadBundle(f"{main.name} is not a recognised ChatGPT, Claude, Gemini, Grok or Copilot export")

@@ -48,7 +48,7 @@ def test_bio_writes_become_memories_and_custom_instructions_preferences_from_the
     assert report.by_kind == {"document": 2, "memory": 1, "preference": 2}
     memory = source.get_item(OWNER, "chatgpt-bio-bio")
     assert memory.text == "Grows tomatoes on a balcony in Porto." and set(memory.tags) == {"chatgpt", "bio"}
-    assert memory.provenance.source == "import:chatgpt" and memory.meta["conversation_id"].endswith("0001")
+    assert memory.provenance.source == "import:chatgpt" and str(memory.meta["conversation_id"]).endswith("0001")
     prefs = {i.key: i for i in _items(source) if i.kind == "preference"}
     assert prefs["chatgpt.about_me"].text == "I am a hobby gardener in Porto and I cook vegetarian."
     assert prefs["chatgpt.instructions"].text == "Answer briefly, metric units, no emoji."  # not the OLD ones
