@@ -6,13 +6,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from schemas.items import Item
 from tests.vault.portable.conftest import FIXTURES
 from vault import OWNER, VaultService
-from vault.portable.importers import read_source
-from vault.portable.records import MAX_TEXT_CHARS
+from vault.portable.importers import chatgpt, claude, gemini, read_source
+from vault.portable.records import MAX_TEXT_CHARS, ItemRecord
 
 BRANCHES = FIXTURES / "chatgpt-branches"
+KEYS = ["mapping", "current_node", "message", "parent", "children", "content", "content_type", "parts", "text", "author", "role",
+        "recipient", "create_time", "id", "chat_messages", "uuid", "parent_message_uuid", "attachments", "extracted_content",
+        "sender", "created_at", "time", "title", "safeHtmlItem", "html", "details", "name", "value", "x1"]  # fmt: skip
 
 
 def _items(vault: VaultService) -> list[Item]:
@@ -80,3 +86,48 @@ def test_a_malformed_conversation_is_skipped_with_its_reason(source: VaultServic
     report = source.import_source(OWNER, tmp_path)
     assert report.new == 5
     assert [(s.ref, s.reason) for s in report.skipped] == [("broken", "unreadable conversation: TypeError: time 'yesterday' is not a number")]
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(KEYS), inner, max_size=6),
+    max_leaves=40,
+)
+
+
+@given(st.lists(_JSON, max_size=4))
+def test_the_readers_skip_what_they_cannot_read_and_never_raise(data: list[object]) -> None:
+    """Any JSON in the provider's shape: each reader returns records and skips, it never raises."""
+    for records, skipped in (chatgpt.read(data, None), claude.read(data, Path("/nonexistent"), None), gemini.read(data, None)):
+        assert all(isinstance(r, ItemRecord) for r in records) and all(s.reason for s in skipped)
+
+
+_FIXTURES = {
+    "chatgpt": json.loads((BRANCHES / "conversations.json").read_text()),
+    "claude": json.loads((FIXTURES / "claude-branches" / "conversations.json").read_text()),
+    "gemini": json.loads((FIXTURES / "gemini-takeout" / "MyActivity.json").read_text()),
+}
+
+
+def _dicts(value: object) -> list[dict[str, object]]:
+    found: list[dict[str, object]] = []
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            found.append(v)
+            stack += list(v.values())
+        elif isinstance(v, list):
+            stack += v
+    return found
+
+
+@given(st.sampled_from(sorted(_FIXTURES)), st.data())
+def test_a_fixture_with_one_field_replaced_by_anything_never_raises(provider: str, data: st.DataObject) -> None:
+    """A real layout with one object's field swapped for arbitrary JSON: skipped or read, never an exception."""
+    export = json.loads(json.dumps(_FIXTURES[provider]))
+    target = data.draw(st.sampled_from(_dicts(export)))
+    target[data.draw(st.sampled_from(KEYS))] = data.draw(_JSON)
+    reader = {"chatgpt": chatgpt.read, "gemini": gemini.read}.get(provider)
+    records, skipped = reader(export, None) if reader else claude.read(export, Path("/nonexistent"), None)
+    assert all(isinstance(r, ItemRecord) for r in records) and all(s.reason for s in skipped)
