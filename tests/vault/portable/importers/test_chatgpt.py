@@ -85,7 +85,9 @@ def test_a_malformed_conversation_is_skipped_with_its_reason(source: VaultServic
     (tmp_path / "conversations.json").write_text(json.dumps(conversations))
     report = source.import_source(OWNER, tmp_path)
     assert report.new == 5
-    assert [(s.ref, s.reason) for s in report.skipped] == [("broken", "unreadable conversation: TypeError: time 'yesterday' is not a number")]
+    assert [(s.ref, s.reason) for s in report.skipped] == [
+        ("broken", "unreadable conversation: TypeError: time 'yesterday' is not a number")
+    ]
 
 
 _JSON = st.recursive(

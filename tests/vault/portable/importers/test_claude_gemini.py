@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from schemas.items import Item
+from schemas.portable import Selection
 from tests.vault.portable.conftest import FIXTURES
 from vault import OWNER, VaultService
 from vault.errors import NothingToImport
@@ -96,3 +100,25 @@ def test_a_pam_conversation_its_model_rejects_is_skipped_with_the_reason(source:
     report = source.import_source(OWNER, folder)
     assert report.new == 1 and [s.ref for s in report.skipped] == ["conversations/bad.json"]
     assert report.skipped[0].reason.startswith("not a PAM conversation")
+
+
+def test_imported_conversations_are_exported_as_pam_conversations_and_read_back(
+    source: VaultService, make_vault: Callable[..., VaultService], tmp_path: Path
+) -> None:
+    source.import_source(OWNER, FIXTURES / "chatgpt-branches")
+    out = tmp_path / "plain"
+    source.export_bundle(OWNER, Selection(), out, plaintext=True)
+    store = json.loads((out / "memory-store.json").read_text())
+    index = {e["id"]: e for e in store["conversations_index"]}
+    assert sorted(index) == ["66f1e2d3-0000-4aaa-8bbb-000000000001", "66f1e2d3-0000-4aaa-8bbb-000000000002"]
+    conv = json.loads((out / index["66f1e2d3-0000-4aaa-8bbb-000000000001"]["storage"]["ref"]).read_text())
+    assert [m["role"] for m in conv["messages"]] == ["user", "assistant", "user", "assistant", "tool", "assistant"]
+    assert conv["messages"][4]["content"]["text"] == "```\n360\n```"
+    pam_cli = Path(sys.executable).with_name("pam")
+    done = subprocess.run([str(pam_cli), "validate", str(out)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr  # PAM's own validator accepts the export
+    other = make_vault()
+    report = other.import_source(OWNER, out, "pam")  # a PAM reader sees the conversations: same ids
+    docs = {i.id for i in other.list_items(OWNER, limit=50).items if i.kind == "document"}
+    assert docs == {"chatgpt-66f1e2d3-0000-4aaa-8bbb-000000000001", "chatgpt-66f1e2d3-0000-4aaa-8bbb-000000000002"}
+    assert report.by_kind["document"] == 2

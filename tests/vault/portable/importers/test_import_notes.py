@@ -20,7 +20,12 @@ NOTE = "---\ntitle: Garden log\npermalink: garden/log\ndescription: >\n  Weekly 
 
 def test_front_matter_with_a_bom_and_crlf_and_a_folded_description_is_parsed() -> None:
     meta, body = front_matter("\ufeff" + NOTE.replace("\n", "\r\n"))
-    assert meta == {"title": "Garden log", "permalink": "garden/log", "description": "Weekly notes on the balcony garden.", "tags": ["garden"]}
+    assert meta == {
+        "title": "Garden log",
+        "permalink": "garden/log",
+        "description": "Weekly notes on the balcony garden.",
+        "tags": ["garden"],
+    }
     assert body.startswith("# Garden log") and "\r" not in body and "---" not in body
 
 
@@ -70,7 +75,7 @@ def test_a_folder_that_holds_no_notes_is_refused_unless_named_with_from(tmp_path
         (code / "pkg" / f"m{n}.py").write_text("x = 1\n")
     (code / "pkg" / "README.md").write_text("# pkg\n\nA package.\n")
     (code / "LICENSE.txt").write_text("MIT\n")
-    with pytest.raises(BadBundle, match="does not look like a notes folder.*--from"):
+    with pytest.raises(BadBundle, match=r"does not look like a notes folder.*--from"):
         detect(code)
     batch = read_source(code, "markdown")  # named explicitly: its notes are read, the rest skipped with a reason
     assert len(batch.records) == 2
