@@ -6,13 +6,16 @@
 - Reasoning (``thoughts``, ``reasoning_recap``, messages marked ``is_reasoning``) is dropped, counted.
 - Writes to the ``bio`` tool (ChatGPT's memory) become memories; custom instructions
   (``user_editable_context``) become the preferences ``chatgpt.about_me`` and ``chatgpt.instructions``,
-  from the newest conversation that carries them.
+  from the newest conversation that carries them; the saved memories ChatGPT showed the model
+  (``model_editable_context``, one numbered line each) become memories, from the newest conversation too.
 - A conversation that cannot be read is skipped with the reason; the others are imported.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+import re
+from datetime import UTC, datetime
 from typing import Any
 
 from schemas.portable import Skipped
@@ -35,6 +38,25 @@ from vault.portable.records import ItemRecord
 
 _REASONING = {"thoughts", "reasoning_recap"}
 _INSTRUCTIONS = {"user_profile": "chatgpt.about_me", "user_instructions": "chatgpt.instructions"}
+_SAVED = "model_set_context"
+_SAVED_LINE = re.compile(r"^\s*\d+\.\s*(?:\[(\d{4}-\d{2}-\d{2})\]\.?\s*)?(.+?)\s*$")
+
+
+def _saved_memories(at: datetime, context: str, conv_id: str, space: str | None) -> list[ItemRecord]:
+    """ChatGPT's saved memories as it showed them to the model: ``1. [2024-05-01]. Text`` lines."""
+    out: list[ItemRecord] = []
+    for line in context.splitlines():
+        match = _SAVED_LINE.match(line)
+        if match is None:
+            continue
+        try:
+            when = datetime.fromisoformat(match.group(1)).replace(tzinfo=UTC) if match.group(1) else at
+        except ValueError:
+            when = at
+        text = match.group(2)
+        mem_id = "memory-" + hashlib.sha256(text.encode()).hexdigest()[:24]
+        out.append(memory("chatgpt", mem_id, text, when, space, ("saved-memory",), {"conversation_id": conv_id}))
+    return out
 
 
 def detect(data: object) -> bool:
@@ -48,6 +70,7 @@ def read(data: object, space: str | None, progress: Reading | None = None) -> tu
     if not isinstance(data, list):
         return records, [skip("conversations.json", "not a list of conversations")]
     newest: tuple[datetime, dict[str, str], str] | None = None
+    saved: tuple[datetime, str, str] | None = None
     for n, raw in enumerate(data, 1):
         tick(progress, n, len(data), "reading conversations")
         ref = (raw.get("id") or raw.get("conversation_id")) if isinstance(raw, dict) else None
@@ -58,12 +81,17 @@ def read(data: object, space: str | None, progress: Reading | None = None) -> tu
             skipped.append(skip(ref, f"unreadable conversation: {type(exc).__name__}: {str(exc)[:160]}"))
             continue
         records += bio
+        context = instructions.pop(_SAVED, "")
+        if context.strip() and (saved is None or chat.updated_at > saved[0]):
+            saved = (chat.updated_at, context, chat.id)
         if instructions and (newest is None or chat.updated_at > newest[0]):
             newest = (chat.updated_at, instructions, chat.id)
         if chat.turns:
             records += documents(chat, space)
         else:
             skipped.append(skip(ref, "conversation without a message"))
+    if saved is not None:
+        records += _saved_memories(*saved, space)
     if newest is not None:
         at, values, conv_id = newest
         records += [
@@ -97,7 +125,9 @@ def _conversation(raw: Any, n: int, space: str | None) -> tuple[Chat, list[ItemR
             continue
         content = msg.get("content") or {}
         if content.get("content_type") == "user_editable_context":
-            instructions = {k: str(content.get(k) or "") for k in _INSTRUCTIONS}
+            instructions |= {k: str(content.get(k) or "") for k in _INSTRUCTIONS}
+        elif content.get("content_type") == "model_editable_context":
+            instructions[_SAVED] = str(content.get(_SAVED) or "")
         elif node_id not in on_path and _visible(msg):
             chat.abandoned += 1
     for node_id in path:

@@ -49,15 +49,17 @@ def test_code_and_execution_output_are_kept_and_reasoning_is_not_shown_as_the_an
     assert "Model set context updated" not in text  # the bio tool's acknowledgement is not a turn
 
 
-def test_bio_writes_become_memories_and_custom_instructions_preferences_from_the_newest_conversation(source: VaultService) -> None:
+def test_bio_writes_and_saved_memories_become_memories_and_custom_instructions_preferences(source: VaultService) -> None:
     report = source.import_source(OWNER, BRANCHES)
-    assert report.by_kind == {"document": 2, "memory": 1, "preference": 2}
+    assert report.by_kind == {"document": 2, "memory": 3, "preference": 2}
     memory = source.get_item(OWNER, "chatgpt-bio-bio")
     assert memory.text == "Grows tomatoes on a balcony in Porto." and set(memory.tags) == {"chatgpt", "bio"}
     assert memory.provenance.source == "import:chatgpt" and str(memory.meta["conversation_id"]).endswith("0001")
     prefs = {i.key: i for i in _items(source) if i.kind == "preference"}
     assert prefs["chatgpt.about_me"].text == "I am a hobby gardener in Porto and I cook vegetarian."
     assert prefs["chatgpt.instructions"].text == "Answer briefly, metric units, no emoji."  # not the OLD ones
+    saved = sorted((i.text, i.provenance.created_at.date().isoformat()) for i in _items(source) if "saved-memory" in i.tags)
+    assert saved == [("Has a balcony garden in Porto.", "2024-05-28"), ("Is vegetarian.", "2024-05-20")]  # model_editable_context
     again = source.import_source(OWNER, BRANCHES)
     assert (again.new, again.updated) == (0, 0)
 
@@ -84,7 +86,7 @@ def test_a_malformed_conversation_is_skipped_with_its_reason(source: VaultServic
                           "current_node": "x"})  # fmt: skip
     (tmp_path / "conversations.json").write_text(json.dumps(conversations))
     report = source.import_source(OWNER, tmp_path)
-    assert report.new == 5
+    assert report.new == 7
     assert [(s.ref, s.reason) for s in report.skipped] == [
         ("broken", "unreadable conversation: TypeError: time 'yesterday' is not a number")
     ]
