@@ -11,6 +11,7 @@ and an MCP kind (mapped to the SDK by ``mcp_server``). Messages are safe to show
     ├── VaultLocked                 exit 5   HTTP 423   no key available
     ├── WrongPassphrase             exit 6   HTTP 401   passphrase or recovery key rejected
     ├── BadBundle                   exit 7   HTTP 422   export/import file unreadable or hostile
+    │   └── NothingToImport         exit 24  HTTP 422   an import source held nothing readable (skips listed)
     ├── VaultExists                 exit 9   HTTP 409   init over an existing vault
     ├── NoVault                     exit 10  HTTP 404   no vault at the given location
     ├── SchemaTooNew                exit 11  HTTP 409   vault written by a newer version
@@ -88,6 +89,12 @@ class BadBundle(VaultError):
     """An export or import file is truncated, tampered, hostile or of an unknown version."""
 
     exit_code, http_status, mcp = 7, 422, "invalid_params"
+
+
+class NothingToImport(BadBundle):
+    """An import source held nothing the importer could read; the message says what was skipped and why."""
+
+    exit_code, http_status, mcp = 24, 422, "invalid_params"
 
 
 class VaultExists(VaultError):

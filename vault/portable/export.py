@@ -132,6 +132,7 @@ def build_bundle(
     embeddings: list[dict[str, Any]] = []
     prefs: dict[str, list[Item]] = {}
     documents: list[DocumentEntry] = []
+    conversations: list[dict[str, Any]] = []
     spaces: dict[str, SpaceEntry] = {}
     row_of = {unit: n for n, unit in enumerate(vec_units)}
     for n, item in enumerate(items, 1):
@@ -153,6 +154,9 @@ def build_bundle(
                 continue
             counts.documents += 1
             counts.chunks += len(documents[-1].chunks)
+            if live and (conv := pam.conversation(item, files[documents[-1].file.member].decode("utf-8", "replace"))):
+                files[conv[0]] = _dump(conv[1])  # also a PAM conversation, for tools that read PAM (issue 28)
+                conversations.append(conv[2])
             continue
         ref = f"emb-{item.id}" if item.id in with_vector else None
         memories.append(pam.memory_object(item, superseded_by.get(item.id), ref, versions.get(item.id), left_out.get(item.id)))
@@ -176,7 +180,9 @@ def build_bundle(
             else:
                 counts.preference_versions += 1
 
-    files["memory-store.json"] = _dump(pam.memory_store(memories, owner_id="owner", export_id=export_id, now=now))
+    files["memory-store.json"] = _dump(
+        pam.memory_store(memories, owner_id="owner", export_id=export_id, now=now, conversations=conversations)
+    )
     if embeddings:
         files["embeddings.json"] = _dump(pam.embeddings_file(embeddings))
     c = COMPANION_DIR

@@ -107,7 +107,9 @@ def _extras_json(extras: ItemExtras) -> dict[str, Any]:
     return out
 
 
-def memory_store(memories: list[dict[str, Any]], *, owner_id: str, export_id: str, now: datetime) -> dict[str, Any]:
+def memory_store(
+    memories: list[dict[str, Any]], *, owner_id: str, export_id: str, now: datetime, conversations: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """A complete, validated PAM memory store with its integrity block.
 
     Raises:
@@ -131,6 +133,7 @@ def memory_store(memories: list[dict[str, Any]], *, owner_id: str, export_id: st
         "export_date": now.isoformat(),
         "owner": {"id": owner_id},
         "memories": checked,
+        **({"conversations_index": conversations} if conversations else {}),
         "integrity": {
             "canonicalization": "RFC8785",
             "checksum": integrity_checksum(checked),
@@ -277,3 +280,73 @@ def _own_record(m: MemoryObject, extra: object, space: str | None, name: str) ->
         history=versions_from(x.history, f"{name}: memory {m.id[:40]!r}"),
         left_out=frozenset(aware(t) for t in x.left_out),
     )
+
+
+_TURN = re.compile(r"^\*\*([^*\n]{1,80})\*\*(?: \(([^)\n]{1,40})\))?:\n\n", re.MULTILINE)
+
+
+def _role(label: str) -> str:
+    if label == "user":
+        return "user"
+    return "tool" if label.endswith(" output") else "assistant"
+
+
+def conversation(item: Item, transcript: str) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
+    """A conversation document (an import of ChatGPT, Claude, Gemini…) as a PAM conversation: its file name in
+    the bundle, the validated conversation, and its ``conversations_index`` entry. ``None`` for other documents.
+
+    The messages are read back from the transcript the importer wrote (``**role** (time):`` then the text);
+    the conversation's id is the item's without the provider prefix, so ``--from pam`` gives the same item id.
+    """
+    from portable_ai_memory.models.conversation import Conversation
+    from portable_ai_memory.models.memory_store import ConversationIndexEntry
+
+    provider = item.meta.get("provider")
+    if "conversation" not in item.tags or not isinstance(provider, str) or not _PAM_TAG.fullmatch(provider) or len(provider) < 2:
+        return None
+    conv_id = item.id.removeprefix(f"{provider}-")
+    created = item.provenance.created_at
+    heads = list(_TURN.finditer(transcript))
+    messages = []
+    for n, head in enumerate(heads):
+        end = heads[n + 1].start() if n + 1 < len(heads) else len(transcript)
+        text = transcript[head.end() : end].strip()
+        try:
+            at = datetime.fromisoformat(head.group(2)) if head.group(2) else created
+        except ValueError:
+            at = created
+        messages.append(
+            {
+                "id": f"{conv_id}-{n + 1}",
+                "role": _role(head.group(1)),
+                "created_at": at.isoformat(),
+                "content": {"type": "text", "text": text},
+            }
+        )
+    temporal = {"created_at": created.isoformat(), "updated_at": item.provenance.updated_at.isoformat()}
+    try:
+        conv = Conversation.model_validate(
+            {
+                "schema": "portable-ai-memory-conversation",
+                "schema_version": PAM_SCHEMA_VERSION,
+                "id": conv_id,
+                "provider": {"name": provider, "conversation_id": str(item.meta.get("conversation_id") or conv_id)},
+                "title": item.text,
+                "temporal": temporal,
+                "messages": messages,
+            }
+        )
+        name = f"conversations/{hashlib.sha256(item.id.encode()).hexdigest()[:32]}.json"
+        index = ConversationIndexEntry.model_validate(
+            {
+                "id": conv_id,
+                "platform": provider,
+                "title": item.text,
+                "message_count": len(messages),
+                "temporal": temporal,
+                "storage": {"type": "file", "ref": name},
+            }
+        )
+    except ValidationError as exc:
+        raise BadBundle(f"document {item.id!r} does not form a valid PAM conversation: {_first_error(exc)}") from exc
+    return name, conv.model_dump(mode="json", by_alias=True, exclude_none=True), index.model_dump(mode="json", exclude_none=True)

@@ -148,7 +148,7 @@ class PortablePart(ServiceCore):
         identities = bundle.load_identities(identity_file) if identity_file else None
         if identity is not None:
             identities = bundle.identities_from(identity.encode(), "the identity given")
-        batch = read_source(path, fmt, identities=identities, passphrase=passphrase, space=space)
+        batch = read_source(path, fmt, identities=identities, passphrase=passphrase, space=space, progress=progress)
         return self.import_items(principal, batch, dry_run=dry_run, progress=progress)
 
     # -- retrieval (issue 13) ---------------------------------------------------------------

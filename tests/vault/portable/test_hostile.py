@@ -166,14 +166,20 @@ def test_unpaired_surrogate_in_a_pam_tag_is_refused(vault: VaultService, tmp_pat
     refused(vault, path)
 
 
-def test_chatgpt_timestamp_out_of_range_is_refused(vault: VaultService, tmp_path: Path) -> None:
-    """The converter's datetime.fromtimestamp(1e20) raised OverflowError."""
+def test_chatgpt_timestamp_out_of_range_skips_that_conversation_only(vault: VaultService, tmp_path: Path) -> None:
+    """datetime.fromtimestamp(1e20) raises OverflowError: that conversation is skipped with the reason, the other imported
+    (issue 28: one bad conversation no longer refuses the whole export)."""
     conversations = json.loads((FIXTURES / "chatgpt" / "conversations.json").read_text())
     conversations[0]["create_time"] = 1e20
     folder = tmp_path / "chatgpt"
     folder.mkdir()
     (folder / "conversations.json").write_text(json.dumps(conversations))
-    refused(vault, folder)
+    report = vault.import_source(OWNER, folder)
+    assert report.new == 1 and [s.ref for s in report.skipped] == [conversations[0]["id"]]
+    assert report.skipped[0].reason.startswith("unreadable conversation: OverflowError")
+    conversations[1]["create_time"] = "soon"
+    (folder / "conversations.json").write_text(json.dumps(conversations))
+    refused(vault, folder)  # nothing readable left: NothingToImport, a BadBundle
 
 
 def test_huge_count_is_refused(vault: VaultService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,12 +10,13 @@ from datetime import datetime
 from pathlib import Path
 
 from schemas.portable import ImportFormat
-from vault.errors import BadBundle, InvalidInput
+from vault.errors import BadBundle, InvalidInput, NothingToImport
 from vault.items import utcnow
 from vault.portable import bundle as bundle_io
 from vault.portable.bundle import Identity
 from vault.portable.importers import bundle, markdown, mcp_memory, mem0, providers
-from vault.portable.records import ImportBatch, readable_path
+from vault.portable.importers.chats import Reading
+from vault.portable.records import ImportBatch, readable_path, within_limits
 
 _SNIFF_BYTES = 64 << 20
 
@@ -35,6 +36,7 @@ def detect(path: Path) -> ImportFormat:
             return "pam"
         if found := providers.sniff(path):
             return found  # type: ignore[return-value]
+        markdown.check_notes_folder(path)
         return "markdown"
     if bundle_io.is_age_file(path) or bundle_io.looks_like_tar(path):
         return "bundle"
@@ -74,13 +76,42 @@ def read_source(
     passphrase: str | None = None,
     space: str | None = None,
     now: datetime | None = None,
+    progress: Reading | None = None,
 ) -> ImportBatch:
-    """Parse ``path`` as ``fmt`` (detected when None) into an ImportBatch.
+    """Parse ``path`` as ``fmt`` (detected when None) into an ImportBatch; ``progress`` hears of each
+    conversation or activity read.
 
     Raises:
         BadBundle: unreadable, tampered or hostile input. InvalidInput: missing path.
+        NothingToImport: a source (other than a bundle, which may hold an empty vault) with nothing readable.
     """
     fmt = fmt or detect(path)
+    batch = _read(path, fmt, identities, passphrase, space, now, progress)
+    if fmt != "bundle" and not within_limits(batch).records:
+        raise NothingToImport(nothing_message(path.name, fmt, batch))
+    return batch
+
+
+def nothing_message(name: str, fmt: str, batch: ImportBatch) -> str:
+    """Why nothing was imported: the skipped records' reasons, most common first, or the lack of any record."""
+    if not batch.records and not batch.skipped:
+        return f"{name}: nothing to import as {fmt} (no record found); if it is another format, pass --from with it"
+    reasons: dict[str, int] = {}
+    for s in within_limits(batch).skipped:
+        reasons[s.reason] = reasons.get(s.reason, 0) + 1
+    listed = "; ".join(f"{n} × {reason}" for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:5])
+    return f"{name}: nothing to import as {fmt}: every record was skipped ({listed})"
+
+
+def _read(
+    path: Path,
+    fmt: ImportFormat,
+    identities: list[Identity] | None,
+    passphrase: str | None,
+    space: str | None,
+    now: datetime | None,
+    progress: Reading | None,
+) -> ImportBatch:
     if not path.exists():
         raise InvalidInput(f"{path} does not exist")
     stamp = now or utcnow()
@@ -99,7 +130,7 @@ def read_source(
         case "markdown":
             return markdown.read(path, source, space)
         case "chatgpt" | "claude" | "gemini" | "grok" | "copilot":
-            return providers.read(path, fmt, source, space, stamp)
+            return providers.read(path, fmt, source, space, stamp, progress)
 
 
 def _small(path: Path) -> bytes:

@@ -21,6 +21,7 @@ from vault.portable.records import (
     VectorSet,
     check_count,
     check_text,
+    clean_space,
     valid_id,
     versions_from,
 )
@@ -163,8 +164,32 @@ def _vectors(files: Files, manifest: Manifest) -> VectorSet | None:
 
 
 def read_pam(files: Files, source: str, space: str | None) -> ImportBatch:
-    """A PAM directory without our manifest: its memory store (conversations are skipped)."""
+    """A PAM directory without our manifest: its memory store, and its conversations (``conversations/*.json``,
+    as ``pam convert`` writes them) as documents, one transcript each; a conversation PAM's own model
+    rejects is skipped with the reason."""
+    from portable_ai_memory.models.conversation import Conversation
+
+    from vault.portable.importers.chats import documents, skip
+    from vault.portable.importers.providers import chat_of
+
     if "memory-store.json" not in files:
         raise BadBundle("no memory-store.json: this is neither a Context Vault bundle nor a PAM directory")
     records, skipped = pam.parse_memory_store(bundle.load_json(files["memory-store.json"], "memory-store.json"), space=space)
+    names = sorted(n for n in files if n.startswith("conversations/") and n.endswith(".json"))
+    check_count(len(names), "conversations/")
+    for name in names:
+        try:
+            conv = Conversation.model_validate(bundle.load_json(files[name], name))
+        except BadBundle as exc:
+            skipped.append(skip(name, f"unreadable conversation: {exc.message[:200]}"))
+            continue
+        except ValidationError as exc:
+            skipped.append(skip(name, f"not a PAM conversation: {exc.errors()[0]['msg'][:200]}"))
+            continue
+        provider = clean_space(conv.provider.name if conv.provider else None, "pam")
+        chat = chat_of(conv, provider)
+        if chat.turns:
+            records += documents(chat, space)
+        else:
+            skipped.append(skip(name, "conversation without a message"))
     return ImportBatch("pam", source, tuple(records), None, tuple(skipped))

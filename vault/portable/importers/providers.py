@@ -1,16 +1,17 @@
-"""ChatGPT, Claude, Gemini, Grok and Copilot data exports, through ``portable_ai_memory``'s converters.
+"""ChatGPT, Claude, Gemini, Grok and Copilot data exports.
 
-We do not maintain those parsers: the converter turns the provider's JSON export into
-PAM conversations and memories; conversations become documents (a Markdown transcript
-each), memories go through the PAM reader. Copilot's CSV goes through the converter's
-CSV reader; Gemini's HTML layout is left to ``pam convert`` (import its output with
-``--from pam``).
+ChatGPT, Claude and Gemini are read by our own modules (``chatgpt``, ``claude``, ``gemini``): the
+converter of ``portable_ai_memory`` flattens every branch of a conversation into one transcript,
+shows reasoning as the answer, drops code, tool output and attachment text, and does not read
+Gemini's current Takeout layout (issue 28). Grok and Copilot go through the converter, which turns
+the export into PAM conversations and memories; conversations become documents (a Markdown
+transcript each), memories go through the PAM reader. Gemini's HTML layout is left to
+``pam convert`` (import its output with ``--from pam``: its conversations are read too).
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 from dataclasses import replace
@@ -28,10 +29,11 @@ from portable_ai_memory.models.conversation import Conversation
 from pydantic import ValidationError
 
 from vault.errors import BadBundle
-from vault.items import content_hash
 from vault.portable import pam
 from vault.portable.bundle import load_json
-from vault.portable.records import DocumentPayload, ImportBatch, ItemRecord, check_count, check_text, valid_id
+from vault.portable.importers import chatgpt, claude, gemini
+from vault.portable.importers.chats import Chat, Reading, Turn, documents
+from vault.portable.records import ImportBatch, ItemRecord, check_count
 
 PROVIDERS = ("chatgpt", "claude", "gemini", "grok", "copilot")
 MAX_EXPORT_BYTES = 1 << 30
@@ -66,25 +68,49 @@ def converter_for(data: object, path: Path, name: str | None = None) -> BaseConv
     return None
 
 
-def _transcript(conv: Conversation) -> str:
-    lines = [f"# {conv.title or 'Conversation'}", ""]
+_OWN = {"chatgpt": chatgpt, "claude": claude, "gemini": gemini}
+
+
+def _own(data: object) -> str | None:
+    """The provider whose export layout our own readers recognise in ``data``."""
+    return next((name for name, module in _OWN.items() if module.detect(data)), None)
+
+
+def chat_of(conv: Conversation, provider: str) -> Chat:
+    """A PAM conversation (the converter's, or a ``conversations/*.json`` of a PAM folder) as a chat.
+
+    Messages marked ``is_thought`` (reasoning) are counted and left out of the transcript.
+    """
+    chat = Chat(provider, conv.id, conv.title or "Conversation", conv.temporal.created_at,
+                conv.temporal.updated_at or conv.temporal.created_at)  # fmt: skip
     for m in conv.messages:
+        if m.is_thought:
+            chat.reasoning += 1
+            continue
         content = m.content
         text = (content.text or "\n".join(p.text for p in content.parts if p.text)) if content is not None else ""
-        if not text.strip():
-            continue
-        stamp = f" ({m.created_at.isoformat()})" if getattr(m, "created_at", None) else ""
-        lines += [f"**{m.role.value}**{stamp}:", "", text.strip(), ""]
-    return "\n".join(lines)
+        if text.strip():
+            chat.turns.append(Turn(m.role.value, text, getattr(m, "created_at", None)))
+    return chat
 
 
-def read(path: Path, provider: str | None, source: str, space: str | None, now: datetime) -> ImportBatch:
+def read(path: Path, provider: str | None, source: str, space: str | None, now: datetime, progress: Reading | None = None) -> ImportBatch:
     main = export_file(path)
     if main.stat().st_size > MAX_EXPORT_BYTES:
         raise BadBundle(f"{main.name} is larger than {MAX_EXPORT_BYTES >> 20} MiB")
     if main.suffix.lower() == ".csv":
         return _copilot_csv(main, source, space)
     data: Any = load_json(main.read_bytes(), main.name)
+    name = provider or _own(data)
+    if name in _OWN:
+        if not isinstance(data, list):
+            raise BadBundle(f"{main.name} is not a {name} export: its top level is not a list")
+        check_count(len(data), main.name)
+        if name == "claude":
+            own = claude.read(data, main.parent, space, progress)
+        else:
+            own = (chatgpt.read if name == "chatgpt" else gemini.read)(data, space, progress)
+        return ImportBatch(name, source, tuple(own[0]), None, tuple(own[1]))  # type: ignore[arg-type]
     conv = converter_for(data, main, provider)
     if conv is None or (provider is None and conv.provider_name not in PROVIDERS):
         raise BadBundle(f"{main.name} is not a recognised ChatGPT, Claude, Gemini, Grok or Copilot export")
@@ -96,7 +122,7 @@ def read(path: Path, provider: str | None, source: str, space: str | None, now: 
     except CONVERTER_ERRORS as exc:
         raise BadBundle(f"the {name} converter could not read {main.name}: {str(exc)[:160]}") from exc
     check_count(len(conversations), main.name)
-    records: list[ItemRecord] = [_document(name, c, space) for c in conversations]
+    records: list[ItemRecord] = [r for c in conversations for r in _documents(name, c, space)]
     all_memories = [*memories, *extra]
     skipped: list[Any] = []
     if all_memories:
@@ -111,25 +137,8 @@ def read(path: Path, provider: str | None, source: str, space: str | None, now: 
     return ImportBatch(name, source, tuple(records), None, tuple(skipped))  # type: ignore[arg-type]
 
 
-def _document(name: str, c: Conversation, space: str | None) -> ItemRecord:
-    text = check_text(_transcript(c), f"{name} conversation {c.id[:40]!r}")
-    data = text.encode()
-    return ItemRecord(
-        id=valid_id(f"{name}-{c.id}"),
-        kind="document",
-        text=(c.title or "Conversation")[:300],
-        space=space or "personal",
-        created_at=c.temporal.created_at,
-        updated_at=c.temporal.updated_at or c.temporal.created_at,
-        tags=(name, "conversation"),
-        source=f"import:{name}",
-        meta={"provider": name, "conversation_id": c.id, "messages": len(c.messages)},
-        hash=content_hash(text),
-        document=DocumentPayload(
-            path=f"{name}:{c.id}", filename=f"{name}-{c.id[:60]}.md", mime="text/markdown",
-            data=data, sha256=hashlib.sha256(data).hexdigest(), text=text,
-        ),
-    )  # fmt: skip
+def _documents(name: str, c: Conversation, space: str | None) -> list[ItemRecord]:
+    return documents(chat_of(c, name), space)
 
 
 def csv_rows(text: str) -> list[dict[str, str]]:
@@ -150,7 +159,7 @@ def _copilot_csv(main: Path, source: str, space: str | None) -> ImportBatch:
     except (csv.Error, *CONVERTER_ERRORS) as exc:
         raise BadBundle(f"the copilot converter could not read {main.name}: {str(exc)[:160]}") from exc
     check_count(len(conversations), main.name)
-    return ImportBatch("copilot", source, tuple(_document("copilot", c, space) for c in conversations))
+    return ImportBatch("copilot", source, tuple(r for c in conversations for r in _documents("copilot", c, space)))
 
 
 def sniff(path: Path) -> str | None:
@@ -166,5 +175,7 @@ def sniff(path: Path) -> str | None:
         data = json.loads(main.read_bytes())
     except (BadBundle, OSError, ValueError, RecursionError):
         return None
+    if own := _own(data):
+        return own
     conv = converter_for(data, main)
     return conv.provider_name if conv is not None and conv.provider_name in PROVIDERS else None
