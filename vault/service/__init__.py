@@ -8,6 +8,7 @@ module per noun; this class joins them into the single API.
 from __future__ import annotations
 
 from vault.service.core import Progress
+from vault.service.forgotten import ForgottenPart
 from vault.service.history import HistoryPart
 from vault.service.library import LibraryPart
 from vault.service.oauth import OAuthPart
@@ -16,7 +17,7 @@ from vault.service.preferences import PreferencesPart
 from vault.service.retrieval import RetrievalPart
 
 
-class VaultService(PreferencesPart, HistoryPart, LibraryPart, OAuthPart, PortablePart, RetrievalPart):
+class VaultService(ForgottenPart, PreferencesPart, HistoryPart, LibraryPart, OAuthPart, PortablePart, RetrievalPart):
     """An unlocked vault. Close it when done (or use it as a context manager)."""
 
 
