@@ -14,8 +14,7 @@ from starlette.testclient import TestClient
 
 from mcp_server.forms import MAX_FORM_BYTES, safe_filename
 from mcp_server.http import create_app
-from schemas.items import MemoryIn
-from tests.conftest import PASSPHRASE
+from schemas.items import MemoryIn, SearchQuery
 from vault import OWNER, VaultService
 from vault.settings import Settings
 
@@ -56,7 +55,9 @@ def remember(vault: VaultService, text: str, **kw: object) -> str:
 def test_adding_a_memory_redirects_to_its_page_with_a_fixed_notice(client: tuple[TestClient, str], vault: VaultService) -> None:
     http, con = client
     page = http.get(f"{con}/vault").text
-    answer = http.post(f"{con}/vault/add", data={"token": token(page, f"{con}/vault/add"), "text": "I like green tea", "tags": "drinks, tea"})
+    answer = http.post(
+        f"{con}/vault/add", data={"token": token(page, f"{con}/vault/add"), "text": "I like green tea", "tags": "drinks, tea"}
+    )
     assert answer.status_code == 303
     location = answer.headers["location"]
     assert re.fullmatch(rf"{re.escape(con)}/vault/item/[0-9A-Z]+\?done=added", location)
@@ -82,7 +83,7 @@ def test_every_action_refuses_a_missing_or_foreign_token(client: tuple[TestClien
 
 
 def test_a_logged_out_browser_gets_the_login_form_and_changes_nothing(vault: VaultService, client: tuple[TestClient, str]) -> None:
-    http, con = client
+    _, con = client
     item = remember(vault, "kept memory")
     with TestClient(create_app(vault, BASE), base_url=BASE, follow_redirects=False) as stranger:
         for path in ("vault", f"vault/item/{item}", f"vault/item/{item}/purge"):
@@ -141,9 +142,7 @@ def test_forget_unforget_and_purge_with_its_confirmation(client: tuple[TestClien
     assert vault.search(OWNER, _query("secret")).hits == []
 
 
-def _query(text: str):  # type: ignore[no-untyped-def]
-    from schemas.items import SearchQuery
-
+def _query(text: str) -> SearchQuery:
     return SearchQuery(text=text, mode="lexical")
 
 
@@ -155,7 +154,9 @@ def _multipart(tok: str, name: str, data: bytes, boundary: str = "b0undary") -> 
     return body, {"content-type": f"multipart/form-data; boundary={boundary}"}
 
 
-def test_upload_stores_a_document_under_its_name_and_a_second_upload_replaces_it(client: tuple[TestClient, str], vault: VaultService) -> None:
+def test_upload_stores_a_document_under_its_name_and_a_second_upload_replaces_it(
+    client: tuple[TestClient, str], vault: VaultService
+) -> None:
     http, con = client
     tok = token(http.get(f"{con}/vault").text, f"{con}/vault/upload")
     body, headers = _multipart(tok, "../../notes.md", b"# Garden\nTomatoes need sun.\n")
@@ -185,7 +186,13 @@ def test_an_oversized_upload_is_refused_and_nothing_is_stored(client: tuple[Test
 
 @pytest.mark.parametrize(
     ("raw", "safe"),
-    [("../../etc/passwd", "passwd"), ("C:\\x\\notes.md", "notes.md"), ("a<b>.txt", "a_b_.txt"), ("...", "upload"), ("\u202etxt.md", "_txt.md")],
+    [
+        ("../../etc/passwd", "passwd"),
+        ("C:\\x\\notes.md", "notes.md"),
+        ("a<b>.txt", "a_b_.txt"),
+        ("...", "upload"),
+        ("\u202etxt.md", "_txt.md"),
+    ],
 )
 def test_an_uploaded_name_keeps_only_its_last_segment_in_harmless_characters(raw: str, safe: str) -> None:
     assert safe_filename(raw) == safe
