@@ -198,7 +198,8 @@ def install(app: FastAPI, console: Console) -> None:
     service = console.access.service
 
     def not_found(owner: Owner) -> Response:
-        return refused(console, owner, NotFound("No such item: it may have been purged."), f"{owner.base}/vault", "Back to the vault")
+        gone = NotFound("No such item: it may have been purged (or, for a preference, replaced by a newer value).")
+        return refused(console, owner, gone, f"{owner.base}/vault", "Back to the vault")
 
     @app.get("/o/{key}/vault/item/{item_id}")
     async def item_page(request: Request, key: str, item_id: str) -> Response:
