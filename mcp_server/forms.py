@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -80,6 +81,11 @@ class Upload:
     filename: str = ""
     path: Path | None = None
     size: int = 0
+    refused: bool = False  # the gate refused the fields sent before the file: the file was never read
+
+
+class _Refused(Exception):
+    """Stops the parser when the gate refuses (control flow inside ``read_upload``; never escapes it)."""
 
 
 def safe_filename(raw: str) -> str:
@@ -92,8 +98,8 @@ def safe_filename(raw: str) -> str:
 class _UploadParts:
     """Callbacks of the streaming multipart parser: headers per part, text fields capped, the file to disk."""
 
-    def __init__(self, file_field: str, limit: int, folder: Path) -> None:
-        self.file_field, self.limit, self.folder = file_field, limit, folder
+    def __init__(self, file_field: str, limit: int, folder: Path, gate: Callable[[dict[str, str]], bool] | None) -> None:
+        self.file_field, self.limit, self.folder, self.gate = file_field, limit, folder, gate
         self.upload = Upload()
         self.field_bytes = 0
         self._headers: dict[str, str] = {}
@@ -130,6 +136,9 @@ class _UploadParts:
             return
         if self._name != self.file_field or self.upload.path is not None:
             raise InvalidInput(f"the form may carry one file, in the field {self.file_field!r}")
+        if self.gate is not None and not self.gate(self.upload.fields):
+            self.upload.refused = True
+            raise _Refused
         self._is_file = True
         self.upload.filename = safe_filename(options[b"filename"].decode("utf-8", "replace"))
         self.upload.path = self.folder / self.upload.filename
@@ -164,10 +173,15 @@ class _UploadParts:
             self._out = None
 
 
-async def read_upload(request: Request, file_field: str, limit: int, folder: Path) -> Upload:
+async def read_upload(
+    request: Request, file_field: str, limit: int, folder: Path, gate: Callable[[dict[str, str]], bool] | None = None
+) -> Upload:
     """A multipart form with at most one file (field ``file_field``), streamed: the file goes to a new file in
     ``folder`` (0600) and is refused as soon as it passes ``limit`` bytes; the other fields are capped at
     ``MAX_FORM_BYTES`` in all. Nothing is buffered beyond one chunk of the body. The caller removes ``folder``.
+
+    ``gate`` sees the fields sent before the file (a form token): when it says no, nothing more is read and
+    the result is ``refused``.
 
     Raises:
         TooLarge: the declared body, the file or the fields past their caps. InvalidInput: not multipart, no boundary,
@@ -180,7 +194,7 @@ async def read_upload(request: Request, file_field: str, limit: int, folder: Pat
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit + MAX_FORM_BYTES:
         raise TooLarge(f"the file is larger than the limit of {limit:,} bytes")
-    parts = _UploadParts(file_field, limit, folder)
+    parts = _UploadParts(file_field, limit, folder, gate)
     parser = MultipartParser(boundary, parts.callbacks())  # type: ignore[arg-type]
     total = 0
     try:
@@ -190,6 +204,8 @@ async def read_upload(request: Request, file_field: str, limit: int, folder: Pat
                 raise TooLarge(f"the file is larger than the limit of {limit:,} bytes")
             parser.write(chunk)
         parser.finalize()
+    except _Refused:
+        pass
     except ValueError as exc:  # the parser's MultipartParseError
         raise InvalidInput("the upload is not a well-formed multipart form") from exc
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,13 @@ def body(fields: dict[str, str], filename: str, data: bytes) -> bytes:
     return out + data + f"\r\n--{BOUNDARY}--\r\n".encode()
 
 
-def read(chunks: list[bytes], folder: Path, limit: int = 1000, headers: dict[str, str] | None = None) -> Upload:
+def read(
+    chunks: list[bytes],
+    folder: Path,
+    limit: int = 1000,
+    headers: dict[str, str] | None = None,
+    gate: Callable[[dict[str, str]], bool] | None = None,
+) -> Upload:
     queue = list(chunks)
 
     async def receive() -> dict[str, Any]:
@@ -35,7 +42,7 @@ def read(chunks: list[bytes], folder: Path, limit: int = 1000, headers: dict[str
 
     raw = [(k.encode(), v.encode()) for k, v in (headers or HEADERS).items()]
     request = Request({"type": "http", "method": "POST", "path": "/", "headers": raw, "query_string": b""}, receive)
-    return asyncio.run(read_upload(request, "file", limit, folder))
+    return asyncio.run(read_upload(request, "file", limit, folder, gate))
 
 
 def split(data: bytes, cuts: list[int]) -> list[bytes]:
@@ -85,3 +92,16 @@ def test_fields_past_the_form_cap_a_second_file_and_a_wrong_type_are_refused(tmp
         read([b"a=b"], tmp_path, headers={"content-type": "application/x-www-form-urlencoded"})
     with pytest.raises(InvalidInput, match="multipart/form-data"):
         read([b""], tmp_path, headers={"content-type": "multipart/form-data"})  # no boundary
+
+
+def test_a_gate_that_refuses_the_fields_stops_before_the_file(tmp_path: Path) -> None:
+    seen: list[dict[str, str]] = []
+
+    def gate(fields: dict[str, str]) -> bool:
+        seen.append(dict(fields))
+        return fields.get("token") == "good"
+
+    got = read([body({"token": "bad"}, "a.txt", b"a" * 900), b"never read"], tmp_path, limit=100, gate=gate)
+    assert got.refused and got.path is None and list(tmp_path.iterdir()) == [] and seen == [{"token": "bad"}]
+    fine = read([body({"token": "good"}, "a.txt", b"ok")], tmp_path, gate=gate)
+    assert not fine.refused and fine.path is not None and fine.path.read_bytes() == b"ok"

@@ -84,10 +84,13 @@ def install(app: FastAPI, console: Console) -> None:
         folder = upload_folder()
         try:
             try:
-                got = await read_upload(request, FILE_FIELD, limit, folder)
+                # The token (the form's first field) is checked before a byte of the file is read.
+                got = await read_upload(
+                    request, FILE_FIELD, limit, folder, gate=lambda f: owner.form_ok("vault-upload", f.get("token", ""))
+                )
             except InvalidInput as exc:
                 return refused(console, owner, exc, back)
-            if not owner.form_ok("vault-upload", got.fields.get("token", "")):
+            if got.refused or not owner.form_ok("vault-upload", got.fields.get("token", "")):
                 return forbidden(console, owner, back)
             try:
                 if got.path is None or got.size == 0:
