@@ -3,14 +3,23 @@
 Every form route (``/token``, ``/login``, ``/login/link``, ``/o/<key>/logout``, the
 decision posts) reads its body through ``read_form``: at most ``MAX_FORM_BYTES``, streamed,
 ``application/x-www-form-urlencoded`` only (a multipart body is refused, never spooled to
-disk). ``/register`` reads through ``read_capped`` with its own cap.
+disk). ``/register`` reads through ``read_capped`` with its own cap. The one route that takes a
+file (the console's document upload) reads through ``read_upload``: multipart, its file streamed
+to a temporary file with the cap checked on every chunk, its other fields capped like a form.
 """
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import parse_qsl
 
 from fastapi import Request
+from python_multipart.multipart import MultipartParser, parse_options_header
 
 from vault.errors import InvalidInput, TooLarge
 
@@ -56,3 +65,149 @@ async def read_form(request: Request) -> tuple[dict[str, str], dict[str, list[st
         single.setdefault(key, value)
         multi.setdefault(key, []).append(value)
     return single, multi
+
+
+UPLOAD_TYPE = "multipart/form-data"
+# What an uploaded file's name keeps: letters, digits, dot, dash, underscore, space; never a path.
+UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
+NAME_CHARS = 100
+
+
+@dataclass
+class Upload:
+    """A multipart form read by ``read_upload``: its text fields and its one file, written to ``path``."""
+
+    fields: dict[str, str] = field(default_factory=dict)
+    filename: str = ""
+    path: Path | None = None
+    size: int = 0
+    refused: bool = False  # the gate refused the fields sent before the file: the file was never read
+
+
+class _Refused(Exception):
+    """Stops the parser when the gate refuses (control flow inside ``read_upload``; never escapes it)."""
+
+
+def safe_filename(raw: str) -> str:
+    """The last segment of an uploaded file's name, reduced to harmless characters (``upload`` if nothing is left)."""
+    base = raw.replace("\\", "/").rsplit("/", 1)[-1]
+    name = UNSAFE_NAME.sub("_", base).strip(" .")[-NAME_CHARS:].lstrip(" .")
+    return name or "upload"
+
+
+class _UploadParts:
+    """Callbacks of the streaming multipart parser: headers per part, text fields capped, the file to disk."""
+
+    def __init__(self, file_field: str, limit: int, folder: Path, gate: Callable[[dict[str, str]], bool] | None) -> None:
+        self.file_field, self.limit, self.folder, self.gate = file_field, limit, folder, gate
+        self.upload = Upload()
+        self.field_bytes = 0
+        self._headers: dict[str, str] = {}
+        self._header, self._value = bytearray(), bytearray()
+        self._name: str | None = None
+        self._text = bytearray()
+        self._out: BinaryIO | None = None
+        self._is_file = False
+
+    def callbacks(self) -> dict[str, object]:
+        return {
+            "on_part_begin": self._begin, "on_header_field": self._header_field, "on_header_value": self._header_value,
+            "on_header_end": self._header_end, "on_headers_finished": self._headers_done, "on_part_data": self._data,
+            "on_part_end": self._end,
+        }  # fmt: skip
+
+    def _begin(self) -> None:
+        self._headers, self._name, self._text, self._is_file = {}, None, bytearray(), False
+
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header += data[start:end]
+
+    def _header_value(self, data: bytes, start: int, end: int) -> None:
+        self._value += data[start:end]
+
+    def _header_end(self) -> None:
+        self._headers[self._header.decode("latin-1").lower()] = self._value.decode("latin-1")
+        self._header, self._value = bytearray(), bytearray()
+
+    def _headers_done(self) -> None:
+        _, options = parse_options_header(self._headers.get("content-disposition", ""))
+        self._name = options.get(b"name", b"").decode("utf-8", "replace")
+        if b"filename" not in options:
+            return
+        if self._name != self.file_field or self.upload.path is not None:
+            raise InvalidInput(f"the form may carry one file, in the field {self.file_field!r}")
+        if self.gate is not None and not self.gate(self.upload.fields):
+            self.upload.refused = True
+            raise _Refused
+        self._is_file = True
+        self.upload.filename = safe_filename(options[b"filename"].decode("utf-8", "replace"))
+        self.upload.path = self.folder / self.upload.filename
+        fd = os.open(self.upload.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self._out = os.fdopen(fd, "wb")
+
+    def _data(self, data: bytes, start: int, end: int) -> None:
+        if self._is_file:
+            assert self._out is not None
+            self.upload.size += end - start
+            if self.upload.size > self.limit:
+                raise TooLarge(f"the file is larger than the limit of {self.limit:,} bytes")
+            self._out.write(data[start:end])
+            return
+        self.field_bytes += end - start
+        if self.field_bytes > MAX_FORM_BYTES:
+            raise TooLarge(f"the form's fields are larger than {MAX_FORM_BYTES} bytes")
+        self._text += data[start:end]
+
+    def _end(self) -> None:
+        if self._is_file:
+            self.close()
+        elif self._name is not None:
+            try:
+                self.upload.fields.setdefault(self._name, self._text.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                raise InvalidInput("the form is not valid UTF-8") from exc
+
+    def close(self) -> None:
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+
+
+async def read_upload(
+    request: Request, file_field: str, limit: int, folder: Path, gate: Callable[[dict[str, str]], bool] | None = None
+) -> Upload:
+    """A multipart form with at most one file (field ``file_field``), streamed: the file goes to a new file in
+    ``folder`` (0600) and is refused as soon as it passes ``limit`` bytes; the other fields are capped at
+    ``MAX_FORM_BYTES`` in all. Nothing is buffered beyond one chunk of the body. The caller removes ``folder``.
+
+    ``gate`` sees the fields sent before the file (a form token): when it says no, nothing more is read and
+    the result is ``refused``.
+
+    Raises:
+        TooLarge: the declared body, the file or the fields past their caps. InvalidInput: not multipart, no boundary,
+        a malformed body, a second file.
+    """
+    kind, options = parse_options_header(request.headers.get("content-type", ""))
+    boundary = options.get(b"boundary")
+    if kind.decode("latin-1").lower() != UPLOAD_TYPE or not boundary:
+        raise InvalidInput(f"the upload must be sent as {UPLOAD_TYPE}")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit + MAX_FORM_BYTES:
+        raise TooLarge(f"the file is larger than the limit of {limit:,} bytes")
+    parts = _UploadParts(file_field, limit, folder, gate)
+    parser = MultipartParser(boundary, parts.callbacks())  # type: ignore[arg-type]
+    total = 0
+    try:
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > limit + MAX_FORM_BYTES:
+                raise TooLarge(f"the file is larger than the limit of {limit:,} bytes")
+            parser.write(chunk)
+        parser.finalize()
+    except _Refused:
+        pass
+    except ValueError as exc:  # the parser's MultipartParseError
+        raise InvalidInput("the upload is not a well-formed multipart form") from exc
+    finally:
+        parts.close()
+    return parts.upload

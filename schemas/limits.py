@@ -15,6 +15,9 @@ FILTER_ITEMS = 50  # spaces, tags or preference keys named in one call
 KINDS = 3  # memory, preference, document
 SCOPES = 20  # scopes asked for in one request
 SCOPE_CHARS = 256  # one scope string with its constraints
+# One document file, added from disk or uploaded in the console (Settings.max_document_bytes defaults to it;
+# an upload's body may carry MAX_FORM_BYTES of form fields beside it).
+DOCUMENT_BYTES = 50 * 1024 * 1024
 
 # One JSON-RPC message read from stdio, and how deeply its JSON may nest; every
 # argument above fits in far less, and a deeper or longer line is refused unread.

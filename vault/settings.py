@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from schemas.limits import DOCUMENT_BYTES
 from vault.agent_client import vault_home
 from vault.crypto import KdfParams
 
@@ -26,7 +27,7 @@ class Settings:
     model: str = DEFAULT_MODEL
     chunk_chars: int = 1200
     chunk_overlap: int = 200
-    max_document_bytes: int = 50 * 1024 * 1024
+    max_document_bytes: int = DOCUMENT_BYTES
     dedup_threshold: float = 0.92
     ann_threshold: int = 50_000
     extra: Mapping[str, str] = field(default_factory=dict)

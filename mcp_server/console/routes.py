@@ -5,13 +5,13 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.responses import Response
 
-from mcp_server.console import activity, apps, decide, inbox, login, status, transfer
+from mcp_server.console import activity, apps, decide, inbox, login, status, transfer, vaultview
 from mcp_server.console.context import Call, Console, Cookies
 from mcp_server.console.html import STATIC_FILES, STATIC_PREFIX, static_file
 from mcp_server.server import VaultAccess
 from vault.owner_sessions import OwnerSessions
 
-PAGES = (login, decide, inbox, apps, status, activity, transfer)
+PAGES = (login, decide, inbox, apps, activity, vaultview, transfer, status)
 
 
 def install(app: FastAPI, access: VaultAccess, issuer: str, sessions: OwnerSessions, cookies: Cookies, call: Call) -> Console:

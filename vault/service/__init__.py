@@ -10,6 +10,7 @@ from __future__ import annotations
 from vault.service.activity import ActivityPart
 from vault.service.core import Progress
 from vault.service.doctor import DoctorPart
+from vault.service.forgotten import ForgottenPart
 from vault.service.history import HistoryPart
 from vault.service.library import LibraryPart
 from vault.service.oauth import OAuthPart
@@ -19,7 +20,9 @@ from vault.service.reach import ReachPart
 from vault.service.retrieval import RetrievalPart
 
 
-class VaultService(ActivityPart, DoctorPart, PreferencesPart, HistoryPart, LibraryPart, OAuthPart, PortablePart, RetrievalPart, ReachPart):
+class VaultService(
+    ActivityPart, DoctorPart, ForgottenPart, PreferencesPart, HistoryPart, LibraryPart, OAuthPart, PortablePart, RetrievalPart, ReachPart
+):
     """An unlocked vault. Close it when done (or use it as a context manager)."""
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -37,6 +38,7 @@ class LibraryPart(ItemsPart):
         tags: list[str] | None = None,
         sensitivity: Sensitivity = "low",
         progress: Progress | None = None,
+        origin: str | None = None,
         now: datetime | None = None,
     ) -> DocumentAdded:
         """Add a file: unchanged files are a no-op, a changed file replaces its chunks.
@@ -44,12 +46,17 @@ class LibraryPart(ItemsPart):
         Its chunks are searchable by keywords at once; a few are embedded before this returns
         (``progress`` counts them), more join the embedding backlog.
 
+        ``origin`` is recorded as the document's path instead of ``path`` (an upload read from a temporary
+        file is ``upload:<its name>``): the same origin again is unchanged or replaced, never a second copy.
+
         Raises:
             InvalidInput: unsupported or unreadable file. TooLarge. ScopeDenied.
         """
         checked = MemoryIn(text="x", space=space, tags=tags or [], sensitivity=sensitivity)
         self._policy.check_write(principal, "document", space, checked.tags, sensitivity)
         doc = read_document(path, self.settings.max_document_bytes)
+        if origin is not None:
+            doc = replace(doc, path=Path(origin))
         result = self._store_document(principal, doc, space, checked.tags, sensitivity, now)
         self._index_written((lambda done, total: progress(done, total, "embedding chunks")) if progress else None)
         return result
