@@ -7,10 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from cli.context import JsonFlag, service
-from cli.output import console, data_table, print_json, render, shown
+from cli.output import DataTable, console, data_table, print_json, render, shown, styled
 from schemas.access import AccessSummary, App, ConsentRequest, Grant
 from vault import OWNER
 from vault.errors import InvalidInput
@@ -55,7 +54,7 @@ def _short(dt: datetime | None) -> str:
     return dt.strftime("%Y-%m-%d %H:%M") if dt else "-"
 
 
-def _grants_table(grants: list[Grant]) -> Table:
+def _grants_table(grants: list[Grant]) -> DataTable:
     rows = []
     for g in grants:
         state = "active" if g.active else ("revoked" if g.revoked_at else "expired")
@@ -63,7 +62,7 @@ def _grants_table(grants: list[Grant]) -> Table:
     return data_table(("id", "app", "scopes", "purpose", "expires", "state"), rows)
 
 
-def _requests_table(requests: list[ConsentRequest]) -> Table:
+def _requests_table(requests: list[ConsentRequest]) -> DataTable:
     rows = [[r.id, r.app_name or r.app_id, r.scopes, r.purpose, _short(r.created_at), r.status] for r in requests]
     return data_table(("id", "app", "scopes", "purpose", "asked", "status"), rows)
 
@@ -72,7 +71,7 @@ def _print_app(app: App, token: str | None = None) -> None:
     console.print(f"{shown(app.name)}  {app.id}  created {_short(app.created_at)}  last seen {_short(app.last_seen_at)}")
     if token is not None:
         console.print(f"token: {token}")
-        console.print("[dim]Shown once; the vault keeps only its hash. Give it to the app as CTXVAULT_APP_TOKEN.[/]")
+        console.print(styled(("Shown once; the vault keeps only its hash. Give it to the app as CTXVAULT_APP_TOKEN.", "dim")))
 
 
 # -- apps ------------------------------------------------------------------------------------

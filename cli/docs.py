@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from cli.context import JsonFlag, service
 from cli.items import SensOpt, SpaceOpt, TagOpt, _sens
-from cli.output import console, items_table, print_json, render, shown
+from cli.output import console, items_table, print_json, render, shown, styled
 from vault import OWNER
 
 app = typer.Typer(help="Documents: files and folders of notes, split into searchable chunks.", no_args_is_help=True)
@@ -47,7 +47,7 @@ def add(
             return
         console.print(f"added {report.added}, replaced {report.replaced}, unchanged {report.unchanged}, skipped {len(report.skipped)}")
         for reason in report.skipped:
-            console.print(f"  [yellow]skipped[/] {shown(reason)}")
+            console.print(styled("  ", ("skipped", "yellow"), f" {shown(reason)}"))
         return
     added = svc.add_document(OWNER, path, space=space or "personal", tags=tag, sensitivity=sens)
     render(added, json_out, f"{added.action} {added.item_id} ({added.chunks} chunks)")
@@ -74,10 +74,12 @@ def show(ctx: typer.Context, item_id: str, json_out: JsonFlag = False) -> None:
         print_json(detail)
         return
     console.print(
-        f"[bold]{shown(detail.item.text)}[/]  {shown(detail.path)}  {shown(detail.mime)}  {detail.size} bytes  {len(detail.chunks)} chunks"
+        styled(
+            (shown(detail.item.text), "bold"), f"  {shown(detail.path)}  {shown(detail.mime)}  {detail.size} bytes  {len(detail.chunks)} chunks"
+        )
     )
     for n, chunk in enumerate(detail.chunks):
-        console.print(f"[dim]#{n}[/] {shown(chunk[:300])}")
+        console.print(styled((f"#{n}", "dim"), f" {shown(chunk[:300])}"))
 
 
 @app.command()

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from cli.context import JsonFlag, read_secret_file, service, state
-from cli.output import console, print_json
+from cli.output import console, print_json, shown, styled
 from vault import OWNER
 from vault.errors import VaultLocked
 from vault.unlock import change_passphrase, init_vault, recover
@@ -31,9 +31,9 @@ def init(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     if json_out:
         print_json({"home": str(st.settings.home), "recovery_key": recovery})
         return
-    console.print(f"Created a vault at [bold]{st.settings.home}[/]")
+    console.print(styled("Created a vault at ", (shown(st.settings.home), "bold")))
     console.print("Recovery key (shown once; store it offline, it unlocks the vault if you forget the passphrase):")
-    console.print(f"  [bold yellow]{recovery}[/]")
+    console.print(styled("  ", (recovery, "bold yellow")))
 
 
 def status(ctx: typer.Context, json_out: JsonFlag = False) -> None:
@@ -46,7 +46,7 @@ def status(ctx: typer.Context, json_out: JsonFlag = False) -> None:
         print_json(report)
         return
     for field, value in report.model_dump().items():
-        console.print(f"{field:>15}: {value}")
+        console.print(f"{field:>15}: {shown(value)}")
 
 
 def _new_passphrase(ctx: typer.Context, new_passphrase_file: typer.FileText | None) -> str:

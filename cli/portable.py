@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cli.context import JsonFlag, read_secret_file, service
 from cli.errors import err_console
 from cli.items import _kind, _sens
-from cli.output import console, neutral, print_json, render, shown, write_private
+from cli.output import console, neutral, print_json, render, shown, styled, write_private
 from schemas.portable import IMPORT_FORMATS, ImportFormat, Selection
 from vault import OWNER
 
@@ -103,7 +103,7 @@ def export(
     passphrase = read_secret_file(passphrase_file) if passphrase_file else None
     target = plaintext or out or Path(f"ctxvault-export-{datetime.now(UTC):%Y%m%d-%H%M%S}.age")
     if plaintext is not None:
-        err_console.print("[yellow]warning:[/] writing an UNENCRYPTED bundle: anyone who can read this folder reads your vault.")
+        err_console.print(styled(("warning:", "yellow"), " writing an UNENCRYPTED bundle: anyone who can read this folder reads your vault."))
     with _progress(not json_out) as tick:
         summary = svc.export_bundle(
             OWNER, selection, target, recipients=recipient, passphrase=passphrase, plaintext=plaintext is not None, progress=tick,
@@ -159,11 +159,13 @@ def import_cmd(
     for c in summary.conflicts[:50]:
         side = "this vault's" if c.kept == "vault" else "the imported"
         console.print(
-            f"  [red]conflict[/] {shown(c.item_id)}: changed on both sides; kept {side} as current, the other as "
-            f"{'version ' + str(c.version) if c.version else 'a version'} (ctxvault conflicts)"
+            styled(
+                "  ", ("conflict", "red"), f" {shown(c.item_id)}: changed on both sides; kept {side} as current, the other as "
+                f"{'version ' + str(c.version) if c.version else 'a version'} (ctxvault conflicts)",
+            )
         )
     for s in summary.skipped[:50]:
-        console.print(f"  [yellow]skipped[/] {shown(s.ref)}: {shown(s.reason)}")
+        console.print(styled("  ", ("skipped", "yellow"), f" {shown(s.ref)}: {shown(s.reason)}"))
     if len(summary.skipped) > 50:
         console.print(f"  … and {len(summary.skipped) - 50} more skipped (see --json)")
 

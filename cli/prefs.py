@@ -8,7 +8,7 @@ import typer
 
 from cli.context import JsonFlag, service
 from cli.items import SensOpt, SpaceOpt, TagOpt, _sens
-from cli.output import console, items_table, neutral, print_json, render, shown
+from cli.output import console, items_table, neutral, print_json, render, shown, styled
 from vault import OWNER
 
 app = typer.Typer(help="Preferences: one value per key, with history.", no_args_is_help=True)
@@ -56,7 +56,7 @@ def list_cmd(ctx: typer.Context, space: SpaceOpt = None, json_out: JsonFlag = Fa
         print_json(prefs)
         return
     for p in prefs:
-        console.print(shown(f"{p.key} = {p.value}") + f"  [dim]({shown(p.item.space)})[/]")
+        console.print(styled(shown(f"{p.key} = {p.value}"), (f"  ({shown(p.item.space)})", "dim")))
 
 
 @app.command()

@@ -10,7 +10,7 @@ from rich.progress import Progress
 
 from cli.context import JsonFlag, service
 from cli.items import AsOpt, SpaceOpt, TagOpt, _kind, _principal
-from cli.output import console, print_json, shown
+from cli.output import console, print_json, shown, styled
 from schemas.items import SearchQuery
 from vault import OWNER
 
@@ -59,7 +59,7 @@ def search(
         console.print("no results")
     for h in page.hits:
         label = f"{h.key} = " if h.key else (f"{h.title} #{h.chunk}: " if h.title else "")
-        console.print(f"[bold]{h.score:7.3f}[/] {h.item_id} \\[{h.kind}/{shown(h.space)}] {shown(label + h.snippet)}")
+        console.print(styled((f"{h.score:7.3f}", "bold"), f" {h.item_id} [{h.kind}/{shown(h.space)}] {shown(label + h.snippet)}"))
 
 
 def reindex(ctx: typer.Context, json_out: JsonFlag = False) -> None:
