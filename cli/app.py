@@ -51,11 +51,12 @@ def root(
         Path | None, typer.Option("--vault", envvar="CTXVAULT_HOME", help="Vault directory (default: the platform data dir).")
     ] = None,
     passphrase_file: Annotated[
-        Path | None, typer.Option("--passphrase-file", help="Read the passphrase from this file instead of prompting.")
+        Path | None,
+        typer.Option(
+            "--passphrase-file", help="Read the passphrase from this file instead of prompting (- reads its first line from stdin)."
+        ),
     ] = None,
-    version: Annotated[
-        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
-    ] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
     """Context Vault: your encrypted memories, preferences and documents.
 

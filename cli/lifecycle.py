@@ -60,7 +60,9 @@ def _new_passphrase(ctx: typer.Context, new_passphrase_file: typer.FileText | No
     return value
 
 
-NewPassFile = Annotated[typer.FileText | None, typer.Option("--new-passphrase-file", help="Read the new passphrase from this file.")]
+NewPassFile = Annotated[
+    typer.FileText | None, typer.Option("--new-passphrase-file", help="Read the new passphrase from this file (- for stdin).")
+]
 
 
 def passwd(ctx: typer.Context, new_passphrase_file: NewPassFile = None) -> None:

@@ -203,3 +203,25 @@ def test_ui_prints_a_one_time_login_link_that_the_vault_redeems_once(ctxvault: I
     vault.redeem_owner_login(token)
     with pytest.raises(InvalidToken):
         vault.redeem_owner_login(token)
+
+
+def test_connect_print_registers_no_app_and_mints_no_token(ctxvault: Invoke, initialised: str, tmp_path: Path) -> None:
+    config = tmp_path / "mcp.json"
+    shown = ctxvault("connect", "cursor", "--app", "desk", "--print", "--config", str(config))
+    assert shown.exit_code == 0, shown.output
+    env = json.loads(shown.stdout)["mcpServers"]["ctxvault"]["env"]
+    assert not env["CTXVAULT_APP_TOKEN"].startswith("cvt_")  # a placeholder: no token exists yet
+    assert "Nothing was changed" in shown.stderr and "ctxvault connect cursor --app desk" in shown.stderr
+    assert json.loads(ctxvault("apps", "list", "--json").stdout) == [] and not config.exists()
+    assert not any(e["event"] == "app_add" for e in json.loads(ctxvault("audit", "--json").stdout))
+    # The next connect registers the app and writes its real token; a later one keeps that token.
+    assert ctxvault("connect", "cursor", "--app", "desk", "--config", str(config)).exit_code == 0
+    token = json.loads(config.read_text())["mcpServers"]["ctxvault"]["env"]["CTXVAULT_APP_TOKEN"]
+    assert token.startswith("cvt_")
+    again = ctxvault("connect", "cursor", "--app", "desk", "--print", "--config", str(config))
+    assert json.loads(again.stdout)["mcpServers"]["ctxvault"]["env"]["CTXVAULT_APP_TOKEN"] == token
+    assert ctxvault("connect", "cursor", "--app", "desk", "--config", str(config)).exit_code == 0
+    assert json.loads(config.read_text())["mcpServers"]["ctxvault"]["env"]["CTXVAULT_APP_TOKEN"] == token
+    rotated = ctxvault("connect", "cursor", "--app", "desk", "--print", "--rotate-token", "--config", str(config))
+    assert "cvt_" not in rotated.stdout  # printing a rotation rotates nothing
+    assert json.loads(config.read_text())["mcpServers"]["ctxvault"]["env"]["CTXVAULT_APP_TOKEN"] == token

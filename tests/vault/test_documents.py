@@ -105,7 +105,9 @@ def test_removing_a_document_takes_its_chunks_out_of_search(vault: VaultService,
         ("noise.txt", bytes(b % 32 for b in range(4000)).replace(b"\n", b"\x01")),
     ],
 )
-def test_binary_content_under_a_text_name_is_refused_by_sniffing(vault: VaultService, owner: Principal, tmp_path: Path, name: str, data: bytes) -> None:
+def test_binary_content_under_a_text_name_is_refused_by_sniffing(
+    vault: VaultService, owner: Principal, tmp_path: Path, name: str, data: bytes
+) -> None:
     (tmp_path / name).write_bytes(data)
     with pytest.raises(InvalidInput):
         vault.add_document(owner, tmp_path / name)

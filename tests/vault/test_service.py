@@ -204,11 +204,9 @@ def test_a_write_succeeds_when_the_embedder_cannot_load(vault: VaultService, own
 
 
 def test_a_unique_id_prefix_names_its_item_and_an_ambiguous_one_lists_the_candidates(vault: VaultService, owner: Principal) -> None:
-    import os.path
-
     first = vault.remember(owner, MemoryIn(text="I keep bees")).item.id
     second = vault.remember(owner, MemoryIn(text="My bike is blue")).item.id
-    common = os.path.commonprefix([first, second])
+    common = first[: next(n for n, (a, b) in enumerate(zip(first, second, strict=True)) if a != b)]
     assert len(common) >= 4  # ULIDs made in the same minute share their time prefix
     assert vault.resolve_id(owner, "item", first[: len(common) + 1]) == first
     assert vault.resolve_id(owner, "item", second[: len(common) + 3].lower()) == second  # any case
