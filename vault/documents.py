@@ -168,7 +168,7 @@ def _pdf(data: bytes, fallback: str) -> tuple[str, str]:
             reader = PdfReader(io.BytesIO(data))
             pages = [page.extract_text() or "" for page in reader.pages]
             meta_title = reader.metadata.title if reader.metadata and reader.metadata.title else None
-        except Exception as exc:  # noqa: BLE001 - a hostile PDF makes pypdf raise almost anything (struct, zlib, recursion)
+        except Exception as exc:  # a hostile PDF makes pypdf raise almost anything (struct, zlib, recursion errors)
             detail = "; ".join(dict.fromkeys([*said, str(exc) or type(exc).__name__]))
             raise InvalidInput(f"cannot read PDF (damaged or truncated): {detail[:200]}") from exc
     # Generators often stamp a placeholder title; the file name says more.
