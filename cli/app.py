@@ -62,6 +62,7 @@ def root(
 
     -h is --help for every command; --json on a command prints its result, or its error, as JSON.
     Shell completion: ctxvault --install-completion (or --show-completion to print the script).
+    Version: ctxvault --version
 
     Example: ctxvault init && ctxvault add "I prefer window seats" --tag travel
     """

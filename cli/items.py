@@ -67,6 +67,7 @@ def add(
 
     The text can come from stdin (TEXT is -) or a file (--file), e.g. when it is longer than
     one command-line argument may be: echo "I prefer aisle seats" | ctxvault add -
+    or: ctxvault add --file long-memory.txt --space work
 
     Example: ctxvault add "I prefer window seats on long flights" --space travel --tag flights
     """

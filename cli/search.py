@@ -11,6 +11,7 @@ from rich.progress import Progress
 from cli.context import JsonFlag, service
 from cli.items import AsOpt, SpaceOpt, TagOpt, _kind, _principal
 from cli.output import console, print_json, shown, styled
+from cli.streams import text_arg
 from schemas.items import SearchQuery
 from vault import OWNER
 
@@ -23,7 +24,7 @@ def register(app: typer.Typer) -> None:
 
 def search(
     ctx: typer.Context,
-    query: Annotated[str, typer.Argument(help="What to look for, in your own words.")],
+    query: Annotated[str, typer.Argument(help="What to look for, in your own words; - reads it from stdin.")],
     k: Annotated[int, typer.Option("--k", "--limit", min=1, max=200, help="How many results.")] = 10,
     kind: Annotated[str | None, typer.Option("--kind", help="memory, preference or document.")] = None,
     space: SpaceOpt = None,
@@ -42,7 +43,7 @@ def search(
         raise typer.BadParameter("mode must be hybrid, lexical or dense", param_hint="--mode")
     svc = service(ctx)
     q = SearchQuery(
-        text=query,
+        text=text_arg(query),
         limit=k,
         kinds=_kind(kind),
         spaces=[space] if space else None,

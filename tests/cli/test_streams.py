@@ -50,7 +50,7 @@ def test_add_takes_one_source_and_refuses_what_is_not_text(ctxvault: Invoke, ini
     assert _texts(ctxvault) == []
 
 
-def test_pref_set_and_edit_read_a_dash_from_stdin(ctxvault: Invoke, vault: VaultService) -> None:
+def test_pref_set_edit_and_search_read_a_dash_from_stdin(ctxvault: Invoke, vault: VaultService) -> None:
     from schemas.items import MemoryIn
 
     item = vault.remember(OWNER, MemoryIn(text="I prefer window seats")).item.id
@@ -59,6 +59,8 @@ def test_pref_set_and_edit_read_a_dash_from_stdin(ctxvault: Invoke, vault: Vault
     assert ctxvault("pref", "get", "bio").stdout == "Born in Lyon, lives in Oslo\n"
     assert ctxvault("edit", item, "--text", "-", input="I prefer aisle seats\n").exit_code == 0
     assert json.loads(ctxvault("show", item, "--json").stdout)["text"] == "I prefer aisle seats"
+    hits = json.loads(ctxvault("search", "-", "--mode", "lexical", "--json", input="aisle\n").stdout)["hits"]
+    assert [h["item_id"] for h in hits] == [item]
 
 
 def test_a_passphrase_file_of_dash_is_read_from_stdin(runner: CliRunner, initialised: str, monkeypatch: pytest.MonkeyPatch) -> None:
