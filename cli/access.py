@@ -7,10 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from cli.context import JsonFlag, service
-from cli.output import console, data_table, print_json, render, shown
+from cli.context import JsonFlag, full_id, service
+from cli.output import DataTable, console, data_table, print_json, render, shown, styled
 from schemas.access import AccessSummary, App, ConsentRequest, Grant
 from vault import OWNER
 from vault.errors import InvalidInput
@@ -55,7 +54,7 @@ def _short(dt: datetime | None) -> str:
     return dt.strftime("%Y-%m-%d %H:%M") if dt else "-"
 
 
-def _grants_table(grants: list[Grant]) -> Table:
+def _grants_table(grants: list[Grant]) -> DataTable:
     rows = []
     for g in grants:
         state = "active" if g.active else ("revoked" if g.revoked_at else "expired")
@@ -63,7 +62,7 @@ def _grants_table(grants: list[Grant]) -> Table:
     return data_table(("id", "app", "scopes", "purpose", "expires", "state"), rows)
 
 
-def _requests_table(requests: list[ConsentRequest]) -> Table:
+def _requests_table(requests: list[ConsentRequest]) -> DataTable:
     rows = [[r.id, r.app_name or r.app_id, r.scopes, r.purpose, _short(r.created_at), r.status] for r in requests]
     return data_table(("id", "app", "scopes", "purpose", "asked", "status"), rows)
 
@@ -72,7 +71,7 @@ def _print_app(app: App, token: str | None = None) -> None:
     console.print(f"{shown(app.name)}  {app.id}  created {_short(app.created_at)}  last seen {_short(app.last_seen_at)}")
     if token is not None:
         console.print(f"token: {token}")
-        console.print("[dim]Shown once; the vault keeps only its hash. Give it to the app as CTXVAULT_APP_TOKEN.[/]")
+        console.print(styled(("Shown once; the vault keeps only its hash. Give it to the app as CTXVAULT_APP_TOKEN.", "dim")))
 
 
 # -- apps ------------------------------------------------------------------------------------
@@ -200,7 +199,7 @@ def grants_list(
 @grants_app.command("revoke")
 def grants_revoke(
     ctx: typer.Context,
-    grant_id: Annotated[str | None, typer.Argument(help="The grant to revoke.")] = None,
+    grant_id: Annotated[str | None, typer.Argument(help="The grant to revoke: its id or a unique prefix.")] = None,
     app: Annotated[str | None, typer.Option("--app", help="Revoke every grant of this app instead.")] = None,
     json_out: JsonFlag = False,
 ) -> None:
@@ -211,7 +210,7 @@ def grants_revoke(
     if (grant_id is None) == (app is None):
         raise typer.BadParameter("give either a GRANT_ID or --app APP")
     svc = service(ctx)
-    revoked = [svc.revoke(OWNER, grant_id)] if grant_id is not None else svc.revoke_app(OWNER, app or "")
+    revoked = [svc.revoke(OWNER, full_id(ctx, "grant", grant_id))] if grant_id is not None else svc.revoke_app(OWNER, app or "")
     render(revoked, json_out, f"revoked {len(revoked)} grant(s)" + "".join(f"\n  {g.id}" for g in revoked))
 
 
@@ -241,7 +240,7 @@ def consent_list(
 @consent_app.command("approve")
 def consent_approve(
     ctx: typer.Context,
-    request_id: Annotated[str, typer.Argument(help="The consent request's id.")],
+    request_id: Annotated[str, typer.Argument(help="The consent request's id or a unique prefix (e.g. 01M8VYAR).")],
     scope: Annotated[
         list[str] | None, typer.Option("--scope", help="Approve only this scope (repeatable); each must be within the request.")
     ] = None,
@@ -252,14 +251,16 @@ def consent_approve(
 
     Example: ctxvault consent approve 01JA0CQ3X4 --scope "read:memories#space=work" --expires 7d
     """
-    created = service(ctx).approve_consent(OWNER, request_id, scopes=scope, expires_at=_when(expires, future=True, option="--expires"))
+    created = service(ctx).approve_consent(
+        OWNER, full_id(ctx, "consent request", request_id), scopes=scope, expires_at=_when(expires, future=True, option="--expires")
+    )
     render(created, json_out, f"approved: grant {created.id}: " + shown(" ".join(created.scopes)))
 
 
 @consent_app.command("deny")
 def consent_deny(
     ctx: typer.Context,
-    request_id: Annotated[str | None, typer.Argument(help="The consent request's id.")] = None,
+    request_id: Annotated[str | None, typer.Argument(help="The consent request's id or a unique prefix (e.g. 01M8VYAR).")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Deny every pending request (of --app, if given).")] = False,
     app: Annotated[str | None, typer.Option("--app", help="With --all: only this app's requests.")] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="With --all: do not ask for confirmation.")] = False,
@@ -275,7 +276,7 @@ def consent_deny(
         raise typer.BadParameter("--app goes with --all")
     svc = service(ctx)
     if request_id is not None:
-        decided = svc.deny_consent(OWNER, request_id)
+        decided = svc.deny_consent(OWNER, full_id(ctx, "consent request", request_id))
         render(decided, json_out, f"denied {decided.id}")
         return
     pending = svc.list_consent(OWNER, status="pending", app=app)

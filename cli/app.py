@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from functools import cache
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated
 
@@ -24,8 +26,23 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    # --install-completion / --show-completion (bash, zsh, fish, PowerShell), as typer builds them.
+    add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def version_text() -> str:
+    try:
+        return f"ctxvault {package_version('context-vault')}"
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "ctxvault (not installed)"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(version_text())
+        raise typer.Exit()
 
 
 @app.callback()
@@ -35,10 +52,18 @@ def root(
         Path | None, typer.Option("--vault", envvar="CTXVAULT_HOME", help="Vault directory (default: the platform data dir).")
     ] = None,
     passphrase_file: Annotated[
-        Path | None, typer.Option("--passphrase-file", help="Read the passphrase from this file instead of prompting.")
+        Path | None,
+        typer.Option(
+            "--passphrase-file", help="Read the passphrase from this file instead of prompting (- reads its first line from stdin)."
+        ),
     ] = None,
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
     """Context Vault: your encrypted memories, preferences and documents.
+
+    -h is --help for every command; --json on a command prints its result, or its error, as JSON.
+    Shell completion: ctxvault --install-completion (or --show-completion to print the script).
+    Version: ctxvault --version
 
     Example: ctxvault init && ctxvault add "I prefer window seats" --tag travel
     """

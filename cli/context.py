@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from vault import Settings, VaultService, open_vault, session
+from vault import OWNER, Settings, VaultService, open_vault, session
 from vault.errors import InvalidInput, VaultLocked
+from vault.service.core import IdKind
 from vault.unlock import open_store
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -55,12 +57,13 @@ class CLIState:
 
 
 def _interactive() -> bool:
-    import sys
-
     return sys.stdin.isatty()
 
 
 def read_secret_file(path: Path) -> str:
+    """A secret file's first line (``-``: read it from stdin)."""
+    if str(path) == "-":
+        return sys.stdin.buffer.readline().decode("utf-8", errors="replace").rstrip("\r\n")
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -76,3 +79,8 @@ def state(ctx: typer.Context) -> CLIState:
 
 def service(ctx: typer.Context) -> VaultService:
     return state(ctx).service()
+
+
+def full_id(ctx: typer.Context, kind: IdKind, ref: str) -> str:
+    """The id that a unique prefix (``01M8VYAR``) names; the owner may abbreviate every id, as in git."""
+    return service(ctx).resolve_id(OWNER, kind, ref)

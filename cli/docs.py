@@ -10,9 +10,9 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from cli.context import JsonFlag, service
-from cli.items import SensOpt, SpaceOpt, TagOpt, _sens
-from cli.output import console, items_table, print_json, render, shown
+from cli.context import JsonFlag, full_id, service
+from cli.items import ItemIdArg, SensOpt, SpaceOpt, TagOpt, _sens
+from cli.output import console, items_table, print_json, render, shown, styled
 from cli.search import EmbedFlag, finish_embedding
 from vault import OWNER
 
@@ -46,7 +46,7 @@ def add(
             return
         console.print(f"added {report.added}, replaced {report.replaced}, unchanged {report.unchanged}, skipped {len(report.skipped)}")
         for reason in report.skipped:
-            console.print(f"  [yellow]skipped[/] {shown(reason)}")
+            console.print(styled("  ", ("skipped", "yellow"), f" {shown(reason)}"))
         finish_embedding(ctx, embed=embed)
         return
     with _bar(json_out) as tick:
@@ -81,27 +81,30 @@ def list_cmd(ctx: typer.Context, limit: int = 100, json_out: JsonFlag = False) -
 
 
 @app.command()
-def show(ctx: typer.Context, item_id: str, json_out: JsonFlag = False) -> None:
+def show(ctx: typer.Context, item_id: ItemIdArg, json_out: JsonFlag = False) -> None:
     """Show a document's file facts and its chunks.
 
     Example: ctxvault doc show 01J9Z3QK5V2Y6N8X0M4T7R1B2C
     """
-    detail = service(ctx).show_document(OWNER, item_id)
+    detail = service(ctx).show_document(OWNER, full_id(ctx, "item", item_id))
     if json_out:
         print_json(detail)
         return
     console.print(
-        f"[bold]{shown(detail.item.text)}[/]  {shown(detail.path)}  {shown(detail.mime)}  {detail.size} bytes  {len(detail.chunks)} chunks"
+        styled(
+            (shown(detail.item.text), "bold"),
+            f"  {shown(detail.path)}  {shown(detail.mime)}  {detail.size} bytes  {len(detail.chunks)} chunks",
+        )
     )
     for n, chunk in enumerate(detail.chunks):
-        console.print(f"[dim]#{n}[/] {shown(chunk[:300])}")
+        console.print(styled((f"#{n}", "dim"), f" {shown(chunk[:300])}"))
 
 
 @app.command()
-def remove(ctx: typer.Context, item_id: str, json_out: JsonFlag = False) -> None:
+def remove(ctx: typer.Context, item_id: ItemIdArg, json_out: JsonFlag = False) -> None:
     """Remove a document and its chunks from search (purge erases it).
 
     Example: ctxvault doc remove 01J9Z3QK5V2Y6N8X0M4T7R1B2C
     """
-    item = service(ctx).remove_document(OWNER, item_id)
+    item = service(ctx).remove_document(OWNER, full_id(ctx, "item", item_id))
     render(item, json_out, f"removed {item.id}")

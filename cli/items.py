@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, assert_never, cast
 
 import typer
 
-from cli.context import JsonFlag, service
+from cli.context import JsonFlag, full_id, service
 from cli.output import console, items_table, print_json, render, shown
+from cli.streams import STDIO, read_text_file, text_arg
 from schemas.items import Kind, MemoryIn, RememberResult, Sensitivity
 from vault import OWNER, Principal, VaultService
 
@@ -15,6 +17,7 @@ SensOpt = Annotated[str | None, typer.Option("--sensitivity", help="low, medium 
 TagOpt = Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeatable).")]
 SpaceOpt = Annotated[str | None, typer.Option("--space", help="Space, e.g. personal, work, health.")]
 AsOpt = Annotated[str | None, typer.Option("--as", help="See exactly what this app would see.")]
+ItemIdArg = Annotated[str, typer.Argument(help="The item's id, or any unique prefix of it (4+ characters), e.g. 01M8VYAR.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -45,7 +48,8 @@ def _principal(svc: VaultService, as_app: str | None) -> Principal:
 
 def add(
     ctx: typer.Context,
-    text: Annotated[str, typer.Argument(help="The memory: a fact or event in a sentence or two.")],
+    text: Annotated[str | None, typer.Argument(help="The memory: a fact or event in a sentence or two; - reads it from stdin.")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="Read the memory's text from this file (- for stdin).")] = None,
     space: SpaceOpt = None,
     tag: TagOpt = None,
     sensitivity: SensOpt = None,
@@ -61,9 +65,20 @@ def add(
 ) -> None:
     """Remember something. The same fact said again updates it; a similar memory is kept and reported.
 
+    The text can come from stdin (TEXT is -) or a file (--file), e.g. when it is longer than
+    one command-line argument may be: echo "I prefer aisle seats" | ctxvault add -
+    or: ctxvault add --file long-memory.txt --space work
+
     Example: ctxvault add "I prefer window seats on long flights" --space travel --tag flights
     """
-    memory = MemoryIn(text=text, space=space or "personal", tags=tag or [], sensitivity=_sens(sensitivity) or "low")
+    if (text is None) == (file is None):
+        raise typer.BadParameter("give the TEXT (- for stdin) or --file PATH" + (", not both" if text is not None else ""))
+    memory = MemoryIn(
+        text=text_arg(text) if text is not None else read_text_file(file or Path(STDIO)),
+        space=space or "personal",
+        tags=tag or [],
+        sensitivity=_sens(sensitivity) or "low",
+    )
     result = service(ctx).remember(OWNER, memory, merge=merge)
     render(result, json_out, _remembered(result))
 
@@ -107,12 +122,12 @@ def list_cmd(
     render(page, json_out, items_table(page.items, title=f"{len(page.items)} of {page.total}"))
 
 
-def show(ctx: typer.Context, item_id: str, json_out: JsonFlag = False) -> None:
-    """Show one item with its provenance.
+def show(ctx: typer.Context, item_id: ItemIdArg, json_out: JsonFlag = False) -> None:
+    """Show one item with its provenance. Every id the CLI takes can be shortened to a unique prefix.
 
-    Example: ctxvault show 01J9Z3QK5V2Y6N8X0M4T7R1B2C --json
+    Example: ctxvault show 01J9Z3QK --json
     """
-    item = service(ctx).get_item(OWNER, item_id)
+    item = service(ctx).get_item(OWNER, full_id(ctx, "item", item_id))
     if json_out:
         print_json(item)
         return
@@ -122,8 +137,8 @@ def show(ctx: typer.Context, item_id: str, json_out: JsonFlag = False) -> None:
 
 def edit(
     ctx: typer.Context,
-    item_id: str,
-    text: Annotated[str | None, typer.Option("--text", help="New text (memories only).")] = None,
+    item_id: ItemIdArg,
+    text: Annotated[str | None, typer.Option("--text", help="New text (memories only); - reads it from stdin.")] = None,
     space: SpaceOpt = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="Replace the tags (repeatable).")] = None,
     sensitivity: SensOpt = None,
@@ -135,17 +150,18 @@ def edit(
     """
     if text is None and space is None and tag is None and sensitivity is None:
         raise typer.BadParameter("nothing to change: give --text, --space, --tag or --sensitivity")
-    item = service(ctx).edit(OWNER, item_id, text=text, space=space, tags=tag, sensitivity=_sens(sensitivity))
+    new_text = text_arg(text) if text is not None else None
+    item = service(ctx).edit(OWNER, full_id(ctx, "item", item_id), text=new_text, space=space, tags=tag, sensitivity=_sens(sensitivity))
     render(item, json_out, f"edited {item.id}")
 
 
-def history(ctx: typer.Context, item_id: str, json_out: JsonFlag = False) -> None:
+def history(ctx: typer.Context, item_id: ItemIdArg, json_out: JsonFlag = False) -> None:
     """Show an item's earlier versions (kept by every edit, update, merge and restore), oldest first;
     a document's versions name the file each held.
 
     Example: ctxvault history 01J9Z3QK5V2Y6N8X0M4T7R1B2C
     """
-    found = service(ctx).item_history(OWNER, item_id)
+    found = service(ctx).item_history(OWNER, full_id(ctx, "item", item_id))
     if json_out:
         print_json(found)
         return
@@ -169,7 +185,7 @@ def history(ctx: typer.Context, item_id: str, json_out: JsonFlag = False) -> Non
 
 def restore(
     ctx: typer.Context,
-    item_id: str,
+    item_id: ItemIdArg,
     version: Annotated[int, typer.Option("--version", min=1, help="The version to make current (see `ctxvault history`).")],
     json_out: JsonFlag = False,
 ) -> None:
@@ -177,22 +193,24 @@ def restore(
 
     Example: ctxvault restore 01J9Z3QK5V2Y6N8X0M4T7R1B2C --version 1
     """
-    item = service(ctx).restore(OWNER, item_id, version)
+    item = service(ctx).restore(OWNER, full_id(ctx, "item", item_id), version)
     render(item, json_out, f"restored {item.id} to version {version}")
 
 
-def forget(ctx: typer.Context, item_id: str, json_out: JsonFlag = False) -> None:
+def forget(ctx: typer.Context, item_id: ItemIdArg, json_out: JsonFlag = False) -> None:
     """Forget an item: it leaves search at once; `purge` erases it for good.
 
     Example: ctxvault forget 01J9Z3QK5V2Y6N8X0M4T7R1B2C
     """
-    item = service(ctx).forget(OWNER, item_id)
+    item = service(ctx).forget(OWNER, full_id(ctx, "item", item_id))
     render(item, json_out, f"forgot {item.id} (run `ctxvault purge` to erase it)")
 
 
 def purge(
     ctx: typer.Context,
-    item_id: Annotated[str | None, typer.Argument(help="One item to erase now (default: all forgotten items).")] = None,
+    item_id: Annotated[
+        str | None, typer.Argument(help="One item to erase now, by id or unique prefix (default: all forgotten items).")
+    ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     json_out: JsonFlag = False,
 ) -> None:
@@ -202,7 +220,7 @@ def purge(
     """
     if not yes and not typer.confirm("Erase for good? This cannot be undone.", default=False):
         raise typer.Exit(1)
-    count = service(ctx).purge(OWNER, item_id)
+    count = service(ctx).purge(OWNER, full_id(ctx, "item", item_id) if item_id is not None else None)
     render({"purged": count}, json_out, f"purged {count} item(s)")
 
 

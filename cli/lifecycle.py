@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from cli.context import JsonFlag, read_secret_file, service, state
-from cli.output import console, print_json
+from cli.output import console, print_json, shown, styled
 from cli.search import waiting_note
 from vault import OWNER
 from vault.errors import VaultLocked
@@ -32,9 +32,9 @@ def init(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     if json_out:
         print_json({"home": str(st.settings.home), "recovery_key": recovery})
         return
-    console.print(f"Created a vault at [bold]{st.settings.home}[/]")
+    console.print(styled("Created a vault at ", (shown(st.settings.home), "bold")))
     console.print("Recovery key (shown once; store it offline, it unlocks the vault if you forget the passphrase):")
-    console.print(f"  [bold yellow]{recovery}[/]")
+    console.print(styled("  ", (recovery, "bold yellow")))
 
 
 def status(ctx: typer.Context, json_out: JsonFlag = False) -> None:
@@ -47,7 +47,7 @@ def status(ctx: typer.Context, json_out: JsonFlag = False) -> None:
         print_json(report)
         return
     for field, value in report.model_dump().items():
-        console.print(f"{field:>15}: {value}")
+        console.print(f"{field:>15}: {shown(value)}")
     if note := waiting_note(state(ctx).settings, report.waiting_items, report.waiting_units):
         console.print(note)
 
@@ -63,7 +63,9 @@ def _new_passphrase(ctx: typer.Context, new_passphrase_file: typer.FileText | No
     return value
 
 
-NewPassFile = Annotated[typer.FileText | None, typer.Option("--new-passphrase-file", help="Read the new passphrase from this file.")]
+NewPassFile = Annotated[
+    typer.FileText | None, typer.Option("--new-passphrase-file", help="Read the new passphrase from this file (- for stdin).")
+]
 
 
 def passwd(ctx: typer.Context, new_passphrase_file: NewPassFile = None) -> None:

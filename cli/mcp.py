@@ -305,11 +305,49 @@ def lock(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     render({"locked": was}, json_out, "Locked." if was else "No unlock session was running.")
 
 
+TOKEN_PLACEHOLDER = "<app token: made when you run the command without --print>"
+"""What `connect --print` shows where the written config would hold the app's token (none is made by printing)."""
+
+
+def configured_token(host: Host, existing: dict[str, object], name: str) -> str | None:
+    """The app token the config already gives our server for app ``name``: a re-run of `connect` keeps it."""
+    servers = existing.get("servers" if host is Host.vscode else "mcpServers")
+    entry = servers.get("ctxvault") if isinstance(servers, dict) else None
+    if not isinstance(entry, dict) or entry.get("args") != ["mcp", "--app", name] or not isinstance(entry.get("env"), dict):
+        return None
+    token = entry["env"].get("CTXVAULT_APP_TOKEN")
+    return token if isinstance(token, str) and token.startswith("cvt_") else None
+
+
+def _print_note(host: Host, name: str, path: Path, *, exists: bool, rotate: bool, project_file: bool, kept: bool) -> str:
+    """What `connect --print` says on stderr: that nothing changed, and the command that would do it."""
+    command = f"ctxvault connect {host.value} --app {name}" + (" --rotate-token" if rotate else "")
+    if not exists:
+        did = f"app {name!r} is not registered yet; `{command}` registers it"
+    elif rotate:
+        did = f"`{command}` gives app {name!r} a new token (its old one stops working)"
+    else:
+        did = f"`{command}` writes this for the existing app {name!r}"
+    what = " and writes this config" if not exists or rotate else ""
+    token = (
+        " (with no token: a project file may be committed; the host needs `ctxvault unlock`)"
+        if project_file
+        else " with the real token in place of the placeholder"
+        if not exists or rotate
+        else " (keeping the token the config holds)"
+        if kept
+        else " (with no token: the host needs `ctxvault unlock`, or add --rotate-token)"
+    )
+    return f"Nothing was changed (--print): {did}{what} to {path}{token}."
+
+
 def connect(
     ctx: typer.Context,
     host: Annotated[Host, typer.Argument(help="The host app to configure.")],
     app: Annotated[str | None, typer.Option("--app", help="App name in the vault (default: the host's name); created if missing.")] = None,
-    print_only: Annotated[bool, typer.Option("--print", help="Print the config instead of writing it.")] = False,
+    print_only: Annotated[
+        bool, typer.Option("--print", help="Only show the config that would be written: no app registered, no token made, no file touched.")
+    ] = False,
     config: Annotated[Path | None, typer.Option("--config", help="Config file to edit instead of the host's default.")] = None,
     rotate_token: Annotated[
         bool, typer.Option("--rotate-token", help="Give an existing app a new token and put it in the config.")
@@ -320,6 +358,8 @@ def connect(
     A new app starts with no access. Its token goes into the config (not the passphrase);
     for an existing app, run `ctxvault unlock` before the host starts, or pass --rotate-token.
     Any existing config file is backed up and the change is shown as a diff.
+    --print changes nothing: where a token would go it shows a placeholder, and says which
+    command registers the app and writes the config with its real token.
 
     Example: ctxvault connect claude-desktop --app claude
     """
@@ -327,13 +367,7 @@ def connect(
 
     name = app or host.value
     svc = service(ctx)
-    if any(a.name == name for a in svc.list_apps(OWNER)):
-        token = svc.rotate_app_token(OWNER, name).token if rotate_token else None
-    else:
-        token = svc.add_app(OWNER, name).token
-    # VS Code and Claude Code read a file inside the project, which may well be committed:
-    # no token there; the host then needs an unlock session (the app is named in the args).
-    in_project = project_file(host)
+    exists = any(a.name == name for a in svc.list_apps(OWNER))
     path = config or host_config_path(host)
     before = path.read_text(encoding="utf-8") if path.exists() else ""
     try:
@@ -342,9 +376,21 @@ def connect(
         raise InvalidInput(f"{path} is not valid JSON; fix or move it first") from exc
     if not isinstance(existing, dict):
         raise InvalidInput(f"{path} does not hold a JSON object")
+    token: str | None
+    if print_only:  # nothing is registered or minted: a placeholder stands where a new token would go
+        token = TOKEN_PLACEHOLDER if rotate_token or not exists else configured_token(host, existing, name)
+    elif exists:
+        token = svc.rotate_app_token(OWNER, name).token if rotate_token else configured_token(host, existing, name)
+    else:
+        token = svc.add_app(OWNER, name).token
+    # VS Code and Claude Code read a file inside the project, which may well be committed:
+    # no token there (render_config leaves it out); the host then needs an unlock session.
+    in_project = project_file(host)
     after = render_config(host, name, state(ctx).settings.home, token, existing)
     if print_only:
         typer.echo(after, nl=False)
+        note = _print_note(host, name, path, exists=exists, rotate=rotate_token, project_file=in_project, kept=token is not None)
+        err_console.print(note, markup=False)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():

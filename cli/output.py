@@ -1,4 +1,9 @@
-"""Render service results: JSON for scripts, rich tables for people."""
+"""Render service results: JSON for scripts, rich tables for people, tab-separated lines for pipes.
+
+Nothing printed is ever read as rich markup: both consoles are built with ``markup=False``,
+so a path, an error message or a memory holding ``[/]`` prints as written. Styles are
+applied only through ``styled`` (rich ``Text`` spans), never by markup in a string.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +14,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, TypeAdapter
-from rich.console import Console
-from rich.markup import escape
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.segment import Segment
 from rich.table import Table
+from rich.text import Text
 
 from schemas.items import Item
 from vault.unsafe_text import is_unsafe
 
-# No emoji codes, no highlighting: text from apps and imports is printed as it is (see ``shown``).
-console = Console(highlight=False, soft_wrap=True, emoji=False)
+# No markup, no emoji codes, no highlighting: every string is printed as it is (see ``shown``).
+console = Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False, markup=False)
 
 # What a terminal would act on rather than print: every character of vault.unsafe_text's
 # categories (controls, format characters such as bidi overrides and zero-width marks, line and
@@ -40,23 +47,54 @@ def neutral(text: str) -> str:
 
 
 def shown(text: object) -> str:
-    """App- or import-controlled text for a rich print: neutralised, and its ``[markup]`` printed as written.
+    """App- or import-controlled text for a print: neutralised (the consoles read no markup, so ``[x]`` stays as written).
 
     Every renderer passes such text (names, purposes, scopes, memory text, tags, titles, paths,
     audit details) through here, so nothing an app wrote can move the cursor, clear the
     screen, recolour or reorder a line, or pose as another row.
     """
-    return escape(neutral(str(text)))
+    return neutral(str(text))
 
 
-def data_table(columns: Sequence[str], rows: Sequence[Sequence[str | Sequence[str]]], title: str | None = None) -> Table:
-    """A table whose every cell is shown as data (a list of strings is one cell, a line each)."""
-    table = Table(title=shown(title) if title is not None else None, show_lines=False)
-    for col in columns:
-        table.add_column(col, overflow="fold")
-    for row in rows:
-        table.add_row(*(shown(cell) if isinstance(cell, str) else "\n".join(shown(c) for c in cell) for cell in row))
-    return table
+def styled(*parts: str | tuple[str, str]) -> Text:
+    """A line with styled spans, e.g. ``styled(("error:", "bold red"), " ", message)``: no markup is parsed."""
+    return Text.assemble(*parts)
+
+
+ID_COLUMNS = frozenset({"id"})
+"""Columns holding a 26-character id: never folded on a terminal, so it can be copied whole."""
+
+
+class DataTable:
+    """Rows of data: a rich table on a terminal; tab-separated lines (a header, then a row each) anywhere else.
+
+    In a pipe every cell is on its row's one line, whole (``ctxvault list | cut -f1`` gives the
+    ids); cells are neutralised, so a tab or newline inside one is shown as ``\\t``/``\\n``.
+    """
+
+    def __init__(self, columns: Sequence[str], rows: Sequence[Sequence[str]], title: str | None) -> None:
+        self.columns, self.rows, self.title = columns, rows, title
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if not console.is_terminal:
+            for line in (self.columns, *self.rows):
+                yield Segment("\t".join(cell.replace("\n", " ") for cell in line) + "\n")
+            return
+        table = Table(title=self.title, show_lines=False)
+        for col in self.columns:
+            if col in ID_COLUMNS:
+                table.add_column(col, no_wrap=True, min_width=26)
+            else:
+                table.add_column(col, overflow="fold")
+        for row in self.rows:
+            table.add_row(*row)
+        yield table
+
+
+def data_table(columns: Sequence[str], rows: Sequence[Sequence[str | Sequence[str]]], title: str | None = None) -> DataTable:
+    """A table whose every cell is shown as data (a list of strings is one cell, a line each on a terminal)."""
+    cells = [[shown(cell) if isinstance(cell, str) else "\n".join(shown(c) for c in cell) for cell in row] for row in rows]
+    return DataTable(columns, cells, shown(title) if title is not None else None)
 
 
 def print_json(value: BaseModel | Sequence[BaseModel] | dict[str, object] | list[object]) -> None:
@@ -70,7 +108,7 @@ def print_json(value: BaseModel | Sequence[BaseModel] | dict[str, object] | list
     print(text)
 
 
-def items_table(items: Sequence[Item], title: str | None = None) -> Table:
+def items_table(items: Sequence[Item], title: str | None = None) -> DataTable:
     rows = []
     for i in items:
         text = f"{i.key} = {i.text}" if i.kind == "preference" else i.text

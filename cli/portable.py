@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -14,8 +16,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cli.context import JsonFlag, read_secret_file, service
 from cli.errors import err_console
 from cli.items import _kind, _sens
-from cli.output import console, neutral, print_json, render, shown, write_private
+from cli.output import console, neutral, print_json, render, shown, styled, write_private
 from cli.search import EmbedFlag, finish_embedding
+from cli.streams import STDIO, binary_to_stdout, refuse_binary_on_terminal
 from schemas.portable import IMPORT_FORMATS, ImportFormat, Selection
 from vault import OWNER
 
@@ -57,11 +60,15 @@ def _since(value: str | None) -> datetime | None:
 
 def export(
     ctx: typer.Context,
-    out: Annotated[Path | None, typer.Option("--out", help="Bundle file to write (default: ctxvault-export-DATE.age).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Bundle file to write (default: ctxvault-export-DATE.age); - writes to stdout.")
+    ] = None,
     recipient: Annotated[
         list[str] | None, typer.Option("--recipient", help="age1… key, SSH public key, or a file with one (repeatable).")
     ] = None,
-    passphrase_file: Annotated[Path | None, typer.Option("--passphrase-file", help="Seal with the passphrase in this file.")] = None,
+    passphrase_file: Annotated[
+        Path | None, typer.Option("--passphrase-file", help="Seal with the passphrase in this file (- for stdin).")
+    ] = None,
     plaintext: Annotated[Path | None, typer.Option("--plaintext", help="Write an UNENCRYPTED bundle folder here instead.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="bundle (PAM + age) or markdown (a readable profile).")] = "bundle",
     space: Annotated[list[str] | None, typer.Option("--space", help="Only this space (repeatable).")] = None,
@@ -77,6 +84,8 @@ def export(
     """Export everything, or one slice, as an encrypted PAM bundle or a Markdown profile.
 
     A vault reported corrupt (exit 13) can still give what is readable: `ctxvault export --salvage`.
+    -o - writes the bundle (or the profile) to stdout, never to a terminal; the summary then goes to
+    stderr: ctxvault export --passphrase-file pw.txt -o - | ssh laptop 'cat > vault.age'
 
     Example: ctxvault export --recipient age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p --out vault.age
     """
@@ -92,7 +101,7 @@ def export(
         if salvage:
             raise typer.BadParameter("--salvage writes a bundle; it does not combine with --format markdown")
         text = svc.export_profile(OWNER, selection)
-        if out is None:
+        if out is None or str(out) == STDIO:
             print(text, end="")
             return
         # The profile is plaintext by nature (it is for pasting); it is at least private.
@@ -104,26 +113,42 @@ def export(
         raise typer.BadParameter("format must be bundle or markdown", param_hint="--format")
     if plaintext is not None and (recipient or passphrase_file or out):
         raise typer.BadParameter("--plaintext writes a folder; it does not combine with --out, --recipient or --passphrase-file")
+    if plaintext is not None and str(plaintext) == STDIO:
+        raise typer.BadParameter("--plaintext writes a folder; it cannot go to stdout", param_hint="--plaintext")
+    to_stdout = out is not None and str(out) == STDIO
+    if to_stdout:
+        refuse_binary_on_terminal("an encrypted bundle")
     passphrase = read_secret_file(passphrase_file) if passphrase_file else None
     target = plaintext or out or Path(f"ctxvault-export-{datetime.now(UTC):%Y%m%d-%H%M%S}.age")
     if plaintext is not None:
-        err_console.print("[yellow]warning:[/] writing an UNENCRYPTED bundle: anyone who can read this folder reads your vault.")
-    with _progress(not json_out) as tick:
-        summary = svc.export_bundle(
-            OWNER, selection, target, recipients=recipient, passphrase=passphrase, plaintext=plaintext is not None, progress=tick,
-            salvage=salvage,
-        )  # fmt: skip
+        err_console.print(
+            styled(("warning:", "yellow"), " writing an UNENCRYPTED bundle: anyone who can read this folder reads your vault.")
+        )
+    with contextlib.ExitStack() as stack:
+        if to_stdout:
+            target = stack.enter_context(binary_to_stdout())
+        with _progress(not json_out) as tick:
+            summary = svc.export_bundle(
+                OWNER, selection, target, recipients=recipient, passphrase=passphrase, plaintext=plaintext is not None, progress=tick,
+                salvage=salvage,
+            )  # fmt: skip
+    if to_stdout:
+        summary = summary.model_copy(update={"path": STDIO})
     for lost in summary.unreadable:
         err_console.print(f"warning: not exported: {lost}", markup=False)
     if not summary.audited:
         err_console.print("warning: the audit log is damaged: this export is not recorded in it", markup=False)
-    if json_out:
+    if json_out and not to_stdout:
         print_json(summary)
         return
+    if json_out:
+        sys.stderr.write(summary.model_dump_json() + "\n")  # stdout holds the bundle
+        return
     c = summary.counts
-    console.print(
+    (err_console if to_stdout else console).print(
         f"exported {c.memories} memories, {c.preferences} preferences (+{c.preference_versions} older values), "
-        f"{c.documents} documents, {c.vectors} vectors → {shown(summary.path)} ({summary.bytes} bytes, {summary.encryption})"
+        f"{c.documents} documents, {c.vectors} vectors → {'stdout' if to_stdout else shown(summary.path)} "
+        f"({summary.bytes} bytes, {summary.encryption})"
     )
 
 
@@ -132,7 +157,9 @@ def import_cmd(
     path: Annotated[Path, typer.Argument(exists=True, help="Bundle, PAM file or folder, provider export, memory.jsonl, notes folder.")],
     source: Annotated[str, typer.Option("--from", help=f"auto or one of: {', '.join(IMPORT_FORMATS)}.")] = "auto",
     identity: Annotated[Path | None, typer.Option("--identity", help="age identity (age-keygen) or SSH private key file.")] = None,
-    passphrase_file: Annotated[Path | None, typer.Option("--passphrase-file", help="File with the bundle's passphrase.")] = None,
+    passphrase_file: Annotated[
+        Path | None, typer.Option("--passphrase-file", help="File with the bundle's passphrase (- for stdin).")
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would change; write nothing.")] = False,
     embed: EmbedFlag = True,
     space: Annotated[str | None, typer.Option("--space", help="Put every imported item in this space.")] = None,
@@ -171,11 +198,15 @@ def import_cmd(
     for c in summary.conflicts[:50]:
         side = "this vault's" if c.kept == "vault" else "the imported"
         console.print(
-            f"  [red]conflict[/] {shown(c.item_id)}: changed on both sides; kept {side} as current, the other as "
-            f"{'version ' + str(c.version) if c.version else 'a version'} (ctxvault conflicts)"
+            styled(
+                "  ",
+                ("conflict", "red"),
+                f" {shown(c.item_id)}: changed on both sides; kept {side} as current, the other as "
+                f"{'version ' + str(c.version) if c.version else 'a version'} (ctxvault conflicts)",
+            )
         )
     for s in summary.skipped[:50]:
-        console.print(f"  [yellow]skipped[/] {shown(s.ref)}: {shown(s.reason)}")
+        console.print(styled("  ", ("skipped", "yellow"), f" {shown(s.ref)}: {shown(s.reason)}"))
     if len(summary.skipped) > 50:
         console.print(f"  … and {len(summary.skipped) - 50} more skipped (see --json)")
     if not dry_run:

@@ -8,7 +8,8 @@ import typer
 
 from cli.context import JsonFlag, service
 from cli.items import SensOpt, SpaceOpt, TagOpt, _sens
-from cli.output import console, items_table, neutral, print_json, render, shown
+from cli.output import console, items_table, neutral, print_json, render, shown, styled
+from cli.streams import text_arg
 from vault import OWNER
 
 app = typer.Typer(help="Preferences: one value per key, with history.", no_args_is_help=True)
@@ -18,7 +19,7 @@ app = typer.Typer(help="Preferences: one value per key, with history.", no_args_
 def set_cmd(
     ctx: typer.Context,
     key: Annotated[str, typer.Argument(help="e.g. diet, coffee.order, travel.seat")],
-    value: Annotated[str, typer.Argument(help="The value, in words.")],
+    value: Annotated[str, typer.Argument(help="The value, in words; - reads it from stdin.")],
     space: SpaceOpt = None,
     tag: TagOpt = None,
     sensitivity: SensOpt = None,
@@ -26,9 +27,13 @@ def set_cmd(
 ) -> None:
     """Set a preference; the old value is kept in its history.
 
+    VALUE - reads it from stdin: pbpaste | ctxvault pref set bio -
+
     Example: ctxvault pref set diet "vegetarian, no mushrooms" --space health
     """
-    pref = service(ctx).set_preference(OWNER, key, value, space=space or "personal", tags=tag, sensitivity=_sens(sensitivity) or "low")
+    pref = service(ctx).set_preference(
+        OWNER, key, text_arg(value), space=space or "personal", tags=tag, sensitivity=_sens(sensitivity) or "low"
+    )
     render(pref, json_out, shown(f"{pref.key} = {pref.value}"))
 
 
@@ -56,7 +61,7 @@ def list_cmd(ctx: typer.Context, space: SpaceOpt = None, json_out: JsonFlag = Fa
         print_json(prefs)
         return
     for p in prefs:
-        console.print(shown(f"{p.key} = {p.value}") + f"  [dim]({shown(p.item.space)})[/]")
+        console.print(styled(shown(f"{p.key} = {p.value}"), (f"  ({shown(p.item.space)})", "dim")))
 
 
 @app.command()

@@ -10,7 +10,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from cli.context import JsonFlag, service, state
 from cli.items import AsOpt, SpaceOpt, TagOpt, _kind, _principal
-from cli.output import console, print_json, shown
+from cli.output import console, print_json, shown, styled
+from cli.streams import text_arg
 from schemas.items import SearchQuery
 from vault import OWNER, session
 from vault.settings import Settings
@@ -24,7 +25,7 @@ def register(app: typer.Typer) -> None:
 
 def search(
     ctx: typer.Context,
-    query: Annotated[str, typer.Argument(help="What to look for, in your own words.")],
+    query: Annotated[str, typer.Argument(help="What to look for, in your own words; - reads it from stdin.")],
     k: Annotated[int, typer.Option("--k", "--limit", min=1, max=200, help="How many results.")] = 10,
     kind: Annotated[str | None, typer.Option("--kind", help="memory, preference or document.")] = None,
     space: SpaceOpt = None,
@@ -43,7 +44,7 @@ def search(
         raise typer.BadParameter("mode must be hybrid, lexical or dense", param_hint="--mode")
     svc = service(ctx)
     q = SearchQuery(
-        text=query,
+        text=text_arg(query),
         limit=k,
         kinds=_kind(kind),
         spaces=[space] if space else None,
@@ -60,7 +61,7 @@ def search(
         console.print("no results")
     for h in page.hits:
         label = f"{h.key} = " if h.key else (f"{h.title} #{h.chunk}: " if h.title else "")
-        console.print(f"[bold]{h.score:7.3f}[/] {h.item_id} \\[{h.kind}/{shown(h.space)}] {shown(label + h.snippet)}")
+        console.print(styled((f"{h.score:7.3f}", "bold"), f" {h.item_id} [{h.kind}/{shown(h.space)}] {shown(label + h.snippet)}"))
 
 
 def reindex(ctx: typer.Context, json_out: JsonFlag = False) -> None:

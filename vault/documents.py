@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,10 +61,50 @@ def read_document(path: Path, max_bytes: int) -> DocumentFile:
     return DocumentFile(path.resolve(), path.name, mime, data, hashlib.sha256(data).hexdigest(), title, text)
 
 
+SNIFF_BYTES = 8192
+"""How much of a file is looked at to tell text from binary (as git and file(1) look at the start)."""
+_TEXT_CONTROLS = frozenset(b"\t\n\r\f\b\x1b")
+_SIGNATURES = {
+    b"%PDF-": "a PDF (name it .pdf)",
+    b"PK\x03\x04": "a ZIP archive (or an office document)",
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+    b"\x1f\x8b": "gzip-compressed",
+    b"\x7fELF": "a program",
+    b"age-encryption.org/": "an age-encrypted file",
+}
+
+
+def binary_reason(data: bytes) -> str | None:
+    """Why ``data`` is not text, or None: a known binary signature, a NUL byte, or over 5% control bytes at its start.
+
+    Text in another 8-bit encoding (Latin-1) passes: it is decoded with replacement characters.
+
+    Decided by content, not by the file name: a PDF, image or program renamed .txt is refused.
+    """
+    head = data[:SNIFF_BYTES]
+    for magic, what in _SIGNATURES.items():
+        if head.startswith(magic):
+            return f"it is {what}"
+    if b"\0" in head:
+        return "it holds NUL bytes (binary content)"
+    odd = sum(1 for b in head if b < 0x20 and b not in _TEXT_CONTROLS)
+    if head and odd / len(head) > 0.05:
+        return "over 5% of it is control bytes (binary content)"
+    return None
+
+
 def extract(data: bytes, mime: str, fallback_title: str) -> tuple[str, str]:
-    """Return (title, text) of a file's bytes."""
+    """Return (title, text) of a file's bytes.
+
+    Raises:
+        InvalidInput: a text type whose content is binary; a PDF that is not one or cannot be read.
+    """
     if mime == "application/pdf":
         return _pdf(data, fallback_title)
+    if reason := binary_reason(data):
+        raise InvalidInput(f"not a {mime} file: {reason}")
     raw = data.decode("utf-8", errors="replace")
     if mime == "text/html":
         return _html(raw, fallback_title)
@@ -90,16 +133,44 @@ def _html(raw: str, fallback: str) -> tuple[str, str]:
     return title or fallback, body
 
 
-def _pdf(data: bytes, fallback: str) -> tuple[str, str]:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+@contextmanager
+def _pypdf_quiet() -> Iterator[list[str]]:
+    """Collect what pypdf logs (``EOF marker not found``…) instead of letting it reach stderr."""
+    said: list[str] = []
 
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            said.append(record.getMessage())
+
+    # pypdf logs on its modules' loggers (pypdf._reader…): a handler on their parent catches them all,
+    # and without propagation neither the root's handlers nor logging's last resort print them.
+    logger, handler = logging.getLogger("pypdf"), Keep()
+    propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
     try:
-        reader = PdfReader(io.BytesIO(data))
-        pages = [page.extract_text() or "" for page in reader.pages]
-        meta_title = reader.metadata.title if reader.metadata and reader.metadata.title else None
-    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
-        raise InvalidInput(f"cannot read PDF: {exc}") from exc
+        yield said
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
+def _pdf(data: bytes, fallback: str) -> tuple[str, str]:
+    import warnings
+
+    from pypdf import PdfReader
+
+    if b"%PDF-" not in data[:1024]:
+        raise InvalidInput("not a PDF file: no %PDF- header")
+    with _pypdf_quiet() as said, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pypdf warns as well as logs on a damaged file; the error below says it once
+        try:
+            reader = PdfReader(io.BytesIO(data))
+            pages = [page.extract_text() or "" for page in reader.pages]
+            meta_title = reader.metadata.title if reader.metadata and reader.metadata.title else None
+        except Exception as exc:  # a hostile PDF makes pypdf raise almost anything (struct, zlib, recursion errors)
+            detail = "; ".join(dict.fromkeys([*said, str(exc) or type(exc).__name__]))
+            raise InvalidInput(f"cannot read PDF (damaged or truncated): {detail[:200]}") from exc
     # Generators often stamp a placeholder title; the file name says more.
     title = str(meta_title).strip() if meta_title else ""
     return (title if title and title.lower() not in ("untitled", "untitled document") else fallback), "\n\n".join(pages)

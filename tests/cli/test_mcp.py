@@ -261,3 +261,25 @@ def test_ui_open_gives_the_browser_a_private_file_never_the_token(
     page = Path(uri.removeprefix("file://"))
     assert page.stat().st_mode & 0o777 == 0o600 and page.parent.stat().st_mode & 0o777 == 0o700
     assert token in page.read_text()
+
+
+def test_connect_print_registers_no_app_and_mints_no_token(ctxvault: Invoke, initialised: str, tmp_path: Path) -> None:
+    config = tmp_path / "mcp.json"
+    shown = ctxvault("connect", "cursor", "--app", "desk", "--print", "--config", str(config))
+    assert shown.exit_code == 0, shown.output
+    env = json.loads(shown.stdout)["mcpServers"]["ctxvault"]["env"]
+    assert not env["CTXVAULT_APP_TOKEN"].startswith("cvt_")  # a placeholder: no token exists yet
+    assert "Nothing was changed" in shown.stderr and "ctxvault connect cursor --app desk" in shown.stderr
+    assert json.loads(ctxvault("apps", "list", "--json").stdout) == [] and not config.exists()
+    assert not any(e["event"] == "app_add" for e in json.loads(ctxvault("audit", "--json").stdout))
+    # The next connect registers the app and writes its real token; a later one keeps that token.
+    assert ctxvault("connect", "cursor", "--app", "desk", "--config", str(config)).exit_code == 0
+    token = json.loads(config.read_text())["mcpServers"]["ctxvault"]["env"]["CTXVAULT_APP_TOKEN"]
+    assert token.startswith("cvt_")
+    again = ctxvault("connect", "cursor", "--app", "desk", "--print", "--config", str(config))
+    assert json.loads(again.stdout)["mcpServers"]["ctxvault"]["env"]["CTXVAULT_APP_TOKEN"] == token
+    assert ctxvault("connect", "cursor", "--app", "desk", "--config", str(config)).exit_code == 0
+    assert json.loads(config.read_text())["mcpServers"]["ctxvault"]["env"]["CTXVAULT_APP_TOKEN"] == token
+    rotated = ctxvault("connect", "cursor", "--app", "desk", "--print", "--rotate-token", "--config", str(config))
+    assert "cvt_" not in rotated.stdout  # printing a rotation rotates nothing
+    assert json.loads(config.read_text())["mcpServers"]["ctxvault"]["env"]["CTXVAULT_APP_TOKEN"] == token

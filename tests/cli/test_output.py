@@ -7,6 +7,7 @@ of it may reach the terminal as a control sequence, a bidi override, or rich mar
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -33,7 +34,7 @@ def test_neutral_makes_every_control_escape_and_bidi_character_visible() -> None
         assert out.startswith("a\\") and out.endswith("b") and char not in out, repr(char)
     assert neutral("\x1b[2J") == "\\x1b[2J" and neutral("\u202e") == "\\u202e" and neutral("a\nb") == "a\\nb"
     assert neutral("plain text, naïve café ✓ 日本") == "plain text, naïve café ✓ 日本"
-    assert shown("[bold]x[/]") == "\\[bold]x\\[/]"
+    assert shown("[bold]x[/]") == "[bold]x[/]"  # the consoles read no markup (cli/output.py)
 
 
 @pytest.mark.parametrize(
@@ -103,3 +104,48 @@ def test_json_output_stays_exact(ctxvault: Invoke, hostile_vault: dict[str, str]
     assert listed[0]["purpose"] == f"purpose {HOSTILE}"
     shown_item = json.loads(ctxvault("show", hostile_vault["memory"], "--json").stdout)
     assert shown_item["text"] == f"memo {HOSTILE}" and shown_item["tags"] == [TAG]
+
+
+def test_no_printed_string_is_read_as_markup(ctxvault: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Before: a home holding "[/]" crashed init and status with a MarkupError traceback (exit 1).
+    home = tmp_path / "[/]home [bold]x"
+    monkeypatch.setenv("CTXVAULT_HOME", str(home))
+    created = ctxvault("init")
+    assert created.exit_code == 0 and str(home) in created.stdout
+    status = ctxvault("status")
+    assert status.exit_code == 0 and str(home) in status.stdout
+    missing = ctxvault("show", "[/]x")
+    assert missing.exit_code == 3 and "'[/]x'" in missing.stderr
+    bad_space = ctxvault("add", "hi", "--space", "Work Stuff")
+    assert bad_space.exit_code == 8 and "[a-z0-9][a-z0-9_-]{0,63}" in bad_space.stderr  # the character classes kept
+
+
+def _rendered(table: object, *, terminal: bool, width: int = 80) -> str:
+    from rich.console import Console
+
+    out = io.StringIO()
+    Console(file=out, width=width, force_terminal=terminal, markup=False, highlight=False, soft_wrap=True).print(table)
+    return out.getvalue()
+
+
+def test_a_table_never_folds_an_id_at_80_columns_and_is_tab_separated_in_a_pipe() -> None:
+    from cli.output import data_table
+
+    ids = ["01M8VYARQ3X4Z5N6P7K8J9H0GF", "01M8VYB2C3D4E5F6G7H8J9K0MN"]
+    long = "a memory long enough to need folding in a table eighty columns wide, " * 3
+    table = data_table(("id", "kind", "space", "text", "tags", "sens."), [[i, "memory", "personal", long, "a,b", "low"] for i in ids])
+    terminal = _rendered(table, terminal=True)
+    assert all(i in terminal for i in ids)  # each id whole on one line
+    assert max(len(line) for line in _strip_ansi(terminal).splitlines()) <= 80
+    piped = _rendered(table, terminal=False, width=40)
+    lines = piped.splitlines()
+    assert lines[0] == "id\tkind\tspace\ttext\ttags\tsens."
+    assert [line.split("\t")[0] for line in lines[1:]] == ids and lines[1].split("\t")[3] == long
+    hostile = _rendered(data_table(("id", "text"), [["x", "tab\there\nnew line"]]), terminal=False)
+    assert hostile.splitlines()[1] == "x\ttab\\there\\nnew line"  # a cell cannot add a column or a row
+
+
+def _strip_ansi(text: str) -> str:
+    import re
+
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)

@@ -98,6 +98,7 @@ OWNER_ONLY: dict[str, Call] = {
         p, PendingAuthorization("client", "C", "http://127.0.0.1/cb", "x" * 43, "http://127.0.0.1/mcp", None, ("read:*",), True), ["read:*"]
     ),
     "owner_login_link": lambda v, p, w: v.owner_login_link(p),
+    "resolve_id": lambda v, p, w: v.resolve_id(p, "item", w.item[:8]),
 }
 
 # Calls about the app itself: allowed to any app, and they lend it nothing.

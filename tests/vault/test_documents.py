@@ -3,9 +3,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from schemas.items import SearchQuery
 from vault import Principal, VaultService
+from vault.documents import binary_reason
 from vault.errors import InvalidInput, TooLarge
 
 
@@ -93,3 +96,58 @@ def test_removing_a_document_takes_its_chunks_out_of_search(vault: VaultService,
     vault.remove_document(owner, added.item_id)
     assert not vault.search(owner, SearchQuery(text="Lisbon", mode="lexical")).hits
     assert vault.list_documents(owner).total == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("program.txt", b"\x7fELF\x02\x01\x01" + bytes(range(256)) * 4),
+        ("report.txt", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj << /Type /Catalog >> endobj\n" * 20),  # a PDF renamed .txt
+        ("photo.md", b"\x89PNG\r\n\x1a\n" + b"IHDR" * 100),
+        ("nul.html", b"<p>text</p>" + b"\x00" * 10),
+        ("noise.txt", bytes(b % 32 for b in range(4000)).replace(b"\n", b"\x01")),
+    ],
+)
+def test_binary_content_under_a_text_name_is_refused_by_sniffing(
+    vault: VaultService, owner: Principal, tmp_path: Path, name: str, data: bytes
+) -> None:
+    (tmp_path / name).write_bytes(data)
+    with pytest.raises(InvalidInput):
+        vault.add_document(owner, tmp_path / name)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / name).write_bytes(data)
+    (folder / "real.txt").write_text("A real note about the garden shed.\n")
+    report = vault.add_folder(owner, folder)
+    assert report.added == 1 and len(report.skipped) == 1 and name in report.skipped[0]
+    assert vault.list_documents(owner).total == 1
+
+
+def test_latin1_and_unicode_text_is_not_taken_for_binary() -> None:
+    assert binary_reason("Café crème, naïve façade — 日本語 ✓\n".encode()) is None
+    assert binary_reason("Crème brûlée à la française\n".encode("latin-1")) is None  # a few invalid UTF-8 bytes
+    assert binary_reason(b"") is None
+    assert binary_reason(b"\x00") is not None
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs")), max_size=3000))
+def test_any_printable_text_is_text(text: str) -> None:
+    data = text.encode()
+    assume(not any(data.startswith(magic) for magic in (b"%PDF-", b"PK\x03\x04", b"GIF8", b"age-encryption.org/")))
+    assert binary_reason(data) is None
+
+
+def test_a_corrupt_pdf_is_one_clear_error_and_pypdf_prints_nothing(
+    vault: VaultService, owner: Principal, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    _pdf(tmp_path / "whole.pdf", "The boiler pressure should read 1.5 bar")
+    data = (tmp_path / "whole.pdf").read_bytes()
+    (tmp_path / "half.pdf").write_bytes(data[: len(data) // 2])
+    (tmp_path / "fake.pdf").write_bytes(b"just text named .pdf\n")
+    for name in ("half.pdf", "fake.pdf"):
+        with pytest.raises(InvalidInput) as raised:
+            vault.add_document(owner, tmp_path / name)
+        assert "PDF" in raised.value.message
+    out, err = capfd.readouterr()
+    assert (out, err) == ("", "")  # before the fix: "EOF marker not found" on stderr
+    assert vault.add_document(owner, tmp_path / "whole.pdf").chunks == 1

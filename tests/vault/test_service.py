@@ -201,3 +201,31 @@ def test_a_write_succeeds_when_the_embedder_cannot_load(vault: VaultService, own
     assert vault.get_item(owner, item.id).text == "stored even without a model"
     with pytest.raises(EmbedderUnavailable):
         vault.search(owner, SearchQuery(text="stored", mode="dense"))
+
+
+def test_a_unique_id_prefix_names_its_item_and_an_ambiguous_one_lists_the_candidates(vault: VaultService, owner: Principal) -> None:
+    first = vault.remember(owner, MemoryIn(text="I keep bees")).item.id
+    second = vault.remember(owner, MemoryIn(text="My bike is blue")).item.id
+    common = first[: next(n for n, (a, b) in enumerate(zip(first, second, strict=True)) if a != b)]
+    assert len(common) >= 4  # ULIDs made in the same minute share their time prefix
+    assert vault.resolve_id(owner, "item", first[: len(common) + 1]) == first
+    assert vault.resolve_id(owner, "item", second[: len(common) + 3].lower()) == second  # any case
+    with pytest.raises(InvalidInput) as raised:
+        vault.resolve_id(owner, "item", common[:4])
+    assert first in raised.value.message and second in raised.value.message
+    # Too short, not an id, or matching nothing: given back as it was, for the next call to report.
+    assert vault.resolve_id(owner, "item", first[:3]) == first[:3]
+    assert vault.resolve_id(owner, "item", "ZZZZZZZZ") == "ZZZZZZZZ"
+    assert vault.resolve_id(owner, "item", "not an id") == "not an id"
+    with pytest.raises(NotFound):
+        vault.get_item(owner, vault.resolve_id(owner, "item", "ZZZZZZZZ"))
+
+
+def test_consent_and_grant_ids_resolve_by_prefix_in_their_own_table(vault: VaultService, owner: Principal) -> None:
+    vault.add_app(owner, "asker")
+    asker = vault.principal_for_app("asker")
+    request = vault.request_access(asker, ["read:memories"], purpose="plan trips")
+    grant = vault.grant(owner, "asker", ["read:preferences"])
+    assert vault.resolve_id(owner, "consent request", request.id[:12]) == request.id
+    assert vault.resolve_id(owner, "grant", grant.id[:12]) == grant.id
+    assert vault.resolve_id(owner, "grant", request.id[:25]) == request.id[:25]  # not a grant: unchanged

@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import Callable
 from datetime import datetime
-from typing import Self
+from typing import Literal, Self
 
 from schemas.items import (
     Item,
@@ -16,7 +16,7 @@ from schemas.items import (
 from vault.audit import AuditLog
 from vault.crypto import DataKey
 from vault.embed import Embedder
-from vault.errors import EmbedderUnavailable, NotFound, TooLarge
+from vault.errors import EmbedderUnavailable, InvalidInput, NotFound, TooLarge
 from vault.filters import ItemFilter
 from vault.history import keep_version
 from vault.items import ITEM_COLUMNS, content_hash, new_id, row_to_item, unit_text, utcnow
@@ -27,6 +27,9 @@ from vault.settings import Settings
 from vault.store import Store
 
 PREF_KEY = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,127}$")
+IdKind = Literal["item", "consent request", "grant"]
+_ID_TABLES: dict[IdKind, str] = {"item": "items", "consent request": "consent_requests", "grant": "grants"}
+_ID_PREFIX = re.compile(r"^[0-9A-HJKMNP-TV-Z]{4,25}$")  # a ULID's Crockford alphabet: 4 to 25 of its 26 characters
 Progress = Callable[[int, int, str], None]
 
 
@@ -65,6 +68,27 @@ class ServiceCore:
             # Out of scope and missing answer alike (BRIEF §4).
             raise NotFound(f"no item {item_id!r}")
         return row_to_item(row)
+
+    def resolve_id(self, principal: Principal, kind: IdKind, ref: str) -> str:
+        """The one id of ``kind`` that starts with ``ref`` (at least 4 characters, any case), else ``ref`` unchanged (owner only).
+
+        An unmatched ``ref`` comes back as given, so the call it is passed to reports it missing
+        in its own words. Apps name ids in full: a prefix would let one probe for ids it cannot read.
+
+        Raises:
+            InvalidInput: the prefix starts more than one id (the message lists them). ScopeDenied: not the owner.
+        """
+        self._policy.require_owner(principal, "look up ids by prefix")
+        prefix = ref.strip().upper()
+        if not _ID_PREFIX.fullmatch(prefix):
+            return ref
+        table = _ID_TABLES[kind]
+        rows = self.store.query(f"SELECT id FROM {table} WHERE id >= ? AND id < ? ORDER BY id LIMIT 6", [prefix, prefix + "~"])
+        found = [str(r[0]) for r in rows]
+        if len(found) > 1:
+            listed = ", ".join(found[:5]) + (", …" if len(found) > 5 else "")
+            raise InvalidInput(f"ambiguous {kind} id prefix {ref!r}: it matches {listed}; give more characters")
+        return found[0] if found else ref
 
     def _check_text(self, text: str) -> None:
         if problem := limit_problem(text=text):
