@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from schemas.activity import ActivityQuery
 from schemas.items import MemoryIn, SearchQuery
 from schemas.portable import Selection
 from tests.security.conftest import make_app
@@ -99,6 +100,15 @@ OWNER_ONLY: dict[str, Call] = {
     ),
     "owner_login_link": lambda v, p, w: v.owner_login_link(p),
     "resolve_id": lambda v, p, w: v.resolve_id(p, "item", w.item[:8]),
+    "activity": lambda v, p, w: v.activity(p, ActivityQuery()),
+    "activity_export": lambda v, p, w: v.activity_export(p, ActivityQuery()),
+    "app_activity": lambda v, p, w: v.app_activity(p),
+    "app_disclosures": lambda v, p, w: v.app_disclosures(p, "asker"),
+    "doctor": lambda v, p, w: v.doctor(p),
+    "forgotten_items": lambda v, p, w: v.forgotten_items(p),
+    "forgotten_item": lambda v, p, w: v.forgotten_item(p, w.item),
+    "unforget": lambda v, p, w: v.unforget(p, w.item),
+    "lock_owner": lambda v, p, w: v.lock_owner(p),
 }
 
 # Calls about the app itself: allowed to any app, and they lend it nothing.
