@@ -49,10 +49,9 @@ def test_version_prints_the_installed_version(ctxvault: Invoke) -> None:
 
 def test_shell_completion_is_offered_and_completes_commands() -> None:
     main = "import sys; sys.argv[0] = 'ctxvault'; from cli.app import main; main()"
-    # typer reads the shell from $SHELL (make runs recipes with SHELL=/bin/sh): a user asking for bash has bash.
-    bash = os.environ | {"SHELL": "/bin/bash"}
+    # typer detects the shell from the parent process (under make it is sh): a user asking for bash runs it from bash.
     script = subprocess.run(
-        [sys.executable, "-c", main, "--show-completion", "bash"], capture_output=True, text=True, timeout=120, env=bash
+        ["bash", "-c", '"$0" -c "$1" --show-completion bash; exit $?', sys.executable, main], capture_output=True, text=True, timeout=120
     )
     assert script.returncode == 0 and "_CTXVAULT_COMPLETE=complete_bash" in script.stdout
     env = os.environ | {"_CTXVAULT_COMPLETE": "complete_bash", "COMP_WORDS": "ctxvault consent ap", "COMP_CWORD": "2"}
