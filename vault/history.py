@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from schemas.items import ItemVersion, VersionFile
+from vault.blob import Content, content, content_size
 from vault.dates import instant
 from vault.store import Row, Store
 
@@ -57,7 +58,7 @@ class DocFile:
     filename: str
     mime: str
     sha256: str
-    data: bytes
+    data: Content  # a bundle's version file: read from the import's spool when its row is written
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +167,7 @@ def insert_versions(store: Store, item_id: str, kept: Sequence[Version], first: 
             f = v.file
             store.execute(
                 "INSERT INTO doc_versions (item_id, version, path, filename, mime, size, sha256, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [item_id, number + n, f.path, f.filename, f.mime, len(f.data), f.sha256, f.data],
+                [item_id, number + n, f.path, f.filename, f.mime, content_size(f.data), f.sha256, content(f.data)],
             )
     return number
 

@@ -1,4 +1,4 @@
-"""Bundle files: a tar of the bundle directory, sealed with age (the sole pyrage importer).
+"""Bundle files: a tar of the bundle directory, sealed with age (pyrage: here and in the import's spool).
 
 Writing streams the tar through ``pyrage.encrypt_io`` for recipients (X25519 ``age1…``
 or SSH public keys), so the whole bundle is never in memory. pyrage's passphrase
@@ -6,6 +6,10 @@ mode only works on bytes in memory, so passphrase bundles are capped at
 ``PASSPHRASE_LIMIT``. Reading enforces limits on member count and sizes, refuses
 links, devices, absolute paths and ``..``, and turns every foreign failure into
 ``BadBundle``. Plaintext never touches disk unless the owner asks for a directory.
+
+Memory is bounded by one document, not by the bundle (issue 27): an export's documents are
+Blobs read from the database as their tar member is written; an import seals each document
+member into a ``Spool`` as it streams and checks it against the manifest's sha256 at once.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ from typing import IO, Any
 import pyrage  # type: ignore[import-untyped]  # pyrage 1.4 ships no type stubs
 
 from schemas.portable import COMPANION_DIR
+from vault.blob import Content, content, content_size
 from vault.errors import BadBundle, InvalidInput
+from vault.portable.spool import Spool
 
 # Limits on what a bundle may hold; hostile archives are refused at the first header
 # that crosses one (tar bombs declare sizes up front).
@@ -37,13 +43,15 @@ PASSPHRASE_LIMIT = 512 << 20
 AGE_MAGIC = b"age-encryption.org/v1\n"
 _CHUNK = 1 << 16
 
-Files = dict[str, bytes]
+# A member's bytes, or (documents: issue 27) a Blob that reads them from the database, the import's
+# sealed spool or a bundle folder when they are written.
+Files = dict[str, Content]
 Recipient = Any  # pyrage.x25519.Recipient | pyrage.ssh.Recipient (untyped extension types)
 Identity = Any
 
 
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def sha256(data: Content) -> str:
+    return hashlib.sha256(data).hexdigest() if isinstance(data, bytes) else data.sha256
 
 
 # -- keys ---------------------------------------------------------------------------------
@@ -110,8 +118,21 @@ MANIFEST_MEMBER = f"{COMPANION_DIR}/manifest.json"
 MAX_MANIFEST_BYTES = 64 << 20
 
 
-def _write_tar(files: Mapping[str, bytes], out: IO[bytes], mtime: float) -> None:
+def _member_bytes(name: str, value: Content) -> bytes:
+    """A member's bytes; a Blob's are checked against the digest the manifest already declared."""
+    if isinstance(value, bytes):
+        return value
+    data = value.read()
+    if len(data) != value.size or hashlib.sha256(data).hexdigest() != value.sha256:
+        from vault.errors import StoreCorrupt
+
+        raise StoreCorrupt(f"{name[:80]!r} does not match the size and sha256 the vault recorded for it (run `ctxvault doctor`)")
+    return data
+
+
+def _write_tar(files: Mapping[str, Content], out: IO[bytes], mtime: float) -> None:
     # The manifest first: a reader then checks every later member against it before reading it.
+    # One member's bytes in memory at a time: a Blob is read when its turn comes, then let go.
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         dirs: set[str] = set()
         for name in sorted(files, key=lambda n: (n != MANIFEST_MEMBER, n)):
@@ -123,13 +144,15 @@ def _write_tar(files: Mapping[str, bytes], out: IO[bytes], mtime: float) -> None
                     info = tarfile.TarInfo(folder)
                     info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o700, mtime
                     tar.addfile(info)
+            data = _member_bytes(name, files[name])
             info = tarfile.TarInfo(name)
-            info.size, info.mode, info.mtime = len(files[name]), 0o600, mtime
-            tar.addfile(info, io.BytesIO(files[name]))
+            info.size, info.mode, info.mtime = len(data), 0o600, mtime
+            tar.addfile(info, io.BytesIO(data))
+            del data
 
 
 def write_encrypted(
-    files: Mapping[str, bytes], out: Path, *, recipients: list[Recipient] | None = None, passphrase: str | None = None, mtime: float = 0
+    files: Mapping[str, Content], out: Path, *, recipients: list[Recipient] | None = None, passphrase: str | None = None, mtime: float = 0
 ) -> int:
     """Tar ``files`` and seal them with age into ``out`` (written atomically); returns its size.
 
@@ -143,7 +166,7 @@ def write_encrypted(
     tmp = out.with_name(out.name + ".partial")
     try:
         if passphrase is not None:
-            estimate = sum(len(v) + 1024 for v in files.values())
+            estimate = sum(content_size(v) + 1024 for v in files.values())
             if estimate > PASSPHRASE_LIMIT:
                 raise TooLarge(
                     f"this export is about {estimate >> 20} MiB; passphrase bundles are limited to {PASSPHRASE_LIMIT >> 20} MiB "
@@ -161,32 +184,35 @@ def write_encrypted(
     return out.stat().st_size
 
 
-def _stream_encrypt(files: Mapping[str, bytes], target: Path, recipients: list[Recipient], mtime: float) -> None:
+def _stream_encrypt(files: Mapping[str, Content], target: Path, recipients: list[Recipient], mtime: float) -> None:
+    # The tar is written on the caller's thread (its Blobs read the database through the caller's
+    # connection); age seals the pipe's other end on a worker thread.
     read_fd, write_fd = os.pipe()
     failure: list[BaseException] = []
 
-    def produce() -> None:
-        with os.fdopen(write_fd, "wb") as sink:
+    def seal() -> None:
+        with os.fdopen(read_fd, "rb") as source, target.open("wb") as sink:
             try:
-                _write_tar(files, sink, mtime)
-            except BaseException as exc:  # re-raised below: an incomplete tar must not be sealed as if whole
+                pyrage.encrypt_io(source, sink, recipients)
+            except BaseException as exc:  # re-raised below
                 failure.append(exc)
+            finally:
+                # Drain so the tar writer never blocks on a full pipe if encryption stopped early.
+                while source.read(_CHUNK):
+                    pass
 
-    worker = threading.Thread(target=produce, name="bundle-tar", daemon=True)
+    worker = threading.Thread(target=seal, name="bundle-seal", daemon=True)
     worker.start()
-    with os.fdopen(read_fd, "rb") as source, target.open("wb") as sink:
-        try:
-            pyrage.encrypt_io(source, sink, recipients)
-        finally:
-            # Drain so the producer never blocks on a full pipe if encryption stopped early.
-            while source.read(_CHUNK):
-                pass
-            worker.join()
+    try:
+        with os.fdopen(write_fd, "wb") as sink:
+            _write_tar(files, sink, mtime)
+    finally:
+        worker.join()  # the pipe is closed either way: an incomplete tar ends the seal, and the caller removes the file
     if failure:
         raise failure[0]
 
 
-def write_directory(files: Mapping[str, bytes], directory: Path) -> int:
+def write_directory(files: Mapping[str, Content], directory: Path) -> int:
     """Write the bundle as a plain directory (only on the owner's explicit request)."""
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise InvalidInput(f"{directory} exists and is not an empty folder")
@@ -195,9 +221,9 @@ def write_directory(files: Mapping[str, bytes], directory: Path) -> int:
     for name, data in files.items():
         path = directory / name
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path.write_bytes(data)
+        path.write_bytes(_member_bytes(name, data))
         path.chmod(0o600)
-        total += len(data)
+        total += content_size(data)
     return total
 
 
@@ -247,16 +273,25 @@ def _member_name(raw: str) -> str:
     return name.rstrip("/")
 
 
-def untar(stream: IO[bytes]) -> Files:
-    """Read a tar stream into memory, refusing links, special files, unsafe paths and bombs.
+def spooled(name: str) -> bool:
+    """Whether an import keeps this member in its sealed spool (documents, vectors) rather than in memory (JSON)."""
+    return not name.endswith(".json")
+
+
+def untar(stream: IO[bytes], spool: Spool | None = None) -> Files:
+    """Read a tar stream member by member, refusing links, special files, unsafe paths and bombs.
 
     When the manifest comes first (bundles written since it does), every later member must be
     listed in it with the size it declares, or the bundle is refused before that member is
-    read: an unreferenced or oversized member costs nothing. Older bundles (manifest last)
+    read: an unreferenced or oversized member costs nothing. A member the manifest lists is
+    checked against its sha256 as soon as it has been read. Older bundles (manifest last)
     are read under the size limits alone.
+
+    ``spool``: members that are not JSON (documents' files, vectors) are sealed into it as they
+    stream instead of being kept in memory, so memory does not grow with the documents' bytes.
     """
     files: Files = {}
-    listed: dict[str, int] | None = None
+    listed: dict[str, tuple[int, str]] | None = None
     total = members = 0
     try:
         with tarfile.open(fileobj=stream, mode="r|") as tar:
@@ -273,19 +308,28 @@ def untar(stream: IO[bytes]) -> Files:
                     raise BadBundle(f"bundle member {name[:80]!r} declares {info.size} bytes: over the size limit (tar bomb?)")
                 if name in files:
                     raise BadBundle(f"bundle member {name[:80]!r} appears twice")
-                if listed is not None and listed.get(name) != info.size:
+                if listed is not None and (name not in listed or listed[name][0] != info.size):
                     what = "is not listed in" if name not in listed else "has another size than"
                     raise BadBundle(f"bundle member {name[:80]!r} {what} the manifest")
                 if not files and name == MANIFEST_MEMBER and info.size > MAX_MANIFEST_BYTES:
                     raise BadBundle(f"the manifest declares {info.size} bytes; the limit is {MAX_MANIFEST_BYTES}")
+                if not spooled(name) and info.size > MAX_JSON_BYTES:
+                    raise BadBundle(f"{name[:80]!r} is {info.size} bytes; the limit is {MAX_JSON_BYTES}")
                 fh = tar.extractfile(info)
-                data = fh.read() if fh is not None else b""
-                if len(data) != info.size:
-                    raise BadBundle(f"bundle member {name[:80]!r} is truncated")
+                value: Content
+                if spool is not None and spooled(name) and fh is not None:
+                    value = spool.put(fh, info.size)
+                else:
+                    value = fh.read() if fh is not None else b""
+                    if len(value) != info.size:
+                        raise BadBundle(f"bundle member {name[:80]!r} is truncated")
                 total += info.size
+                if listed is not None and sha256(value) != listed[name][1]:
+                    raise BadBundle(f"{name[:80]!r} does not match the manifest's sha256 (tampered or corrupt)")
                 if not files and name == MANIFEST_MEMBER:
-                    listed = _listed(data)
-                files[name] = data
+                    assert isinstance(value, bytes)  # JSON: never spooled
+                    listed = _listed(value)
+                files[name] = value
     except (tarfile.TarError, EOFError, OSError, UnicodeError) as exc:
         raise BadBundle("the bundle's archive is truncated or not a tar file") from exc
     if not files:
@@ -293,20 +337,24 @@ def untar(stream: IO[bytes]) -> Files:
     return files
 
 
-def _listed(manifest: bytes) -> dict[str, int]:
-    """The member sizes a manifest pins (checked in full later, with its hashes)."""
+def _listed(manifest: bytes) -> dict[str, tuple[int, str]]:
+    """The member sizes and sha256 a manifest pins (the manifest itself is checked in full later)."""
     data = load_json(manifest, MANIFEST_MEMBER)
     entries = data.get("files") if isinstance(data, dict) else None
     if not isinstance(entries, dict):
         raise BadBundle("the manifest lists no files")
-    sizes = {str(k): v.get("size") for k, v in entries.items() if isinstance(v, dict)}
-    if len(sizes) != len(entries) or not all(isinstance(v, int) and v >= 0 for v in sizes.values()):
+    pinned = {str(k): (v.get("size"), v.get("sha256")) for k, v in entries.items() if isinstance(v, dict)}
+    if len(pinned) != len(entries) or not all(
+        isinstance(size, int) and size >= 0 and isinstance(digest, str) for size, digest in pinned.values()
+    ):
         raise BadBundle("the manifest's file list is malformed")
-    return {k: int(v) for k, v in sizes.items() if isinstance(v, int)}
+    return {k: (int(size), str(digest)) for k, (size, digest) in pinned.items() if isinstance(size, int)}
 
 
-def read_encrypted(path: Path, *, identities: list[Identity] | None = None, passphrase: str | None = None) -> Files:
-    """Open an age-sealed bundle and return its files.
+def read_encrypted(
+    path: Path, *, identities: list[Identity] | None = None, passphrase: str | None = None, spool: Spool | None = None
+) -> Files:
+    """Open an age-sealed bundle and return its files (its documents sealed into ``spool``, if given: see ``untar``).
 
     Raises:
         BadBundle: wrong identity or passphrase, truncated, tampered, or hostile archive.
@@ -320,13 +368,13 @@ def read_encrypted(path: Path, *, identities: list[Identity] | None = None, pass
             plain = pyrage.passphrase.decrypt(path.read_bytes(), passphrase)
         except (pyrage.DecryptError, OSError, ValueError) as exc:
             raise BadBundle("cannot open the bundle: wrong passphrase, or the file is truncated or tampered") from exc
-        return untar(io.BytesIO(plain))
+        return untar(io.BytesIO(plain), spool)
     if not identities:
         raise BadBundle("this bundle is sealed to recipients: pass --identity with the matching key file")
-    return _stream_decrypt(path, identities)
+    return _stream_decrypt(path, identities, spool)
 
 
-def _stream_decrypt(path: Path, identities: list[Identity]) -> Files:
+def _stream_decrypt(path: Path, identities: list[Identity], spool: Spool | None) -> Files:
     read_fd, write_fd = os.pipe()
     failure: list[BaseException] = []
 
@@ -342,7 +390,7 @@ def _stream_decrypt(path: Path, identities: list[Identity]) -> Files:
     error: BadBundle | None = None
     with os.fdopen(read_fd, "rb") as stream:
         try:
-            files = untar(stream)
+            files = untar(stream, spool)
         except BadBundle as exc:
             error, files = exc, {}
         # Read to the end: age authenticates the last chunk only when the stream ends.
@@ -359,8 +407,26 @@ def _stream_decrypt(path: Path, identities: list[Identity]) -> Files:
     return files
 
 
+class _FolderFile:
+    """A bundle folder's file, read when it is written (a ``vault.blob.Blob``); hashed once on the way in."""
+
+    def __init__(self, path: Path, size: int) -> None:
+        self.path, self.size = path, size
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            while block := fh.read(_CHUNK * 16):
+                digest.update(block)
+        self.sha256 = digest.hexdigest()
+
+    def read(self) -> bytes:
+        data = self.path.read_bytes()
+        if len(data) != self.size or hashlib.sha256(data).hexdigest() != self.sha256:
+            raise BadBundle(f"{self.path.name[:80]!r} changed while it was being imported")
+        return data
+
+
 def read_directory(directory: Path) -> Files:
-    """Read a plaintext bundle directory with the same limits as an archive."""
+    """Read a plaintext bundle directory with the same limits as an archive (files other than JSON when written)."""
     files: Files = {}
     total = 0
     for root, dirs, names in os.walk(directory, followlinks=False):
@@ -377,7 +443,7 @@ def read_directory(directory: Path) -> Files:
             total += size
             if size > MAX_MEMBER_BYTES or total > MAX_TOTAL_BYTES or len(files) >= MAX_MEMBERS:
                 raise BadBundle(f"{rel}: the folder is over the bundle size limits")
-            files[rel] = full.read_bytes()
+            files[rel] = _FolderFile(full, size) if spooled(rel) else full.read_bytes()
     return files
 
 
@@ -406,8 +472,9 @@ def _refuse_lone_surrogates(value: object, name: str) -> None:
                 raise BadBundle(f"{name} holds a string with an unpaired surrogate ({node[:40]!r}): not Unicode text") from None
 
 
-def load_json(data: bytes, name: str) -> Any:
+def load_json(value: Content, name: str) -> Any:
     """Parse one JSON file of a bundle; hostile JSON (deep nesting, NaN, bad UTF-8, lone surrogates) is BadBundle."""
+    data = content(value)
     if len(data) > MAX_JSON_BYTES:
         raise BadBundle(f"{name} is {len(data)} bytes; the limit is {MAX_JSON_BYTES}")
     try:

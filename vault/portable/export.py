@@ -35,6 +35,7 @@ from schemas.portable import (
     VersionEntry,
 )
 from vault import vectors as vector_rows
+from vault.blob import content, content_size
 from vault.errors import StoreCorrupt
 from vault.filters import ItemFilter
 from vault.items import ITEM_COLUMNS, row_to_item
@@ -56,6 +57,22 @@ def _safe_filename(name: str) -> str:
     return cleaned or "file"
 
 
+class _StoredFile:
+    """A document's file (current or kept version) left in the database until its tar member is written
+    (a ``vault.blob.Blob``): its size and the sha256 the vault recorded are what the manifest declares."""
+
+    def __init__(self, store: Store, table: str, key: list[object], size: int, digest: str) -> None:
+        self._store, self._table, self._key = store, table, key
+        self.size, self.sha256 = size, digest
+
+    def read(self) -> bytes:
+        where = "item_id = ?" if len(self._key) == 1 else "item_id = ? AND version = ?"
+        row = self._store.one(f"SELECT data FROM {self._table} WHERE {where}", self._key)
+        if row is None:
+            raise StoreCorrupt(f"a document's file ({self._table} {self._key[0]}) was removed while it was being exported: export again")
+        return bytes(row[0])
+
+
 def build_bundle(
     store: Store,
     scope: ItemFilter,
@@ -73,6 +90,7 @@ def build_bundle(
     still be read is exported; what cannot be (a damaged page) is listed in ``salvage.unreadable``.
     """
     unreadable = salvage.unreadable if salvage is not None else None
+    lazy = salvage is None  # a damaged vault's files are read now, where a damaged page is caught and listed
     history = ItemFilter(request=scope.request, reach=scope.reach, since=scope.since, until=scope.until, include_superseded=True)
     where, params = history.where("i")
     if unreadable is None:
@@ -119,7 +137,7 @@ def build_bundle(
 
     files: Files = {}
     try:
-        versions, left_out = _histories(store, scope, where, params, files)
+        versions, left_out = _histories(store, scope, where, params, files, lazy)
     except StoreCorrupt:
         if salvage is None:
             raise
@@ -145,7 +163,7 @@ def build_bundle(
             setattr(entry, field, getattr(entry, field) + 1)
         if item.kind == "document":
             try:
-                documents.append(_document(store, item, files, versions.get(item.id, []), left_out.get(item.id, [])))
+                documents.append(_document(store, item, files, versions.get(item.id, []), left_out.get(item.id, []), lazy))
             except StoreCorrupt:
                 if salvage is None:
                     raise
@@ -154,7 +172,8 @@ def build_bundle(
                 continue
             counts.documents += 1
             counts.chunks += len(documents[-1].chunks)
-            if live and (conv := pam.conversation(item, files[documents[-1].file.member].decode("utf-8", "replace"))):
+            member = documents[-1].file.member  # a conversation's transcript is read (alone) to write it as PAM too
+            if live and pam.is_conversation(item) and (conv := pam.conversation(item, content(files[member]).decode("utf-8", "replace"))):
                 files[conv[0]] = _dump(conv[1])  # also a PAM conversation, for tools that read PAM (issue 28)
                 conversations.append(conv[2])
             continue
@@ -221,7 +240,7 @@ def build_bundle(
         counts=counts,
         model=model,
         dimensions=dim,
-        files={name: FileEntry(sha256=sha256(data), size=len(data)) for name, data in sorted(files.items())},
+        files={name: FileEntry(sha256=sha256(data), size=content_size(data)) for name, data in sorted(files.items())},
     )
     files[f"{c}/manifest.json"] = _dump(manifest.model_dump(mode="json", exclude_none=True))
     return files, counts
@@ -278,16 +297,17 @@ def _readable_items(salvage: Salvage, where: str, params: list[Any]) -> list[Row
 
 
 def _histories(
-    store: Store, scope: ItemFilter, where: str, params: list[object], files: Files
+    store: Store, scope: ItemFilter, where: str, params: list[object], files: Files, lazy: bool = False
 ) -> tuple[dict[str, list[VersionEntry]], dict[str, list[datetime]]]:
     """The kept versions of the exported items, oldest first; a version outside the selection stays out, as an item
     would, and only the instant it was written is listed (``left_out``: no content, no hash), so an importing vault
-    still at it knows it is behind. A document version's file is added to ``files`` (``x-ctxvault/files/ID/vN/NAME``)."""
+    still at it knows it is behind. A document version's file is added to ``files`` (``x-ctxvault/files/ID/vN/NAME``):
+    ``lazy``, as a Blob read from ``doc_versions`` when its member is written."""
     out: dict[str, list[VersionEntry]] = {}
     left_out: dict[str, list[datetime]] = {}
     rows = store.query(
         f"""SELECT i.kind, v.*, d.path AS f_path, d.filename AS f_name, d.mime AS f_mime, d.size AS f_size, d.sha256 AS f_sha,
-                   d.data AS f_data
+                   d.data IS NOT NULL AS f_has, length(d.data) AS f_len{"" if lazy else ", d.data AS f_data"}
             FROM item_versions v JOIN items i ON i.id = v.item_id
             LEFT JOIN doc_versions d ON d.item_id = v.item_id AND d.version = v.version
             WHERE {where} ORDER BY v.item_id, v.version""",
@@ -302,9 +322,10 @@ def _histories(
             left_out.setdefault(r["item_id"], []).append(datetime.fromisoformat(r["saved_at"]))
             continue
         file = None
-        if r["f_data"] is not None:
+        if r["f_has"]:
             member = f"{COMPANION_DIR}/files/{r['item_id']}/v{r['version']}/{_safe_filename(r['f_name'])}"
-            files[member] = bytes(r["f_data"])
+            key: list[object] = [r["item_id"], r["version"]]
+            files[member] = _StoredFile(store, "doc_versions", key, int(r["f_len"]), r["f_sha"]) if lazy else bytes(r["f_data"])
             file = DocumentFileInfo(
                 member=member, path=r["f_path"], filename=r["f_name"], mime=r["f_mime"], size=r["f_size"], sha256=r["f_sha"]
             )
@@ -353,12 +374,15 @@ def _tombstones(store: Store, scope: ItemFilter, selection: Selection) -> Tombst
     return TombstonesFile(tombstones=entries)
 
 
-def _document(store: Store, item: Item, files: Files, history: list[VersionEntry], left_out: list[datetime]) -> DocumentEntry:
-    f = store.one("SELECT path, filename, mime, size, sha256, data FROM doc_files WHERE item_id = ?", [item.id])
+def _document(
+    store: Store, item: Item, files: Files, history: list[VersionEntry], left_out: list[datetime], lazy: bool = False
+) -> DocumentEntry:
+    data = "length(data) AS f_len" if lazy else "data"
+    f = store.one(f"SELECT path, filename, mime, size, sha256, {data} FROM doc_files WHERE item_id = ?", [item.id])
     if f is None:
         raise StoreCorrupt(f"document {item.id} has no file row")
     member = f"{COMPANION_DIR}/files/{item.id}/{_safe_filename(f['filename'])}"
-    files[member] = bytes(f["data"])
+    files[member] = _StoredFile(store, "doc_files", [item.id], int(f["f_len"]), f["sha256"]) if lazy else bytes(f["data"])
     units = store.query("SELECT seq, start, end, text FROM units WHERE item_id = ? ORDER BY seq", [item.id])
     return DocumentEntry(
         id=item.id,

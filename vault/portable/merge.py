@@ -24,6 +24,7 @@ from schemas.items import SPACE_PATTERN, TAG_PATTERN, Conflict
 from schemas.portable import ImportSummary, Skipped
 from vault import history
 from vault import vectors as vector_rows
+from vault.blob import content, content_size
 from vault.chunking import chunk_text
 from vault.dates import instant
 from vault.errors import BadBundle, VaultError
@@ -816,7 +817,7 @@ def _write(store: Store, s: _Step, settings: Settings, actor: str, now: datetime
         store.execute("DELETE FROM doc_files WHERE item_id = ?", [s.item_id])
         store.execute(
             "INSERT INTO doc_files (item_id, path, filename, mime, size, sha256, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [s.item_id, doc.path, doc.filename, doc.mime, len(doc.data), doc.sha256, doc.data],
+            [s.item_id, doc.path, doc.filename, doc.mime, content_size(doc.data), doc.sha256, content(doc.data)],
         )
         if doc.chunks:
             return [(s.item_id, c.seq, c.text, c.start, c.end) for c in doc.chunks]

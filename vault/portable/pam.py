@@ -291,6 +291,12 @@ def _role(label: str) -> str:
     return "tool" if label.endswith(" output") else "assistant"
 
 
+def is_conversation(item: Item) -> bool:
+    """Whether a document is a conversation an importer wrote (its transcript then travels as a PAM conversation too)."""
+    provider = item.meta.get("provider")
+    return "conversation" in item.tags and isinstance(provider, str) and bool(_PAM_TAG.fullmatch(provider)) and len(provider) >= 2
+
+
 def conversation(item: Item, transcript: str) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
     """A conversation document (an import of ChatGPT, Claude, Gemini…) as a PAM conversation: its file name in
     the bundle, the validated conversation, and its ``conversations_index`` entry. ``None`` for other documents.
@@ -302,7 +308,7 @@ def conversation(item: Item, transcript: str) -> tuple[str, dict[str, Any], dict
     from portable_ai_memory.models.memory_store import ConversationIndexEntry
 
     provider = item.meta.get("provider")
-    if "conversation" not in item.tags or not isinstance(provider, str) or not _PAM_TAG.fullmatch(provider) or len(provider) < 2:
+    if not is_conversation(item) or not isinstance(provider, str):
         return None
     conv_id = item.id.removeprefix(f"{provider}-")
     created = item.provenance.created_at

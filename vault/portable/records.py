@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from schemas.items import MAX_TAG_CHARS, MAX_TAGS, SPACE_PATTERN, TAG_PATTERN, Kind, Sensitivity
 from schemas.items import MAX_TEXT_CHARS as ITEM_TEXT_CHARS
 from schemas.portable import ImportFormat, Skipped, VersionEntry
+from vault.blob import Content
 from vault.chunking import Chunk
 from vault.dates import aware
 from vault.errors import BadBundle
@@ -43,7 +44,7 @@ class DocumentPayload:
     path: str
     filename: str
     mime: str
-    data: bytes
+    data: Content  # a bundle's document: read from the import's spool when its row is written
     sha256: str
     text: str | None = None  # extracted text, when chunks must be computed
     chunks: tuple[Chunk, ...] = ()
@@ -246,7 +247,7 @@ def _state_problem(text: str, tags: Sequence[str], *, advice: bool) -> str | Non
     return None
 
 
-def versions_from(entries: Sequence[VersionEntry], where: str, files: Mapping[str, bytes] | None = None) -> tuple[Version, ...]:
+def versions_from(entries: Sequence[VersionEntry], where: str, files: Mapping[str, Content] | None = None) -> tuple[Version, ...]:
     """A record's history from its bundle entries, each text checked like the record's own; a document
     version's file is read from the bundle's ``files`` and checked against its sha256.
 
@@ -262,7 +263,7 @@ def versions_from(entries: Sequence[VersionEntry], where: str, files: Mapping[st
     return tuple(out)
 
 
-def _version_file(e: VersionEntry, files: Mapping[str, bytes] | None, where: str) -> DocFile | None:
+def _version_file(e: VersionEntry, files: Mapping[str, Content] | None, where: str) -> DocFile | None:
     if e.file is None:
         return None
     if files is None:
@@ -270,7 +271,7 @@ def _version_file(e: VersionEntry, files: Mapping[str, bytes] | None, where: str
     data = files.get(e.file.member)
     if data is None:
         raise BadBundle(f"{where}: its file {e.file.member[:80]!r} is missing")
-    if hashlib.sha256(data).hexdigest() != e.file.sha256:
+    if (hashlib.sha256(data).hexdigest() if isinstance(data, bytes) else data.sha256) != e.file.sha256:
         raise BadBundle(f"{where}: file does not match its sha256")
     return DocFile(readable_path(e.file.path), e.file.filename, e.file.mime, e.file.sha256, data)
 

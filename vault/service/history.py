@@ -7,6 +7,7 @@ from datetime import datetime
 
 from schemas.items import Conflict, Item, ItemHistory, limit_problem
 from vault import history
+from vault.blob import content
 from vault.chunking import chunk_text
 from vault.documents import extract
 from vault.errors import InvalidInput, NotFound
@@ -91,11 +92,12 @@ class HistoryPart(ItemsPart):
 
     def _restore_file(self, item_id: str, title: str, digest: str, file: history.DocFile) -> None:
         """Make a kept file a document's current one: its row, title, hash and chunks (inside the caller's transaction)."""
-        _, text = extract(file.data, file.mime, title)
+        data = content(file.data)
+        _, text = extract(data, file.mime, title)
         self.store.execute("DELETE FROM units WHERE item_id = ?", [item_id])
         self.store.execute(
             "UPDATE doc_files SET path = ?, filename = ?, mime = ?, size = ?, sha256 = ?, data = ? WHERE item_id = ?",
-            [file.path, file.filename, file.mime, len(file.data), file.sha256, file.data, item_id],
+            [file.path, file.filename, file.mime, len(data), file.sha256, data, item_id],
         )
         self.store.execute("UPDATE items SET text = ?, content_hash = ? WHERE id = ?", [title, digest, item_id])
         for c in chunk_text(text, self.settings.chunk_chars, self.settings.chunk_overlap):

@@ -141,6 +141,7 @@ class PortablePart(ServiceCore):
         """
         from vault.portable import bundle
         from vault.portable.importers import read_source
+        from vault.portable.spool import Spool
 
         self._policy.require_owner(principal, "import into the vault")
         if space is not None:
@@ -148,8 +149,14 @@ class PortablePart(ServiceCore):
         identities = bundle.load_identities(identity_file) if identity_file else None
         if identity is not None:
             identities = bundle.identities_from(identity.encode(), "the identity given")
-        batch = read_source(path, fmt, identities=identities, passphrase=passphrase, space=space, progress=progress)
-        return self.import_items(principal, batch, dry_run=dry_run, progress=progress)
+        # A bundle's documents wait in a sealed spool (one unlinked file, a key in memory), read back one at a time
+        # as their rows are written: memory holds one document, not the bundle (issue 27).
+        spool = Spool()
+        try:
+            batch = read_source(path, fmt, identities=identities, passphrase=passphrase, space=space, progress=progress, spool=spool)
+            return self.import_items(principal, batch, dry_run=dry_run, progress=progress)
+        finally:
+            spool.close()
 
     # -- retrieval (issue 13) ---------------------------------------------------------------
     # Embeddings and the vector index are derived from the units table; these methods

@@ -69,7 +69,9 @@ def test_bundles_carry_the_manifest_first_and_an_unlisted_or_resized_member_is_r
 
     from vault.portable.bundle import MANIFEST_MEMBER, untar
 
-    manifest = json.dumps({"files": {"memory-store.json": {"sha256": "0" * 64, "size": 2}}}).encode()
+    import hashlib
+
+    manifest = json.dumps({"files": {"memory-store.json": {"sha256": hashlib.sha256(b"{}").hexdigest(), "size": 2}}}).encode()
 
     def archive(members: list[tuple[str, bytes]]) -> io.BytesIO:
         buf = io.BytesIO()
@@ -87,6 +89,8 @@ def test_bundles_carry_the_manifest_first_and_an_unlisted_or_resized_member_is_r
         untar(archive([(MANIFEST_MEMBER, manifest), ("memory-store.json", b"{}"), ("junk.bin", b"x" * 10_000)]))
     with pytest.raises(BadBundle, match="another size than the manifest"):
         untar(archive([(MANIFEST_MEMBER, manifest), ("memory-store.json", b"{ }")]))
+    with pytest.raises(BadBundle, match="does not match the manifest's sha256"):  # checked as it streams, not after the archive
+        untar(archive([(MANIFEST_MEMBER, manifest), ("memory-store.json", b"[]")]))
 
 
 def test_an_export_writes_the_manifest_as_the_first_file(tmp_path: Path) -> None:

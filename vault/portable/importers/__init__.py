@@ -17,6 +17,7 @@ from vault.portable.bundle import Identity
 from vault.portable.importers import bundle, markdown, mcp_memory, mem0, providers
 from vault.portable.importers.chats import Reading
 from vault.portable.records import ImportBatch, readable_path, within_limits
+from vault.portable.spool import Spool
 
 _SNIFF_BYTES = 64 << 20
 
@@ -77,16 +78,18 @@ def read_source(
     space: str | None = None,
     now: datetime | None = None,
     progress: Reading | None = None,
+    spool: Spool | None = None,
 ) -> ImportBatch:
     """Parse ``path`` as ``fmt`` (detected when None) into an ImportBatch; ``progress`` hears of each
-    conversation or activity read.
+    conversation or activity read. ``spool``: a bundle's documents are sealed into it as they stream
+    (the caller closes it once the batch is written) instead of being held in memory.
 
     Raises:
         BadBundle: unreadable, tampered or hostile input. InvalidInput: missing path.
         NothingToImport: a source (other than a bundle, which may hold an empty vault) with nothing readable.
     """
     fmt = fmt or detect(path)
-    batch = _read(path, fmt, identities, passphrase, space, now, progress)
+    batch = _read(path, fmt, identities, passphrase, space, now, progress, spool)
     if fmt != "bundle" and not within_limits(batch).records:
         raise NothingToImport(nothing_message(path.name, fmt, batch))
     return batch
@@ -111,6 +114,7 @@ def _read(
     space: str | None,
     now: datetime | None,
     progress: Reading | None,
+    spool: Spool | None = None,
 ) -> ImportBatch:
     if not path.exists():
         raise InvalidInput(f"{path} does not exist")
@@ -118,7 +122,7 @@ def _read(
     source = readable_path(str(path))  # a label in the summary: never a lone surrogate
     match fmt:
         case "bundle":
-            return bundle.read(bundle.open_files(path, identities=identities, passphrase=passphrase), source, space)
+            return bundle.read(bundle.open_files(path, identities=identities, passphrase=passphrase, spool=spool), source, space)
         case "pam":
             if path.is_dir():
                 return bundle.read_pam(bundle_io.read_directory(path), source, space)

@@ -8,6 +8,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from schemas.portable import COMPANION_DIR, FORMAT_NAME, FORMAT_VERSION, DocumentsFile, Manifest, TombstonesFile, VectorsFile
+from vault.blob import content, content_size
 from vault.chunking import Chunk
 from vault.dates import aware
 from vault.errors import BadBundle
@@ -25,19 +26,20 @@ from vault.portable.records import (
     valid_id,
     versions_from,
 )
+from vault.portable.spool import Spool
 
 MANIFEST = f"{COMPANION_DIR}/manifest.json"
 M = TypeVar("M", bound=BaseModel)
 
 
-def open_files(path: Path, *, identities: list[Identity] | None, passphrase: str | None) -> Files:
-    """The files of a bundle at ``path``: an age file, a plain tar, or a directory."""
+def open_files(path: Path, *, identities: list[Identity] | None, passphrase: str | None, spool: Spool | None = None) -> Files:
+    """The files of a bundle at ``path``: an age file, a plain tar, or a directory (documents sealed into ``spool``)."""
     if path.is_dir():
         return bundle.read_directory(path)
     if bundle.is_age_file(path):
-        return bundle.read_encrypted(path, identities=identities, passphrase=passphrase)
+        return bundle.read_encrypted(path, identities=identities, passphrase=passphrase, spool=spool)
     with path.open("rb") as fh:
-        return bundle.untar(fh)
+        return bundle.untar(fh, spool)
 
 
 def _model(cls: type[M], files: Files, name: str) -> M:
@@ -70,7 +72,7 @@ def read(files: Files, source: str, space: str | None) -> ImportBatch:
     for name, entry in manifest.files.items():
         if name not in files:
             raise BadBundle(f"bundle is missing {name[:80]!r}")
-        if len(files[name]) != entry.size or bundle.sha256(files[name]) != entry.sha256:
+        if content_size(files[name]) != entry.size or bundle.sha256(files[name]) != entry.sha256:
             raise BadBundle(f"{name[:80]!r} does not match the manifest's sha256 (tampered or corrupt)")
 
     records, skipped = pam.parse_memory_store(bundle.load_json(files["memory-store.json"], "memory-store.json"), space=space)
@@ -151,7 +153,7 @@ def _vectors(files: Files, manifest: Manifest) -> VectorSet | None:
     if name not in files:
         return None
     spec = _model(VectorsFile, files, name)
-    blob = files.get(f"{COMPANION_DIR}/vectors.f32", b"")
+    blob = content(files.get(f"{COMPANION_DIR}/vectors.f32", b""))
     width = spec.dimensions * 4
     if len(blob) != width * len(spec.units) or len(spec.units) != manifest.counts.vectors:
         raise BadBundle("vectors.f32 does not hold one vector per unit listed in vectors.json")
