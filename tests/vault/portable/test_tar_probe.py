@@ -65,11 +65,10 @@ def test_random_bytes_are_rarely_a_tar_and_never_crash_the_probe(tmp_path_factor
 
 
 def test_bundles_carry_the_manifest_first_and_an_unlisted_or_resized_member_is_refused_unread(tmp_path: Path) -> None:
+    import hashlib
     import json
 
     from vault.portable.bundle import MANIFEST_MEMBER, untar
-
-    import hashlib
 
     manifest = json.dumps({"files": {"memory-store.json": {"sha256": hashlib.sha256(b"{}").hexdigest(), "size": 2}}}).encode()
 
