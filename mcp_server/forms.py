@@ -3,18 +3,21 @@
 Every form route (``/token``, ``/login``, ``/login/link``, ``/o/<key>/logout``, the
 decision posts) reads its body through ``read_form``: at most ``MAX_FORM_BYTES``, streamed,
 ``application/x-www-form-urlencoded`` only (a multipart body is refused, never spooled to
-disk). ``/register`` reads through ``read_capped`` with its own cap. The one route that takes a
-file (the console's document upload) reads through ``read_upload``: multipart, its file streamed
-to a temporary file with the cap checked on every chunk, its other fields capped like a form.
+disk). ``/register`` reads through ``read_capped`` with its own cap. The routes that take a
+file (the console's document upload and its import upload) read through ``read_upload``: multipart,
+at most ``MAX_PARTS`` parts and one file, streamed to a new private file (0600, created exclusively)
+with the cap checked on every chunk, its other fields capped like a form; on any refusal the partial
+file is deleted.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import BinaryIO
 from urllib.parse import parse_qsl
 
@@ -71,6 +74,9 @@ UPLOAD_TYPE = "multipart/form-data"
 # What an uploaded file's name keeps: letters, digits, dot, dash, underscore, space; never a path.
 UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
 NAME_CHARS = 100
+MAX_PARTS = 32
+# Suffixes kept on a staged import (importers detect some formats by them); any other becomes ".upload".
+SUFFIXES = frozenset({".age", ".tar", ".json", ".jsonl", ".zip", ".csv", ".md", ".markdown", ".txt"})
 
 
 @dataclass
@@ -82,6 +88,12 @@ class Upload:
     path: Path | None = None
     size: int = 0
     refused: bool = False  # the gate refused the fields sent before the file: the file was never read
+
+    def discard(self) -> None:
+        """Delete the file (a refused or cancelled upload leaves none)."""
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+            self.path = None
 
 
 class _Refused(Exception):
@@ -95,13 +107,28 @@ def safe_filename(raw: str) -> str:
     return name or "upload"
 
 
+def staged_suffix(filename: str) -> str:
+    """The suffix a staged import keeps of the browser's file name: a known one, else ``.upload``."""
+    name = PureWindowsPath(PurePosixPath(filename).name).name
+    suffix = PurePosixPath(name).suffix.lower()
+    return suffix if suffix in SUFFIXES else ".upload"
+
+
+def staged_name(filename: str) -> str:
+    """A random name for a file staged in a shared folder, keeping only a known suffix (``staged_suffix``)."""
+    return secrets.token_urlsafe(16) + staged_suffix(filename)
+
+
 class _UploadParts:
     """Callbacks of the streaming multipart parser: headers per part, text fields capped, the file to disk."""
 
-    def __init__(self, file_field: str, limit: int, folder: Path, gate: Callable[[dict[str, str]], bool] | None) -> None:
-        self.file_field, self.limit, self.folder, self.gate = file_field, limit, folder, gate
+    def __init__(
+        self, file_field: str, limit: int, folder: Path, gate: Callable[[dict[str, str]], bool] | None, name: Callable[[str], str]
+    ) -> None:
+        self.file_field, self.limit, self.folder, self.gate, self.name = file_field, limit, folder, gate, name
         self.upload = Upload()
         self.field_bytes = 0
+        self.parts = 0
         self._headers: dict[str, str] = {}
         self._header, self._value = bytearray(), bytearray()
         self._name: str | None = None
@@ -117,6 +144,9 @@ class _UploadParts:
         }  # fmt: skip
 
     def _begin(self) -> None:
+        self.parts += 1
+        if self.parts > MAX_PARTS:
+            raise InvalidInput(f"the form holds more than {MAX_PARTS} parts")
         self._headers, self._name, self._text, self._is_file = {}, None, bytearray(), False
 
     def _header_field(self, data: bytes, start: int, end: int) -> None:
@@ -140,8 +170,10 @@ class _UploadParts:
             self.upload.refused = True
             raise _Refused
         self._is_file = True
-        self.upload.filename = safe_filename(options[b"filename"].decode("utf-8", "replace"))
-        self.upload.path = self.folder / self.upload.filename
+        raw = options[b"filename"].decode("utf-8", "replace")
+        self.upload.filename = safe_filename(raw)
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.upload.path = self.folder / self.name(raw)
         fd = os.open(self.upload.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         self._out = os.fdopen(fd, "wb")
 
@@ -174,18 +206,25 @@ class _UploadParts:
 
 
 async def read_upload(
-    request: Request, file_field: str, limit: int, folder: Path, gate: Callable[[dict[str, str]], bool] | None = None
+    request: Request,
+    file_field: str,
+    limit: int,
+    folder: Path,
+    gate: Callable[[dict[str, str]], bool] | None = None,
+    name: Callable[[str], str] = safe_filename,
 ) -> Upload:
     """A multipart form with at most one file (field ``file_field``), streamed: the file goes to a new file in
-    ``folder`` (0600) and is refused as soon as it passes ``limit`` bytes; the other fields are capped at
-    ``MAX_FORM_BYTES`` in all. Nothing is buffered beyond one chunk of the body. The caller removes ``folder``.
+    ``folder`` (0600; its name ``name`` of the browser's, by default that name made safe: ``staged_name`` for a
+    folder shared by several uploads) and is refused as soon as it passes ``limit`` bytes; the other fields are
+    capped at ``MAX_FORM_BYTES`` in all, the parts at ``MAX_PARTS``. Nothing is buffered beyond one chunk of the
+    body; on any refusal the partial file is deleted. The caller removes the file (``Upload.discard``).
 
     ``gate`` sees the fields sent before the file (a form token): when it says no, nothing more is read and
     the result is ``refused``.
 
     Raises:
         TooLarge: the declared body, the file or the fields past their caps. InvalidInput: not multipart, no boundary,
-        a malformed body, a second file.
+        a malformed body, a second file, too many parts.
     """
     kind, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
@@ -194,7 +233,7 @@ async def read_upload(
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit + MAX_FORM_BYTES:
         raise TooLarge(f"the file is larger than the limit of {limit:,} bytes")
-    parts = _UploadParts(file_field, limit, folder, gate)
+    parts = _UploadParts(file_field, limit, folder, gate, name)
     parser = MultipartParser(boundary, parts.callbacks())  # type: ignore[arg-type]
     total = 0
     try:
@@ -205,9 +244,14 @@ async def read_upload(
             parser.write(chunk)
         parser.finalize()
     except _Refused:
-        pass
-    except ValueError as exc:  # the parser's MultipartParseError
-        raise InvalidInput("the upload is not a well-formed multipart form") from exc
-    finally:
         parts.close()
+    except (InvalidInput, TooLarge):
+        parts.close()
+        parts.upload.discard()
+        raise
+    except Exception as exc:  # the parser's own errors (MultipartParseError, a ValueError), a dropped connection
+        parts.close()
+        parts.upload.discard()
+        raise InvalidInput("the upload is not a well-formed multipart form") from exc
+    parts.close()
     return parts.upload

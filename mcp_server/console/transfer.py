@@ -3,7 +3,7 @@
 Export (``POST /o/<key>/transfer/export``): the passphrase or age recipient travels in the POST body
 only; the bundle is written to a private file in the vault's ``transfer/`` folder, streamed as an
 attachment, and deleted once sent. Import (``POST /o/<key>/transfer/import``, multipart): the session
-is checked before the body is read; the file is streamed with a cap (``mcp_server/uploads.py``) to that
+is checked before the body is read; the file is streamed with a cap (``mcp_server/forms.py`` ``read_upload``) to that
 folder under a random name, dry-run imported, and kept server-side under a random id bound to this
 session (with the passphrase or identity needed to open it, in memory only) for the confirm step,
 which imports that SAME file; confirm, cancel, expiry (``STAGE_TTL``) or a restart delete it.
@@ -27,7 +27,7 @@ from starlette.background import BackgroundTask
 from mcp_server.console.context import Console, Owner, form_or_page, page, redirect
 from mcp_server.console.html import alert, bdi, hidden, notice, security_headers, table
 from mcp_server.console.pages import error_page
-from mcp_server.uploads import Upload, read_upload
+from mcp_server.forms import Upload, read_upload, staged_name
 from schemas.items import SpaceCount
 from schemas.limits import IMPORT_UPLOAD_BYTES
 from schemas.portable import ImportSummary, Selection
@@ -244,10 +244,14 @@ def install(app: FastAPI, console: Console) -> None:
         if owner is None:  # before a byte of the body is read
             return page(error_page("This session ended; log in again."), 403)
         try:
-            got: Upload = await read_upload(request, stage.ensure(), IMPORT_UPLOAD_BYTES)
+            # The token (the form's first field) is checked before a byte of the file is read.
+            got: Upload = await read_upload(
+                request, "file", IMPORT_UPLOAD_BYTES, stage.ensure(), gate=lambda f: owner.form_ok("import", f.get("token", "")),
+                name=staged_name,
+            )  # fmt: skip
         except InvalidInput as exc:
             return await transfer_page(owner, import_error=exc.message, status=exc.http_status)
-        if not owner.form_ok("import", got.fields.get("token", "")):
+        if got.refused or not owner.form_ok("import", got.fields.get("token", "")):
             got.discard()
             return page(error_page("The form expired or this session ended; log in again."), 403)
         if got.path is None or got.size == 0:

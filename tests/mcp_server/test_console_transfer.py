@@ -10,7 +10,7 @@ import httpx2
 import pytest
 
 from mcp_server.console import transfer
-from mcp_server.uploads import staged_suffix
+from mcp_server.forms import staged_suffix
 from schemas.items import MemoryIn
 from tests.mcp_server.console_client import as_owner, hidden_token
 from vault import OWNER, VaultService
@@ -151,16 +151,19 @@ async def _upload_raw(client: httpx2.AsyncClient, console: str) -> httpx2.Respon
 
 
 def test_not_multipart_and_two_files_are_refused(vault: VaultService) -> None:
-    async def run(client: httpx2.AsyncClient, console: str) -> tuple[httpx2.Response, httpx2.Response]:
+    async def run(client: httpx2.AsyncClient, console: str) -> tuple[httpx2.Response, httpx2.Response, httpx2.Response]:
         plain = await client.post(f"{console}/transfer/import", data={"token": "x"})
-        two = await client.post(
-            f"{console}/transfer/import", data={"token": "x"}, files=[("file", ("a.jsonl", JSONL)), ("file", ("b.jsonl", JSONL))]
-        )
-        return plain, two
+        page = await client.get(f"{console}/transfer")
+        token = hidden_token(page.text, f"{console}/transfer/import")
+        files = [("file", ("a.jsonl", JSONL)), ("file", ("b.jsonl", JSONL))]
+        two = await client.post(f"{console}/transfer/import", data={"token": token}, files=files)
+        forged = await client.post(f"{console}/transfer/import", data={"token": "x"}, files=files)
+        return plain, two, forged
 
-    plain, two = as_owner(vault, run)
+    plain, two, forged = as_owner(vault, run)
     assert plain.status_code == 400 and "multipart/form-data" in plain.text
     assert two.status_code == 400 and "one file" in two.text
+    assert forged.status_code == 403  # the token, sent first, is refused before the first file is read
     assert staged_files(vault) == []
 
 
