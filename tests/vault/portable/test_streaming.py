@@ -31,9 +31,9 @@ sys.path.insert(0, str(REPO))
 from bench import bundle_rss  # noqa: E402
 
 # 128 MiB of documents, 4 MiB each. Measured (bench/bundle_rss.py, docs/reliability.md): the export and
-# the import each grow by 126-128 MiB over the open vault (SQLite's 64 MiB page cache, the libraries
-# they load, a few copies of one document) at 96, 128 or 256 MiB of documents alike; holding the
-# bundle in memory (the code before issue 27) grew by 217 (export) and 231 MiB (import) here.
+# the import each grow by 126-128 MiB over the open vault, the same for a bundle of one 1 MiB document
+# as for 1 GiB (the libraries they load, SQLite's page cache), plus about one document's size on import;
+# holding the bundle in memory (the code before issue 27) grew by 217 (export) and 231 MiB (import) here.
 BUNDLE_MIB, DOCUMENT_MIB = 128, 4
 GROWTH_BOUND_MIB = 64 + 16 * DOCUMENT_MIB + 32
 
