@@ -7,9 +7,11 @@ default is this one.
 
 The vault holds ``--mib`` MiB of incompressible documents, ``--doc-mib`` MiB each, one
 chunk and one (synthetic) vector each, so neither phase loads the embedding model. Each
-phase runs in its own process; it reports its peak RSS (``ru_maxrss``) and its RSS just
-before the export or import began (the vault open, its libraries loaded): the difference
-is what the bundle cost.
+phase runs in its own process; it reports its peak RSS and its RSS just before the export
+or import began (the vault open, its libraries loaded): the difference is what the bundle
+cost. The peak is the process's ``VmHWM`` (/proc/self/status), not ``ru_maxrss``: Linux
+carries the parent's peak over ``execve`` into ``ru_maxrss``, so a child of a large process
+(a test run that loaded the model) would report the parent's peak as its own.
 """
 
 from __future__ import annotations
@@ -32,6 +34,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _rss_mib() -> float:
+    """This process's own peak RSS (VmHWM), in MiB; ru_maxrss where /proc is missing."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -42,7 +42,7 @@ def test_export_and_import_peak_memory_does_not_grow_with_the_bundle(tmp_path: P
     report = bundle_rss.run(BUNDLE_MIB, DOCUMENT_MIB, scratch=tmp_path)
     assert report["imported"] == BUNDLE_MIB // DOCUMENT_MIB
     assert report["bundle_bytes"] > BUNDLE_MIB << 20
-    # Each phase's peak over its own start (measured in its own process with ru_maxrss): bounded by one
+    # Each phase's peak over its own start (measured in its own process, VmHWM: bench/bundle_rss.py): bounded by one
     # document and the page cache, not by the bundle's 128 MiB.
     assert report["export_growth_mib"] < GROWTH_BOUND_MIB, report
     assert report["import_growth_mib"] < GROWTH_BOUND_MIB, report
