@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CODE = "import sys; sys.argv[0] = 'ctxvault'; from cli.entry import main; main()"
 PASSPHRASE = "load benchmark passphrase"
 SCOPES = ["write:memories", "read:memories", "search:memories"]
+THINK_S = 0.25  # a searcher's pause between searches during the import phase
 WORDS = [
     "river",
     "lantern",
@@ -203,6 +204,7 @@ async def searcher(client: Any, op: str, tally: Tally, markers: list[str], done:
     while not done.is_set():
         marker = rng.choice(markers)
         await _timed(tally, op, client, "search_context", {"query": marker, "k": 5})
+        await anyio.sleep(THINK_S)  # an app searches between turns of its conversation, not in a tight loop
 
 
 def _stopper(seconds: float | None, ops: int | None) -> Callable[[int], bool]:
