@@ -81,7 +81,7 @@ def check_key_file(settings: Settings) -> Check:
     try:
         keys.read(settings.key_path)
     except VaultError as exc:
-        return Check("key file", False, f"{exc.message}: restore vault.key from a backup")
+        return Check("key file", False, exc.message)  # it says what to do: restore vault.key from a backup
     leftover = settings.key_path.with_suffix(".key.tmp")
     note = f" (a leftover {leftover.name} from an interrupted passphrase change is ignored)" if leftover.exists() else ""
     return Check("key file", True, f"{settings.key_path.name} is whole and its checksum matches{note}")

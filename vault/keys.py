@@ -193,10 +193,22 @@ def parse(blob: bytes) -> KeyFile:
 
 
 def read(path: Path) -> KeyFile:
+    """Read the key file at ``path``; a damaged one is named with what to do (issue 27).
+
+    Raises:
+        KeyFileCorrupt: missing, or as ``parse``.
+    """
     try:
-        return parse(path.read_bytes())
+        blob = path.read_bytes()
     except FileNotFoundError as exc:
-        raise KeyFileCorrupt(f"no key file at {path}") from exc
+        raise KeyFileCorrupt(f"no key file at {path}: restore vault.key from a backup") from exc
+    try:
+        return parse(blob)
+    except KeyFileCorrupt as exc:
+        raise KeyFileCorrupt(
+            f"{exc.message} ({path}): restore vault.key from a backup; the passphrase and the recovery key "
+            "both open slots inside this file, so neither helps without it, and the database is untouched"
+        ) from exc
 
 
 def write(path: Path, kf: KeyFile) -> None:

@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal, cast, get_args
 
+from schemas.limits import ERROR_CHARS
 from vault.errors import InvalidInput
 from vault.filters import SENSITIVITY_ORDER, Clause, Sensitivity
 
@@ -105,10 +106,18 @@ def _all_kinds(action: Action) -> frozenset[ScopeKind]:
     return frozenset(KINDS)
 
 
+def _shown(text: str) -> str:
+    """Caller text quoted in a message, cut so that a message quoting two pieces stays near ERROR_CHARS (issue 27:
+    a hostile scope of 300,000 characters was echoed whole, twice)."""
+    cut = ERROR_CHARS // 3
+    shown = repr(text[: cut + 1])  # escapes included: a control character shows as several
+    return shown if len(shown) <= cut else shown[:cut] + "…"
+
+
 def _values(name: str, raw: str, text: str) -> list[str]:
     values = raw.split(",")
     if not raw or any(not v for v in values):
-        raise InvalidInput(f"scope {text!r}: filter {name!r} needs one or more comma-separated values")
+        raise InvalidInput(f"scope {_shown(text)}: filter {_shown(name)} needs one or more comma-separated values")
     return values
 
 
@@ -122,59 +131,59 @@ def parse_scope(text: str) -> Scope:
     head, sep, tail = text.partition("#")
     action_text, colon, kind_text = head.partition(":")
     if action_text in OWNER_ONLY_ACTIONS:
-        raise InvalidInput(f"scope {text!r}: {action_text!r} is reserved to the owner and cannot be granted to an app")
+        raise InvalidInput(f"scope {_shown(text)}: {_shown(action_text)} is reserved to the owner and cannot be granted to an app")
     if action_text not in ACTIONS:
-        raise InvalidInput(f"scope {text!r}: unknown action {action_text!r}; use one of {', '.join(ACTIONS)}")
+        raise InvalidInput(f"scope {_shown(text)}: unknown action {_shown(action_text)}; use one of {', '.join(ACTIONS)}")
     action: Action = action_text
     if not colon:
-        raise InvalidInput(f"scope {text!r}: expected ACTION:KIND, e.g. {action}:memories")
+        raise InvalidInput(f"scope {_shown(text)}: expected ACTION:KIND, e.g. {action}:memories")
     all_kinds = kind_text == "*"
     if not all_kinds and kind_text not in KINDS:
-        raise InvalidInput(f"scope {text!r}: unknown kind {kind_text!r}; use one of {', '.join(KINDS)} or *")
+        raise InvalidInput(f"scope {_shown(text)}: unknown kind {_shown(kind_text)}; use one of {', '.join(KINDS)} or *")
     kinds: frozenset[ScopeKind] = _all_kinds(action) if all_kinds else frozenset({cast(ScopeKind, kind_text)})
     if kinds & _READ_ONLY_KINDS and not all_kinds and action not in ("search", "read"):
-        raise InvalidInput(f"scope {text!r}: the profile can only be searched or read")
+        raise InvalidInput(f"scope {_shown(text)}: the profile can only be searched or read")
     spaces: frozenset[str] | None = None
     tags: frozenset[str] | None = None
     sens: Sensitivity | None = None
     seen: set[str] = set()
     if sep:
         if not tail:
-            raise InvalidInput(f"scope {text!r}: nothing after '#'; remove it or add a filter such as space=work")
+            raise InvalidInput(f"scope {_shown(text)}: nothing after '#'; remove it or add a filter such as space=work")
         for part in tail.split(";"):
             name, eq, raw = part.partition("=")
             if not eq:
-                raise InvalidInput(f"scope {text!r}: filter {part!r} must look like name=value")
+                raise InvalidInput(f"scope {_shown(text)}: filter {_shown(part)} must look like name=value")
             if name in seen:
-                raise InvalidInput(f"scope {text!r}: filter {name!r} given twice; list values with commas instead")
+                raise InvalidInput(f"scope {_shown(text)}: filter {_shown(name)} given twice; list values with commas instead")
             seen.add(name)
             match name:
                 case "space":
                     values = _values(name, raw, text)
                     bad = [v for v in values if not _SPACE.fullmatch(v)]
                     if bad:
-                        raise InvalidInput(f"scope {text!r}: invalid space name {bad[0]!r}")
+                        raise InvalidInput(f"scope {_shown(text)}: invalid space name {_shown(bad[0])}")
                     spaces = frozenset(values)
                 case "tag":
                     values = _values(name, raw, text)
                     bad = [v for v in values if not _TAG.fullmatch(v)]
                     if bad:
-                        raise InvalidInput(f"scope {text!r}: invalid tag {bad[0]!r}")
+                        raise InvalidInput(f"scope {_shown(text)}: invalid tag {_shown(bad[0])}")
                     tags = frozenset(values)
                 case "kind":
                     if not all_kinds:
-                        raise InvalidInput(f"scope {text!r}: a kind filter needs the kind '*' (e.g. read:*#kind=memories,documents)")
+                        raise InvalidInput(f"scope {_shown(text)}: a kind filter needs the kind '*' (e.g. read:*#kind=memories,documents)")
                     values = _values(name, raw, text)
                     bad = [v for v in values if v not in kinds]
                     if bad:
-                        raise InvalidInput(f"scope {text!r}: kind {bad[0]!r} is unknown or not allowed for {action}")
+                        raise InvalidInput(f"scope {_shown(text)}: kind {_shown(bad[0])} is unknown or not allowed for {action}")
                     kinds = frozenset(cast(ScopeKind, v) for v in values)
                 case "sens":
                     if raw not in SENSITIVITY_ORDER:
-                        raise InvalidInput(f"scope {text!r}: sens must be low, medium or high")
+                        raise InvalidInput(f"scope {_shown(text)}: sens must be low, medium or high")
                     sens = cast(Sensitivity, raw)
                 case _:
-                    raise InvalidInput(f"scope {text!r}: unknown filter {name!r}; use space, tag, kind or sens")
+                    raise InvalidInput(f"scope {_shown(text)}: unknown filter {_shown(name)}; use space, tag, kind or sens")
     return Scope(action=action, kinds=kinds, spaces=spaces, tags=tags, max_sensitivity=sens, all_kinds=all_kinds)
 
 
@@ -222,7 +231,7 @@ def narrow_scope(scope: Scope, spaces: frozenset[str] | None, max_sensitivity: S
     if spaces is not None:
         bad = [s for s in spaces if not _SPACE.fullmatch(s)]
         if bad:
-            raise InvalidInput(f"invalid space name {bad[0]!r}")
+            raise InvalidInput(f"invalid space name {_shown(bad[0])}")
         spaces = spaces if scope.spaces is None else spaces & scope.spaces
         if not spaces:
             raise InvalidInput(f"scope {format_scope(scope)}: none of the chosen spaces is inside it")

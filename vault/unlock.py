@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
 from vault import keys
 from vault.crypto import DataKey
-from vault.errors import KeyFileCorrupt, NoVault, VaultExists
+from vault.errors import KeyFileCorrupt, NoVault, StorageFailed, VaultError, VaultExists, VaultReadOnly
 from vault.migrations import check_current, migrate
 from vault.settings import Settings
 from vault.store import Store
@@ -37,14 +38,19 @@ def init_vault(settings: Settings, passphrase: str) -> tuple[DataKey, str]:
     Raises:
         VaultExists: a vault is already there.
         InvalidInput: the passphrase is too weak.
+        VaultReadOnly: the location is on a read-only mount or this user may not write there.
+        StorageFailed: the disk refused the new files (full, failing).
     """
     if not settings.key_path.exists() and settings.db_path.exists():
         raise VaultExists(_KEY_MISSING.format(home=settings.home) + "; `init` will not overwrite the database")
     if settings.key_path.exists() or settings.db_path.exists():
         raise VaultExists(f"a vault already exists at {settings.home}")
     keys.check_passphrase_strength(passphrase)
-    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(settings.home, 0o700)
+    try:
+        settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(settings.home, 0o700)
+    except OSError as exc:
+        raise _cannot_create(settings.home, exc) from exc
     kf, key, recovery = keys.create(passphrase, settings.kdf)
     store = Store(settings.db_path, key)
     try:
@@ -54,6 +60,16 @@ def init_vault(settings: Settings, passphrase: str) -> tuple[DataKey, str]:
     # The key file is written last: a crash before this leaves no half vault that looks whole.
     keys.write(settings.key_path, kf)
     return key, recovery
+
+
+def _cannot_create(home: Path, exc: OSError) -> VaultError:
+    """The error for a vault directory that cannot be made (issue 27: a raw OSError before)."""
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return VaultReadOnly(
+            f"the vault cannot be created at {home}: the location is read-only for this user ({exc.strerror}); "
+            "choose a writable folder with --vault or CTXVAULT_HOME"
+        )
+    return StorageFailed(f"the vault cannot be created at {home}: the disk refused it ({exc.strerror}); free space and try again")
 
 
 def unlock_key(settings: Settings, passphrase: str | None = None, recovery_key: str | None = None) -> DataKey:

@@ -6,6 +6,7 @@ vault opens whole (issue 29)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -73,3 +74,47 @@ def test_a_full_disk_gives_answers_or_storage_failed_and_the_vault_survives(smal
     with open_vault(settings, PASSPHRASE) as svc:
         assert svc.store.query("PRAGMA integrity_check")[0][0] == "ok"
         assert {r[0] for r in before} <= {r[0] for r in svc.store.query("SELECT id FROM items")}
+
+
+@pytest.mark.parametrize("leave_kib", [0, 24, 96, 400, 1500, 3000])
+def test_an_import_on_a_full_disk_is_whole_or_absent_and_the_vault_survives(small_disk: Path, tmp_path: Path, leave_kib: int) -> None:
+    """Disk full during `import` (issue 27): it succeeds, or is StorageFailed with none of its items in; nothing older is lost."""
+    settings = Settings.from_env(home=small_disk / "vault")
+    init_vault(settings, PASSPHRASE)
+    with open_vault(settings, PASSPHRASE) as svc:
+        svc._retriever.sync = lambda *a, **k: fake_vectors(svc)  # type: ignore[method-assign]
+        for n in range(20):
+            svc.remember(OWNER, MemoryIn(text=f"zqx stored note {n} " + "padding words " * 20))
+        svc._retriever.sync()
+        before = {r[0] for r in svc.store.query("SELECT id FROM items")}
+    source = tmp_path / "bulk.jsonl"  # the source sits on another disk: only the vault's writes meet the full one
+    with source.open("w") as f:
+        for i in range(400):
+            f.write(
+                json.dumps(
+                    {"type": "entity", "name": f"zqbulk{i}", "entityType": "person", "observations": [f"zqbulk{i} " + "words " * 30]}
+                )
+                + "\n"
+            )
+    filler = _fill(small_disk, leave_kib)
+    refused = False
+    try:
+        with open_vault(settings, PASSPHRASE) as svc:
+            svc._retriever.sync = lambda *a, **k: fake_vectors(svc)  # type: ignore[method-assign]
+            try:
+                svc.import_source(OWNER, source, "mcp-memory")
+            except StorageFailed as exc:
+                refused = True
+                assert "nothing" in exc.message or "free space" in exc.message, exc.message
+    except StorageFailed as exc:
+        refused = True
+        assert "free space" in exc.message
+    assert not [p.name for p in small_disk.rglob("*.tmp*")]
+    filler.unlink()
+    with open_vault(settings, PASSPHRASE) as svc:
+        assert svc.store.query("PRAGMA integrity_check")[0][0] == "ok"
+        ids = {r[0] for r in svc.store.query("SELECT id FROM items")}
+        assert before <= ids
+        imported = svc.store.query("SELECT count(*) FROM items WHERE text LIKE 'zqbulk%'")[0][0]
+        assert imported == (0 if refused else 400), (refused, imported)
+        svc.verify_audit(OWNER)

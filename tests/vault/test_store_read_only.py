@@ -148,3 +148,33 @@ def test_a_read_only_copy_taken_mid_write_is_refused_rather_than_read_without_it
     subprocess.run(["mount", "-o", "remount,ro,bind", str(view)], check=True)
     with pytest.raises(VaultReadOnly, match=r"vault\.db-wal holds writes"):
         open_vault(Settings.from_env(home=view), PASSPHRASE)
+
+
+def _refused_init(done: subprocess.CompletedProcess[str], home: Path) -> None:
+    assert done.returncode == VaultReadOnly.exit_code, (done.stdout, done.stderr)
+    assert f"the vault cannot be created at {home}" in done.stderr and "read-only" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and "OSError" not in done.stderr
+
+
+def test_init_on_a_read_only_mount_is_vault_read_only_not_a_raw_os_error(mounted: tuple[Path, Path]) -> None:
+    original, view = mounted
+    subprocess.run(["mount", "-o", "remount,ro,bind", str(view)], check=True)
+    for home in (view / "new", view):  # a folder to create, and an existing one
+        _refused_init(_cli(["init"], home), home)
+    assert list(original.iterdir()) == []
+
+
+def test_init_in_a_folder_without_write_permission_is_vault_read_only(tmp_path: Path) -> None:
+    parent = tmp_path / "locked"
+    parent.mkdir()
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        if shutil.which("capsh") is None:
+            pytest.skip("root ignores file modes and capsh (to drop CAP_DAC_OVERRIDE) is not installed")
+        prefix = ["capsh", "--drop=cap_dac_override,cap_dac_read_search,cap_fowner", "--", "-c", 'exec "$@"', "capsh"]
+    parent.chmod(0o555)
+    try:
+        _refused_init(_cli(["init"], parent / "vault", prefix), parent / "vault")
+    finally:
+        parent.chmod(0o755)
+    assert list(parent.iterdir()) == []

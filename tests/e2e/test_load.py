@@ -1,0 +1,57 @@
+"""Many real MCP clients at once over stdio and HTTP, then a bulk import while they search: 0 errors, 0 lost (issue 27).
+
+The driver is bench/load.py (``python -m bench load``): it starts `ctxvault mcp` processes and one
+`ctxvault serve` with Streamable HTTP clients of the official SDK, each with its own app token,
+writing and searching the same vault at once, then imports while servers answer searches, and
+checks as the owner that every acknowledged write is there and found. The default run is short
+(small counts); ``-m slow`` is the run whose figures docs/reliability.md gives.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import load
+
+
+def _assert_clean(report: dict[str, Any]) -> None:
+    assert report["mixed"]["errors"] == [], report["mixed"]["errors"][:5]
+    assert report["import"]["errors"] == [], report["import"]["errors"][:5]
+    assert report["import"]["import_exit"] == 0
+    assert report["acknowledged"] == sum(s["calls"] for op, s in report["mixed"]["ops"].items() if op.endswith("remember"))
+    assert report["lost"] == [] and report["unfound"] == []
+    assert report["mixed"]["search_misses"] == []
+    assert report["import_whole"] and report["audit_ok"]
+    assert report["server_log_problems"] == []
+    for surface in ("stdio", "http"):
+        assert report["import"]["ops"][f"{surface} search during import"]["calls"] > 0, "a server stopped answering during the import"
+
+
+def test_concurrent_stdio_and_http_clients_and_an_import_lose_nothing_and_fail_nothing(tmp_path: Path) -> None:
+    report = load.run(stdio=4, http=16, seconds=None, ops=3, import_items=300, searchers=4, idle_s=1.0, seed=27, workdir=tmp_path)
+    _assert_clean(report)
+    assert report["acknowledged"] == (4 + 16) * 3
+
+
+@pytest.mark.slow
+def test_load_long(tmp_path: Path) -> None:
+    """LOAD_SECONDS (default 60) of 8 stdio servers and 32 HTTP clients, then an import of LOAD_IMPORT_ITEMS (20,000)."""
+    report = load.run(
+        stdio=8,
+        http=32,
+        seconds=float(os.environ.get("LOAD_SECONDS", "60")),
+        ops=None,
+        import_items=int(os.environ.get("LOAD_IMPORT_ITEMS", "20000")),
+        searchers=8,
+        idle_s=10.0,
+        seed=int(os.environ.get("LOAD_SEED", "27")),
+        workdir=tmp_path,
+    )
+    print(load._table(report))
+    print(json.dumps({k: v for k, v in report.items() if k not in ("lost", "unfound")}, indent=1))
+    _assert_clean(report)
