@@ -62,6 +62,7 @@ from vault.lexical import (
     query_terms,
     snippet,
 )
+from vault.neighbours import Surroundings, surroundings
 from vault.settings import Settings
 from vault.store import Row, Store
 
@@ -630,7 +631,15 @@ class Retriever:
         if mode == "dense":
             return [(int(i), float(s)) for i, s in zip(dense_ids, dense_scores, strict=True)]
         dense = list(zip(dense_ids.tolist(), dense_scores.tolist(), strict=True))
-        return fuse(f, qvec, index, dense, lexical, rare)[: query.limit]
+        return fuse(f, qvec, index, dense, lexical, rare, self.surroundings(f, query.text, scope, dense, lexical))[: query.limit]
+
+    def surroundings(
+        self, f: Fusion, text: str, scope: ItemFilter, dense: list[tuple[int, float]], lexical: list[tuple[int, float]]
+    ) -> Callable[[list[int]], Surroundings] | None:
+        """How fusion reads its best candidates' thread neighbours and named-month units (vault/neighbours.py), if ``f`` uses them."""
+        if f.method != "weighted" or not (f.neighbour_weight or f.second_weight or f.month_boost):
+            return None
+        return lambda top: surroundings(self._store, scope, top, text)
 
     def _worker(self) -> ThreadPoolExecutor:
         if self._pool is None:
