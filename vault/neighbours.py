@@ -21,7 +21,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from vault.dates import aware
 from vault.filters import ItemFilter
 from vault.store import Store
 
@@ -56,14 +55,6 @@ def query_months(text: str) -> list[tuple[int, int | None]]:
     return list(dict.fromkeys(out))
 
 
-@dataclass(frozen=True, slots=True)
-class _Row:
-    kind: str
-    writer: tuple[str, str]
-    at: datetime
-    text: str
-
-
 def surroundings(store: Store, scope: ItemFilter, candidates: Iterable[int], query: str) -> Surroundings:
     """Read the candidates and the units up to ``REACH + 1`` ids either side (inside ``scope``) in one query."""
     months = query_months(query)
@@ -71,28 +62,25 @@ def surroundings(store: Store, scope: ItemFilter, candidates: Iterable[int], que
     if not wanted:
         return NONE
     where, params = scope.where("i")
+    # Only memories can be neighbours; the writer and the time (seconds) are compared as SQL gives them.
     rows = store.query(
-        f"""SELECT u.uid, i.kind, i.created_by, i.source, i.created_at, coalesce(i.valid_from, i.created_at),
-        {"u.text" if months else "''"} FROM units u JOIN items i ON i.id = u.item_id
+        f"""SELECT u.uid, i.kind = 'memory', i.created_by || char(0) || i.source, unixepoch(i.created_at),
+        {"coalesce(i.valid_from, i.created_at), u.text" if months else "NULL, NULL"} FROM units u JOIN items i ON i.id = u.item_id
         WHERE u.uid IN (SELECT value FROM json_each(?)) AND {where}""",
         [json.dumps(wanted), *params],
     )
-    seen: dict[int, _Row] = {}
+    seen: dict[int, tuple[str, int]] = {}
     dated = set()
-    for uid, kind, by, source, created, when, text in rows:
-        seen[int(uid)] = _Row(str(kind), (str(by), str(source)), aware(datetime.fromisoformat(str(created))), str(text))
+    gap = THREAD_GAP.total_seconds()
+    for uid, memory, writer, at, when, text in rows:
+        if memory and at is not None:
+            seen[int(uid)] = (str(writer), int(at))
         if months and _in_months(str(when), str(text), months):
             dated.add(int(uid))
 
     def linked(a: int, b: int) -> bool:
         ra, rb = seen.get(a), seen.get(b)
-        return (
-            ra is not None
-            and rb is not None
-            and ra.kind == rb.kind == "memory"
-            and ra.writer == rb.writer
-            and abs(ra.at - rb.at) <= THREAD_GAP
-        )
+        return ra is not None and rb is not None and ra[0] == rb[0] and abs(ra[1] - rb[1]) <= gap
 
     neighbours: dict[int, tuple[int | None, int | None, int | None, int | None]] = {}
     for u in seen:

@@ -60,7 +60,7 @@ def _conversation(vault: VaultService, owner: Principal, *, space_of_question: s
 
 
 def _top(vault: VaultService, text: str, limit: int = 3, **kw: object) -> list[str]:
-    return [h.text for h in vault.search(OWNER, SearchQuery(text=text, limit=limit, **kw)).hits]  # type: ignore[arg-type]
+    return [h.text for h in vault.search(OWNER, SearchQuery(text=text, limit=limit, **kw)).hits]
 
 
 def test_an_answer_is_found_through_the_turn_before_it(vault: VaultService, owner: Principal) -> None:
