@@ -125,16 +125,21 @@ def test_query_months(text: str, months: list[tuple[int, int | None]]) -> None:
 
 def test_fusion_lends_a_neighbour_its_share_and_brings_it_in() -> None:
     index = VectorIndex(4, 50_000)
-    vecs = np.eye(4, dtype=np.float32)
+    vecs = np.array([[1, 1, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], dtype=np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     index.add(np.array([1, 2, 3, 4], dtype=np.int64), vecs)
     q = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)
-    dense = [(1, 1.0), (4, 0.0)]
+    dense = [(1, float(vecs[0] @ q)), (4, 0.0)]
     lexical = [(1, 3.0)]
-    # 2 follows 1 in its thread; 3 follows 2. Only 1 and 4 are candidates.
+    # 2 follows 1 in its thread (their vectors alike: cosine 0.71); 3 follows 2 and is like neither.
     around = Surroundings({1: (None, None, 2, 3), 2: (None, 1, 3, None), 3: (1, 2, None, None)})
     plain = dict(fuse(NO_WINDOW, q, index, dense, lexical, around=lambda top: around))
     assert set(plain) == {1, 4}
     windowed = dict(fuse(DEFAULT_FUSION, q, index, dense, lexical, around=lambda top: around))
     assert windowed[2] == pytest.approx(DEFAULT_FUSION.neighbour_weight * plain[1])
     assert windowed[2] > windowed[4]  # the turn after a match outranks an unrelated candidate
+    assert windowed[1] == pytest.approx(plain[1])  # 2 scored 0 and 3 is unrelated: nothing lent to 1
     assert 3 not in windowed  # two away from a candidate: lends, is not brought in
+    # Neighbours that are not alike lend nothing: memories imported together are no conversation.
+    strict = dict(fuse(replace(DEFAULT_FUSION, related_cosine=0.9), q, index, dense, lexical, around=lambda top: around))
+    assert strict.get(2, 0.0) == pytest.approx(0.0)
