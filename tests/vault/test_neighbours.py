@@ -143,3 +143,15 @@ def test_fusion_lends_a_neighbour_its_share_and_brings_it_in() -> None:
     # Neighbours that are not alike lend nothing: memories imported together are no conversation.
     strict = dict(fuse(replace(DEFAULT_FUSION, related_cosine=0.9), q, index, dense, lexical, around=lambda top: around))
     assert strict.get(2, 0.0) == pytest.approx(0.0)
+
+
+def test_long_memories_stand_on_their_own(vault: VaultService, owner: Principal) -> None:
+    """Abstracts imported together are one writer's memories a minute apart, but no conversation."""
+    long = ["Abstract on soil bacteria. " * 30, "Abstract on heart surgery. " * 30, "A short turn after them"]
+    _import(vault, owner, [
+        ItemRecord(id=None, kind="memory", text=t, space="personal", created_at=SESSION + timedelta(minutes=n),
+                   updated_at=SESSION + timedelta(minutes=n))
+        for n, t in enumerate(long)
+    ])  # fmt: skip
+    uids = [int(r[0]) for r in vault.store.query("SELECT uid FROM units ORDER BY uid")]
+    assert surroundings(vault.store, ItemFilter(), uids, "soil").neighbours == {}
