@@ -15,7 +15,9 @@ lexical-only ones), min-maxed over the candidates, and its BM25 divided by the b
 BM25 of the query; the fused score is ``0.6 · dense + 0.4 · lexical``. Plain
 reciprocal rank fusion lost to BM25 alone on LoCoMo, and BM25 alone collapses in
 large stores, so the weights are fixed by measurement at both sizes, one
-configuration for all.
+configuration for all. Then the best candidates borrow from the memories written
+next to them in their conversation thread, and a month the query names lifts the
+memories of that month (vault/neighbours.py; LoCoMo R@10 0.710 → 0.792, 10k: 0.563 → 0.693).
 
 Preferences for a task: a query restricted to preferences ranks the task against
 the preference profile on its own, so memories cannot crowd a preference out
