@@ -17,6 +17,7 @@ import json
 import re
 import time
 from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -74,11 +75,29 @@ def recall(ranked: list[int], owner: dict[int, str | None], evidence: set[str]) 
     return {k: len(evidence & {g for g in got[:k] if g}) / len(evidence) for k in KS}
 
 
+PLAIN = replace(DEFAULT_FUSION, neighbour_weight=0.0, second_weight=0.0, month_boost=0.0)
+
+
+def ablations() -> dict[str, Fusion]:
+    """The default and the default without each of its signals (always reported)."""
+    return {
+        "hybrid": DEFAULT_FUSION,
+        "hybrid_without_window": replace(DEFAULT_FUSION, neighbour_weight=0.0, second_weight=0.0),
+        "hybrid_without_months": replace(DEFAULT_FUSION, month_boost=0.0),
+        "hybrid_without_second": replace(DEFAULT_FUSION, second_weight=0.0),
+        "hybrid_v2": PLAIN,
+    }
+
+
 def variants() -> dict[str, Fusion]:
-    out = {"hybrid": DEFAULT_FUSION, "rrf": Fusion(method="rrf")}
+    out = {**ablations(), "rrf": Fusion(method="rrf")}
+    for a, b in ((0.3, 0.0), (0.5, 0.0), (0.5, 0.1), (0.7, 0.15), (0.5, 0.2)):
+        out[f"window_{a}_{b}"] = replace(DEFAULT_FUSION, neighbour_weight=a, second_weight=b)
+    for w in (0.5, 0.7):
+        out[f"window_minmax_{w}"] = replace(DEFAULT_FUSION, dense_weight=w)
     for w in (0.4, 0.5, 0.6, 0.7, 0.8):
-        out[f"raw_cosine_{w}"] = Fusion(dense_weight=w, dense_norm="raw")
-        out[f"minmax_{w}"] = Fusion(dense_weight=w)
+        out[f"raw_cosine_{w}"] = replace(PLAIN, dense_weight=w, dense_norm="raw")
+        out[f"minmax_{w}"] = replace(PLAIN, dense_weight=w)
     return out
 
 
@@ -97,13 +116,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         seen.setdefault(s.strip(), None)
         personas = list(seen)
     embedder = CachedEmbedder(real_embedder())
-    methods = ["lexical", "dense", *(variants() if args.sweep else {"hybrid": DEFAULT_FUSION})]
-    fusions = variants() if args.sweep else {"hybrid": DEFAULT_FUSION}
+    fusions = variants() if args.sweep else ablations()
+    methods = ["lexical", "dense", *fusions]
     sums: dict[str, dict[int, float]] = {m: defaultdict(float) for m in methods}
     by_cat: dict[str, dict[int, dict[int, float]]] = {m: defaultdict(lambda: defaultdict(float)) for m in methods}
     cat_n: dict[int, int] = defaultdict(int)
     questions = 0
     latencies: list[float] = []
+    fusion_s: dict[str, list[float]] = defaultdict(list)  # fusion with its surroundings read (vault/neighbours.py)
     sizes = []
     all_turns = {c["sample_id"]: turns(c) for c in data}
     dumped: list[dict[str, Any]] = []
@@ -141,7 +161,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 lexical, rare = bv.retriever._lexical_and_rare(q, scope, 100)
                 rankings = {"lexical": [u for u, _ in lexical], "dense": [u for u, _ in dense]}
                 for name, f in fusions.items():
-                    rankings[name] = [u for u, _ in fuse(f, qvec, index, dense, lexical, rare)]
+                    t1 = time.perf_counter()
+                    around = bv.retriever.surroundings(f, q, scope, dense, lexical)
+                    rankings[name] = [u for u, _ in fuse(f, qvec, index, dense, lexical, rare, around)]
+                    fusion_s[name].append(time.perf_counter() - t1)
                 if args.dump:
                     union = sorted(set(rankings["lexical"]) | set(rankings["dense"]))
                     cos = dict(zip(union, (index.vectors(np.array(union, dtype=np.int64)) @ qvec).tolist(), strict=True)) if union else {}
@@ -163,6 +186,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "candidates": DEFAULT_FUSION.candidates,
             "method": DEFAULT_FUSION.method,
             "dense_norm": DEFAULT_FUSION.dense_norm,
+            "neighbour_weight": DEFAULT_FUSION.neighbour_weight,
+            "second_weight": DEFAULT_FUSION.second_weight,
+            "month_boost": DEFAULT_FUSION.month_boost,
         },
         "recall": {m: {f"R@{k}": round(sums[m][k] / questions, 4) for k in KS} for m in methods},
         "recall_by_category": {
@@ -170,6 +196,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         },
         "questions_by_category": {str(c): n for c, n in sorted(cat_n.items())},
         "hybrid_search_latency": percentiles(latencies),
+        "fusion_latency": {name: percentiles(s) for name, s in fusion_s.items()},
         "texts_encoded": embedder.encoded,
     }
     embedder.persist()
@@ -186,7 +213,7 @@ def main(argv: list[str]) -> None:
     p.add_argument("--distractors", type=Path)
     p.add_argument("--size", type=int, default=0, help="fill each conversation's store to this many items")
     p.add_argument("--conversations", type=int, default=0, help="only the first N conversations")
-    p.add_argument("--sweep", action="store_true", help="also report fusion variants (the table behind the default)")
+    p.add_argument("--sweep", action="store_true", help="also report fusion and window variants (the table behind the default)")
     p.add_argument("--no-date-context", action="store_true", help="index turns without their resolved relative dates (the baseline)")
     p.add_argument("--dump", type=Path, help="write every question's candidate lists here (for fusion design offline)")
     p.add_argument("--json", action="store_true", help="accepted for symmetry; output is always JSON")

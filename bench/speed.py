@@ -176,7 +176,8 @@ def measure(n: int, args: argparse.Namespace, embedder: CachedEmbedder) -> dict[
             t2 = time.perf_counter()
             lex, rare = r._lexical_and_rare(q, scope, 100)
             t3 = time.perf_counter()
-            ranked = fuse(r.fusion, qv, index, list(zip(di.tolist(), ds.tolist(), strict=True)), lex, rare)[:10]
+            dense = list(zip(di.tolist(), ds.tolist(), strict=True))
+            ranked = fuse(r.fusion, qv, index, dense, lex, rare, r.surroundings(r.fusion, q, scope, dense, lex))[:10]  # window included
             t4 = time.perf_counter()
             r._store.query(
                 "SELECT u.uid, u.text, i.* FROM units u JOIN items i ON i.id = u.item_id WHERE u.uid IN (SELECT value FROM json_each(?))",
