@@ -148,6 +148,7 @@ def test_the_service_refuses_what_the_parser_refuses_and_grants_what_it_parses(v
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_long_fuzz_of_the_scope_parser() -> None:
     start = time.monotonic()
     tally = run(LONG)
