@@ -39,6 +39,7 @@ def test_concurrent_stdio_and_http_clients_and_an_import_lose_nothing_and_fail_n
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_load_long(tmp_path: Path) -> None:
     """LOAD_SECONDS (default 60) of 8 stdio servers and 32 HTTP clients, then an import of LOAD_IMPORT_ITEMS (20,000)."""
     report = load.run(
