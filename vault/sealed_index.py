@@ -35,7 +35,7 @@ FOLD_MIN = 2_000  # the delta is folded into a new base past this many vectors..
 FOLD_FRACTION = 20  # ...or 1/20 of the index, whichever is more (at 100k: 5,000 vectors, ~4 MB)
 MAX_TRACKED = 50_000  # changes past this are saved as a new base anyway: not kept vector by vector
 
-Stamp = tuple[int, int, int]
+Stamp = tuple[int, int, int, int]
 
 
 def fold_bound(size: int) -> int:
@@ -47,7 +47,7 @@ def _stamp(path: Path) -> Stamp | None:
         st = path.stat()
     except OSError:
         return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)  # ctime: a copy restored with its mtime still differs
 
 
 @dataclass(slots=True)
@@ -57,7 +57,7 @@ class Persisted:
     index: VectorIndex
     generation: int  # the database generation the files reach (and the index, while it holds no unsaved change)
     base_id: bytes  # empty for a base written before delta files: then every save writes a new base
-    stamp: Stamp | None  # the base file's (inode, size, mtime): another base means a reload
+    stamp: Stamp | None  # the base file's (inode, size, mtime, ctime): another base means a reload
     offset: int = 0  # delta bytes read
     waiting: list[Delta] = field(default_factory=list)  # records read that do not chain yet
     delta_vectors: int = 0  # vectors the delta file holds for this base (the fold bound)
