@@ -319,7 +319,8 @@ class Retriever:
         if self._store.one("SELECT 1 FROM temp.cv_pending LIMIT 1") is None:
             return []  # the common case after every search: nothing written since
         rows = self._store.query(
-            f"SELECT u.uid, u.text FROM temp.cv_pending p JOIN units u ON u.uid = p.uid WHERE {_LACKING} ORDER BY u.uid",
+            # CROSS JOIN: from the few pending ids to their units, never a scan of every unit (~0.13 s at 100k).
+            f"SELECT u.uid, u.text FROM temp.cv_pending p CROSS JOIN units u ON u.uid = p.uid WHERE {_LACKING} ORDER BY u.uid",
             [self._model_id()],
         )
         return [(int(r[0]), str(r[1])) for r in rows]

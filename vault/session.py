@@ -77,6 +77,7 @@ MAX_REQUEST = 1 << 20  # a launcher's whole environment rides in its request
 GO_TIMEOUT_S = 30.0
 END_GRACE_S = 3.0
 POLL_S = 1.0  # reaping without pidfds (macOS): a finished child waits at most this long
+REFRESH_S = 2.0  # an idle agent with a refresh hook runs it this often
 BACKGROUND_NICE = 10  # the background worker's priority: a command's process gets the CPU first
 
 Program = Callable[[Sequence[str]], int]
@@ -262,10 +263,13 @@ class _Agent:
         self.refresh()
         while (left := self.deadline - time.monotonic()) > 0:
             poll = self.children.poll_s
-            events = self.selector.select(left if poll is None else min(left, poll))
+            wake = REFRESH_S if self._refresh is not None else left
+            events = self.selector.select(min(left, wake) if poll is None else min(left, poll, wake))
             self.children.reap()
-            if self.children.ended:
-                self.refresh()  # a child may have written: catch up now, not in the next command's time
+            if self.children.ended or not events:
+                # A child may have written, or another process (a purge drops the files: the copy goes too):
+                # catch up now, not in the next command's time. Unchanged files cost a stat.
+                self.refresh()
             self.worker_ended()
             if not any(k.fileobj is self.server for k, _ in events):
                 continue
