@@ -12,9 +12,10 @@ amortised and the lists stay the right size.
 
 The file on disk is ``seal(data_key, CVX2 header + faiss bytes, aad)``: vectors can be
 inverted back to text, so they never touch disk in plaintext. The header records the
-model and the ``index_state.generation`` the file matches; a file behind the database (a
-crash between a commit and a save), or of an older format, is discarded and the index
-rebuilt from the ``vectors`` table, which is the truth.
+model and the ``index_state.generation`` the file matches, and a random ``base_id`` that the
+delta records appended after it name (vault/index_delta.py, vault/sealed_index.py). A file of
+an older format, or that fails to open, is discarded and the index rebuilt from the ``vectors``
+table, which is the truth; one behind the database is caught up from that table.
 
 Scope is applied inside the search: the caller passes the allowed unit ids and faiss sees
 only those (an id selector; exact scoring of the allowed vectors when they are few).

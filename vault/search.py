@@ -2,8 +2,8 @@
 
 The SQLCipher tables are the truth: ``units`` (text) and ``vectors`` (float16 blobs
 with the id of the model that made them, vault/vectors.py). The faiss index is derived, sealed on disk under
-the data key, and rebuilt whenever its recorded ``index_state.generation`` differs
-from the database's (vault/index.py).
+the data key as a base and delta records, and brought in step whenever its recorded ``index_state.generation``
+differs from the database's (vault/index.py, vault/sealed_index.py).
 
 Scope: the ItemFilter's SQL ``WHERE`` selects the allowed unit ids; FTS runs with
 that predicate in SQL and faiss with those ids as its selector, so out-of-scope
