@@ -12,6 +12,9 @@ with `ctxvault unlock` running (the launcher hands the command to the agent). Ea
 seconds each path used (cold: the process; session: the launcher plus the agent's child,
 read from the agent's reaped-children counters), which the load of a shared machine
 moves far less, and the load average.
+
+``--keep DIR`` builds each size's vault once under DIR and reuses it on later runs
+(``DIR/<items>/vault``; every run's ``add`` leaves its memories in it, a few per run).
 """
 
 from __future__ import annotations
@@ -110,18 +113,32 @@ def commands(item: str, run: int) -> dict[str, list[str]]:
     }
 
 
+def kept(home: Path, n: int, data: Path, fast_kdf: bool) -> tuple[dict[str, str], str, float | None]:
+    """The vault at ``home``, built there first if it is not; its env, one item id, and the build time (None: reused)."""
+    marker = home.parent / "item.txt"
+    if marker.exists():
+        env = {**os.environ, "CTXVAULT_HOME": str(home), **(FAST_KDF if fast_kdf else {})}
+        env.pop("CTXVAULT_PASSPHRASE", None)
+        return env, marker.read_text().strip(), None
+    home.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    env, item = build(home, n, data, fast_kdf)
+    marker.write_text(item)
+    return env, item, time.perf_counter() - t0
+
+
 def measure(n: int, args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="cv-lat-") as tmp:
-        t0 = time.perf_counter()
-        env, item = build(Path(tmp) / "vault", n, args.data, args.fast_kdf)
-        built_s = time.perf_counter() - t0
+        home = (args.keep / str(n) / "vault") if args.keep else Path(tmp) / "vault"
+        env, item, built = kept(home, n, args.data, args.fast_kdf)
+        built_s = -1.0 if built is None else built
         runtime = Path(tmp) / "rt"
         runtime.mkdir(mode=0o700)
         cold_env = {**env, "CTXVAULT_PASSPHRASE": PASSPHRASE, "CTXVAULT_RUNTIME_DIR": str(Path(tmp) / "none")}
         warm_env = {**env, "CTXVAULT_RUNTIME_DIR": str(runtime)}
         kinds = ("cold", "cold_cpu", "session", "launcher_cpu", "child_cpu")
         samples: dict[str, dict[str, list[float]]] = {name: {k: [] for k in kinds} for name in TARGETS}
-        for run in range(args.runs):
+        for run in range(args.cold_runs if args.cold_runs is not None else args.runs):
             for name, argv in commands(item, run).items():
                 wall, cpu, _ = timed(argv, cold_env)
                 samples[name]["cold"].append(wall)
@@ -140,7 +157,7 @@ def measure(n: int, args: argparse.Namespace) -> dict[str, Any]:
                     samples[name]["child_cpu"].append(child)
         finally:
             subprocess.run([CTXVAULT, "lock"], env=warm_env, capture_output=True, timeout=120, check=False)
-    out: dict[str, Any] = {"items": n, "vault_built_s": round(built_s, 1), "commands": {}}
+    out: dict[str, Any] = {"items": n, "vault_built_s": round(built_s, 1) if built_s >= 0 else "reused", "commands": {}}
     for name, s in samples.items():
         session_median = statistics.median(s["session"])
         out["commands"][name] = {
@@ -166,6 +183,8 @@ def main(argv: list[str]) -> None:
     p.add_argument("--runs", type=int, default=10, help="runs of each command on each path (the median is reported)")
     p.add_argument("--data", type=Path, default=DATA, help="benchmark data (bench/speed.py); numbered stand-ins without it")
     p.add_argument("--fast-kdf", action="store_true", help="test Argon2id parameters instead of the production ones")
+    p.add_argument("--keep", type=Path, help="build each vault once under this directory and reuse it on later runs")
+    p.add_argument("--cold-runs", type=int, help="runs of the cold path (default: --runs); each costs seconds at 100k")
     args = p.parse_args(argv)
     result: dict[str, Any] = {
         "benchmark": "cli-latency",

@@ -6,7 +6,9 @@ programs the agent may start and imports their code once, before the agent repor
 
 - ``mcp`` runs `ctxvault mcp` (the stdio server a host app launches);
 - ``cli`` runs any other command but those cli/entry.py keeps in-process (``IN_PROCESS``);
-- its background worker embeds the backlog (vault/backlog.py), pausing while a ``cli`` child runs.
+- its background worker embeds the backlog (vault/backlog.py), pausing while a ``cli`` child runs;
+- its refresh keeps the sealed vector index loaded and in step (vault/sealed_index.py), so a child's
+  `search` or `add` takes it from the agent's memory instead of loading and decrypting it.
 
 Both run the same `cli.app.main` as an ordinary `ctxvault`, so parsing, errors, output
 and exit codes are the same; the child opens the vault with the session's key
@@ -157,9 +159,23 @@ def embed_backlog(settings: Settings, key: DataKey, paused: Callable[[], bool]) 
     backlog.embed(settings, key, paused)
 
 
+def warm_index(settings: Settings, key: DataKey) -> None:
+    """The agent's refresh: the vault's sealed index, loaded once and kept in step with its files (only if faiss was preloaded)."""
+    if "faiss" not in sys.modules:
+        return  # warm_search found no ONNX encoder: the children load everything themselves
+    from vault import sealed_index
+    from vault.index import index_file
+
+    sealed_index.warm(index_file(settings.index_dir, settings.model), key, settings.model, settings.ann_threshold)
+
+
 def main() -> None:
     session.agent_main(
-        programs={AGENT_COMMAND: run_mcp, CLI_PROGRAM: run_cli}, preload=preload, background=embed_backlog, pausing={CLI_PROGRAM}
+        programs={AGENT_COMMAND: run_mcp, CLI_PROGRAM: run_cli},
+        preload=preload,
+        background=embed_backlog,
+        pausing={CLI_PROGRAM},
+        refresh=warm_index,
     )
 
 

@@ -14,14 +14,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from vault import keys
+from vault import index_delta, keys, sealed_index
 from vault import vectors as vector_rows
 from vault.audit import AuditLog
 from vault.chunking import chunk_text
 from vault.crypto import DataKey
 from vault.documents import extract
 from vault.errors import AuditTampered, VaultError
-from vault.index import index_file, load_sealed
+from vault.index import index_file
 from vault.items import unit_text
 from vault.migrations import MIGRATIONS
 from vault.settings import Settings
@@ -228,17 +228,25 @@ def check_index(store: Store, settings: Settings, key: DataKey) -> Check:
         if vectors == 0:
             return Check("sealed index", True, "none yet (made at the first search)")
         return Check("sealed index", False, f"{path.name} is missing (rebuilt from the vectors table at the next search)", repairable=True)
-    loaded = load_sealed(path, key, settings.model, settings.ann_threshold)
+    loaded = sealed_index.load(path, key, settings.model, settings.ann_threshold)
     if loaded is None:
         return Check("sealed index", False, f"{path.name} does not open with the vault's key (damaged or replaced)", repairable=True)
-    index, header = loaded
-    if header.generation != generation or len(index) != vectors:
+    index = loaded.index
+    delta = index_delta.delta_file(path)
+    scan = index_delta.read(delta, key, settings.model, loaded.base_id, index.dim) if loaded.base_id else index_delta.Scan()
+    if scan.damaged:
+        return Check(
+            "sealed index", False, f"{delta.name} holds {scan.damaged} record(s) that fail authentication (damaged or replaced)",
+            repairable=True,
+        )  # fmt: skip
+    if loaded.generation != generation or len(index) != vectors:
         # A cache behind the database is normal (a process wrote since the last save): the next search catches up.
         return Check(
             "sealed index", True, f"{path.name} opens; it holds {len(index)} of {vectors} vectors and is brought up to date "
             "at the next search",
         )  # fmt: skip
-    return Check("sealed index", True, f"{path.name} opens and holds all {vectors} vectors")
+    records = f" with {len(scan.records)} delta record(s) in {delta.name}" if scan.records else ""
+    return Check("sealed index", True, f"{path.name} opens{records} and holds all {vectors} vectors")
 
 
 def check_audit(store: Store) -> Check:
@@ -298,6 +306,7 @@ def drop_orphaned_vectors(store: Store) -> int:
 def discard_index_file(settings: Settings) -> None:
     path = index_file(settings.index_dir, settings.model)
     path.unlink(missing_ok=True)
+    index_delta.delta_file(path).unlink(missing_ok=True)
 
 
 def leftovers(home: Path) -> list[Path]:

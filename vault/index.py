@@ -12,9 +12,10 @@ amortised and the lists stay the right size.
 
 The file on disk is ``seal(data_key, CVX2 header + faiss bytes, aad)``: vectors can be
 inverted back to text, so they never touch disk in plaintext. The header records the
-model and the ``index_state.generation`` the file matches; a file behind the database (a
-crash between a commit and a save), or of an older format, is discarded and the index
-rebuilt from the ``vectors`` table, which is the truth.
+model and the ``index_state.generation`` the file matches, and a random ``base_id`` that the
+delta records appended after it name (vault/index_delta.py, vault/sealed_index.py). A file of
+an older format, or that fails to open, is discarded and the index rebuilt from the ``vectors``
+table, which is the truth; one behind the database is caught up from that table.
 
 Scope is applied inside the search: the caller passes the allowed unit ids and faiss sees
 only those (an id selector; exact scoring of the allowed vectors when they are few).
@@ -63,6 +64,7 @@ class IndexHeader:
     generation: int
     kind: str
     count: int
+    base_id: str = ""  # names this file: delta records (vault/index_delta.py) apply only to the base they name
 
 
 def _faiss() -> Any:
@@ -161,6 +163,11 @@ class VectorIndex:
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
+
+    @property
+    def shape(self) -> tuple[str, int, int]:
+        """What a delta record cannot change: the kind, the lists and the size they were trained for."""
+        return (self.kind, self.lists, self._trained_at)
 
     @property
     def lists(self) -> int:
@@ -319,10 +326,10 @@ class VectorIndex:
 
     # -- persistence ------------------------------------------------------------------------
 
-    def to_bytes(self, model: str, generation: int) -> bytes:
+    def to_bytes(self, model: str, generation: int, base_id: str = "") -> bytes:
         header = {
             "model": model, "dim": self.dim, "generation": generation, "kind": self.kind, "count": len(self),
-            "trained_at": self._trained_at,
+            "trained_at": self._trained_at, "base_id": base_id,
         }  # fmt: skip
         head = json.dumps(header, sort_keys=True).encode()
         body: bytes = self._faiss.serialize_index(self._index).tobytes()
@@ -345,6 +352,7 @@ class VectorIndex:
             generation=int(head["generation"]),
             kind=str(head["kind"]),
             count=int(head["count"]),
+            base_id=str(head.get("base_id", "")),
         )
         if header.kind not in ("flat", "ivf") or len(raw) != 12 + nh + nb:
             raise ValueError(f"unknown index kind {header.kind!r} or truncated body")
@@ -413,14 +421,14 @@ def index_file(index_dir: Path, model: str) -> Path:
     return index_dir / f"{safe}.cvx"
 
 
-def save_sealed(path: Path, key: DataKey, index: VectorIndex, model: str, generation: int) -> bool:
+def save_sealed(path: Path, key: DataKey, index: VectorIndex, model: str, generation: int, base_id: str = "") -> bool:
     """Seal the index under the data key and replace the file atomically (0600); False when the disk refused it.
 
     The file is a cache of the ``vectors`` table: a full disk, a read-only one, or an ``index``
     that is not a directory must not fail the search or import that saves it (issue 29). The
     index stays in memory, and the next save (or the next process, from the table) tries again.
     """
-    tmp = seal_beside(path, key, index, model, generation)
+    tmp = seal_beside(path, key, index, model, generation, base_id)
     if tmp is None:
         return False
     try:
@@ -431,12 +439,12 @@ def save_sealed(path: Path, key: DataKey, index: VectorIndex, model: str, genera
     return True
 
 
-def seal_beside(path: Path, key: DataKey, index: VectorIndex, model: str, generation: int) -> Path | None:
+def seal_beside(path: Path, key: DataKey, index: VectorIndex, model: str, generation: int, base_id: str = "") -> Path | None:
     """Seal the index into a temporary file next to ``path``; the caller renames it into place (or deletes it).
 
     None when the disk refused it (``save_sealed``): no partial temporary file is left behind.
     """
-    blob = seal(key, index.to_bytes(model, generation), _AAD + b"|" + model.encode())
+    blob = seal(key, index.to_bytes(model, generation, base_id), _AAD + b"|" + model.encode())
     # Unique per writer: two threads of one process (or two processes) may save at once.
     tmp = path.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")
     try:

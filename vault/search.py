@@ -2,8 +2,8 @@
 
 The SQLCipher tables are the truth: ``units`` (text) and ``vectors`` (float16 blobs
 with the id of the model that made them, vault/vectors.py). The faiss index is derived, sealed on disk under
-the data key, and rebuilt whenever its recorded ``index_state.generation`` differs
-from the database's (vault/index.py).
+the data key as a base and delta records, and brought in step whenever its recorded ``index_state.generation``
+differs from the database's (vault/index.py, vault/sealed_index.py).
 
 Scope: the ItemFilter's SQL ``WHERE`` selects the allowed unit ids; FTS runs with
 that predicate in SQL and faiss with those ids as its selector, so out-of-scope
@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from schemas.items import Provenance, SearchHit, SearchQuery
-from vault import agent_client
+from vault import agent_client, sealed_index
 from vault import vectors as vector_rows
 from vault.crypto import DataKey
 from vault.dates import without_context
@@ -51,7 +51,8 @@ from vault.embed import Embedder, load_embedder
 from vault.errors import EmbedderUnavailable, InvalidInput
 from vault.filters import ItemFilter
 from vault.fusion import DEFAULT_FUSION, Fusion, fuse
-from vault.index import TrainedLists, VectorIndex, index_file, load_sealed, save_sealed, seal_beside
+from vault.index import TrainedLists, VectorIndex, index_file, seal_beside
+from vault.index_delta import BASE_ID_BYTES
 from vault.lexical import (
     BM25_B,
     BM25_K1,
@@ -156,6 +157,10 @@ class Retriever:
         self._gen = -1  # the database generation the in-memory index matches
         self._bumps_seen = 0  # our own connection's generation bumps already reflected
         self._dirty = 0  # vectors added since the last save
+        # The files the index came from and its changes since (vault/sealed_index.py): a save appends a delta record.
+        self._persisted: sealed_index.Persisted | None = None
+        self._changes = sealed_index.Changes()
+        self._inexact = False  # caught up from the table's ids (a behind file): used, never saved
         self._pool: ThreadPoolExecutor | None = None
         self._mid: int | None = None  # this model's id in ``models``, once it has one
         self._stale: tuple[int, int] | None = None  # (generation, vectors of another model)
@@ -224,26 +229,67 @@ class Retriever:
             removed = np.array([r[0] for r in self._store.query("SELECT uid FROM temp.cv_removed")], dtype=np.int64)
             self._store.execute("DELETE FROM temp.cv_removed")
             self._index.remove(removed)
+            self._changes.remove(removed)
             readd = self._store.query(
                 "SELECT uid, vec FROM vectors WHERE model = ? AND uid IN (SELECT value FROM json_each(?))",
                 [self._model_id(), json.dumps(removed.tolist())],
             )
-            self._add_rows(self._index, readd)
+            self._add_rows(self._index, readd, track=True)
+            self._dirty += len(removed)
             self._gen, self._bumps_seen = gen, bumps
             return self._index
-        if self._index is None:
-            loaded = load_sealed(index_file(self._settings.index_dir, self.model), self._key, self.model, self._settings.ann_threshold)
-            if loaded is not None and loaded[1].generation == gen:
-                self._index, self._gen, self._bumps_seen = loaded[0], gen, bumps
-                self._store.execute("DELETE FROM temp.cv_removed")
-                return self._index
-        return self._rebuild(gen, bumps)
+        return self._from_files(gen, bumps) or self._rebuild(gen, bumps)
 
-    def _add_rows(self, index: VectorIndex, rows: list[Row]) -> None:
+    def _from_files(self, gen: int, bumps: int) -> VectorIndex | None:
+        """The index from the sealed files (or the agent's warm copy of them) at generation ``gen``, if they reach it.
+
+        An index already held, with no unsaved change, applies the records other processes appended. Files behind
+        the database (another process wrote and has not saved yet, e.g. the background embedder between two
+        batches) are used too: the vectors they lack are read from the table by id, and those they hold
+        for removed units dropped, so no search waits for a rebuild (issue 25). Such an index is never saved.
+        """
+        path = index_file(self._settings.index_dir, self.model)
+        held = self._persisted
+        if self._index is not None and (held is None or held.index is not self._index or self._changes or self._inexact):
+            held = None  # changed here and not saved, or not from the files: only the table can bring it in step
+        elif held is not None and not sealed_index.catch_up(held, path, self._key, self.model):
+            held = None
+        if held is None:
+            self._index, self._persisted, self._changes, self._inexact = None, None, sealed_index.Changes(), False
+            held = sealed_index.take(path, self._key, self.model, self._settings.ann_threshold)
+        if held is None or held.generation > gen:
+            return None
+        self._index, self._persisted, self._gen, self._bumps_seen = held.index, held, gen, bumps
+        self._store.execute("DELETE FROM temp.cv_removed")
+        if held.generation < gen:
+            self._catch_up_from_table(held.index)
+        return held.index
+
+    def _catch_up_from_table(self, index: VectorIndex) -> None:
+        """Bring ``index`` to the table's set of ids (an id index scan, then only the rows it lacks)."""
+        table = np.array(
+            [r[0] for r in self._store.query("SELECT uid FROM vectors INDEXED BY vectors_model WHERE model = ?", [self._model_id()])],
+            dtype=np.int64,
+        )
+        have = index.ids()
+        index.remove(np.setdiff1d(have, table, assume_unique=True))
+        missing = np.setdiff1d(table, have, assume_unique=True)
+        for start in range(0, len(missing), 20_000):
+            part = json.dumps(missing[start : start + 20_000].tolist())
+            rows = self._store.query(
+                "SELECT uid, vec FROM vectors WHERE model = ? AND uid IN (SELECT value FROM json_each(?))", [self._model_id(), part]
+            )
+            self._add_rows(index, rows)
+        self._persisted, self._inexact = None, True
+
+    def _add_rows(self, index: VectorIndex, rows: list[Row], *, track: bool = False) -> None:
         if not rows:
             return
         ids = np.array([r[0] for r in rows], dtype=np.int64)
-        index.add(ids, vector_rows.decode([r[1] for r in rows], index.dim))
+        vecs = vector_rows.decode([r[1] for r in rows], index.dim)
+        index.add(ids, vecs)
+        if track:
+            self._changes.add(ids, vecs)
 
     def _rebuild(self, gen: int, bumps: int) -> VectorIndex:
         """Rebuild the index from the vectors table (the truth) and seal it."""
@@ -254,13 +300,18 @@ class Retriever:
             self._add_rows(index, batch)
         self._store.execute("DELETE FROM temp.cv_removed")
         self._index, self._gen, self._bumps_seen = index, gen, bumps
+        self._persisted, self._changes, self._inexact = None, sealed_index.Changes(), False
         self._save()
         return index
 
     def _save(self) -> None:
-        if self._index is not None:
-            save_sealed(index_file(self._settings.index_dir, self.model), self._key, self._index, self.model, self._gen)
-            self._dirty = 0
+        """Persist the index: a delta record for a few changes, a new sealed base otherwise (vault/sealed_index.py)."""
+        if self._index is None or self._inexact:
+            return
+        path = index_file(self._settings.index_dir, self.model)
+        self._persisted = sealed_index.save(path, self._key, self._index, self.model, self._gen, self._persisted, self._changes)
+        self._changes = sealed_index.Changes()
+        self._dirty = 0
 
     # -- keeping vectors in step ---------------------------------------------------------------
 
@@ -271,7 +322,8 @@ class Retriever:
         if self._store.one("SELECT 1 FROM temp.cv_pending LIMIT 1") is None:
             return []  # the common case after every search: nothing written since
         rows = self._store.query(
-            f"SELECT u.uid, u.text FROM temp.cv_pending p JOIN units u ON u.uid = p.uid WHERE {_LACKING} ORDER BY u.uid",
+            # CROSS JOIN: from the few pending ids to their units, never a scan of every unit (~0.13 s at 100k).
+            f"SELECT u.uid, u.text FROM temp.cv_pending p CROSS JOIN units u ON u.uid = p.uid WHERE {_LACKING} ORDER BY u.uid",
             [self._model_id()],
         )
         return [(int(r[0]), str(r[1])) for r in rows]
@@ -345,8 +397,9 @@ class Retriever:
                 done += self._embed_and_store(fetched[start : start + batch], None, batch=batch)
                 if progress:
                     progress(done, max(total, done))
-                if self._index is not None and self._dirty >= max(SAVE_EVERY, len(self._index) // 10):
-                    self._save()  # other processes load this instead of rebuilding from the table
+                if self._index is not None and self._dirty:
+                    # A delta record per batch: other processes' searches find these vectors at once (issue 25).
+                    self._save()
         if self._dirty:
             self._save()
         return done
@@ -386,6 +439,8 @@ class Retriever:
     def _write_batch(self, index: VectorIndex, uids: NDArray[np.int64], vecs: NDArray[np.float32], model: str, dim: int) -> None:
         keep = self._store_vectors(uids, vecs, model, dim)
         index.add(uids[keep], vector_rows.rounded(vecs[keep]))
+        if index is self._index:
+            self._changes.add(uids[keep], vector_rows.rounded(vecs[keep]))
         self._advance()
 
     def _store_vectors(self, uids: NDArray[np.int64], vecs: NDArray[np.float32], model: str, dim: int) -> NDArray[np.bool_]:
@@ -406,9 +461,12 @@ class Retriever:
     def prepare(self) -> None:
         """Bring the in-memory index in step (load or rebuild it) before a bulk write, outside its transaction.
 
-        The bulk write queues its own units lacking a vector (``StagedVectors.written``).
+        The bulk write queues its own units lacking a vector (``StagedVectors.written``). It seals the index
+        as a new base, so an index caught up from the table's ids (``_from_files``) is rebuilt first.
         """
         self._ensure_index()
+        if self._inexact:
+            self._rebuild(self._generation(), self._own_bumps())
 
     def stage(self, incoming: NDArray[np.float16], total: int | None = None) -> StagedVectors:
         """Index vectors a bulk write is about to commit, on the worker thread, while the caller writes rows.
@@ -733,6 +791,8 @@ class Retriever:
         file written before the purge still holds them (BRIEF §4: no recoverable copy).
         """
         self._index, self._gen, self._dirty = None, -1, 0
+        self._persisted, self._changes, self._inexact = None, sealed_index.Changes(), False
+        sealed_index.discard(index_file(self._settings.index_dir, self.model))
         if self._settings.index_dir.is_dir():
             for path in self._settings.index_dir.iterdir():
                 if path.is_file():
@@ -753,6 +813,7 @@ class StagedVectors:
         self._jobs: list[Future[object]] = []
         self._state: tuple[int, int] | None = None
         self._temp: Path | None = None
+        self._base_id = b""
         # The units about to be inserted are recorded once in written(), not row by row by the temp trigger.
         owner._store.execute("UPDATE temp.cv_counter SET bulk = 1 WHERE id = 1")
         index = owner._ensure_index()
@@ -800,7 +861,9 @@ class StagedVectors:
 
     def _seal(self, index: VectorIndex, generation: int) -> None:
         settings = self._owner._settings
-        self._temp = seal_beside(index_file(settings.index_dir, settings.model), self._owner._key, index, settings.model, generation)
+        self._base_id = os.urandom(BASE_ID_BYTES)
+        path = index_file(settings.index_dir, settings.model)
+        self._temp = seal_beside(path, self._owner._key, index, settings.model, generation, self._base_id.hex())
 
     def finish(self, committed: bool) -> None:
         """Publish the index if the transaction committed; otherwise forget it (rebuilt from the table on next use)."""
@@ -816,14 +879,19 @@ class StagedVectors:
         if not committed or failed or self._state is None:
             # The rows are the truth: an index that missed them (or holds rolled-back ones) is rebuilt.
             owner._index, owner._gen = None, -1
+            owner._persisted, owner._changes, owner._inexact = None, sealed_index.Changes(), False
             if self._temp is not None:
                 self._temp.unlink(missing_ok=True)
             return
         owner._gen, owner._bumps_seen = self._state
         if self._temp is not None:
-            os.replace(self._temp, index_file(owner._settings.index_dir, owner.model))
+            path = index_file(owner._settings.index_dir, owner.model)
+            os.replace(self._temp, path)
+            owner._persisted = sealed_index.published(path, self._index, self._state[0], self._base_id)
+            owner._changes = sealed_index.Changes()
             owner._dirty = 0
         else:
+            owner._changes.lost = True  # staged in bulk, not vector by vector: the next save writes a new base
             owner._dirty += sum(map(len, self._added))
 
 

@@ -23,6 +23,10 @@ pauses between batches while a child of a ``pausing`` program (a CLI command) is
 so a command's request always comes first. A long-lived child (`ctxvault mcp`) does not
 pause it: the lower priority is what keeps its queries first.
 
+The adapter may also give a ``refresh`` hook, run in the agent itself after it reports ready,
+after children end and before each fork: the CLI's keeps the sealed vector index loaded and in
+step with its files (vault/sealed_index.py ``warm``), so every child inherits it copy-on-write.
+
 Wire format: one JSON line in, one JSON line out: ``{"op": "key" | "status" | "lock" | "embed"}``.
 A program op ``{"op": NAME, "argv": [...], "env": {...}, "cwd": "...", "umask": N}``
 carries three descriptors; the child answers ``{"started": true}``, runs only after the
@@ -73,6 +77,7 @@ MAX_REQUEST = 1 << 20  # a launcher's whole environment rides in its request
 GO_TIMEOUT_S = 30.0
 END_GRACE_S = 3.0
 POLL_S = 1.0  # reaping without pidfds (macOS): a finished child waits at most this long
+REFRESH_S = 2.0  # an idle agent with a refresh hook runs it this often
 BACKGROUND_NICE = 10  # the background worker's priority: a command's process gets the CPU first
 
 Program = Callable[[Sequence[str]], int]
@@ -80,6 +85,9 @@ Program = Callable[[Sequence[str]], int]
 
 Background = Callable[["Settings", "DataKey", Callable[[], bool]], object]
 """The agent's background worker: the vault's settings, its key, and ``paused()`` (a request is being served)."""
+
+Refresh = Callable[["Settings", "DataKey"], object]
+"""Run in the agent before it forks: brings what children inherit in step with the vault (single-threaded, quick)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,21 +243,33 @@ class _Agent:
         programs: Mapping[str, Program],
         background: Background | None = None,
         pausing: Collection[str] = (),
+        refresh: Refresh | None = None,
     ) -> None:
         self.settings, self.key, self.deadline, self.programs = settings, key, deadline, programs
-        self.background, self.pausing = background, frozenset(pausing)
+        self.background, self.pausing, self._refresh = background, frozenset(pausing), refresh
         self.worker: int | None = None  # the background worker's pid while it runs
         self.again = False  # asked to run while it ran: run once more when it ends
         self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.selector = selectors.DefaultSelector()
         self.children = _Children(self.selector)
 
+    def refresh(self) -> None:
+        if self._refresh is not None:
+            with contextlib.suppress(Exception):  # a child can always load what it needs itself
+                self._refresh(self.settings, self.key)
+
     def run(self) -> None:
         self.selector.register(self.server, selectors.EVENT_READ, None)
+        self.refresh()
         while (left := self.deadline - time.monotonic()) > 0:
             poll = self.children.poll_s
-            events = self.selector.select(left if poll is None else min(left, poll))
+            wake = REFRESH_S if self._refresh is not None else left
+            events = self.selector.select(min(left, wake) if poll is None else min(left, poll, wake))
             self.children.reap()
+            if self.children.ended or not events:
+                # A child may have written, or another process (a purge drops the files: the copy goes too):
+                # catch up now, not in the next command's time. Unchanged files cost a stat.
+                self.refresh()
             self.worker_ended()
             if not any(k.fileobj is self.server for k, _ in events):
                 continue
@@ -333,6 +353,7 @@ class _Agent:
                 self.start_worker()
 
     def spawn(self, conn: socket.socket, job: _Job, fds: Sequence[int], program: Program, *, pausing: bool = False) -> None:
+        self.refresh()
         # Nothing buffered in the agent may leak onto the launcher's stdout through the child.
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
@@ -427,6 +448,7 @@ def serve(
     programs: Mapping[str, Program] | None = None,
     background: Background | None = None,
     pausing: Collection[str] = (),
+    refresh: Refresh | None = None,
 ) -> None:
     """Run the agent until ``timeout_s`` passes or someone sends ``lock``; then forget the key and end its children.
 
@@ -437,7 +459,7 @@ def serve(
     _private_dir(path.parent)
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
-    agent = _Agent(settings, key, time.monotonic() + timeout_s, programs or {}, background, pausing)
+    agent = _Agent(settings, key, time.monotonic() + timeout_s, programs or {}, background, pausing, refresh)
     old_umask = os.umask(0o177)  # the socket is born 0600: no window where others could connect
     try:
         agent.server.bind(str(path))
@@ -460,6 +482,7 @@ def agent_main(
     preload: Callable[[], None] | None = None,
     background: Background | None = None,
     pausing: Collection[str] = (),
+    refresh: Refresh | None = None,
 ) -> None:
     """Entry point of the agent: read the one-line JSON job from stdin, detach, warm up, serve.
 
@@ -504,13 +527,15 @@ def agent_main(
             # Children's garbage collections then skip the inherited objects instead of touching
             # (and so copying) every page of the warm heap.
             gc.freeze()
-        serve(settings, key, float(job["timeout_s"]), ready=ready, programs=programs, background=background, pausing=pausing)
+        serve(
+            settings, key, float(job["timeout_s"]), ready=ready, programs=programs, background=background, pausing=pausing, refresh=refresh
+        )
     finally:
         os._exit(0)
 
 
 __all__ = [
-    "Background", "Program", "SessionStatus", "agent_main", "embed_backlog", "fetch_key", "lock", "run_in_agent", "runtime_dir",
+    "Background", "Program", "Refresh", "SessionStatus", "agent_main", "embed_backlog", "fetch_key", "lock", "run_in_agent", "runtime_dir",
     "same_user", "serve",
     "socket_path", "status",
 ]  # fmt: skip

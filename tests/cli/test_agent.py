@@ -214,6 +214,23 @@ def test_a_command_kept_in_process_runs_in_the_launcher_with_a_session(walked: F
     assert program_for(AGENT_COMMAND) == AGENT_COMMAND
 
 
+def test_the_agents_warm_index_sees_a_write_made_by_another_process(walked: Fixture) -> None:
+    """The agent holds the sealed index loaded (vault/sealed_index.py); a write made without the session must still be found."""
+    walked.restore()
+    query = [sys.executable, "-c", LAUNCHER, str(walked.tmp / "report"), "search", "beekeeping on the roof", "--mode", "dense", "--k", "1"]
+    env = walked.env(session_runs=True)
+    before = subprocess.run(query, env=env, cwd=walked.tmp, capture_output=True, timeout=300)
+    assert before.returncode == 0 and b"bees" not in before.stdout, before.stderr
+    cold = subprocess.run(
+        [str(CTXVAULT), "add", "I keep bees on the roof of my house"], env=walked.env(session_runs=False),
+        cwd=ROOT, capture_output=True, timeout=300,
+    )  # fmt: skip
+    assert cold.returncode == 0, cold.stderr
+    after = subprocess.run(query, env=env, cwd=walked.tmp, capture_output=True, timeout=300)
+    assert after.returncode == 0 and (walked.tmp / "report").read_text() == "False", after.stderr
+    assert b"I keep bees on the" in after.stdout
+
+
 LEAN = (
     "import atexit, json, sys\n"
     "out = sys.argv.pop(1)\n"

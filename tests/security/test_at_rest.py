@@ -24,9 +24,9 @@ from schemas.portable import Selection
 from tests.conftest import PASSPHRASE
 from tests.security.conftest import make_app
 from tests.vault.test_store import decrypt_pages
-from vault import OWNER, Settings, VaultService, init_vault, open_vault
+from vault import OWNER, Settings, VaultService, init_vault, open_vault, sealed_index
 from vault.embed import Embedder
-from vault.index import index_file, load_sealed
+from vault.index import index_file
 from vault.unlock import unlock_key
 from vault.vectors import decode
 
@@ -78,9 +78,10 @@ def test_no_vector_text_or_audit_detail_is_on_disk_while_the_vault_is_open(stock
     key = unlock_key(settings, PASSPHRASE)
     plain = decrypt_pages(settings.db_path.read_bytes(), key.raw())
     assert all(p in plain for p in db_probes)
-    opened = load_sealed(index_file(settings.index_dir, settings.model), key, settings.model, settings.ann_threshold)
+    # The base and the delta records chained from it (vault/sealed_index.py): together they hold every vector.
+    opened = sealed_index.load(index_file(settings.index_dir, settings.model), key, settings.model, settings.ann_threshold)
     assert opened is not None
-    unsealed = opened[0].to_bytes(settings.model, 0)
+    unsealed = opened.index.to_bytes(settings.model, 0)
     assert all(p in unsealed for p in ix_probes)
     assert PURPOSE.encode() in plain
 

@@ -13,9 +13,10 @@ from pathlib import Path
 from schemas.items import MemoryIn, SearchQuery
 from tests.conftest import PASSPHRASE
 from tests.vault.test_store import decrypt_pages
-from vault import OWNER, Settings, VaultService, open_vault
+from vault import OWNER, Settings, VaultService, open_vault, sealed_index
 from vault.embed import Embedder
-from vault.index import index_file, load_sealed
+from vault.index import index_file
+from vault.index_delta import delta_file
 from vault.unlock import unlock_key
 
 CAR = "I drive a blue Toyota Corolla zqxforgetcar61"
@@ -73,10 +74,11 @@ def test_purge_of_a_document_leaves_no_copy_of_its_file_chunks_or_vectors(
 
 
 def sealed_ids(settings: Settings) -> list[int] | None:
-    loaded = load_sealed(
+    """The ids the index files hold: the sealed base with every delta record chained from it (vault/sealed_index.py)."""
+    loaded = sealed_index.load(
         index_file(settings.index_dir, settings.model), unlock_key(settings, PASSPHRASE), settings.model, settings.ann_threshold
     )
-    return None if loaded is None else [int(i) for i in loaded[0].ids()]
+    return None if loaded is None else [int(i) for i in loaded.index.ids()]
 
 
 def test_purge_leaves_no_vector_in_the_sealed_index_file(settings: Settings, vault: VaultService, embedder: Embedder) -> None:
@@ -90,6 +92,7 @@ def test_purge_leaves_no_vector_in_the_sealed_index_file(settings: Settings, vau
         svc.forget(OWNER, item)
         svc.purge(OWNER)
     assert uid not in (sealed_ids(settings) or [])
+    assert not delta_file(index_file(settings.index_dir, settings.model)).exists()  # no record of it either
     with open_vault(settings, PASSPHRASE) as svc:  # the next search rebuilds the index without it
         assert svc.search(OWNER, SearchQuery(text="bees", mode="dense")).hits
     ids = sealed_ids(settings)

@@ -21,6 +21,7 @@ from vault.migrations import (
     m0006_history,
     m0007_consent,
     m0008_doc_versions,
+    m0009_warm,
 )
 
 
@@ -39,6 +40,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("m0006_history", m0006_history.up),
     Migration("m0007_consent", m0007_consent.up),
     Migration("m0008_doc_versions", m0008_doc_versions.up),
+    Migration("m0009_warm", m0009_warm.up),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

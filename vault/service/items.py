@@ -89,8 +89,11 @@ class ItemsPart(ServiceCore):
         scope = self._policy.read_filter(principal, "read", request, since=since)
         where, params = scope.where("i")
         total = self.store.one(f"SELECT count(*) FROM items i WHERE {where}", params)
+        # Newest first from the index in that order (m0009), so a page reads its rows only; a kind filter is
+        # selective enough for the planner's own choice (the kind index, then a sort of the few it finds).
+        order = "INDEXED BY items_live_new" if not scope.include_superseded and not kinds else ""
         rows = self.store.query(
-            f"SELECT {ITEM_COLUMNS} FROM items i WHERE {where} ORDER BY i.created_at DESC, i.id DESC LIMIT ? OFFSET ?",
+            f"SELECT {ITEM_COLUMNS} FROM items i {order} WHERE {where} ORDER BY i.created_at DESC, i.id DESC LIMIT ? OFFSET ?",
             [*params, limit, offset],
         )
         items = [row_to_item(r) for r in rows]
@@ -125,13 +128,18 @@ class ItemsPart(ServiceCore):
         """Counts and facts about the vault (owner only)."""
         self._policy.require_owner(principal, "read the vault status")
         live = "deleted_at IS NULL AND superseded_at IS NULL"
-        counts = {
-            kind: self.store.one(f"SELECT count(*) FROM items WHERE kind = ? AND {live}", [kind])[0]  # type: ignore[index]
-            for kind in ("memory", "preference", "document")
-        }
+        # Each from a partial index (m0009): one pass over the live items' (space, kind) entries, not their rows.
+        counts = dict.fromkeys(("memory", "preference", "document"), 0)
+        spaces: list[str] = []
+        for space, kind, n in self.store.query(
+            f"SELECT space, kind, count(*) FROM items INDEXED BY items_live_space WHERE {live} GROUP BY space, kind ORDER BY space"
+        ):
+            if kind in counts:
+                counts[kind] += int(n)
+            if not spaces or spaces[-1] != space:
+                spaces.append(space)
         forgotten = self.store.one("SELECT count(*) FROM items WHERE deleted_at IS NOT NULL")
         chunks = self.store.one("SELECT count(*) FROM units u JOIN items i ON i.id = u.item_id WHERE i.kind = 'document'")
-        spaces = [r[0] for r in self.store.query(f"SELECT DISTINCT space FROM items WHERE {live} ORDER BY space")]
         size = sum(p.stat().st_size for p in self.settings.home.glob("vault.db*"))
         waiting_items, waiting_units = self._retriever.backlog()
         return StatusReport(
