@@ -17,9 +17,8 @@ reciprocal rank fusion lost to BM25 alone on LoCoMo, and BM25 alone collapses in
 large stores, so the weights are fixed by measurement at both sizes, one
 configuration for all.
 
-Preferences for a task: a query restricted to preferences ranks the task against
-the preference profile on its own, so memories cannot crowd a preference out
-(PrefEval with 31k memories: R@5 0.040 → 0.244).
+Preferences for a task: vault/pref_match.py ranks the preference profile on its own
+(``scoped_units`` hands it the scope's vectors), so memories cannot crowd a preference out.
 """
 
 from __future__ import annotations
