@@ -103,7 +103,11 @@ def rank_preferences(
     mean = vecs.mean(axis=0)
     query = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
     got = scores(query, units, settings)
-    top = np.argsort(-got, kind="stable")[:limit]
+    if limit < len(got):  # the top ``limit`` without sorting the whole profile
+        part = np.argpartition(-got, limit - 1)[:limit]
+        top = part[np.argsort(-got[part], kind="stable")]
+    else:
+        top = np.argsort(-got, kind="stable")
     return [(int(units.uids[i]), float(got[i])) for i in top]
 
 
