@@ -190,7 +190,10 @@ def build_server(
     @tool(title="Get preferences", annotations=READ_ONLY)
     def get_preferences(
         keys: Annotated[Names | None, Field(max_length=FILTER_ITEMS, description="Preference keys to read, e.g. ['diet', 'tone'].")] = None,
-        task: Annotated[str | None, Field(max_length=QUERY_CHARS, description="A task; returns the preferences relevant to it.")] = None,
+        task: Annotated[
+            str | None,
+            Field(max_length=QUERY_CHARS, description="A task; returns the preferences that would constrain it, stated constraints first."),
+        ] = None,
     ) -> PreferenceList:
         """The user's current preferences within this app's grant: the keys asked for, those relevant to a task, or all.
         Unset or out-of-grant keys are listed in `missing` without saying which."""

@@ -19,9 +19,8 @@ configuration for all. Then the best candidates borrow from the memories written
 next to them in their conversation thread, and a month the query names lifts the
 memories of that month (vault/neighbours.py; LoCoMo R@10 0.710 → 0.792, 10k: 0.563 → 0.693).
 
-Preferences for a task: a query restricted to preferences ranks the task against
-the preference profile on its own, so memories cannot crowd a preference out
-(PrefEval with 31k memories: R@5 0.040 → 0.244).
+Preferences for a task: vault/pref_match.py ranks the preference profile on its own
+(``scoped_units`` hands it the scope's vectors), so memories cannot crowd a preference out.
 """
 
 from __future__ import annotations
@@ -169,6 +168,7 @@ class Retriever:
         self._df: dict[str, int] = {}  # units per query term, for _without_common; valid while _df_key holds
         self._df_key: tuple[object, ...] = ()
         self._units = 0
+        self._scoped: dict[tuple[object, ...], ScopedUnits] = {}  # scoped_units(), for vault/pref_match.py
         # Temp triggers (this connection only) record what changed, so sync() stays cheap.
         store.conn.executescript(_TEMP_SQL)
 
@@ -784,6 +784,31 @@ class Retriever:
         owner = {int(r[0]): str(r[1]) for r in rows}
         return [(owner[uid], score) for uid, score in keep if uid in owner]
 
+    def scoped_units(self, scope: ItemFilter) -> ScopedUnits | None:
+        """The units inside ``scope`` that have a vector, with their vectors and texts, for a caller that
+        ranks a small scope itself (vault/pref_match.py); None while vectors of another model exist.
+
+        Cached until the scope's units, or the index, change: the same object is returned meanwhile.
+        """
+        if self._stale_count():
+            return None
+        self.sync(limit=INLINE_EMBED)
+        index = self._ensure_index()
+        where, params = scope.where("i")
+        key = (where, tuple(params), *self._data_version(), self._gen)
+        hit = self._scoped.get(key)
+        if hit is not None:
+            return hit
+        allowed, _ = self._allowed(scope, index)
+        uids, vecs = index.vectors_present(allowed)
+        rows = self._store.query("SELECT uid, text FROM units WHERE uid IN (SELECT value FROM json_each(?))", [json.dumps(uids.tolist())])
+        text = {int(r[0]): str(r[1]) for r in rows}
+        units = ScopedUnits(uids=uids, vectors=vecs, texts=tuple(text.get(int(u), "") for u in uids.tolist()))
+        if len(self._scoped) >= 4:
+            self._scoped.clear()
+        self._scoped[key] = units
+        return units
+
     def discard_index(self) -> None:
         """Delete the sealed index files and the in-memory index; the next search rebuilds them.
 
@@ -802,6 +827,15 @@ class Retriever:
         self._retire_worker()
         if self._index is not None and self._dirty:
             self._save()
+
+
+@dataclass(eq=False)
+class ScopedUnits:
+    """Units of one scope with their vectors (rows in ``uids`` order) and indexed texts (Retriever.scoped_units)."""
+
+    uids: NDArray[np.int64]
+    vectors: NDArray[np.float32]
+    texts: tuple[str, ...]
 
 
 class StagedVectors:
@@ -910,4 +944,15 @@ def embedding_texts(texts: list[str]) -> list[str]:
     return [without_context(t) for t in texts]
 
 
-__all__ = ["BACKLOG_BATCH", "DEFAULT_FUSION", "INLINE_EMBED", "Fusion", "RetrievalStats", "Retriever", "fts_query", "fuse", "query_terms"]
+__all__ = [
+    "BACKLOG_BATCH",
+    "DEFAULT_FUSION",
+    "INLINE_EMBED",
+    "Fusion",
+    "RetrievalStats",
+    "Retriever",
+    "ScopedUnits",
+    "fts_query",
+    "fuse",
+    "query_terms",
+]

@@ -16,6 +16,7 @@ from schemas.mcp import PreferenceList, ProfileSummary, TaskContext
 from vault.errors import InvalidInput, NotFound
 from vault.filters import Clause, ItemFilter
 from vault.items import ITEM_COLUMNS, row_to_item, unit_text, utcnow
+from vault.pref_match import rank_preferences
 from vault.principal import Principal
 from vault.service.core import PREF_KEY
 from vault.service.items import ItemsPart
@@ -116,10 +117,7 @@ class PreferencesPart(ItemsPart):
     ) -> PreferenceList:
         """Current preferences the principal may read: by key, the ones relevant to ``task``, or all."""
         if task is not None:
-            page = self.search(principal, SearchQuery(text=task, kinds=["preference"], limit=limit))
-            # search() has already recorded the disclosure of these items.
-            items = [self._fetch(ItemFilter(), h.item_id) for h in page.hits]
-            return PreferenceList(preferences=[PreferenceOut(key=i.key or "", value=i.text, item=i) for i in items])
+            return self._preferences_for_task(principal, task, limit)
         if not keys:
             return PreferenceList(preferences=self.list_preferences(principal))
         scope = self._policy.read_filter(principal, "read", Clause(kinds=frozenset({"preference"})))
@@ -132,6 +130,26 @@ class PreferencesPart(ItemsPart):
         self._audit.record(principal, "disclose", item_ids=[p.item.id for p in prefs], detail={"via": "preferences_for"})
         found = {p.key for p in prefs}
         return PreferenceList(preferences=prefs, missing=[k for k in dict.fromkeys(keys) if k not in found])
+
+    def _preferences_for_task(self, principal: Principal, task: str, limit: int) -> PreferenceList:
+        """The preferences that would constrain ``task``, best first (vault/pref_match.py); one disclosure."""
+        query = SearchQuery(text=task, kinds=["preference"], limit=limit)  # validates the task like a search
+        scope = self._policy.read_filter(principal, "search", Clause(kinds=frozenset({"preference"})))
+        ranked = rank_preferences(self._retriever, query.text, scope, query.limit)
+        if ranked is None:  # no model: ordinary search, which records its own disclosure
+            hits = self.search(principal, query).hits
+            items = [self._fetch(ItemFilter(), h.item_id) for h in hits]
+            return PreferenceList(preferences=[PreferenceOut(key=i.key or "", value=i.text, item=i) for i in items])
+        where, params = scope.where("i")
+        rows = self.store.query(
+            f"SELECT u.uid, i.id FROM units u JOIN items i ON i.id = u.item_id WHERE u.uid IN (SELECT value FROM json_each(?)) AND {where}",
+            [json.dumps([u for u, _ in ranked]), *params],
+        )
+        owner = {int(r[0]): str(r[1]) for r in rows}  # the SQL predicate has the last word on scope
+        ids = list(dict.fromkeys(owner[u] for u, _ in ranked if u in owner))
+        items = [self._fetch(ItemFilter(), i) for i in ids]
+        self._audit.record(principal, "disclose", item_ids=ids, detail={"via": "preferences_for"})
+        return PreferenceList(preferences=[PreferenceOut(key=i.key or "", value=i.text, item=i) for i in items])
 
     def profile(self, principal: Principal) -> ProfileSummary:
         """Spaces with counts and current preferences, inside the principal's reach."""
