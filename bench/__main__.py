@@ -9,6 +9,7 @@ NAMES = {
     "backlog": "bench.backlog",
     "cli-latency": "bench.cli_latency",
     "dedup": "bench.dedup",
+    "embed": "bench.embed",
     "locomo": "bench.locomo",
     "prefeval": "bench.prefeval",
     "scifact": "bench.scifact",
