@@ -9,6 +9,7 @@ NAMES = {
     "backlog": "bench.backlog",
     "cli-latency": "bench.cli_latency",
     "dedup": "bench.dedup",
+    "embed": "bench.embed",
     "load": "bench.load",
     "locomo": "bench.locomo",
     "prefeval": "bench.prefeval",

@@ -93,6 +93,8 @@ def bench_vault(embedder: Embedder | None = None, ann_threshold: int | None = No
     """A fresh encrypted vault in a temp dir (fast KDF: the KDF is not what is measured)."""
     with tempfile.TemporaryDirectory(prefix="ctxvault-bench-") as tmp:
         env = {**FAST_KDF, "CTXVAULT_HOME": tmp}
+        if model := os.environ.get("CTXVAULT_MODEL"):
+            env["CTXVAULT_MODEL"] = model  # a variant under test (#int8) is the vault's model too
         if ann_threshold is not None:
             env["CTXVAULT_ANN_THRESHOLD"] = str(ann_threshold)
         settings = Settings.from_env(env=env)
@@ -142,7 +144,7 @@ def bulk_insert(
 
 
 def real_embedder() -> Embedder:
-    return load_embedder(Settings(home=Path("unused")))
+    return load_embedder(Settings.from_env(home=Path("unused")))  # CTXVAULT_MODEL picks a variant
 
 
 def percentiles(samples_s: Sequence[float]) -> dict[str, float]:

