@@ -74,10 +74,14 @@ class ItemFilter:
 
     def where(self, alias: str = "i") -> tuple[str, list[object]]:
         """An SQL predicate over the items table aliased ``alias``; live items only."""
-        parts = [f"{alias}.deleted_at IS NULL"]
+        live = [f"{alias}.deleted_at IS NULL"] + ([] if self.include_superseded else [f"{alias}.superseded_at IS NULL"])
+        conditions, params = self.conditions(alias)
+        return " AND ".join([*live, conditions]), params
+
+    def conditions(self, alias: str = "i") -> tuple[str, list[object]]:
+        """The predicate ``where`` adds to liveness: the request, the reach and the dates (items_live_scope covers it)."""
+        parts: list[str] = []
         params: list[object] = []
-        if not self.include_superseded:
-            parts.append(f"{alias}.superseded_at IS NULL")
         req, req_params = self.request.sql(alias)
         parts.append(req)
         params.extend(req_params)

@@ -65,6 +65,7 @@ from vault.lexical import (
     snippet,
 )
 from vault.neighbours import Surroundings, surroundings
+from vault.scope_units import Allowed, allowed_units
 from vault.settings import Settings
 from vault.store import Row, Store
 
@@ -163,7 +164,7 @@ class Retriever:
         self._pool: ThreadPoolExecutor | None = None
         self._mid: int | None = None  # this model's id in ``models``, once it has one
         self._stale: tuple[int, int] | None = None  # (generation, vectors of another model)
-        self._scope_cache: dict[tuple[object, ...], tuple[NDArray[np.int64], bool]] = {}
+        self._scope_cache: dict[tuple[object, ...], Allowed] = {}
         self._size_cache: dict[tuple[object, ...], tuple[int, float]] = {}
         self._df: dict[str, int] = {}  # units per query term, for _without_common; valid while _df_key holds
         self._df_key: tuple[object, ...] = ()
@@ -526,21 +527,18 @@ class Retriever:
         version = self._store.one("PRAGMA data_version")
         return (int(changes[0]) if changes else 0, int(version[0]) if version else 0)
 
-    def _allowed(self, scope: ItemFilter, index: VectorIndex) -> tuple[NDArray[np.int64], bool]:
-        """Unit ids the scope allows, and whether they cover the whole index (then no selector is needed)."""
+    def _allowed(self, scope: ItemFilter, index: VectorIndex) -> Allowed:
+        """The index ids the scope allows, whether they are the whole index (then no selector is needed), cached."""
         where, params = scope.where("i")
         key = (where, tuple(params), *self._data_version(), self._gen)
         hit = self._scope_cache.get(key)
         if hit is not None:
             return hit
-        rows = self._store.query(f"SELECT u.uid FROM units u JOIN items i ON i.id = u.item_id WHERE {where}", params)
-        allowed = np.array(sorted(int(r[0]) for r in rows), dtype=np.int64)
-        ids = index.ids()
-        covers = bool(np.isin(ids, allowed).all()) if len(ids) else True
+        allowed = allowed_units(self._store, scope, index.ids())
         if len(self._scope_cache) > 32:
             self._scope_cache.clear()
-        self._scope_cache[key] = (allowed, covers)
-        return allowed, covers
+        self._scope_cache[key] = allowed
+        return allowed
 
     # -- search ---------------------------------------------------------------------------------
 
@@ -675,8 +673,8 @@ class Retriever:
             return self._lexical(query.text, scope, query.limit)
         self.sync(limit=INLINE_EMBED)  # this process's own few writes; units lacking a vector are found lexically
         index = self._ensure_index()
-        allowed, covers = self._allowed(scope, index)
-        if len(allowed) == 0:
+        allowed = self._allowed(scope, index)
+        if not allowed.any_unit:
             return []
         embedder = self.embedder()
         # The FTS query runs on the second core while the query is encoded on the first
@@ -685,7 +683,7 @@ class Retriever:
         pending = self._worker().submit(self._lexical_and_rare, query.text, scope, n) if mode == "hybrid" else None
         try:
             qvec = embedder.encode_query(query.text)
-            dense_scores, dense_ids = index.search(qvec, n if mode == "hybrid" else query.limit, None if covers else allowed)
+            dense_scores, dense_ids = index.search(qvec, n if mode == "hybrid" else query.limit, None if allowed.covers else allowed.ids)
         finally:
             lexical, rare = pending.result() if pending is not None else ([], frozenset())
         if mode == "dense":
@@ -767,14 +765,14 @@ class Retriever:
         index = self._ensure_index()
         if len(index) == 0:
             return []
-        allowed, covers = self._allowed(scope, index)
-        if len(allowed) == 0:
+        allowed = self._allowed(scope, index)
+        if len(allowed.ids) == 0:
             return []
         try:
             query = self.embedder().encode_query(embedding_texts([text])[0])
         except EmbedderUnavailable:
             return []
-        scores, ids = index.search(query, k, None if covers else allowed)
+        scores, ids = index.search(query, k, None if allowed.covers else allowed.ids)
         keep = [(int(uid), float(score)) for uid, score in zip(ids, scores, strict=True) if float(score) >= floor]
         if not keep:
             return []
@@ -799,8 +797,7 @@ class Retriever:
         hit = self._scoped.get(key)
         if hit is not None:
             return hit
-        allowed, _ = self._allowed(scope, index)
-        uids, vecs = index.vectors_present(allowed)
+        uids, vecs = index.vectors_present(self._allowed(scope, index).ids)
         rows = self._store.query("SELECT uid, text FROM units WHERE uid IN (SELECT value FROM json_each(?))", [json.dumps(uids.tolist())])
         text = {int(r[0]): str(r[1]) for r in rows}
         units = ScopedUnits(uids=uids, vectors=vecs, texts=tuple(text.get(int(u), "") for u in uids.tolist()))

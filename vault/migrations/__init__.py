@@ -22,6 +22,7 @@ from vault.migrations import (
     m0007_consent,
     m0008_doc_versions,
     m0009_warm,
+    m0010_scope,
 )
 
 
@@ -41,6 +42,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("m0007_consent", m0007_consent.up),
     Migration("m0008_doc_versions", m0008_doc_versions.up),
     Migration("m0009_warm", m0009_warm.up),
+    Migration("m0010_scope", m0010_scope.up),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
