@@ -197,7 +197,11 @@ class ItemsPart(ServiceCore):
         # an app merges only into its own memories, so provenance stays true.
         where += " AND i.sensitivity = ?" + ("" if principal.is_owner else " AND i.created_by = ?")
         params = [*params, memory.sensitivity, *([] if principal.is_owner else [principal.label])]
-        twin = self.store.one(f"SELECT i.id FROM items i WHERE i.content_hash = ? AND {where}", [content_hash(memory.text), *params])
+        # items_hash by name: on an equality of kind and space the planner takes a partial index of
+        # live items instead, and reads every memory of the space (0.25 s at 100k) to find one hash.
+        twin = self.store.one(
+            f"SELECT i.id FROM items i INDEXED BY items_hash WHERE i.content_hash = ? AND {where}", [content_hash(memory.text), *params]
+        )
         if twin is not None and _same_dates(item := self._fetch(same_space, twin[0]), memory, now):
             self._audit.record(principal, "write", item_ids=[item.id], detail={"action": "unchanged"})
             return RememberResult(item=item, action="unchanged", duplicate_of=item.id, similarity=1.0)
