@@ -1,6 +1,6 @@
 """Peak memory of exporting and importing a documents-heavy bundle (issue 27: memory bounded by one document).
 
-Run: python bench/bundle_rss.py --mib 1024 [--doc-mib 8] [--tree /work/main]
+Run: python bench/bundle_rss.py --mib 1024 [--doc-mib 8] [--seal recipient|passphrase] [--tree /work/main]
 (prints one JSON object; the figures go to docs/reliability.md). ``--tree`` runs the phases
 on another checkout's code (e.g. the main branch, for a before/after in one run); the
 default is this one.
@@ -9,7 +9,9 @@ The vault holds ``--mib`` MiB of incompressible documents, ``--doc-mib`` MiB eac
 chunk and one (synthetic) vector each, so neither phase loads the embedding model. Each
 phase runs in its own process; it reports its peak RSS and its RSS just before the export
 or import began (the vault open, its libraries loaded): the difference is what the bundle
-cost. The peak is the process's ``VmHWM`` (/proc/self/status), not ``ru_maxrss``: Linux
+cost. ``--seal passphrase`` seals the bundle with a passphrase (age's scrypt mode, whose
+key derivation alone takes 256 MiB at age's work factor, whatever the bundle's size)
+instead of to an X25519 recipient. The peak is the process's ``VmHWM`` (/proc/self/status), not ``ru_maxrss``: Linux
 carries the parent's peak over ``execve`` into ``ru_maxrss``, so a child of a large process
 (a test run that loaded the model) would report the parent's peak as its own.
 """
@@ -89,24 +91,31 @@ def populate(home: Path, mib: int, doc_mib: int) -> dict[str, Any]:
     return {"documents": count, "document_mib": doc_mib}
 
 
+BUNDLE_PASSPHRASE = "benchmark bundle passphrase"
+
+
 def export(home: Path, out: Path, recipient: str) -> dict[str, Any]:
+    """Export to ``recipient`` (an age1… key), or with BUNDLE_PASSPHRASE when it is ``passphrase``."""
     from schemas.portable import Selection
     from vault import OWNER, Settings, open_vault
 
+    seal: dict[str, Any] = {"passphrase": BUNDLE_PASSPHRASE} if recipient == "passphrase" else {"recipients": [recipient]}
     with open_vault(Settings.from_env(home=home), PASSPHRASE) as svc:
         before = _current_rss_mib()
-        summary = svc.export_bundle(OWNER, Selection(), out, recipients=[recipient])
+        summary = svc.export_bundle(OWNER, Selection(), out, **seal)
     return {"export_rss_before_mib": round(before, 1), "export_peak_rss_mib": round(_rss_mib(), 1), "bundle_bytes": summary.bytes}
 
 
-def reimport(home: Path, bundle: Path, key: Path) -> dict[str, Any]:
+def reimport(home: Path, bundle: Path, key: str) -> dict[str, Any]:
+    """Import with the identity file ``key``, or with BUNDLE_PASSPHRASE when it is ``passphrase``."""
     from vault import OWNER, Settings, init_vault, open_vault
 
     settings = Settings.from_env(home=home)
     init_vault(settings, PASSPHRASE)
+    unseal: dict[str, Any] = {"passphrase": BUNDLE_PASSPHRASE} if key == "passphrase" else {"identity_file": Path(key)}
     with open_vault(settings, PASSPHRASE) as svc:
         before = _current_rss_mib()
-        summary = svc.import_source(OWNER, bundle, identity_file=key)
+        summary = svc.import_source(OWNER, bundle, **unseal)
     return {"import_rss_before_mib": round(before, 1), "import_peak_rss_mib": round(_rss_mib(), 1), "imported": summary.new}
 
 
@@ -119,7 +128,7 @@ def _phase(tree: Path, *args: str) -> dict[str, Any]:
     return result
 
 
-def run(mib: int, doc_mib: int = 8, tree: Path = ROOT, scratch: Path | None = None) -> dict[str, Any]:
+def run(mib: int, doc_mib: int = 8, tree: Path = ROOT, scratch: Path | None = None, seal: str = "recipient") -> dict[str, Any]:
     """Populate, export and import in three processes on ``tree``'s code; the report as a dict."""
     from pyrage import x25519
 
@@ -129,10 +138,11 @@ def run(mib: int, doc_mib: int = 8, tree: Path = ROOT, scratch: Path | None = No
         key = base / "key.txt"
         key.write_text(f"{ident}\n")
         out = base / "bundle.age"
-        report: dict[str, Any] = {"benchmark": "bundle-rss", "tree": str(tree), "documents_mib": mib}
+        report: dict[str, Any] = {"benchmark": "bundle-rss", "tree": str(tree), "documents_mib": mib, "seal": seal}
+        passphrase = seal == "passphrase"
         report |= _phase(tree, "populate", str(base / "a"), str(mib), str(doc_mib))
-        report |= _phase(tree, "export", str(base / "a"), str(out), str(ident.to_public()))
-        report |= _phase(tree, "import", str(base / "b"), str(out), str(key))
+        report |= _phase(tree, "export", str(base / "a"), str(out), "passphrase" if passphrase else str(ident.to_public()))
+        report |= _phase(tree, "import", str(base / "b"), str(out), "passphrase" if passphrase else str(key))
     report["export_growth_mib"] = round(report["export_peak_rss_mib"] - report["export_rss_before_mib"], 1)
     report["import_growth_mib"] = round(report["import_peak_rss_mib"] - report["import_rss_before_mib"], 1)
     return report
@@ -142,6 +152,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mib", type=int, default=1024, help="documents' total size")
     parser.add_argument("--doc-mib", type=int, default=8, help="each document's size")
+    parser.add_argument("--seal", choices=["recipient", "passphrase"], default="recipient", help="how the bundle is sealed")
     parser.add_argument("--tree", type=Path, action="append", help="a checkout whose code runs the phases (repeatable)")
     parser.add_argument("--phase", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -151,12 +162,12 @@ def main(argv: list[str] | None = None) -> None:
         fn = {
             "populate": lambda: populate(Path(rest[0]), int(rest[1]), int(rest[2])),
             "export": lambda: export(Path(rest[0]), Path(rest[1]), rest[2]),
-            "import": lambda: reimport(Path(rest[0]), Path(rest[1]), Path(rest[2])),
+            "import": lambda: reimport(Path(rest[0]), Path(rest[1]), rest[2]),
         }[name]
         print(json.dumps(fn()))
         return
     trees = args.tree or [ROOT]
-    reports = [run(args.mib, args.doc_mib, tree.resolve()) for tree in trees]
+    reports = [run(args.mib, args.doc_mib, tree.resolve(), seal=args.seal) for tree in trees]
     print(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2))
 
 

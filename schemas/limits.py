@@ -26,5 +26,5 @@ JSON_DEPTH = 64
 # Error messages never echo a whole input: they stop here.
 ERROR_CHARS = 300
 # One file uploaded to the console for import (streamed to a private file, never held in memory):
-# a passphrase bundle is at most 512 MiB (vault/portable/bundle.py PASSPHRASE_LIMIT), a recipient one more.
+# passphrase and recipient bundles alike (both stream: vault/portable/bundle.py).
 IMPORT_UPLOAD_BYTES = 1 << 30

@@ -1,9 +1,9 @@
 """Bundle files: a tar of the bundle directory, sealed with age (pyrage: here and in the import's spool).
 
 Writing streams the tar through ``pyrage.encrypt_io`` for recipients (X25519 ``age1…``
-or SSH public keys), so the whole bundle is never in memory. pyrage's passphrase
-mode only works on bytes in memory, so passphrase bundles are capped at
-``PASSPHRASE_LIMIT``. Reading enforces limits on member count and sizes, refuses
+or SSH public keys) and through vault/portable/age_passphrase.py for a passphrase (pyrage's
+passphrase mode works on whole byte strings), so the whole bundle is never in memory and
+has no size cap but the archive limits below. Reading enforces limits on member count and sizes, refuses
 links, devices, absolute paths and ``..``, and turns every foreign failure into
 ``BadBundle``. Plaintext never touches disk unless the owner asks for a directory.
 
@@ -20,7 +20,7 @@ import json
 import os
 import tarfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
@@ -29,6 +29,7 @@ import pyrage  # type: ignore[import-untyped]  # pyrage 1.4 ships no type stubs
 from schemas.portable import COMPANION_DIR
 from vault.blob import Content, content, content_size
 from vault.errors import BadBundle, InvalidInput
+from vault.portable import age_passphrase
 from vault.portable.spool import Spool
 
 # Limits on what a bundle may hold; hostile archives are refused at the first header
@@ -37,9 +38,6 @@ MAX_MEMBERS = 500_000
 MAX_MEMBER_BYTES = 2 << 30
 MAX_TOTAL_BYTES = 8 << 30
 MAX_JSON_BYTES = 1 << 30
-# pyrage's passphrase (scrypt) mode encrypts bytes in memory: plaintext + ciphertext
-# both live in RAM, so a passphrase bundle is limited to 512 MiB of tar.
-PASSPHRASE_LIMIT = 512 << 20
 AGE_MAGIC = b"age-encryption.org/v1\n"
 _CHUNK = 1 << 16
 
@@ -154,46 +152,34 @@ def _write_tar(files: Mapping[str, Content], out: IO[bytes], mtime: float) -> No
 def write_encrypted(
     files: Mapping[str, Content], out: Path, *, recipients: list[Recipient] | None = None, passphrase: str | None = None, mtime: float = 0
 ) -> int:
-    """Tar ``files`` and seal them with age into ``out`` (written atomically); returns its size.
-
-    Raises:
-        TooLarge: a passphrase bundle over PASSPHRASE_LIMIT.
-    """
-    from vault.errors import TooLarge
-
+    """Tar ``files`` and seal them with age into ``out`` (written atomically), streamed; returns its size."""
     if bool(recipients) == (passphrase is not None):
         raise InvalidInput("encrypt to one or more recipients, or with a passphrase (not both)")
     tmp = out.with_name(out.name + ".partial")
     try:
         if passphrase is not None:
-            estimate = sum(content_size(v) + 1024 for v in files.values())
-            if estimate > PASSPHRASE_LIMIT:
-                raise TooLarge(
-                    f"this export is about {estimate >> 20} MiB; passphrase bundles are limited to {PASSPHRASE_LIMIT >> 20} MiB "
-                    "because age's passphrase mode works in memory. Use --recipient (an age1… or SSH key) instead."
-                )
-            buf = io.BytesIO()
-            _write_tar(files, buf, mtime)
-            sealed = pyrage.passphrase.encrypt(buf.getvalue(), passphrase)
-            tmp.write_bytes(sealed)
+            _stream_encrypt(files, tmp, lambda source, sink: age_passphrase.encrypt(source, sink, passphrase), mtime)
         else:
-            _stream_encrypt(files, tmp, recipients or [], mtime)
+            _stream_encrypt(files, tmp, lambda source, sink: pyrage.encrypt_io(source, sink, recipients), mtime)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
     return out.stat().st_size
 
 
-def _stream_encrypt(files: Mapping[str, Content], target: Path, recipients: list[Recipient], mtime: float) -> None:
+Seal = Callable[[IO[bytes], IO[bytes]], None]
+
+
+def _stream_encrypt(files: Mapping[str, Content], target: Path, seal: Seal, mtime: float) -> None:
     # The tar is written on the caller's thread (its Blobs read the database through the caller's
     # connection); age seals the pipe's other end on a worker thread.
     read_fd, write_fd = os.pipe()
     failure: list[BaseException] = []
 
-    def seal() -> None:
+    def sealing() -> None:
         with os.fdopen(read_fd, "rb") as source, target.open("wb") as sink:
             try:
-                pyrage.encrypt_io(source, sink, recipients)
+                seal(source, sink)
             except BaseException as exc:  # re-raised below
                 failure.append(exc)
             finally:
@@ -201,7 +187,7 @@ def _stream_encrypt(files: Mapping[str, Content], target: Path, recipients: list
                 while source.read(_CHUNK):
                     pass
 
-    worker = threading.Thread(target=seal, name="bundle-seal", daemon=True)
+    worker = threading.Thread(target=sealing, name="bundle-seal", daemon=True)
     worker.start()
     try:
         with os.fdopen(write_fd, "wb") as sink:
@@ -354,7 +340,7 @@ def _listed(manifest: bytes) -> dict[str, tuple[int, str]]:
 def read_encrypted(
     path: Path, *, identities: list[Identity] | None = None, passphrase: str | None = None, spool: Spool | None = None
 ) -> Files:
-    """Open an age-sealed bundle and return its files (its documents sealed into ``spool``, if given: see ``untar``).
+    """Open an age-sealed bundle and return its files (its documents sealed into ``spool``, if given: see ``untar``), streamed.
 
     Raises:
         BadBundle: wrong identity or passphrase, truncated, tampered, or hostile archive.
@@ -362,26 +348,20 @@ def read_encrypted(
     if is_passphrase_file(path):
         if passphrase is None:
             raise BadBundle("this bundle is sealed with a passphrase: pass --passphrase-file")
-        if path.stat().st_size > PASSPHRASE_LIMIT + (1 << 20):
-            raise BadBundle(f"passphrase bundles are limited to {PASSPHRASE_LIMIT >> 20} MiB")
-        try:
-            plain = pyrage.passphrase.decrypt(path.read_bytes(), passphrase)
-        except (pyrage.DecryptError, OSError, ValueError) as exc:
-            raise BadBundle("cannot open the bundle: wrong passphrase, or the file is truncated or tampered") from exc
-        return untar(io.BytesIO(plain), spool)
+        return _stream_decrypt(path, lambda source, sink: age_passphrase.decrypt(source, sink, passphrase), spool)
     if not identities:
         raise BadBundle("this bundle is sealed to recipients: pass --identity with the matching key file")
-    return _stream_decrypt(path, identities, spool)
+    return _stream_decrypt(path, lambda source, sink: pyrage.decrypt_io(source, sink, identities), spool)
 
 
-def _stream_decrypt(path: Path, identities: list[Identity], spool: Spool | None) -> Files:
+def _stream_decrypt(path: Path, unseal: Seal, spool: Spool | None) -> Files:
     read_fd, write_fd = os.pipe()
     failure: list[BaseException] = []
 
     def produce() -> None:
         with path.open("rb") as source, os.fdopen(write_fd, "wb") as sink:
             try:
-                pyrage.decrypt_io(source, sink, identities)
+                unseal(source, sink)
             except BaseException as exc:  # reported below as BadBundle
                 failure.append(exc)
 
@@ -398,13 +378,20 @@ def _stream_decrypt(path: Path, identities: list[Identity], spool: Spool | None)
             pass
     worker.join()
     if failure:
-        cause = failure[0]
-        if isinstance(cause, pyrage.DecryptError) and "No matching keys" in str(cause):
-            raise BadBundle("cannot open the bundle: none of the given identities is a recipient") from cause
-        raise BadBundle("cannot open the bundle: it is truncated, tampered, or not for this identity") from cause
+        raise _unsealing_error(failure[0]) from failure[0]
     if error is not None:
         raise error
     return files
+
+
+def _unsealing_error(cause: BaseException) -> BadBundle:
+    if isinstance(cause, age_passphrase.AgeError):
+        if str(cause) == "wrong passphrase":
+            return BadBundle("cannot open the bundle: wrong passphrase")
+        return BadBundle(f"cannot open the bundle: {cause}")
+    if isinstance(cause, pyrage.DecryptError) and "No matching keys" in str(cause):
+        return BadBundle("cannot open the bundle: none of the given identities is a recipient")
+    return BadBundle("cannot open the bundle: it is truncated, tampered, or not for this identity")
 
 
 class _FolderFile:

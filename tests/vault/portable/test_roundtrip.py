@@ -18,7 +18,7 @@ from schemas.items import SearchQuery
 from schemas.portable import Selection
 from tests.vault.portable.conftest import pam_cli, populate, tool
 from vault import OWNER, Principal, VaultService
-from vault.errors import ScopeDenied, TooLarge
+from vault.errors import ScopeDenied
 from vault.items import new_id
 from vault.portable import bundle
 from vault.portable.importers import read_source
@@ -151,23 +151,13 @@ def test_debian_age_opens_a_passphrase_export_through_a_pty(source: VaultService
     assert "memory-store.json" in listing.split()
 
 
-def test_passphrase_bundle_round_trips_in_memory(source: VaultService, make_vault: Callable[..., VaultService], tmp_path: Path) -> None:
+def test_passphrase_bundle_round_trips(source: VaultService, make_vault: Callable[..., VaultService], tmp_path: Path) -> None:
     populate(source, memories=40, documents=1)
     out = tmp_path / "vault.age"
     source.export_bundle(OWNER, Selection(), out, passphrase="bundle passphrase 42")
     target = make_vault()
     assert target.import_source(OWNER, out, passphrase="bundle passphrase 42").new == 40 + 1 + 6
     assert snapshot(target) == snapshot(source)
-
-
-def test_passphrase_export_over_the_memory_limit_suggests_a_recipient(
-    source: VaultService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    populate(source, memories=20, documents=1)
-    monkeypatch.setattr(bundle, "PASSPHRASE_LIMIT", 1024)
-    with pytest.raises(TooLarge):
-        source.export_bundle(OWNER, Selection(), tmp_path / "big.age", passphrase="bundle passphrase 42")
-    assert not (tmp_path / "big.age").exists() and not list(tmp_path.glob("*.partial"))
 
 
 def test_import_reuses_embeddings_only_when_the_model_matches(
