@@ -158,7 +158,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 qvec = embedder.encode_query(q)
                 ds, di = index.search(qvec, 100)
                 dense = list(zip(di.tolist(), ds.tolist(), strict=True))
-                lexical, rare = bv.retriever._lexical_and_rare(q, scope, 100)
+                lexical, rare = bv.retriever.lexical.rank_with_rare(q, scope, 100)
                 rankings = {"lexical": [u for u, _ in lexical], "dense": [u for u, _ in dense]}
                 for name, f in fusions.items():
                     t1 = time.perf_counter()

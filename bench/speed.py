@@ -174,7 +174,7 @@ def measure(n: int, args: argparse.Namespace, embedder: CachedEmbedder) -> dict[
             allowed, covers = r._allowed(scope, index)
             ds, di = index.search(qv, 100, None if covers else allowed)
             t2 = time.perf_counter()
-            lex, rare = r._lexical_and_rare(q, scope, 100)
+            lex, rare = r.lexical.rank_with_rare(q, scope, 100)
             t3 = time.perf_counter()
             dense = list(zip(di.tolist(), ds.tolist(), strict=True))
             ranked = fuse(r.fusion, qv, index, dense, lex, rare, r.surroundings(r.fusion, q, scope, dense, lex))[:10]  # window included

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from schemas.items import MemoryIn, SearchQuery
-from vault import OWNER, Principal, Settings, VaultService, open_vault, search
+from vault import OWNER, Principal, Settings, VaultService, lexical_rank, open_vault
 from vault.embed import Embedder, load_embedder
 from vault.errors import InvalidInput
 from vault.filters import Clause, ItemFilter
@@ -201,19 +201,19 @@ def test_a_term_in_most_units_of_a_large_store_is_left_out_when_a_rarer_one_is_t
     vault: VaultService, owner: Principal, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Pruning starts at 40k units; scaled down here so that 5% of 60 units is the limit."""
-    monkeypatch.setattr(search, "COMMON_TERM_UNITS", 1)
+    monkeypatch.setattr(lexical_rank, "COMMON_TERM_UNITS", 1)
     stamp = datetime(2025, 1, 1, tzinfo=UTC)
     texts = [f"Morning note {n}: coffee with oat milk again" for n in range(58)]
     texts += ["The zebra mug broke, coffee everywhere", "A zebra crossing near the office"]
     records = tuple(ItemRecord(id=None, kind="memory", text=t, space="personal", created_at=stamp, updated_at=stamp) for t in texts)
     vault.import_items(owner, ImportBatch(format="bundle", source="test", records=records))  # no near-duplicate merging
-    lexical = vault._retriever._lexical("coffee zebra", ItemFilter(), 100)
+    lexical = vault._retriever.lexical.rank("coffee zebra", ItemFilter(), 100)
     texts = {r[0] for r in vault.store.query("SELECT uid FROM units WHERE text LIKE '%zebra%'")}
     assert {uid for uid, _ in lexical} == texts  # "coffee" (59 of 60 units) was left out
-    assert len(vault._retriever._lexical("coffee", ItemFilter(), 100)) == 59  # alone, it is kept
-    monkeypatch.setattr(search, "COMMON_TERM_UNITS", 2000)  # the real limit: 60 units are never pruned
+    assert len(vault._retriever.lexical.rank("coffee", ItemFilter(), 100)) == 59  # alone, it is kept
+    monkeypatch.setattr(lexical_rank, "COMMON_TERM_UNITS", 2000)  # the real limit: 60 units are never pruned
     vault.remember(owner, MemoryIn(text="One more coffee"))
-    assert len(vault._retriever._lexical("coffee zebra", ItemFilter(), 100)) == 61
+    assert len(vault._retriever.lexical.rank("coffee zebra", ItemFilter(), 100)) == 61
 
 
 def test_relative_dates_are_indexed_as_the_dates_they_meant(vault: VaultService, owner: Principal, embedder: Embedder) -> None:
