@@ -67,9 +67,10 @@ def surroundings(store: Store, scope: ItemFilter, candidates: Iterable[int], que
         return NONE
     where, params = scope.where("i")
     # Only memories can be neighbours; the writer and the time (seconds) are compared as SQL gives them.
+    # CROSS JOIN keeps the units of the id list as the outer loop (vault/search.py ``search`` says why).
     rows = store.query(
         f"""SELECT u.uid, i.kind = 'memory' AND length(u.text) <= {WINDOW_CHARS}, i.created_by || char(0) || i.source, unixepoch(i.created_at),
-        {"coalesce(i.valid_from, i.created_at), u.text" if months else "NULL, NULL"} FROM units u JOIN items i ON i.id = u.item_id
+        {"coalesce(i.valid_from, i.created_at), u.text" if months else "NULL, NULL"} FROM units u CROSS JOIN items i ON i.id = u.item_id
         WHERE u.uid IN (SELECT value FROM json_each(?)) AND {where}""",
         [json.dumps(wanted), *params],
     )

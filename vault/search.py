@@ -588,10 +588,13 @@ class Retriever:
             return []
         where, params = scope.where("i")
         uids = [u for u, _ in ranked]
+        # CROSS JOIN: the ranked ids are the outer loop. Given a plain JOIN and a scope naming a kind,
+        # the planner started from every item of that kind (items_kind_space) and probed the id list:
+        # 0.87 s at 100k for an app's ten hits, against well under 1 ms.
         rows = {
             int(r["uid"]): r
             for r in self._store.query(
-                f"""SELECT u.uid, u.seq, u.text AS unit_text, i.* FROM units u JOIN items i ON i.id = u.item_id
+                f"""SELECT u.uid, u.seq, u.text AS unit_text, i.* FROM units u CROSS JOIN items i ON i.id = u.item_id
                 WHERE u.uid IN (SELECT value FROM json_each(?)) AND {where}""",
                 [json.dumps(uids), *params],
             )

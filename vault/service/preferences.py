@@ -142,7 +142,7 @@ class PreferencesPart(ItemsPart):
             return PreferenceList(preferences=[PreferenceOut(key=i.key or "", value=i.text, item=i) for i in items])
         where, params = scope.where("i")
         rows = self.store.query(
-            f"SELECT u.uid, i.id FROM units u JOIN items i ON i.id = u.item_id WHERE u.uid IN (SELECT value FROM json_each(?)) AND {where}",
+            f"SELECT u.uid, i.id FROM units u CROSS JOIN items i ON i.id = u.item_id WHERE u.uid IN (SELECT value FROM json_each(?)) AND {where}",
             [json.dumps([u for u, _ in ranked]), *params],
         )
         owner = {int(r[0]): str(r[1]) for r in rows}  # the SQL predicate has the last word on scope
