@@ -47,6 +47,17 @@ def vault(settings: Settings, recovery_key: str) -> Iterator[VaultService]:
     svc.close()
 
 
+def module_vault(home: Path) -> VaultService:
+    """An initialised, unlocked vault at ``home`` for a module-scoped fixture (fast KDF; no environment left set)."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CTXVAULT_HOME", str(home))
+        for key, value in FAST_KDF_ENV.items():
+            env.setenv(key, value)
+        settings = Settings.from_env()
+    init_vault(settings, PASSPHRASE)
+    return open_vault(settings, PASSPHRASE)
+
+
 @pytest.fixture
 def owner() -> Principal:
     return OWNER

@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.items import MemoryIn
-from tests.conftest import FAST_KDF_ENV, PASSPHRASE
-from vault import OWNER, Settings, VaultService, init_vault, open_vault
+from tests.conftest import module_vault
+from vault import OWNER, VaultService
 from vault.filters import Clause, ItemFilter
 from vault.scope_units import allowed_units
 
@@ -29,13 +29,7 @@ LEVELS = ["low", "medium", "high"]
 
 @pytest.fixture(scope="module")
 def stocked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VaultService]:
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("CTXVAULT_HOME", str(tmp_path_factory.mktemp("scope") / "vault"))
-        for key, value in FAST_KDF_ENV.items():
-            env.setenv(key, value)
-        config = Settings.from_env()
-    init_vault(config, PASSPHRASE)
-    vault = open_vault(config, PASSPHRASE)
+    vault = module_vault(tmp_path_factory.mktemp("scope") / "vault")
     for n in range(24):
         memory = MemoryIn(
             text=f"note {n} about topic {n % 5} and the weather in town {n}",
