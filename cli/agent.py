@@ -94,6 +94,7 @@ def warm_search() -> None:
     """
     from vault.embed import load_embedder, onnx_file
     from vault.index import VectorIndex
+    from vault.pref_match import task_bank
     from vault.settings import Settings
 
     settings = Settings.from_env()
@@ -101,7 +102,9 @@ def warm_search() -> None:
         return
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     VectorIndex(1, settings.ann_threshold)  # imports faiss and sets its one search thread
-    load_embedder(settings).encode_query("warm up")
+    embedder = load_embedder(settings)
+    embedder.encode_query("warm up")
+    task_bank(embedder)  # the generic tasks a preference ranking compares with (vault/pref_match.py)
 
 
 def fresh_consoles() -> None:

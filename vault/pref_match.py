@@ -114,11 +114,13 @@ def hub_scores(vectors: NDArray[np.float32], bank: NDArray[np.float32], neighbou
     return out.astype(np.float32)
 
 
-def _bank(embedder: Embedder) -> NDArray[np.float32]:
+def task_bank(embedder: Embedder) -> NDArray[np.float32]:
+    """TASK_BANK's vectors, encoded once per process on the query session (one thread, no bulk session
+    to build: the unlock agent encodes them before it forks, cli/agent.py, so a command's child has them)."""
     with _LOCK:
         vecs = _BANKS.get(embedder.model_id)
         if vecs is None:
-            vecs = _BANKS[embedder.model_id] = embedder.encode(list(TASK_BANK))
+            vecs = _BANKS[embedder.model_id] = np.stack([embedder.encode_query(t) for t in TASK_BANK])
         return vecs
 
 
@@ -142,7 +144,7 @@ def priors(units: ScopedUnits, embedder: Embedder, settings: MatchSettings = DEF
     if settings.cue_bonus:
         out += np.float32(settings.cue_bonus) * constraint_cues(units.texts, settings)
     if settings.hub_weight:
-        out -= np.float32(settings.hub_weight) * hub_scores(units.vectors, _bank(embedder), settings.hub_neighbours)
+        out -= np.float32(settings.hub_weight) * hub_scores(units.vectors, task_bank(embedder), settings.hub_neighbours)
     cached[key] = out
     return out
 
@@ -200,5 +202,6 @@ def _unit(v: NDArray[np.float32]) -> NDArray[np.float32]:
 
 __all__ = [
     "CUES", "CUE_BONUS", "DEFAULT_MATCH", "FEEDBACK_DEPTH", "FEEDBACK_WEIGHT", "HUB_NEIGHBOURS", "HUB_WEIGHT", "NEGATIONS",
-    "TASK_BANK", "TEMPLATES", "MatchSettings", "constraint_cues", "hub_scores", "priors", "rank_preferences", "scores", "task_texts",
+    "TASK_BANK", "TEMPLATES", "MatchSettings", "constraint_cues", "hub_scores", "priors", "rank_preferences", "scores", "task_bank",
+    "task_texts",
 ]  # fmt: skip

@@ -11,6 +11,7 @@ from schemas.items import SearchQuery
 from vault import OWNER, Settings, VaultService
 from vault.embed import Embedder, load_embedder
 from vault.filters import Clause, ItemFilter
+from vault.model_files import export_onnx
 from vault.pref_match import DEFAULT_MATCH, TASK_BANK, MatchSettings, constraint_cues, hub_scores, rank_preferences, task_texts
 from vault.principal import Principal
 
@@ -139,3 +140,18 @@ def test_constraint_cues_and_templates() -> None:
     assert task_texts("  plan a trip ") == ["I dislike plan a trip", "I avoid plan a trip"]
     assert task_texts("plan a trip", MatchSettings(templates=())) == ["plan a trip"]
     assert np.all(constraint_cues([]) == np.zeros(0))
+
+
+def test_the_task_bank_is_the_bulk_encoders_vectors_and_the_agent_encodes_it_before_it_forks(embedder: Embedder) -> None:
+    """The bank is encoded on the query session (no bulk session to build: ~1 s per process); same vectors."""
+    from cli import agent
+    from vault import pref_match
+
+    pref_match._BANKS.clear()
+    bank = pref_match.task_bank(embedder)
+    bulk = embedder.encode(list(pref_match.TASK_BANK))
+    assert bank.shape == bulk.shape and float(np.min(np.sum(bank * bulk, axis=1))) > 0.999
+    pref_match._BANKS.clear()
+    export_onnx(Settings.from_env().model)  # warm_search loads only an ONNX encoder already made (made once, cached)
+    agent.warm_search()  # what the unlock agent runs before it forks a command's child
+    assert set(pref_match._BANKS) == {Settings.from_env().model}
