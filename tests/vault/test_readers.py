@@ -6,11 +6,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from schemas.items import MemoryIn, SearchQuery
 from vault import OWNER, Principal, Settings, VaultService, index, open_vault
+from vault.embed import load_embedder
 from vault.errors import VaultError
 from vault.readers import ReaderPool
 from vault.search import Retriever
@@ -138,3 +141,13 @@ def test_a_readers_own_index_copy_never_exists(reader: VaultService) -> None:
     assert isinstance(retriever, Retriever)
     reader.search(OWNER, SearchQuery(text="car", mode="dense"))
     assert retriever._index is None  # held only for the length of a ranking
+
+
+def test_the_shared_embedder_encodes_queries_from_many_threads_as_from_one() -> None:
+    """Readers share the process's embedder (one ONNX session, one tokenizer): concurrent queries get their own vectors."""
+    embedder = load_embedder(Settings(home=Path("unused")))
+    queries = [f"{fact} ({n})" for n in range(6) for fact in FACTS]
+    alone = [embedder.encode_query(q) for q in queries]
+    with ThreadPoolExecutor(4) as run:
+        together = list(run.map(embedder.encode_query, queries))
+    assert all(np.array_equal(a, b) for a, b in zip(alone, together, strict=True))
