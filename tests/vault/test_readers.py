@@ -151,3 +151,25 @@ def test_the_shared_embedder_encodes_queries_from_many_threads_as_from_one() -> 
     with ThreadPoolExecutor(4) as run:
         together = list(run.map(embedder.encode_query, queries))
     assert all(np.array_equal(a, b) for a, b in zip(alone, together, strict=True))
+
+
+def test_every_call_the_server_sends_to_readers_works_on_a_reader(filled: VaultService, reader: VaultService, app: Principal) -> None:
+    """The read tools, resources and prompt of mcp_server/server.py, and the HTTP door's checks, on a reader connection."""
+    filled.set_preference(OWNER, "diet", "vegetarian")
+    filled.grant(OWNER, "notes", ["read:preferences"], purpose="test")
+    item = filled.list_items(OWNER).items[0].id
+    token = filled.rotate_app_token(OWNER, "notes").token
+    asked = filled.request_access(app, ["read:documents"], "to read my notes")
+    assert reader.search(app, SearchQuery(text="sister")).hits
+    assert reader.get_item(app, item, versions=True).id == item
+    assert reader.preferences_for(app, keys=["diet"]).preferences
+    task = "cook a vegetarian dinner"
+    assert reader.preferences_for(app, task=task) == filled.preferences_for(app, task=task)
+    assert reader.task_context(app, task) == filled.task_context(app, task)
+    assert reader.profile(app).spaces
+    assert reader.access_report(app).scopes
+    assert reader.consent_status(app, asked.id).id == asked.id
+    assert reader.authenticate_bearer(token, "http://127.0.0.1:8765/mcp", "127.0.0.1") == app
+    assert reader.step_up(app, "search_context") is None
+    assert reader.principal_for_app("notes") == app
+    assert filled.verify_audit(OWNER).entries > 0
