@@ -62,7 +62,7 @@ class ServiceCore:
         and changes no item, unit or vector: its connection refuses those writes (vault/readers.py).
         Audit entries, denials and tokens seen it writes as any connection does.
         """
-        store = Store(self.store.path, self._key)
+        store = Store(self.store.path, self._key, gate=self.store.gate)  # in-process writes take turns on one lock
         try:
             follower = ReaderRetriever(store, self.settings, self._key, keeper=self._retriever, writer_lock=writer_lock)
         except BaseException:
