@@ -107,10 +107,10 @@ def prepare(home: Path, apps: list[str]) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def serving(home: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """`ctxvault serve --port 0` on the vault; yields (process, base URL) once it listens."""
+def serving(home: Path, readers: int | None = None) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """`ctxvault serve --port 0` on the vault (with ``--readers`` when given); yields (process, base URL) once it listens."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", CODE, "serve", "--port", "0"],
+        [sys.executable, "-c", CODE, "serve", "--port", "0", *(["--readers", str(readers)] if readers is not None else [])],
         env=env_for(home),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -365,12 +365,14 @@ def run(
     idle_s: float,
     seed: int,
     workdir: Path,
+    readers: int | None = None,
 ) -> dict[str, Any]:
+    """Both phases on a fresh vault in ``workdir``; ``readers``: the server's `--readers` (None: its default)."""
     home = workdir / "vault"
     names = [f"app{i:02d}" for i in range(max(stdio + http, searchers + 2))]
     tokens = prepare(home, names)
-    report: dict[str, Any] = {"stdio": stdio, "http": http, "load_average_before": os.getloadavg()[0]}
-    with serving(home) as (_, base):
+    report: dict[str, Any] = {"stdio": stdio, "http": http, "readers": readers, "load_average_before": os.getloadavg()[0]}
+    with serving(home, readers) as (_, base):
         mixed, elapsed = mixed_phase(home, base, tokens, stdio, http, seconds, ops, seed)
         report["mixed"] = {"seconds": round(elapsed, 1), "ops": mixed.summary(), "errors": mixed.errors, "search_misses": mixed.misses}
         report["load_average_after_mixed"] = os.getloadavg()[0]
@@ -392,7 +394,8 @@ def run(
 
 
 def _table(report: dict[str, Any]) -> str:
-    lines = [f"{report['stdio']} stdio servers + {report['http']} HTTP clients, {report['mixed']['seconds']} s"]
+    readers = "default" if report.get("readers") is None else report["readers"]
+    lines = [f"{report['stdio']} stdio servers + {report['http']} HTTP clients (serve --readers {readers}), {report['mixed']['seconds']} s"]
     phases = [("mixed", report["mixed"])] + ([("import", report["import"])] if "import" in report else [])
     for title, phase in phases:
         lines.append(f"{title}: errors {len(phase['errors'])}")
@@ -423,6 +426,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--searchers", type=int, default=8)
     parser.add_argument("--idle-seconds", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=27)
+    parser.add_argument("--readers", type=int, default=None, help="the server's --readers (default: its own default)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="ctxvault-load-") as tmp:
@@ -436,6 +440,7 @@ def main(argv: list[str] | None = None) -> None:
             idle_s=args.idle_seconds,
             seed=args.seed,
             workdir=Path(tmp),
+            readers=args.readers,
         )
     print(json.dumps(report, indent=1) if args.json else _table(report))
 

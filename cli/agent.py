@@ -68,7 +68,7 @@ def preload() -> None:
     from vault import OWNER
 
     command()
-    build_server(VaultAccess(cast("VaultService", None), lambda: OWNER))
+    build_server(VaultAccess(cast("VaultService", None), lambda _: OWNER))
     warm_rendering()
     with contextlib.suppress(Exception):  # a child that searches then loads what it needs itself
         warm_search()

@@ -26,6 +26,7 @@ from vault import OWNER, VaultService, backlog, session
 from vault.errors import InvalidInput, VaultBusy, VaultLocked
 from vault.host_config import Host, host_config_path, project_file, render_config
 from vault.principal import Principal
+from vault.readers import READERS
 from vault.unlock import open_store, unlock_key
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
@@ -91,9 +92,9 @@ def mcp(ctx: typer.Context, app: AppOpt) -> None:
     svc = open_unattended(state(ctx))
     _, token = app_identity(svc, app)
 
-    def identify() -> Principal:
+    def identify(on: VaultService) -> Principal:
         # Re-checked on every call: a rotated token or a removed app is cut off at once.
-        return svc.authenticate_app(token) if token else svc.principal_for_app(app)
+        return on.authenticate_app(token) if token else on.principal_for_app(app)
 
     server = build_server(VaultAccess(svc, identify))
     anyio.run(server.run_stdio_async)
@@ -108,10 +109,16 @@ def serve(
     insecure_http: Annotated[
         bool, typer.Option("--insecure-http", help="Serve plain HTTP on a non-loopback --host anyway (tokens and passphrase in cleartext).")
     ] = False,
+    readers: Annotated[
+        int,
+        typer.Option("--readers", min=0, max=16, help="Connections that answer read calls side by side (0: one call at a time)."),
+    ] = READERS,
 ) -> None:
     """Serve MCP over Streamable HTTP at /mcp, with bearer tokens, OAuth and the owner's consent page.
 
     Beyond loopback (e.g. --host 0.0.0.0) it needs --tls-cert and --tls-key, or --insecure-http.
+    Searches, reads and token checks run on --readers connections of their own, beside each
+    other and beside the one writer, whose calls (remember, forget, the console) take turns.
 
     Example: ctxvault serve --port 8765
     """
@@ -140,7 +147,7 @@ def serve(
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     scheme = "https" if tls_cert else "http"
     base = f"{scheme}://{f'[{shown}]' if ':' in shown else shown}:{bound}"
-    app = create_app(svc, base_url=base)
+    app = create_app(svc, base_url=base, readers=readers)
     err_console.print(f"ctxvault: serving MCP at {base}/mcp (Ctrl-C to stop)", markup=False)
     tls = {"ssl_certfile": str(tls_cert), "ssl_keyfile": str(tls_key)} if tls_cert and tls_key else {}
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", **tls))  # type: ignore[arg-type]

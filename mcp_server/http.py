@@ -10,6 +10,7 @@ bound to (DNS rebinding): a foreign Host gets 421, a foreign Origin 403.
 from __future__ import annotations
 
 import ipaddress
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
@@ -29,11 +30,12 @@ from mcp_server.server import VaultAccess, build_server
 from mcp_server.stepup import StepUp, oauth_token_check
 from vault.errors import VaultError, VaultLocked
 from vault.principal import Principal
+from vault.readers import READERS, ReaderPool
 from vault.service import VaultService
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
-TokenCheck = Callable[[str], Principal | None]
+TokenCheck = Callable[[VaultService, str], Principal | None]
 
 
 def is_loopback(host: str) -> bool:
@@ -89,23 +91,22 @@ class VaultTokenVerifier(TokenVerifier):
         self._checks = checks
 
     async def verify_token(self, token: str) -> AccessToken | None:
-        def lookup() -> Principal | None:
-            with self._access.lock:
-                for check in self._checks:
-                    principal = check(token)
-                    if principal is not None:
-                        return principal
+        def lookup(svc: VaultService) -> Principal | None:
+            for check in self._checks:
+                principal = check(svc, token)
+                if principal is not None:
+                    return principal
             return None
 
-        principal = await anyio.to_thread.run_sync(lookup)
+        principal = await anyio.to_thread.run_sync(lambda: self._access.read(lookup))
         if principal is None or principal.name is None:
             return None
         # Scopes are not carried in the token: the core checks live grants on every call (BRIEF §4).
         return AccessToken(token=token, client_id=principal.name, scopes=[], resource=self._resource, subject=principal.app_id)
 
 
-def app_token_check(svc: VaultService) -> TokenCheck:
-    def check(token: str) -> Principal | None:
+def app_token_check() -> TokenCheck:
+    def check(svc: VaultService, token: str) -> Principal | None:
         try:
             return svc.authenticate_app(token)
         except VaultError:
@@ -115,14 +116,11 @@ def app_token_check(svc: VaultService) -> TokenCheck:
     return check
 
 
-def _identify(svc: VaultService) -> Callable[[], Principal]:
-    def identify() -> Principal:
-        token = get_access_token()
-        if token is None:
-            raise VaultLocked("no bearer token on this request")
-        return svc.principal_for_app(token.client_id)
-
-    return identify
+def _identify(svc: VaultService) -> Principal:
+    token = get_access_token()
+    if token is None:
+        raise VaultLocked("no bearer token on this request")
+    return svc.principal_for_app(token.client_id)
 
 
 def create_app(
@@ -131,18 +129,23 @@ def create_app(
     *,
     harness_principal: Principal | None = None,
     fetch_metadata: MetadataFetcher = fetch_client_metadata,
+    readers: int = READERS,
 ) -> FastAPI:
-    """The vault's HTTP app. ``harness_principal`` serves /mcp without auth as that principal (tests only)."""
+    """The vault's HTTP app. ``harness_principal`` serves /mcp without auth as that principal (tests only);
+    ``readers``: reader connections for read calls (0: every call takes the writer's turn)."""
     base_url = base_url.rstrip("/")
     resource = f"{base_url}/mcp"
     security = transport_security(base_url)
+    lock = threading.Lock()
+    # Read calls run on reader connections beside the writer's calls (vault/readers.py).
+    pool = ReaderPool(svc, lock, readers) if readers else None
     if harness_principal is not None:
         fixed = harness_principal
-        access = VaultAccess(svc, lambda: fixed, consent_base=base_url)
+        access = VaultAccess(svc, lambda _: fixed, consent_base=base_url, lock=lock, readers=pool)
         server = build_server(access)
     else:
-        access = VaultAccess(svc, _identify(svc), consent_base=base_url)
-        checks = [app_token_check(svc), oauth_token_check(access, resource)]
+        access = VaultAccess(svc, _identify, consent_base=base_url, lock=lock, readers=pool)
+        checks = [app_token_check(), oauth_token_check(resource)]
         verifier = VaultTokenVerifier(access, resource, checks)
         # Built from strings: AnyHttpUrl(...) would add a trailing "/" to the issuer, and RFC 8414 compares issuers exactly.
         auth = AuthSettings.model_validate({"issuer_url": base_url, "resource_server_url": resource, "validate_token_resource": True})
@@ -152,8 +155,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # A mounted app's lifespan never runs: the host app must run the session manager.
-        async with server.session_manager.run():
-            yield
+        try:
+            async with server.session_manager.run():
+                yield
+        finally:
+            access.close()
 
     app = FastAPI(title="Context Vault", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.access = access

@@ -177,7 +177,7 @@ def _schema_rows(schema: dict[str, Any]) -> list[str]:
 
 async def _collect() -> tuple[list[Any], list[Any], list[Any], list[Any]]:
     # Listing never touches the vault: the handlers are registered, not called.
-    server = build_server(VaultAccess(cast(VaultService, None), lambda: OWNER))
+    server = build_server(VaultAccess(cast(VaultService, None), lambda _: OWNER))
     async with Client(server) as client:
         tools = (await client.list_tools()).tools
         resources = (await client.list_resources()).resources

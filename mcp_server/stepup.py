@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mcp_server.server import VaultAccess
 from vault.errors import InvalidToken, VaultError
 from vault.principal import Principal
+from vault.service import VaultService
 
 T = TypeVar("T")
 
@@ -36,10 +37,10 @@ MAX_BODY_BYTES = 4 << 20
 PARSE_ERROR, INVALID_REQUEST = -32700, -32600
 
 
-def oauth_token_check(access: VaultAccess, resource: str) -> Callable[[str], Principal | None]:
-    def check(token: str) -> Principal | None:
+def oauth_token_check(resource: str) -> Callable[[VaultService, str], Principal | None]:
+    def check(svc: VaultService, token: str) -> Principal | None:
         try:
-            return access.service.authenticate_oauth(token, resource)
+            return svc.authenticate_oauth(token, resource)
         except VaultError:
             return None
 
@@ -59,12 +60,9 @@ class StepUp:
         self.resource = resource
         self.resource_metadata = resource_metadata
 
-    async def _locked(self, fn: Callable[[], T]) -> T:
-        def run() -> T:
-            with self.access.lock:
-                return fn()
-
-        return await anyio.to_thread.run_sync(run)
+    async def _read(self, fn: Callable[[VaultService], T]) -> T:
+        """Run ``fn`` on a reader (token checks and step-up change no item), off the event loop."""
+        return await anyio.to_thread.run_sync(lambda: self.access.read(fn))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].rstrip("/") != "/mcp":
@@ -77,9 +75,8 @@ class StepUp:
             return
         token = auth[7:].strip()
         client = (scope.get("client") or ("unknown", 0))[0]
-        svc = self.access.service
         try:
-            principal = await self._locked(lambda: svc.authenticate_bearer(token, self.resource, str(client)))
+            principal = await self._read(lambda svc: svc.authenticate_bearer(token, self.resource, str(client)))
         except InvalidToken:
             await self.app(scope, receive, send)  # audited above; the SDK answers 401 without reading the body
             return
@@ -140,5 +137,4 @@ class StepUp:
         name = params.get("name") if isinstance(params, dict) else None
         if not isinstance(name, str):
             return None
-        svc = self.access.service
-        return await self._locked(lambda: svc.step_up(principal, name))
+        return await self._read(lambda svc: svc.step_up(principal, name))

@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from schemas.access import App, AppCreated
 from vault.errors import InvalidInput, InvalidToken, NotFound
@@ -16,6 +16,9 @@ from vault.store import Row, Store
 
 APP_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 TOKEN_PREFIX = "cvt_"
+# An app's "last seen" is kept to the minute: every HTTP request authenticates its token (twice),
+# and a write per request would queue every read of a busy server behind the write lock.
+SEEN_RESOLUTION = timedelta(minutes=1)
 
 
 def new_token() -> str:
@@ -100,7 +103,7 @@ class Apps:
         return app
 
     def authenticate(self, token: str, now: datetime | None = None) -> App:
-        """The app holding ``token``; marks it seen.
+        """The app holding ``token``; marks it seen (to the ``SEEN_RESOLUTION``: only then is anything written).
 
         Raises:
             InvalidToken: no app holds this token (unknown, rotated or removed).
@@ -108,6 +111,10 @@ class Apps:
         row = self._store.one("SELECT * FROM apps WHERE token_hash = ?", [hash_token(token.strip())])
         if row is None:
             raise InvalidToken("unknown app token: it was never issued, was rotated, or its app was removed")
-        stamp = (now or utcnow()).isoformat()
-        self._store.execute("UPDATE apps SET last_seen_at = ? WHERE id = ?", [stamp, row["id"]])
-        return _row_to_app(row).model_copy(update={"last_seen_at": datetime.fromisoformat(stamp)})
+        app = _row_to_app(row)
+        at = now or utcnow()
+        if app.last_seen_at is not None and timedelta(0) <= at - app.last_seen_at < SEEN_RESOLUTION:
+            return app
+        with self._store.transaction():
+            self._store.execute("UPDATE apps SET last_seen_at = ? WHERE id = ?", [at.isoformat(), row["id"]])
+        return app.model_copy(update={"last_seen_at": at})

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from schemas.access import AuditEntry, AuditReport
@@ -55,6 +56,27 @@ class _Refusals:
     more: int = 0
 
 
+@dataclass(slots=True)
+class _Ledger:
+    """Open refusal windows by (app id, client), shared by the audit logs of one server's connections."""
+
+    open: dict[tuple[str | None, str], _Refusals] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def due(self, now: datetime, *, close_all: bool, counted_only: bool = True) -> list[_Refusals]:
+        """Take the counts to write: with ``counted_only`` every count not yet written, else only those of
+        windows that are over; close the windows that are over (all with ``close_all``). Call with ``lock`` held."""
+        due = []
+        for key, open_ in list(self.open.items()):
+            over = close_all or now - open_.opened >= REFUSAL_WINDOW
+            if open_.more and (counted_only or over):
+                due.append(_Refusals(open_.opened, open_.last, open_.app_id, open_.client, open_.more))
+                open_.more = 0
+            if over:
+                del self.open[key]
+        return due
+
+
 def entry_hash(fields: dict[str, object]) -> str:
     """sha256 hex of the canonical JSON of an entry's fields (``prev`` included)."""
     canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
@@ -82,7 +104,7 @@ class AuditLog:
         # Denials raised inside a caller's transaction would roll back with it; they
         # wait here and are written by the next write the log makes on its own.
         self._deferred: list[_Pending] = []
-        self._refusals: dict[tuple[str | None, str], _Refusals] = {}
+        self._ledger = _Ledger()
 
     def record(
         self,
@@ -135,43 +157,52 @@ class AuditLog:
         """
         at = now or utcnow()
         key = (app_id, client)
-        open_ = self._refusals.get(key)
-        if open_ is not None and at - open_.opened < REFUSAL_WINDOW:
+        if self._count_refusal(key, at):
             # Counted in memory: a flood of guesses does not become a flood of writes.
-            open_.more += 1
-            open_.last = at
             return
         with self._store.transaction():
             self._flush(at)
-            if len(self._refusals) >= MAX_OPEN_REFUSALS:
-                self._write_refusals(at, close_all=True)
-            self._refusals[key] = _Refusals(opened=at, last=at, app_id=app_id, client=client)
-            self._refusal_entry(at, app_id, client, 1, at)
+            with self._ledger.lock:
+                due = self._ledger.due(at, close_all=True) if len(self._ledger.open) >= MAX_OPEN_REFUSALS else []
+                # Another connection's thread may have opened this window meanwhile: then count into it.
+                opened = key not in self._ledger.open or at - self._ledger.open[key].opened >= REFUSAL_WINDOW
+                if opened:
+                    self._ledger.open[key] = _Refusals(opened=at, last=at, app_id=app_id, client=client)
+                else:
+                    self._ledger.open[key].more += 1
+            self._write_due(due)
+            if opened:
+                self._refusal_entry(at, app_id, client, 1, at)
+
+    def _count_refusal(self, key: tuple[str | None, str], at: datetime) -> bool:
+        with self._ledger.lock:
+            open_ = self._ledger.open.get(key)
+            if open_ is None or at - open_.opened >= REFUSAL_WINDOW:
+                return False
+            open_.more += 1
+            open_.last = at
+            return True
+
+    def shares_refusals_with(self, other: AuditLog) -> None:
+        """Count refused tokens in ``other``'s windows: one count per client for every connection of a server."""
+        self._ledger = other._ledger
 
     def _refusal_entry(self, at: datetime, app_id: str | None, client: str, count: int, since: datetime) -> None:
         label = f"app:{app_id}" if app_id else "unknown"
         detail = {"what": REFUSED_TOKEN, "via": "http", "client": client, "count": count, "since": since.isoformat()}
         self._append_as(at, label, app_id, "deny", [], None, None, detail)
 
-    def _write_refusals(self, now: datetime, close_all: bool = False) -> None:
-        """Write every count not yet written; close the windows that are over (all with ``close_all``)."""
-        for key, open_ in list(self._refusals.items()):
-            if open_.more:
-                self._refusal_entry(open_.last, open_.app_id, open_.client, open_.more, open_.opened)
-                open_.more = 0
-            if close_all or now - open_.opened >= REFUSAL_WINDOW:
-                del self._refusals[key]
+    def _write_due(self, due: list[_Refusals]) -> None:
+        for r in due:
+            self._refusal_entry(r.last, r.app_id, r.client, r.more, r.opened)
 
     def _flush(self, now: datetime | None = None) -> None:
         while self._deferred:
             p = self._deferred.pop(0)
             self._append(p.at, p.principal, p.event, [], p.scope, None, p.detail)
-        now = now or utcnow()
-        expired = {k: r for k, r in self._refusals.items() if now - r.opened >= REFUSAL_WINDOW}
-        for key, open_ in expired.items():
-            if open_.more:
-                self._refusal_entry(open_.last, open_.app_id, open_.client, open_.more, open_.opened)
-            del self._refusals[key]
+        with self._ledger.lock:
+            due = self._ledger.due(now or utcnow(), close_all=False, counted_only=False)
+        self._write_due(due)
 
     def _append(
         self,
@@ -225,10 +256,12 @@ class AuditLog:
 
     def flush(self) -> None:
         """Write any denial raised inside a rolled-back transaction, and every refused-token count so far."""
-        if (self._deferred or self._refusals) and not self._store.conn.in_transaction:
+        if (self._deferred or self._ledger.open) and not self._store.conn.in_transaction:
             with self._store.transaction():
                 self._flush()
-                self._write_refusals(utcnow())
+                with self._ledger.lock:
+                    due = self._ledger.due(utcnow(), close_all=False)
+                self._write_due(due)
 
     def entries(
         self,

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import json
 import math
 import os
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vault.crypto import DataKey, SealError, open_sealed, seal
+from vault.rwlock import ReadWriteLock
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -55,6 +57,8 @@ RETRAIN_GROWTH = 4
 EXACT_SUBSET = 20_000
 # Vectors assigned to lists per matrix product: a block's scores stay a few MB whatever the lists.
 ASSIGN_BLOCK = 8192
+# Every index state gets a number of its own: a new index and each change draw the next one.
+_VERSIONS = itertools.count(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +108,10 @@ class VectorIndex:
         self._ids: NDArray[np.int64] | None = None  # cache of ids(), dropped on every change
         # Threads for training and bulk adds; 1 when the other core is busy writing rows.
         self.batch_threads = os.cpu_count() or 1
+        # Searches on other threads (reader connections, vault/readers.py) hold ``guard.reading()``;
+        # add and remove hold its write side: faiss reallocates what a search is reading.
+        self.guard = ReadWriteLock()
+        self.version = next(_VERSIONS)  # changes with every add or removal (a reader's cache key)
 
     def _flat(self) -> Any:
         f = self._faiss
@@ -195,12 +203,14 @@ class VectorIndex:
             return
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         vecs = np.ascontiguousarray(vecs, dtype=np.float32)
-        self.remove(ids)
-        size = len(self) + len(ids)
-        if self._needs_training(max(size, trained.size) if trained is not None else size):
-            self._rebuild(ann=True, extra=(ids, vecs), trained=trained)
-            return
-        self._bulk_add(ids, vecs)
+        with self.guard.writing():
+            self.version = next(_VERSIONS)
+            self.remove(ids)
+            size = len(self) + len(ids)
+            if self._needs_training(max(size, trained.size) if trained is not None else size):
+                self._rebuild(ann=True, extra=(ids, vecs), trained=trained)
+                return
+            self._bulk_add(ids, vecs)
 
     def _bulk_add(self, ids: NDArray[np.int64], vecs: NDArray[np.float32]) -> None:
         self._ids = None
@@ -232,11 +242,13 @@ class VectorIndex:
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         # The flat map scans every id against a batch set; the IVF direct map looks each id up.
         selector = f.IDSelectorBatch(ids) if self.kind == "flat" else f.IDSelectorArray(ids)
-        if not self._index.remove_ids(selector):
-            return
-        self._ids = None
-        if self.kind == "ivf" and len(self) <= self.ann_threshold // 2:
-            self._rebuild(ann=False)  # shrunk well below the threshold: exact again
+        with self.guard.writing():
+            self.version = next(_VERSIONS)
+            if not self._index.remove_ids(selector):
+                return
+            self._ids = None
+            if self.kind == "ivf" and len(self) <= self.ann_threshold // 2:
+                self._rebuild(ann=False)  # shrunk well below the threshold: exact again
 
     def _rebuild(
         self, ann: bool, extra: tuple[NDArray[np.int64], NDArray[np.float32]] | None = None, trained: TrainedLists | None = None

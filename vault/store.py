@@ -14,6 +14,7 @@ no ``-wal`` holds writes, which is checked). Every read works; a write raises
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -37,8 +38,12 @@ BUSY_TIMEOUT_MS = 15_000
 class Store:
     """One open, keyed connection to the vault database."""
 
-    def __init__(self, path: Path, key: DataKey) -> None:
+    def __init__(self, path: Path, key: DataKey, *, gate: threading.Lock | None = None) -> None:
+        """``gate``: the lock another connection of this process holds around its write transactions
+        (vault/readers.py): in-process writers then take turns on it, woken at once, instead of in
+        SQLite's busy handler, which sleeps up to 100 ms between tries."""
         self.path = path
+        self.gate = gate or threading.Lock()
         self.read_only = read_only_place(path)
         if self.read_only:
             self.conn = self._open_read_only(key)
@@ -129,16 +134,21 @@ class Store:
             # Nested use joins the outer transaction: one commit for the whole write.
             yield conn
             return
-        if not bulk:
-            with self._immediate(conn):
-                yield conn
-            return
-        conn.execute("PRAGMA foreign_keys = OFF")
+        if not self.gate.acquire(timeout=BUSY_TIMEOUT_MS / 1000):
+            raise _busy()
         try:
-            with self._immediate(conn):
-                yield conn
+            if not bulk:
+                with self._immediate(conn):
+                    yield conn
+                return
+            conn.execute("PRAGMA foreign_keys = OFF")
+            try:
+                with self._immediate(conn):
+                    yield conn
+            finally:
+                conn.execute("PRAGMA foreign_keys = ON")
         finally:
-            conn.execute("PRAGMA foreign_keys = ON")
+            self.gate.release()
 
     @staticmethod
     @contextmanager

@@ -44,7 +44,7 @@ def connect(vault: VaultService, era: str) -> Connect:
 
     @asynccontextmanager
     async def open_client(principal: Principal = OWNER, **kwargs: object) -> AsyncIterator[Client]:
-        server = build_server(VaultAccess(vault, lambda: principal))
+        server = build_server(VaultAccess(vault, lambda _: principal))
         # raise_exceptions only on the modern path: a legacy connection never sanitises (SDK testing docs).
         async with Client(server, mode=era, raise_exceptions=era != "legacy", **kwargs) as client:  # type: ignore[arg-type]
             yield client

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from vault import OWNER, VaultService
+from vault.apps import SEEN_RESOLUTION
 from vault.errors import InvalidInput, InvalidToken, NotFound, ScopeDenied
 
 
@@ -36,6 +37,19 @@ def test_authenticating_marks_the_app_as_seen(vault: VaultService) -> None:
     seen = datetime(2030, 1, 2, tzinfo=UTC)
     vault.authenticate_app(created.token, now=seen)
     assert vault.list_apps(OWNER)[0].last_seen_at == seen
+
+
+def test_a_token_checked_again_within_the_minute_writes_nothing(vault: VaultService) -> None:
+    created = vault.add_app(OWNER, "cursor")
+    seen = datetime(2030, 1, 2, tzinfo=UTC)
+    vault.authenticate_app(created.token, now=seen)
+    changes = vault.store.conn.total_changes
+    vault.authenticate_app(created.token, now=seen + SEEN_RESOLUTION - timedelta(seconds=1))
+    assert vault.store.conn.total_changes == changes  # a busy server's token checks are reads
+    assert vault.list_apps(OWNER)[0].last_seen_at == seen
+    later = seen + SEEN_RESOLUTION
+    vault.authenticate_app(created.token, now=later)
+    assert vault.list_apps(OWNER)[0].last_seen_at == later
 
 
 def test_rotating_the_token_invalidates_the_old_one(vault: VaultService) -> None:

@@ -51,5 +51,5 @@ def test_many_clients_at_once_keep_memory_bounded_and_lose_no_count(vault: Vault
     for n in range(MAX_OPEN_REFUSALS + 10):
         audit.record_refused_token(None, f"10.1.{n // 256}.{n % 256}", now=T0)
         audit.record_refused_token(None, f"10.1.{n // 256}.{n % 256}", now=T0)
-    assert len(audit._refusals) <= MAX_OPEN_REFUSALS
+    assert len(audit._ledger.open) <= MAX_OPEN_REFUSALS
     assert sum(count for _, _, count in refusals(vault)) == 2 * (MAX_OPEN_REFUSALS + 10)

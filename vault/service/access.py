@@ -77,8 +77,7 @@ class AccessPart(ServiceCore):
         Raises:
             InvalidToken: unknown, rotated or removed token.
         """
-        with self.store.transaction():
-            return principal_of(Apps(self.store).authenticate(token, now=now))
+        return principal_of(Apps(self.store).authenticate(token, now=now))
 
     def principal_for_app(self, name: str) -> Principal:
         """The principal of a registered app, for the owner's `--as APP` preview.

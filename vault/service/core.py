@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Literal, Self
@@ -22,6 +23,7 @@ from vault.history import keep_version
 from vault.items import ITEM_COLUMNS, content_hash, new_id, row_to_item, unit_text, utcnow
 from vault.policy import Policy
 from vault.principal import Principal
+from vault.readers import ReaderRetriever
 from vault.search import INLINE_EMBED, Retriever
 from vault.settings import Settings
 from vault.store import Store
@@ -40,14 +42,35 @@ def _iso(dt: datetime | None) -> str | None:
 class ServiceCore:
     """An unlocked vault's shared state. Close it when done (or use it as a context manager)."""
 
-    def __init__(self, store: Store, settings: Settings, key: DataKey, embedder: Embedder | None = None) -> None:
-        """``embedder`` replaces the configured model, loaded lazily otherwise (benchmarks pass a caching one)."""
+    def __init__(
+        self, store: Store, settings: Settings, key: DataKey, embedder: Embedder | None = None, *, retriever: Retriever | None = None
+    ) -> None:
+        """``embedder`` replaces the configured model, loaded lazily otherwise (benchmarks pass a caching one);
+        ``retriever`` replaces the connection's own (a reader's, ``reader``)."""
         self.store = store
         self.settings = settings
         self._key = key  # a salvage export opens its own connections (vault/portable/export.py Salvage)
         self._audit = AuditLog(store)
         self._policy = Policy(store, self._audit)
-        self._retriever = Retriever(store, settings, key, embedder=embedder)
+        self._retriever = retriever or Retriever(store, settings, key, embedder=embedder)
+
+    def reader(self, writer_lock: threading.Lock) -> Self:
+        """Another service on a connection of its own to this vault, for read calls beside this one's.
+
+        It searches this service's in-memory index (never a copy of its own), brings that index in step
+        with the database only while ``writer_lock`` (held around every call of this service) is free,
+        and changes no item, unit or vector: its connection refuses those writes (vault/readers.py).
+        Audit entries, denials and tokens seen it writes as any connection does.
+        """
+        store = Store(self.store.path, self._key, gate=self.store.gate)  # in-process writes take turns on one lock
+        try:
+            follower = ReaderRetriever(store, self.settings, self._key, keeper=self._retriever, writer_lock=writer_lock)
+        except BaseException:
+            store.close()
+            raise
+        twin = type(self)(store, self.settings, self._key, retriever=follower)
+        twin._audit.shares_refusals_with(self._audit)
+        return twin
 
     def __enter__(self) -> Self:
         return self
