@@ -24,10 +24,9 @@ from typing import Literal
 import platformdirs
 
 from vault.errors import EmbedderUnavailable
-from vault.settings import DEFAULT_MODEL
+from vault.settings import DEFAULT_MODEL, INT8_SUFFIX
 
 ONNX_FORMAT = "ctxvault-onnx-1"
-INT8_SUFFIX = "#int8"
 Variant = Literal["fp32", "int8"]
 
 

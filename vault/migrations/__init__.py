@@ -22,6 +22,7 @@ from vault.migrations import (
     m0007_consent,
     m0008_doc_versions,
     m0009_warm,
+    m0011_model,
 )
 
 
@@ -41,6 +42,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("m0007_consent", m0007_consent.up),
     Migration("m0008_doc_versions", m0008_doc_versions.up),
     Migration("m0009_warm", m0009_warm.up),
+    # m0010 is reserved (another change); the runner applies by name, so the gap is harmless.
+    Migration("m0011_model", m0011_model.up),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
