@@ -1,7 +1,7 @@
 """Local sentence embeddings: one small seam, a torch backend and an ONNX backend of the same model.
 
-Any sentence-transformers model can be configured (``CTXVAULT_MODEL``); its id is recorded
-with every vector. The model's files and the derived ONNX exports are vault/model_files.py.
+Any sentence-transformers model can be used (``CTXVAULT_MODEL`` for a new vault, `ctxvault
+reindex --model` for an existing one: vault/vault_model.py); its id is recorded with every vector. The model's files and the derived ONNX exports are vault/model_files.py.
 
 The ONNX backend encodes a query in about half the time of torch with the same vectors
 (BRIEF §6; tests/vault/test_embed.py checks the agreement), so ``auto`` picks it whenever
@@ -81,7 +81,8 @@ def bucket_order(lengths: Sequence[int]) -> NDArray[np.int64]:
 # Tokens per bulk batch (rows x padded width). Small batches keep a layer's activations in the
 # caches: 1 KB chunks (~225 tokens) ran 1.7x faster 4 to a batch than 64 to a batch, short
 # memories (~20 tokens) 1.8x faster 16 than 256 to a batch; budgets from 256 to 1,024 tokens
-# were within noise of each other (int8, one thread, load average 5-7; bench/embed.py --budgets).
+# were within noise of each other (int8, one thread, load average 5-7, medians of 3 in this change;
+# `python -m bench embed --budgets 0 512` compares them with the 64-texts batches of before).
 BATCH_TOKENS = 512
 
 
