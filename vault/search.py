@@ -419,8 +419,7 @@ class Retriever:
         try:
             for start in range(0, len(pending), batch):
                 part = pending[start : start + batch]
-                within = (lambda d, _t, base=done: progress(base + d, len(pending))) if progress else None  # a bar over chunks
-                vecs = embedder.encode(embedding_texts([t for _, t in part]), batch_size=64, progress=within)
+                vecs = embedder.encode(embedding_texts([t for _, t in part]), batch_size=64)
                 if writing is not None:
                     writing.result()
                 uids = np.array([u for u, _ in part], dtype=np.int64)
