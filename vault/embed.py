@@ -14,7 +14,7 @@ run in batches of similar token counts (a batch is padded to its longest text) o
 out to ``bulk_threads()`` workers (both cores here), each running its own one-thread session:
 data parallel, not one session's intra-op threads, because an intra-op pool waits at every
 operator for its slowest thread, and on a shared machine one of them is always descheduled
-(bench/embed.py measured 2 intra-op threads at 0.55-0.6x of one thread at load average 5).
+(2 intra-op threads ran at 0.53-0.56x of one thread at load average 5: docs/benchmarks.md, "Second pass").
 A query never waits for bulk work, since the query session is separate and the background
 embedder runs in a lower-priority process that pauses while a command is served (vault/backlog.py).
 
