@@ -10,6 +10,7 @@ NAMES = {
     "cli-latency": "bench.cli_latency",
     "dedup": "bench.dedup",
     "embed": "bench.embed",
+    "ingest": "bench.ingest",
     "load": "bench.load",
     "locomo": "bench.locomo",
     "prefeval": "bench.prefeval",

@@ -26,6 +26,7 @@ import io
 import os
 import sys
 from collections.abc import Callable, Collection, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from cli.entry import AGENT_COMMAND, CLI_PROGRAM, IN_PROCESS, invocation
@@ -169,7 +170,24 @@ def warm_index(settings: Settings, key: DataKey) -> None:
     from vault import sealed_index
     from vault.index import index_file
 
-    sealed_index.warm(index_file(settings.index_dir, settings.model), key, settings.model, settings.ann_threshold)
+    model = _vault_models.get(settings.home) or _vault_models.setdefault(settings.home, _recorded_model(settings, key))
+    sealed_index.warm(index_file(settings.index_dir, model), key, model, settings.ann_threshold)
+
+
+# The vault's model, read once per agent: after `reindex --model` the children load the new model's
+# index themselves (correct, without the warm copy) until the next `ctxvault unlock`.
+_vault_models: dict[Path, str] = {}
+
+
+def _recorded_model(settings: Settings, key: DataKey) -> str:
+    from vault import vault_model
+    from vault.unlock import open_store
+
+    store = open_store(settings, key)
+    try:
+        return vault_model.recorded(store) or settings.model
+    finally:
+        store.close()
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from cli.output import console, print_json, shown, styled
 from cli.streams import text_arg
 from schemas.items import SearchQuery
 from vault import OWNER, session
-from vault.settings import Settings
+from vault.settings import NEW_VAULT_MODEL, Settings
 
 
 def register(app: typer.Typer) -> None:
@@ -64,22 +64,36 @@ def search(
         console.print(styled((f"{h.score:7.3f}", "bold"), f" {h.item_id} [{h.kind}/{shown(h.space)}] {shown(label + h.snippet)}"))
 
 
-def reindex(ctx: typer.Context, json_out: JsonFlag = False) -> None:
+def reindex(
+    ctx: typer.Context,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help=f"Switch the vault to this embedding model and re-embed everything with it (new vaults get {NEW_VAULT_MODEL}).",
+        ),
+    ] = None,
+    json_out: JsonFlag = False,
+) -> None:
     """Re-embed every item whose vector is missing or made by another model, and rebuild the index.
 
-    Resumable: an interrupted run keeps what it wrote. Run it after changing CTXVAULT_MODEL.
+    The vault keeps the model it was created with; --model switches it (e.g. an older vault to the
+    faster int8 variant). Resumable: an interrupted run keeps what it wrote and `ctxvault reindex`
+    goes on; keyword search works meanwhile.
 
-    Example: ctxvault reindex
+    Example: ctxvault reindex --model all-MiniLM-L6-v2#int8
     """
     svc = service(ctx)
     if json_out:
-        print_json(svc.reindex(OWNER))
+        print_json(svc.reindex(OWNER, model=model))
         return
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console, transient=True
     ) as bar:
         task = bar.add_task("embedding chunks", total=None)
-        report = svc.reindex(OWNER, progress=lambda done, total: bar.update(task, completed=done, total=total))
+        report = svc.reindex(OWNER, progress=lambda done, total: bar.update(task, completed=done, total=total), model=model)
+    if report.switched_from:
+        console.print(f"switched the vault's model from {report.switched_from} to {report.model}")
     console.print(
         f"embedded {report.embedded} unit(s) with {report.model}; index holds {report.index_size} vector(s) ({report.index_kind})"
     )

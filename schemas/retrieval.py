@@ -28,5 +28,6 @@ class RetrievalReport(_Model):
 class ReindexReport(_Model):
     embedded: int
     model: str
+    switched_from: str | None = None  # the vault's model before `reindex --model` switched it
     index_kind: str | None
     index_size: int

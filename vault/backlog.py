@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from vault import vault_model
 from vault.errors import EmbedderUnavailable
 from vault.search import Retriever
 from vault.unlock import open_store
@@ -30,7 +31,7 @@ def waiting(settings: Settings, key: DataKey) -> tuple[int, int]:
     """Items and units lacking a vector of the configured model."""
     store = open_store(settings, key)
     try:
-        return Retriever(store, settings, key).backlog()
+        return Retriever(store, vault_model.for_vault(settings, store), key).backlog()
     finally:
         store.close()
 
@@ -38,7 +39,7 @@ def waiting(settings: Settings, key: DataKey) -> tuple[int, int]:
 def embed(settings: Settings, key: DataKey, paused: Callable[[], bool] | None = None) -> int:
     """Embed the whole backlog in small batches, waiting while ``paused()``; the units embedded (0 if the model cannot load)."""
     store = open_store(settings, key)
-    retriever = Retriever(store, settings, key)
+    retriever = Retriever(store, vault_model.for_vault(settings, store), key)
     try:
         return retriever.embed_backlog(paused=paused)
     except EmbedderUnavailable:

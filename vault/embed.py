@@ -1,7 +1,7 @@
 """Local sentence embeddings: one small seam, a torch backend and an ONNX backend of the same model.
 
-Any sentence-transformers model can be configured (``CTXVAULT_MODEL``); its id is recorded
-with every vector. The model's files and the derived ONNX exports are vault/model_files.py.
+Any sentence-transformers model can be used (``CTXVAULT_MODEL`` for a new vault, `ctxvault
+reindex --model` for an existing one: vault/vault_model.py); its id is recorded with every vector. The model's files and the derived ONNX exports are vault/model_files.py.
 
 The ONNX backend encodes a query in about half the time of torch with the same vectors
 (BRIEF §6; tests/vault/test_embed.py checks the agreement), so ``auto`` picks it whenever
@@ -9,11 +9,14 @@ the export can be made. Queries are encoded on one thread: on this 2-core machin
 thread makes single-query latency several times worse under load (BRIEF §6).
 
 Bulk encoding (``encode`` of many texts) is length-bucketed: the texts are tokenised once,
-run in batches of similar token counts (a batch is padded to its longest text), and the
-vectors are put back in input order. It runs on its own session with ``bulk_threads()``
-intra-op threads (both cores here); a query never waits for it, since the query session
-is separate and the background embedder runs in a lower-priority process that pauses
-while a command is served (vault/backlog.py).
+run in batches of similar token counts (a batch is padded to its longest text) of at most
+``BATCH_TOKENS`` tokens, and the vectors are put back in input order. The batches are shared
+out to ``bulk_threads()`` workers (both cores here), each running its own one-thread session:
+data parallel, not one session's intra-op threads, because an intra-op pool waits at every
+operator for its slowest thread, and on a shared machine one of them is always descheduled
+(2 intra-op threads ran at 0.53-0.56x of one thread at load average 5: docs/benchmarks.md, "Second pass").
+A query never waits for bulk work, since the query session is separate and the background
+embedder runs in a lower-priority process that pauses while a command is served (vault/backlog.py).
 
 torch, transformers, sentence_transformers and onnxruntime are imported inside
 functions only, so commands that never search never pay for them.
@@ -25,6 +28,7 @@ import json
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -72,6 +76,34 @@ def bulk_threads() -> int:
 def bucket_order(lengths: Sequence[int]) -> NDArray[np.int64]:
     """Positions shortest first (stable): consecutive batches hold texts of similar lengths and pad little."""
     return np.argsort(np.asarray(lengths, dtype=np.int64), kind="stable")
+
+
+# Tokens per bulk batch (rows x padded width). Small batches keep a layer's activations in the
+# caches: 1 KB chunks (~225 tokens) ran 1.7x faster 4 to a batch than 64 to a batch, short
+# memories (~20 tokens) 1.8x faster 16 than 256 to a batch; budgets from 256 to 1,024 tokens
+# were within noise of each other (int8, one thread, load average 5-7, medians of 3 in this change;
+# `python -m bench embed --budgets 0 512` compares them with the 64-texts batches of before).
+BATCH_TOKENS = 512
+
+
+def token_batches(lengths: Sequence[int], order: Sequence[int], max_texts: int, budget: int = BATCH_TOKENS) -> list[list[int]]:
+    """Consecutive runs of ``order`` whose padded size (count x longest) stays within ``budget`` and ``max_texts``.
+
+    A text longer than the budget gets a batch of its own; ``order`` shortest first pads least.
+    """
+    batches: list[list[int]] = []
+    current: list[int] = []
+    widest = 0
+    for i in order:
+        width = max(widest, lengths[i])
+        if current and ((len(current) + 1) * width > budget or len(current) >= max_texts):
+            batches.append(current)
+            current, width = [], lengths[i]
+        current.append(int(i))
+        widest = width
+    if current:
+        batches.append(current)
+    return batches
 
 
 def _normalise(x: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -173,8 +205,11 @@ class OnnxEmbedder:
         self._tok.no_padding()
         self._ort = ort
         self._query = self.session(1)
-        self._bulk: Any = None
+        self._bulk: list[Any] = []
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_size = 0
         self.bucketing = True  # off only to measure what it saves (bench/embed.py)
+        self.budget = BATCH_TOKENS  # changed only to measure other budgets (bench/embed.py)
         self._dim = int(self.encode_query("dimension probe").shape[0])
 
     def session(self, threads: int) -> Any:
@@ -193,11 +228,19 @@ class OnnxEmbedder:
     def dim(self) -> int:
         return self._dim
 
-    def bulk_session(self) -> Any:
-        """The session for many texts, built on first use with ``bulk_threads()`` threads."""
-        if self._bulk is None:
-            self._bulk = self.session(bulk_threads())
+    def bulk_sessions(self) -> list[Any]:
+        """One one-thread session per bulk worker (``bulk_threads()``), built on first use."""
+        if not self._bulk:
+            self._bulk = [self.session(1) for _ in range(bulk_threads())]
         return self._bulk
+
+    def _workers(self, n: int) -> ThreadPoolExecutor:
+        if self._pool is None or self._pool_size != n:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+            self._pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="ctxvault-encode")
+            self._pool_size = n
+        return self._pool
 
     def _forward(self, session: Any, encs: Sequence[Any]) -> NDArray[np.float32]:
         """Vectors of tokenised texts, padded to the longest of them."""
@@ -216,22 +259,60 @@ class OnnxEmbedder:
         return _normalise(pooled.astype(np.float32))
 
     def encode(
-        self, texts: Sequence[str], batch_size: int = 64, progress: Progress | None = None, session: Any = None
+        self,
+        texts: Sequence[str],
+        batch_size: int = 64,
+        progress: Progress | None = None,
+        session: Any = None,
+        sessions: Sequence[Any] | None = None,
     ) -> NDArray[np.float32]:
-        """Vectors in input order; ``session`` overrides the choice of query or bulk session."""
+        """Vectors in input order; batches of at most ``batch_size`` texts and ``self.budget`` tokens.
+
+        ``session`` (one) or ``sessions`` (one worker each) override the choice of the query
+        session (a few texts) or the bulk sessions.
+        """
         out = np.zeros((len(texts), self._dim), dtype=np.float32)
         if not texts:
             return out
-        if session is None:
-            session = self._query if len(texts) < FEW_TEXTS else self.bulk_session()
+        if session is not None:
+            sessions = [session]
+        elif sessions is None:
+            sessions = [self._query] if len(texts) < FEW_TEXTS else self.bulk_sessions()
         encs = self._tok.encode_batch(list(texts))
-        order = bucket_order([len(e.ids) for e in encs]) if self.bucketing else np.arange(len(texts))
-        step = max(1, batch_size)
-        for start in range(0, len(order), step):
-            rows = order[start : start + step]
-            out[rows] = self._forward(session, [encs[i] for i in rows])
+        lengths = [len(e.ids) for e in encs]
+        order = bucket_order(lengths) if self.bucketing else np.arange(len(texts))
+        batches = token_batches(lengths, order.tolist(), max(1, batch_size), self.budget)
+        done = 0
+        lock = threading.Lock()
+
+        def run(rows: list[int], sess: Any) -> None:
+            nonlocal done
+            out[rows] = self._forward(sess, [encs[i] for i in rows])
             if progress:
-                progress(start + len(rows), len(texts))
+                with lock:
+                    done += len(rows)
+                    progress(done, len(texts))
+
+        if len(sessions) == 1 or len(batches) == 1:
+            for rows in batches:
+                run(rows, sessions[0])
+            return out
+        # Each worker takes the next batch when it is free (onnxruntime releases the GIL in run()),
+        # so a worker slowed by another process's load holds up one batch, not every operator.
+        queue = iter(batches)
+        free = list(sessions)
+
+        def worker() -> None:
+            sess = free.pop()
+            while True:
+                with lock:
+                    rows = next(queue, None)
+                if rows is None:
+                    return
+                run(rows, sess)
+
+        for f in [self._workers(len(sessions)).submit(worker) for _ in sessions]:
+            f.result()
         return out
 
     def encode_query(self, text: str) -> NDArray[np.float32]:
@@ -280,6 +361,7 @@ def _load(model: str, backend: str) -> Embedder:
 
 
 __all__ = [
+    "BATCH_TOKENS",
     "Embedder",
     "OnnxEmbedder",
     "TorchEmbedder",
@@ -290,5 +372,6 @@ __all__ = [
     "load_embedder",
     "model_path",
     "onnx_file",
+    "token_batches",
     "torch_threads",
 ]

@@ -6,10 +6,11 @@ only, never user data: ``model.onnx`` (the network exported once, fp32) and
 ``model-int8.onnx`` (the same file with its weights quantised to int8 by
 ``onnxruntime.quantization.quantize_dynamic``).
 
-A model name may end in ``#int8`` (``CTXVAULT_MODEL=sentence-transformers/all-MiniLM-L6-v2#int8``):
+A model name may end in ``#int8`` (``all-MiniLM-L6-v2#int8``, the model of new vaults):
 the int8 variant of that model. The name, suffix included, is the model id recorded with
 every vector, so the variants never mix in one index: switching is a model change
-(`ctxvault reindex`), and queries are encoded by the same variant as the stored vectors.
+(`ctxvault reindex --model`, vault/vault_model.py), and queries are encoded by the same
+variant as the stored vectors.
 """
 
 from __future__ import annotations
@@ -24,10 +25,9 @@ from typing import Literal
 import platformdirs
 
 from vault.errors import EmbedderUnavailable
-from vault.settings import DEFAULT_MODEL
+from vault.settings import DEFAULT_MODEL, INT8_SUFFIX
 
 ONNX_FORMAT = "ctxvault-onnx-1"
-INT8_SUFFIX = "#int8"
 Variant = Literal["fp32", "int8"]
 
 

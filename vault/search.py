@@ -50,7 +50,7 @@ from vault.errors import EmbedderUnavailable, InvalidInput
 from vault.filters import ItemFilter
 from vault.fusion import DEFAULT_FUSION, Fusion, fuse
 from vault.index import TrainedLists, VectorIndex, index_file, seal_beside
-from vault.index_delta import BASE_ID_BYTES
+from vault.index_delta import BASE_ID_BYTES, delta_file
 from vault.lexical import (
     fts_query,
     query_terms,
@@ -478,8 +478,22 @@ class Retriever:
             self._gen, self._bumps_seen = gen, bumps
         # Otherwise another process wrote too; the next _ensure_index rebuilds.
 
+    def use_model(self, settings: Settings) -> None:
+        """Embed and search with ``settings.model`` from now on (the vault's model was switched: vault/vault_model.py)."""
+        if settings.model != self.model:
+            if self._embedder is not None and self._embedder.model_id != settings.model:
+                self._embedder = None
+            self._index, self._gen, self._dirty, self._mid, self._stale = None, -1, 0, None, None
+            self._persisted, self._changes, self._inexact = None, sealed_index.Changes(), False
+            self._scope_cache.clear()
+            self._scoped.clear()
+        self._settings = settings
+
     def reindex(self, progress: Progress | None = None) -> int:
-        """Re-embed every unit whose vector is missing or made by another model; resumable."""
+        """Re-embed every unit whose vector is missing or made by another model; resumable.
+
+        When no vector of another model is left, the sealed index files of other models are deleted.
+        """
         rows = self._store.query(
             "SELECT u.uid, u.text FROM units u LEFT JOIN vectors v ON v.uid = u.uid WHERE v.uid IS NULL OR v.model != ? ORDER BY u.uid",
             [self._model_id()],
@@ -490,7 +504,21 @@ class Retriever:
         pending = [(int(r[0]), str(r[1])) for r in rows]
         done = self._embed_and_store(pending, progress) if pending else 0
         self._rebuild(self._generation(), self._own_bumps())
+        self._stale = None
+        if not self._stale_count():
+            self._discard_other_models()
         return done
+
+    def _discard_other_models(self) -> None:
+        """Delete the sealed index files of models the vault no longer uses (their vectors are gone from the table)."""
+        mine = index_file(self._settings.index_dir, self.model)
+        if not self._settings.index_dir.is_dir():
+            return
+        for path in self._settings.index_dir.glob("*.cvx"):
+            if path != mine:
+                sealed_index.discard(path)
+                path.unlink(missing_ok=True)
+                delta_file(path).unlink(missing_ok=True)
 
     def stats(self) -> RetrievalStats:
         units = self._store.one("SELECT count(*) FROM units")

@@ -16,6 +16,11 @@ from vault.crypto import KdfParams
 PRODUCTION_KDF = KdfParams(memory_kib=128 * 1024, iterations=4, lanes=4)
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+INT8_SUFFIX = "#int8"  # names the int8 variant of a model (vault/model_files.py)
+# The model a new vault is created with: the int8 variant of DEFAULT_MODEL (vault/model_files.py), 3-7x
+# its fp32 encoder on batches with LoCoMo R@10 and SciFact nDCG@10 within 0.01 (docs/benchmarks.md,
+# "Bulk embedding throughput"). An existing vault keeps the model it records (vault/vault_model.py).
+NEW_VAULT_MODEL = DEFAULT_MODEL + INT8_SUFFIX
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +29,7 @@ class Settings:
 
     home: Path
     kdf: KdfParams = PRODUCTION_KDF
-    model: str = DEFAULT_MODEL
+    model: str = NEW_VAULT_MODEL  # for new vaults only: an existing vault uses the model it records
     chunk_chars: int = 1200
     chunk_overlap: int = 200
     max_document_bytes: int = DOCUMENT_BYTES

@@ -6,7 +6,7 @@ import errno
 import os
 from pathlib import Path
 
-from vault import keys
+from vault import keys, vault_model
 from vault.crypto import DataKey
 from vault.errors import KeyFileCorrupt, NoVault, StorageFailed, VaultError, VaultExists, VaultReadOnly
 from vault.migrations import check_current, migrate
@@ -55,6 +55,8 @@ def init_vault(settings: Settings, passphrase: str) -> tuple[DataKey, str]:
     store = Store(settings.db_path, key)
     try:
         migrate(store.conn)
+        # The vault's model from now on, whatever the default becomes (vault/vault_model.py).
+        vault_model.record(store, settings.model, created=True)
     finally:
         store.close()
     # The key file is written last: a crash before this leaves no half vault that looks whole.

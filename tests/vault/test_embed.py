@@ -5,7 +5,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vault.embed import Embedder, OnnxEmbedder, TorchEmbedder, bucket_order, load_embedder, model_path, onnx_file, torch_threads
+from vault.embed import (
+    Embedder,
+    OnnxEmbedder,
+    TorchEmbedder,
+    bucket_order,
+    load_embedder,
+    model_path,
+    onnx_file,
+    token_batches,
+    torch_threads,
+)
 from vault.errors import EmbedderUnavailable
 from vault.model_files import INT8_SUFFIX
 from vault.settings import DEFAULT_MODEL, Settings
@@ -20,7 +30,8 @@ SENTENCES = [
 
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
-    return load_embedder(Settings(home=__import__("pathlib").Path("unused")))
+    """The fp32 model: these tests pin its id and its exact agreement between batches and queries."""
+    return load_embedder(Settings(home=Path("unused"), model=DEFAULT_MODEL))
 
 
 def test_default_model_loads_from_the_bundled_package() -> None:
@@ -59,7 +70,7 @@ def test_an_unknown_backend_is_refused() -> None:
 def test_a_few_texts_are_encoded_on_the_query_session_without_building_the_bulk_one() -> None:
     onnx = OnnxEmbedder(DEFAULT_MODEL)
     vecs = onnx.encode(SENTENCES)
-    assert onnx._bulk is None  # building it costs more than the texts take
+    assert onnx._bulk == []  # building them costs more than the texts take
     for i, text in enumerate(SENTENCES):
         assert float(onnx.encode_query(text) @ vecs[i]) > 0.9999
 
@@ -90,12 +101,27 @@ def test_progress_counts_every_text_once() -> None:
     assert seen[-1] == (len(MIXED), len(MIXED)) and [d for d, _ in seen] == sorted(d for d, _ in seen)
 
 
-def test_bulk_work_runs_on_its_own_session_and_queries_keep_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bulk_work_runs_on_one_single_thread_session_per_worker_and_queries_keep_one_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("CTXVAULT_EMBED_THREADS", "2")
     onnx = OnnxEmbedder(DEFAULT_MODEL)
-    onnx.encode(MIXED)
-    assert onnx.bulk_session().get_session_options().intra_op_num_threads == 2
+    onnx.budget = 16  # many small batches: both workers take some
+    parallel = onnx.encode(MIXED)
+    sessions = onnx.bulk_sessions()
+    assert len(sessions) == 2 and all(s.get_session_options().intra_op_num_threads == 1 for s in sessions)
     assert onnx._query.get_session_options().intra_op_num_threads == 1
+    assert np.allclose(parallel, onnx.encode(MIXED, session=onnx._query), atol=1e-5)  # same rows as one worker
+
+
+def test_token_batches_stay_within_the_budget_and_cover_every_text_once() -> None:
+    lengths = [3, 200, 7, 7, 50, 600, 12, 1, 90]
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches = token_batches(lengths, order, max_texts=3, budget=100)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for b in batches:
+        assert len(b) <= 3
+        assert len(b) == 1 or len(b) * max(lengths[i] for i in b) <= 100  # a text past the budget goes alone
 
 
 def test_torch_thread_count_is_restored_after_bulk_work() -> None:
@@ -127,19 +153,25 @@ def test_torch_refuses_the_int8_variant() -> None:
         load_embedder(Settings(home=Path("unused"), model=DEFAULT_MODEL + INT8_SUFFIX), backend="torch")
 
 
-def test_switching_to_int8_marks_the_fp32_vectors_stale_instead_of_mixing_them(settings: Settings, recovery_key: str) -> None:
+def test_switching_to_int8_marks_the_fp32_vectors_stale_instead_of_mixing_them(settings: Settings) -> None:
     from dataclasses import replace
 
     from schemas.items import MemoryIn
     from tests.conftest import PASSPHRASE
-    from vault import OWNER, open_vault
+    from vault import OWNER, init_vault, open_vault, vault_model
 
-    svc = open_vault(settings, PASSPHRASE)
+    fp32 = replace(settings, model=DEFAULT_MODEL)
+    init_vault(fp32, PASSPHRASE)
+    svc = open_vault(fp32, PASSPHRASE)
     svc.remember(OWNER, MemoryIn(text="I keep bees on the roof"))
     assert svc.retrieval_stats(OWNER).vectors == 1
     svc.close()
-    svc = open_vault(replace(settings, model=DEFAULT_MODEL + INT8_SUFFIX), PASSPHRASE)
+    svc = open_vault(settings, PASSPHRASE)
     try:
+        with svc.store.transaction():  # the switch as `reindex --model` records it, without its re-embedding
+            vault_model.record(svc.store, DEFAULT_MODEL + INT8_SUFFIX)
+        svc.close()
+        svc = open_vault(settings, PASSPHRASE)
         svc.remember(OWNER, MemoryIn(text="My sister lives in Lisbon"))
         report = svc.retrieval_stats(OWNER)
         assert report.stale_vectors and report.vectors == 0  # nothing embedded by int8 beside fp32 vectors

@@ -23,6 +23,7 @@ from vault.migrations import (
     m0008_doc_versions,
     m0009_warm,
     m0010_scope,
+    m0011_model,
 )
 
 
@@ -43,6 +44,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("m0008_doc_versions", m0008_doc_versions.up),
     Migration("m0009_warm", m0009_warm.up),
     Migration("m0010_scope", m0010_scope.up),
+    Migration("m0011_model", m0011_model.up),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

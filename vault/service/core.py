@@ -14,6 +14,7 @@ from schemas.items import (
     Kind,
     limit_problem,
 )
+from vault import vault_model
 from vault.audit import AuditLog
 from vault.crypto import DataKey
 from vault.embed import Embedder
@@ -48,7 +49,11 @@ class ServiceCore:
         """``embedder`` replaces the configured model, loaded lazily otherwise (benchmarks pass a caching one);
         ``retriever`` replaces the connection's own (a reader's, ``reader``)."""
         self.store = store
-        self.settings = settings
+        self.settings = vault_model.for_vault(settings, store)  # the vault's own model, not the default for new vaults
+        settings = self.settings
+        if embedder is not None and embedder.model_id != settings.model:
+            # Its vectors would be filed under another model than the one the vault searches with.
+            raise EmbedderUnavailable(f"the embedder given encodes {embedder.model_id!r}; this vault's model is {settings.model!r}")
         self._key = key  # a salvage export opens its own connections (vault/portable/export.py Salvage)
         self._audit = AuditLog(store)
         self._policy = Policy(store, self._audit)
