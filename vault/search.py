@@ -87,26 +87,16 @@ _TEMP_SQL = """
 CREATE TEMP TABLE IF NOT EXISTS cv_pending (uid INTEGER PRIMARY KEY);
 CREATE TEMP TABLE IF NOT EXISTS cv_removed (uid INTEGER PRIMARY KEY);
 CREATE TEMP TABLE IF NOT EXISTS cv_counter (
-    id INTEGER PRIMARY KEY, gen_bumps INTEGER NOT NULL, item_changes INTEGER NOT NULL,
+    id INTEGER PRIMARY KEY, gen_bumps INTEGER NOT NULL,
     bulk INTEGER NOT NULL  -- 1 while a bulk import inserts units: it records them itself (StagedVectors.add)
 );
-INSERT OR IGNORE INTO cv_counter VALUES (1, 0, 0, 0);
+INSERT OR IGNORE INTO cv_counter VALUES (1, 0, 0);
 CREATE TEMP TRIGGER IF NOT EXISTS cv_units_ai AFTER INSERT ON main.units WHEN NOT (SELECT bulk FROM cv_counter WHERE id = 1) BEGIN
     INSERT OR IGNORE INTO cv_pending VALUES (new.uid);
-    UPDATE cv_counter SET item_changes = item_changes + 1;
 END;
 CREATE TEMP TRIGGER IF NOT EXISTS cv_units_au AFTER UPDATE OF text ON main.units BEGIN
     DELETE FROM main.vectors WHERE uid = new.uid;
     INSERT OR IGNORE INTO cv_pending VALUES (new.uid);
-END;
-CREATE TEMP TRIGGER IF NOT EXISTS cv_units_ad AFTER DELETE ON main.units BEGIN
-    UPDATE cv_counter SET item_changes = item_changes + 1;
-END;
-CREATE TEMP TRIGGER IF NOT EXISTS cv_items_au AFTER UPDATE ON main.items BEGIN
-    UPDATE cv_counter SET item_changes = item_changes + 1;
-END;
-CREATE TEMP TRIGGER IF NOT EXISTS cv_items_ad AFTER DELETE ON main.items BEGIN
-    UPDATE cv_counter SET item_changes = item_changes + 1;
 END;
 CREATE TEMP TRIGGER IF NOT EXISTS cv_vectors_ad AFTER DELETE ON main.vectors BEGIN
     INSERT OR IGNORE INTO cv_removed VALUES (old.uid);
@@ -539,11 +529,13 @@ class Retriever:
 
     # -- scope ----------------------------------------------------------------------------------
 
-    def _data_version(self) -> tuple[int, int]:
-        """Changes to items and units: this connection's own (temp counter), and other connections' (data_version)."""
-        changes = self._store.one("SELECT item_changes FROM temp.cv_counter WHERE id = 1")
-        version = self._store.one("PRAGMA data_version")
-        return (int(changes[0]) if changes else 0, int(version[0]) if version else 0)
+    def _data_version(self) -> tuple[int, int, int]:
+        """Changes to items and units by any connection, and only those (migration m0012_content): updates and deletes
+        counted by triggers, inserts seen in the largest rowids. Audit appends and other writes leave it alone."""
+        row = self._store.one(
+            "SELECT (SELECT n FROM content_version WHERE id = 1), (SELECT max(rowid) FROM items), (SELECT max(uid) FROM units)"
+        )
+        return (int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)) if row else (0, 0, 0)
 
     def _allowed(self, scope: ItemFilter, index: VectorIndex) -> Allowed:
         """The index ids the scope allows, whether they are the whole index (then no selector is needed), cached."""
@@ -782,7 +774,7 @@ class StagedVectors:
         temp trigger would have; the transaction's removals (replaced items) are applied after the adds."""
         owner = self._owner
         store = owner._store
-        store.execute("UPDATE temp.cv_counter SET bulk = 0, item_changes = item_changes + ? WHERE id = 1", [units])
+        store.execute("UPDATE temp.cv_counter SET bulk = 0 WHERE id = 1")
         if len(lacking):
             store.execute("INSERT OR IGNORE INTO temp.cv_pending SELECT value FROM json_each(?)", [json.dumps(lacking.tolist())])
         removed = np.array([r[0] for r in store.query("SELECT uid FROM temp.cv_removed")], dtype=np.int64)

@@ -143,14 +143,15 @@ def test_constraint_cues_and_templates() -> None:
 
 
 def test_the_task_bank_is_the_bulk_encoders_vectors_and_the_agent_encodes_it_before_it_forks(embedder: Embedder) -> None:
-    """The bank is encoded on the query session (no bulk session to build: ~1 s per process); same vectors."""
+    """The bank is encoded on the query session (no bulk session to build: ~1 s per process); the same vectors,
+    up to int8's quantisation of activations per batch (min cosine 0.986 measured with the default int8 model)."""
     from cli import agent
     from vault import pref_match
 
     pref_match._BANKS.clear()
     bank = pref_match.task_bank(embedder)
     bulk = embedder.encode(list(pref_match.TASK_BANK))
-    assert bank.shape == bulk.shape and float(np.min(np.sum(bank * bulk, axis=1))) > 0.999
+    assert bank.shape == bulk.shape and float(np.min(np.sum(bank * bulk, axis=1))) > 0.97
     pref_match._BANKS.clear()
     export_onnx(Settings.from_env().model)  # warm_search loads only an ONNX encoder already made (made once, cached)
     agent.warm_search()  # what the unlock agent runs before it forks a command's child

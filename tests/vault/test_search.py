@@ -256,3 +256,28 @@ def test_an_exact_rare_code_is_not_outranked_by_loosely_similar_memories(vault: 
         assert first == [texts[n] for n in asked]
     # The protection is for exact terms only: a code nobody holds still ranks by similarity.
     assert len(_texts(vault, "ZZZZZZZ", limit=5)) == 5
+
+
+def test_scope_caches_outlive_other_connections_audit_appends_but_not_their_item_changes(
+    vault: VaultService, settings: Settings, embedder: Embedder
+) -> None:
+    """In `ctxvault serve` every audited read is a write by another connection: it must not empty a reader's caches
+    (each miss re-reads the whole scope), while a change to an item by any connection must."""
+    kept = vault.remember(OWNER, MemoryIn(text="The garden gate code is 4411", space="home"), merge=False).item
+    vault.remember(OWNER, MemoryIn(text="Water the tomatoes on Sunday", space="home"), merge=False)
+    vault.reindex(OWNER)
+    retriever = vault._retriever
+    scope = ItemFilter()
+    first = retriever._allowed(scope, retriever._ensure_index())
+    other = open_vault(settings, PASSPHRASE)
+    try:
+        other.add_app(OWNER, "reader")
+        other.grant(OWNER, "reader", ["search:memories"])
+        other.search(other.principal_for_app("reader"), SearchQuery(text="garden gate", limit=3))  # audit appends, grant rows
+        assert retriever._allowed(scope, retriever._ensure_index()) is first
+        other.forget(OWNER, kept.id)
+    finally:
+        other.close()
+    after = retriever._allowed(scope, retriever._ensure_index())
+    assert after is not first
+    assert kept.id not in {h.item_id for h in retriever.search(SearchQuery(text="garden gate code", limit=5), scope)}

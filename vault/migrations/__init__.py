@@ -24,6 +24,7 @@ from vault.migrations import (
     m0009_warm,
     m0010_scope,
     m0011_model,
+    m0012_content,
 )
 
 
@@ -45,6 +46,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("m0009_warm", m0009_warm.up),
     Migration("m0010_scope", m0010_scope.up),
     Migration("m0011_model", m0011_model.up),
+    Migration("m0012_content", m0012_content.up),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
