@@ -85,6 +85,11 @@ class ReaderRetriever(Retriever):
         finally:
             self._writer_lock.release()
 
+    def _index_in_step(self) -> bool:
+        # The pinned index is the keeper's; the read hold keeps the keeper from changing it meanwhile.
+        keeper = self._keeper
+        return self._index is not None and self._index is keeper._index and keeper._gen == self._generation()
+
     def _ensure_index(self) -> VectorIndex:
         holds = self._holds
         assert holds is not None, "a reader uses the index only inside a pinned call"

@@ -45,8 +45,14 @@ def _uids(store: Store, sql: str, params: list[object]) -> NDArray[np.int64]:
     return np.array(text.split(","), dtype=np.int64) if text else np.empty(0, dtype=np.int64)
 
 
-def allowed_units(store: Store, scope: ItemFilter, index_ids: NDArray[np.int64]) -> Allowed:
-    """The units of ``scope`` among ``index_ids`` (sorted or not), read from whichever side of the scope is smaller."""
+def allowed_units(store: Store, scope: ItemFilter, index_ids: NDArray[np.int64], *, in_step: bool = True) -> Allowed:
+    """The units of ``scope`` among ``index_ids`` (sorted or not), read from whichever side of the scope is smaller.
+
+    The left-out side is exact only for an index in step with the database: one that lags may still hold the vectors
+    of units deleted since (a forget), which no side of the scope names. For such an index (``in_step`` false: a
+    reader of `ctxvault serve` searching the writer's index while the writer is busy) the kept side is read whatever
+    its size, so a deleted unit never enters the ranking.
+    """
     if scope.include_superseded:
         where, params = scope.where("i")
         kept = _uids(store, f"SELECT u.uid FROM units u JOIN items i ON i.id = u.item_id WHERE {where}", params)
@@ -58,7 +64,7 @@ def allowed_units(store: Store, scope: ItemFilter, index_ids: NDArray[np.int64])
     if keeps == 0:
         return Allowed(np.empty(0, dtype=np.int64), covers=len(index_ids) == 0, any_unit=False)
     join = "JOIN units u ON u.item_id = i.id"
-    if 2 * keeps <= total:
+    if 2 * keeps <= total or not in_step:
         kept = _uids(store, f"SELECT u.uid {live} {join} WHERE {_LIVE} AND ({conditions})", params)
         return _from_kept(kept, index_ids)
     left_out = np.concatenate(

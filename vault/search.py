@@ -537,14 +537,19 @@ class Retriever:
         )
         return (int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)) if row else (0, 0, 0)
 
+    def _index_in_step(self) -> bool:
+        """Whether the in-memory index reflects every unit of the database (then it holds no deleted unit's vector)."""
+        return self._gen == self._generation()
+
     def _allowed(self, scope: ItemFilter, index: VectorIndex) -> Allowed:
         """The index ids the scope allows, whether they are the whole index (then no selector is needed), cached."""
         where, params = scope.where("i")
-        key = (where, tuple(params), *self._data_version(), self._gen)
+        in_step = self._index_in_step()
+        key = (where, tuple(params), *self._data_version(), self._gen, in_step)
         hit = self._scope_cache.get(key)
         if hit is not None:
             return hit
-        allowed = allowed_units(self._store, scope, index.ids())
+        allowed = allowed_units(self._store, scope, index.ids(), in_step=in_step)
         if len(self._scope_cache) > 32:
             self._scope_cache.clear()
         self._scope_cache[key] = allowed

@@ -112,3 +112,15 @@ def test_both_sides_were_read(stocked: VaultService) -> None:
     got = allowed_units(stocked.store, small, ids)
     assert set(got.ids.tolist()) == naive(stocked, small)
     assert 0 < len(got.ids) < len(ids) // 2
+
+
+def test_an_index_behind_the_database_never_lets_a_deleted_units_vector_through(stocked: VaultService) -> None:
+    """A lagging index may still hold a forgotten unit's vector: no side of the scope names that unit, so only the
+    kept side (read from the rows) keeps it out."""
+    ids = stocked._retriever._ensure_index().ids()
+    ghost = int(ids.max()) + 1000  # a vector whose unit is gone
+    lagging = np.sort(np.append(ids, ghost))
+    assert ghost in set(allowed_units(stocked.store, ItemFilter(), lagging).ids.tolist())  # in step: ids are trusted
+    got = allowed_units(stocked.store, ItemFilter(), lagging, in_step=False)
+    assert ghost not in set(got.ids.tolist()) and not got.covers
+    assert set(got.ids.tolist()) == naive(stocked, ItemFilter())
