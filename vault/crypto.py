@@ -1,7 +1,8 @@
 """Our only hazmat room: every use of ``cryptography.hazmat`` lives here.
 
 Others call recipes: ``new_key``, ``derive_kek``, ``seal``, ``open_sealed``,
-``hkdf``. A sealed blob is ``b"CVS1" | nonce(12) | AES-256-GCM(ciphertext+tag)``;
+``hkdf``, and ChaCha20-Poly1305 with a caller's nonce for age's format (``chacha_seal``,
+``chacha_open``: vault/portable/age_passphrase.py). A sealed blob is ``b"CVS1" | nonce(12) | AES-256-GCM(ciphertext+tag)``;
 the associated data binds it to its purpose, so a blob moved to another slot fails.
 """
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -112,3 +113,20 @@ def open_sealed(key: SecretKey, blob: bytes, aad: bytes) -> bytes:
         return AESGCM(key.raw()).decrypt(nonce, blob[head:], aad)
     except InvalidTag as exc:
         raise SealError("sealed blob failed authentication") from exc
+
+
+def chacha_seal(key: SecretKey, nonce: bytes, data: bytes) -> bytes:
+    """ChaCha20-Poly1305 of ``data`` under a nonce the caller guarantees unique for ``key`` (age's format fixes them)."""
+    return ChaCha20Poly1305(key.raw()).encrypt(nonce, data, None)
+
+
+def chacha_open(key: SecretKey, nonce: bytes, blob: bytes) -> bytes:
+    """Decrypt what ``chacha_seal`` made.
+
+    Raises:
+        SealError: tampered, truncated, or another key or nonce.
+    """
+    try:
+        return ChaCha20Poly1305(key.raw()).decrypt(nonce, blob, None)
+    except InvalidTag as exc:
+        raise SealError("chunk failed authentication") from exc

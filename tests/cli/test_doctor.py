@@ -21,7 +21,8 @@ def test_doctor_reports_a_healthy_vault_in_words_and_json(ctxvault: Invoke, init
 
 def test_doctor_exits_non_zero_on_damage_and_repair_fixes_it(ctxvault: Invoke, initialised: str, settings: Settings) -> None:
     assert ctxvault("add", "I take the night train to Vienna").exit_code == 0
-    (settings.index_dir / "all-MiniLM-L6-v2.cvx").write_bytes(b"garbage")
+    [sealed] = settings.index_dir.glob("*.cvx")  # the vault's model's index (a new vault's model: vault/settings.py)
+    sealed.write_bytes(b"garbage")
     found = ctxvault("doctor", "--json")
     assert found.exit_code == VaultUnhealthy.exit_code
     report = json.loads(found.stdout)

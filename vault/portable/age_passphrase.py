@@ -28,10 +28,7 @@ import os
 import re
 from typing import IO
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from vault.crypto import SealError, SecretKey, chacha_open, chacha_seal, hkdf
 
 VERSION_LINE = b"age-encryption.org/v1\n"
 SCRYPT_LABEL = b"age-encryption.org/v1/scrypt"
@@ -58,13 +55,13 @@ def _unb64(text: bytes) -> bytes:
     return raw
 
 
-def _hkdf(key: bytes, salt: bytes, info: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(key)
+def _hkdf(key: bytes, salt: bytes, info: bytes) -> SecretKey:
+    return hkdf(key, info, salt)
 
 
-def _wrap_key(passphrase: str, salt: bytes, work_factor: int) -> bytes:
+def _wrap_key(passphrase: str, salt: bytes, work_factor: int) -> SecretKey:
     n = 1 << work_factor
-    return hashlib.scrypt(passphrase.encode(), salt=SCRYPT_LABEL + salt, n=n, r=8, p=1, maxmem=129 * 8 * n + (1 << 20), dklen=32)
+    return SecretKey(hashlib.scrypt(passphrase.encode(), salt=SCRYPT_LABEL + salt, n=n, r=8, p=1, maxmem=129 * 8 * n + (1 << 20), dklen=32))
 
 
 def _nonce(counter: int, last: bool) -> bytes:
@@ -74,17 +71,17 @@ def _nonce(counter: int, last: bool) -> bytes:
 def encrypt(source: IO[bytes], sink: IO[bytes], passphrase: str, work_factor: int = WORK_FACTOR) -> None:
     """Seal everything ``source`` yields into ``sink`` as an age passphrase file."""
     file_key, salt = os.urandom(16), os.urandom(16)
-    body = ChaCha20Poly1305(_wrap_key(passphrase, salt, work_factor)).encrypt(bytes(12), file_key, None)
+    body = chacha_seal(_wrap_key(passphrase, salt, work_factor), bytes(12), file_key)
     header = VERSION_LINE + b"-> scrypt " + _b64(salt) + b" %d\n" % work_factor + _b64(body) + b"\n---"
-    mac = hmac.new(_hkdf(file_key, b"", b"header"), header, hashlib.sha256).digest()
+    mac = hmac.new(_hkdf(file_key, b"", b"header").raw(), header, hashlib.sha256).digest()
     nonce = os.urandom(16)
     sink.write(header + b" " + _b64(mac) + b"\n" + nonce)
-    aead = ChaCha20Poly1305(_hkdf(file_key, nonce, b"payload"))
+    payload = _hkdf(file_key, nonce, b"payload")
     chunk, counter = _read_full(source, CHUNK), 0
     while True:
         ahead = _read_full(source, CHUNK)
         last = not ahead
-        sink.write(aead.encrypt(_nonce(counter, last), chunk, None))
+        sink.write(chacha_seal(payload, _nonce(counter, last), chunk))
         if last:
             return
         chunk, counter = ahead, counter + 1
@@ -111,16 +108,16 @@ def decrypt(source: IO[bytes], sink: IO[bytes], passphrase: str) -> None:
     if work_factor > MAX_WORK_FACTOR:
         raise AgeError(f"the file asks for scrypt work factor {work_factor}; at most {MAX_WORK_FACTOR} is accepted")
     try:
-        file_key = ChaCha20Poly1305(_wrap_key(passphrase, salt, work_factor)).decrypt(bytes(12), body, None)
-    except InvalidTag as exc:
+        file_key = chacha_open(_wrap_key(passphrase, salt, work_factor), bytes(12), body)
+    except SealError as exc:
         raise AgeError("wrong passphrase") from exc
     header = head + rest[: rest.rindex(b"---") + 3]
-    if not hmac.compare_digest(hmac.new(_hkdf(file_key, b"", b"header"), header, hashlib.sha256).digest(), mac):
+    if not hmac.compare_digest(hmac.new(_hkdf(file_key, b"", b"header").raw(), header, hashlib.sha256).digest(), mac):
         raise AgeError("the header was tampered with")
     nonce = _read_full(source, 16)
     if len(nonce) != 16:
         raise AgeError("truncated file")
-    aead = ChaCha20Poly1305(_hkdf(file_key, nonce, b"payload"))
+    payload = _hkdf(file_key, nonce, b"payload")
     sealed, counter = _read_full(source, CHUNK + TAG), 0
     while True:
         if len(sealed) < TAG:
@@ -128,8 +125,8 @@ def decrypt(source: IO[bytes], sink: IO[bytes], passphrase: str) -> None:
         ahead = _read_full(source, CHUNK + TAG) if len(sealed) == CHUNK + TAG else b""
         last = not ahead
         try:
-            plain = aead.decrypt(_nonce(counter, last), sealed, None)
-        except InvalidTag as exc:
+            plain = chacha_open(payload, _nonce(counter, last), sealed)
+        except SealError as exc:
             raise AgeError("the file is truncated or tampered with") from exc
         if last and not plain and counter > 0:
             raise AgeError("an empty last chunk after data")
