@@ -773,8 +773,8 @@ class StagedVectors:
 
         self._jobs.append(self._owner._worker().submit(job))
 
-    def written(self, units: int, lacking: NDArray[np.int64]) -> None:
-        """Every row is written (``units`` new units, ``lacking`` of them without a vector): seal the index at the
+    def written(self, lacking: NDArray[np.int64]) -> None:
+        """Every row is written (``lacking``: the new units without a vector): seal the index at the
         generation the transaction will commit. The units lacking a vector are queued for embedding, as the
         temp trigger would have; the transaction's removals (replaced items) are applied after the adds."""
         owner = self._owner

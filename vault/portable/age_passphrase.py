@@ -44,6 +44,10 @@ class AgeError(Exception):
     """The stream is not an age passphrase file this module opens, or it fails to authenticate."""
 
 
+class WrongPassphrase(AgeError):
+    """The file key did not open: another passphrase (or a damaged stanza)."""
+
+
 def _b64(data: bytes) -> bytes:
     return base64.b64encode(data).rstrip(b"=")
 
@@ -55,8 +59,9 @@ def _unb64(text: bytes) -> bytes:
     return raw
 
 
-def _hkdf(key: bytes, salt: bytes, info: bytes) -> SecretKey:
-    return hkdf(key, info, salt)
+def _header_mac(file_key: bytes, header: bytes) -> bytes:
+    """HMAC-SHA256 of the header up to its ``---``, under HKDF(file key, empty salt, "header")."""
+    return hmac.new(hkdf(file_key, b"header", b"").raw(), header, hashlib.sha256).digest()
 
 
 def _wrap_key(passphrase: str, salt: bytes, work_factor: int) -> SecretKey:
@@ -73,10 +78,10 @@ def encrypt(source: IO[bytes], sink: IO[bytes], passphrase: str, work_factor: in
     file_key, salt = os.urandom(16), os.urandom(16)
     body = chacha_seal(_wrap_key(passphrase, salt, work_factor), bytes(12), file_key)
     header = VERSION_LINE + b"-> scrypt " + _b64(salt) + b" %d\n" % work_factor + _b64(body) + b"\n---"
-    mac = hmac.new(_hkdf(file_key, b"", b"header").raw(), header, hashlib.sha256).digest()
+    mac = _header_mac(file_key, header)
     nonce = os.urandom(16)
     sink.write(header + b" " + _b64(mac) + b"\n" + nonce)
-    payload = _hkdf(file_key, nonce, b"payload")
+    payload = hkdf(file_key, b"payload", nonce)
     chunk, counter = _read_full(source, CHUNK), 0
     while True:
         ahead = _read_full(source, CHUNK)
@@ -110,14 +115,14 @@ def decrypt(source: IO[bytes], sink: IO[bytes], passphrase: str) -> None:
     try:
         file_key = chacha_open(_wrap_key(passphrase, salt, work_factor), bytes(12), body)
     except SealError as exc:
-        raise AgeError("wrong passphrase") from exc
+        raise WrongPassphrase("wrong passphrase") from exc
     header = head + rest[: rest.rindex(b"---") + 3]
-    if not hmac.compare_digest(hmac.new(_hkdf(file_key, b"", b"header").raw(), header, hashlib.sha256).digest(), mac):
+    if not hmac.compare_digest(_header_mac(file_key, header), mac):
         raise AgeError("the header was tampered with")
     nonce = _read_full(source, 16)
     if len(nonce) != 16:
         raise AgeError("truncated file")
-    payload = _hkdf(file_key, nonce, b"payload")
+    payload = hkdf(file_key, b"payload", nonce)
     sealed, counter = _read_full(source, CHUNK + TAG), 0
     while True:
         if len(sealed) < TAG:

@@ -386,7 +386,7 @@ def _stream_decrypt(path: Path, unseal: Seal, spool: Spool | None) -> Files:
 
 def _unsealing_error(cause: BaseException) -> BadBundle:
     if isinstance(cause, age_passphrase.AgeError):
-        if str(cause) == "wrong passphrase":
+        if isinstance(cause, age_passphrase.WrongPassphrase):
             return BadBundle("cannot open the bundle: wrong passphrase")
         return BadBundle(f"cannot open the bundle: {cause}")
     if isinstance(cause, pyrage.DecryptError) and "No matching keys" in str(cause):

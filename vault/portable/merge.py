@@ -64,7 +64,7 @@ class Staging(Protocol):
 
     def add(self, uids: NDArray[np.int64], vecs: NDArray[np.float16]) -> None: ...
 
-    def written(self, units: int, lacking: NDArray[np.int64]) -> None: ...
+    def written(self, lacking: NDArray[np.int64]) -> None: ...
 
     def finish(self, committed: bool) -> None: ...
 
@@ -526,7 +526,7 @@ def _apply(
             summary.forgotten = reconcile.forget_sourced(store, batch.tombstones, known.forget, now)
             summary.skipped += [Skipped(ref=item_id, reason=reason) for item_id, reason in known.kept]
             if staged is not None and feed is not None:
-                staged.written(queue.units, np.array(feed.lacking, dtype=np.int64))
+                staged.written(np.array(feed.lacking, dtype=np.int64))
     except BaseException:
         if staged is not None:
             staged.finish(committed=False)
@@ -620,18 +620,13 @@ class _Queue:
 
     def __init__(self, store: Store, first_uid: int, feed: _VectorFeed | None, actor: str) -> None:
         self._store, self._feed, self._actor = store, feed, actor
-        self._first_uid = self._next_uid = first_uid
+        self._next_uid = first_uid
         self._new: list[_Step] = []
         # The writer idles until the first batch is built: it gets a small one, then each twice the last.
         self._batch = FIRST_BATCH
         self._units: list[tuple[int, str, int, str, int, int]] = []
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctxvault-rows")
         self._jobs: list[Future[None]] = []
-
-    @property
-    def units(self) -> int:
-        """Units queued so far."""
-        return self._next_uid - self._first_uid
 
     def __enter__(self) -> _Queue:
         return self

@@ -213,8 +213,8 @@ def test_a_failure_after_the_vectors_are_staged_leaves_no_trace_in_the_index(
     staged: list[search.StagedVectors] = []
     real_written = search.StagedVectors.written
 
-    def written_then_fail(self: search.StagedVectors, units: int, lacking: np.ndarray) -> None:
-        real_written(self, units, lacking)
+    def written_then_fail(self: search.StagedVectors, lacking: np.ndarray) -> None:
+        real_written(self, lacking)
         staged.append(self)
         raise VaultError("the disk went away")
 
